@@ -1,0 +1,82 @@
+/** Reads the `edgeroute.*` Marathon labels of one app. */
+
+export const LABEL = {
+  vhosts: 'edgeroute.vhosts',
+  portIndex: 'edgeroute.portIndex',
+  group: 'edgeroute.group',
+  app: 'edgeroute.app',
+  version: 'edgeroute.version',
+  weight: 'edgeroute.weight',
+} as const;
+
+export const DEFAULT_VERSION = 'stable';
+export const DEFAULT_WEIGHT = 100;
+const MAX_WEIGHT = 10_000;
+
+export interface RoutingLabels {
+  readonly vhosts: readonly string[];
+  readonly portIndex: number;
+  readonly group: string | null;
+  /** Logical app; null means "the Marathon app id". */
+  readonly app: string | null;
+  readonly version: string;
+  readonly weight: number;
+}
+
+export type LabelsResult =
+  | { ok: true; routed: true; value: RoutingLabels }
+  | { ok: true; routed: false }
+  | { ok: false; message: string };
+
+const HOST_LABEL = '[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?';
+const VHOST = new RegExp(`^(\\*\\.)?${HOST_LABEL}(\\.${HOST_LABEL})*$`);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,127}$/;
+
+export function readRoutingLabels(labels: Readonly<Record<string, string>>): LabelsResult {
+  const rawVhosts = labels[LABEL.vhosts];
+  if (rawVhosts === undefined) return { ok: true, routed: false };
+
+  const vhosts = parseVhosts(rawVhosts);
+  if (typeof vhosts === 'string') return { ok: false, message: vhosts };
+
+  const portIndex = parseInteger(labels[LABEL.portIndex], 0, 0, 1000);
+  if (portIndex === null) return { ok: false, message: `${LABEL.portIndex}=${JSON.stringify(labels[LABEL.portIndex])} is not a port index (0, 1, ...)` };
+
+  const weight = parseInteger(labels[LABEL.weight], DEFAULT_WEIGHT, 1, MAX_WEIGHT);
+  if (weight === null) return { ok: false, message: `${LABEL.weight}=${JSON.stringify(labels[LABEL.weight])} is not a whole number from 1 to ${MAX_WEIGHT}` };
+
+  const names: Record<'group' | 'app' | 'version', string | null> = { group: null, app: null, version: null };
+  for (const key of ['group', 'app', 'version'] as const) {
+    const value = labels[LABEL[key]];
+    if (value === undefined) continue;
+    if (!NAME.test(value.trim())) return { ok: false, message: `${LABEL[key]}=${JSON.stringify(value)} is not a valid name` };
+    names[key] = value.trim();
+  }
+
+  return {
+    ok: true,
+    routed: true,
+    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION },
+  };
+}
+
+/** Returns the normalised host list, or a message naming the bad entry. */
+function parseVhosts(raw: string): string[] | string {
+  const hosts = raw
+    .split(',')
+    .map((h) => h.trim().toLowerCase().replace(/\.$/, ''))
+    .filter((h) => h !== '');
+  if (hosts.length === 0) return `${LABEL.vhosts} is empty`;
+  for (const host of hosts) {
+    if (host.length > 253 || !VHOST.test(host)) return `${LABEL.vhosts} has an invalid host name ${JSON.stringify(host)}`;
+  }
+  return [...new Set(hosts)].sort();
+}
+
+function parseInteger(raw: string | undefined, fallback: number, min: number, max: number): number | null {
+  if (raw === undefined) return fallback;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text)) return null;
+  const value = Number(text);
+  return value >= min && value <= max ? value : null;
+}

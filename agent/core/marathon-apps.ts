@@ -1,0 +1,185 @@
+/**
+ * Parses Marathon's `/v2/apps?embed=apps.tasks`, `/v2/apps/{id}` and `/v2/tasks`
+ * answers into a MarathonSnapshot. One malformed app or task is reported and
+ * skipped; it never hides the others.
+ */
+import type {
+  HealthResult,
+  InputProblem,
+  MarathonApp,
+  MarathonSnapshot,
+  MarathonTask,
+  NetworkMode,
+  PortSpec,
+} from './marathon-types.js';
+import { arrayOf, isObject, isPort, numberOr, stringOr, type JsonObject } from './json-guards.js';
+
+export interface ParsedSnapshot {
+  readonly snapshot: MarathonSnapshot;
+  readonly problems: readonly InputProblem[];
+}
+
+type Result<T> = { ok: true; value: T } | { ok: false; message: string };
+
+export function parseAppsResponse(body: unknown): ParsedSnapshot {
+  if (!isObject(body) || !Array.isArray(body.apps)) {
+    return { snapshot: { apps: [] }, problems: [{ appId: null, message: 'apps listing has no "apps" array' }] };
+  }
+  return parseAppList(body.apps);
+}
+
+/** `GET /v2/apps/{id}` answers `{ "app": {...} }`. */
+export function parseAppResponse(body: unknown): ParsedSnapshot {
+  if (!isObject(body) || !isObject(body.app)) {
+    return { snapshot: { apps: [] }, problems: [{ appId: null, message: 'app answer has no "app" object' }] };
+  }
+  return parseAppList([body.app]);
+}
+
+export function parseTasksResponse(body: unknown): { tasks: MarathonTask[]; problems: InputProblem[] } {
+  const tasks: MarathonTask[] = [];
+  const problems: InputProblem[] = [];
+  if (!isObject(body) || !Array.isArray(body.tasks)) {
+    return { tasks, problems: [{ appId: null, message: 'tasks listing has no "tasks" array' }] };
+  }
+  for (const raw of body.tasks) {
+    const parsed = parseTask(raw, null);
+    if (parsed.ok) tasks.push(parsed.value);
+    else problems.push({ appId: isObject(raw) ? stringOr(raw.appId, null) : null, message: parsed.message });
+  }
+  return { tasks, problems };
+}
+
+function parseAppList(rawApps: readonly unknown[]): ParsedSnapshot {
+  const apps: MarathonApp[] = [];
+  const problems: InputProblem[] = [];
+  for (const raw of rawApps) {
+    const parsed = parseApp(raw, problems);
+    if (parsed.ok) apps.push(parsed.value);
+    else problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
+  }
+  return { snapshot: { apps }, problems };
+}
+
+function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
+  if (!isObject(raw)) return { ok: false, message: 'app is not an object' };
+  const id = raw.id;
+  if (typeof id !== 'string' || id === '') return { ok: false, message: 'app has no id' };
+  const networkMode = networkModeOf(raw);
+  const tasks: MarathonTask[] = [];
+  for (const rawTask of arrayOf(raw.tasks)) {
+    const task = parseTask(rawTask, id);
+    if (task.ok) tasks.push(task.value);
+    else problems.push({ appId: id, message: task.message });
+  }
+  return {
+    ok: true,
+    value: {
+      id,
+      labels: parseLabels(raw.labels),
+      instances: numberOr(raw.instances, 0) ?? 0,
+      networkMode,
+      ports: declaredPorts(raw, networkMode),
+      healthCheckCount: arrayOf(raw.healthChecks).length,
+      taskKillGracePeriodSeconds: numberOr(raw.taskKillGracePeriodSeconds, null),
+      version: stringOr(raw.version, null),
+      tasks,
+    },
+  };
+}
+
+function parseLabels(raw: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (!isObject(raw)) return labels;
+  for (const [key, value] of Object.entries(raw)) {
+    if (typeof value === 'string') labels[key] = value;
+  }
+  return labels;
+}
+
+/** Marathon ≥ 1.5 says `networks[].mode`; older versions say `container.docker.network` or `ipAddress`. */
+function networkModeOf(app: JsonObject): NetworkMode {
+  const networks = arrayOf(app.networks);
+  const firstMode = isObject(networks[0]) ? networks[0].mode : undefined;
+  if (firstMode === 'container') return 'container';
+  if (firstMode === 'container/bridge') return 'bridge';
+  if (firstMode === 'host') return 'host';
+  if (isObject(app.ipAddress)) return 'container';
+  const docker = isObject(app.container) && isObject(app.container.docker) ? app.container.docker : null;
+  if (docker?.network === 'USER') return 'container';
+  if (docker?.network === 'BRIDGE') return 'bridge';
+  return 'host';
+}
+
+function declaredPorts(app: JsonObject, mode: NetworkMode): PortSpec[] {
+  const container = isObject(app.container) ? app.container : null;
+  const docker = container && isObject(container.docker) ? container.docker : null;
+  const mappings = arrayOf(container?.portMappings).length > 0 ? arrayOf(container?.portMappings) : arrayOf(docker?.portMappings);
+  if (mode !== 'host' && mappings.length > 0) {
+    return mappings.map((m) => ({
+      containerPort: isObject(m) ? numberOr(m.containerPort, null) : null,
+      hostPort: isObject(m) ? numberOr(m.hostPort, null) : null,
+      name: isObject(m) ? stringOr(m.name, null) : null,
+    }));
+  }
+  const discovery = isObject(app.ipAddress) && isObject(app.ipAddress.discovery) ? app.ipAddress.discovery : null;
+  if (mode === 'container' && discovery) {
+    return arrayOf(discovery.ports).map((p) => ({
+      containerPort: isObject(p) ? numberOr(p.number, null) : null,
+      hostPort: null,
+      name: isObject(p) ? stringOr(p.name, null) : null,
+    }));
+  }
+  if (Array.isArray(app.portDefinitions)) {
+    return app.portDefinitions.map((p) => ({
+      containerPort: null,
+      hostPort: isObject(p) ? numberOr(p.port, null) : null,
+      name: isObject(p) ? stringOr(p.name, null) : null,
+    }));
+  }
+  return arrayOf(app.ports).map((p) => ({ containerPort: null, hostPort: numberOr(p, null), name: null }));
+}
+
+function parseTask(raw: unknown, appIdFromParent: string | null): Result<MarathonTask> {
+  if (!isObject(raw)) return { ok: false, message: 'task is not an object' };
+  const id = raw.id;
+  if (typeof id !== 'string' || id === '') return { ok: false, message: 'task has no id' };
+  const appId = stringOr(raw.appId, appIdFromParent);
+  if (appId === null) return { ok: false, message: `task ${id} has no appId` };
+  const startedAt = stringOr(raw.startedAt, null);
+  // Listings from Marathon ≤ 1.1 carry no state: a started task is a running one.
+  const state = stringOr(raw.state, null) ?? (startedAt !== null ? 'TASK_RUNNING' : 'TASK_STAGING');
+  const ports = arrayOf(raw.ports);
+  if (!ports.every(isPort)) return { ok: false, message: `task ${id} has a malformed "ports" list` };
+  return {
+    ok: true,
+    value: {
+      id,
+      appId,
+      host: stringOr(raw.host, '') ?? '',
+      state,
+      ports: ports as number[],
+      ipAddresses: ipAddressesOf(raw.ipAddresses),
+      startedAt,
+      stagedAt: stringOr(raw.stagedAt, null),
+      version: stringOr(raw.version, null),
+      healthCheckResults: arrayOf(raw.healthCheckResults).filter(isObject).map(parseHealthResult),
+    },
+  };
+}
+
+function ipAddressesOf(raw: unknown): string[] {
+  const entries = arrayOf(raw).filter(isObject);
+  const v4 = entries.filter((e) => e.protocol !== 'IPv6');
+  const v6 = entries.filter((e) => e.protocol === 'IPv6');
+  return [...v4, ...v6].map((e) => e.ipAddress).filter((a): a is string => typeof a === 'string' && a !== '');
+}
+
+function parseHealthResult(raw: JsonObject): HealthResult {
+  return {
+    alive: raw.alive === true,
+    firstSuccess: stringOr(raw.firstSuccess, null),
+    lastSuccess: stringOr(raw.lastSuccess, null),
+    lastFailure: stringOr(raw.lastFailure, null),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Parses one event from Marathon's event bus. The agent does not act on the
+ * event's content (the snapshot is the truth); it only needs to know whether
+ * the event can change routing and which app it names.
+ */
+import { arrayOf, isObject, stringOr } from './json-guards.js';
+
+export interface MarathonEvent {
+  readonly type: string;
+  /** The app the event names, when it names one (appId, runSpecId, appDefinition.id). */
+  readonly appId: string | null;
+  readonly taskId: string | null;
+  readonly taskStatus: string | null;
+  readonly timestamp: string | null;
+}
+
+export type ParsedEvent = { ok: true; event: MarathonEvent } | { ok: false; message: string };
+
+/** Event types after which the routing table may differ. Everything else is ignored quietly. */
+export const ROUTING_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'event_stream_attached',
+  'status_update_event',
+  'instance_changed_event',
+  'health_status_changed_event',
+  'instance_health_changed_event',
+  'failed_health_check_event',
+  'unhealthy_task_kill_event',
+  'unhealthy_instance_kill_event',
+  'api_post_event',
+  'deployment_info',
+  'deployment_step_success',
+  'deployment_step_failure',
+  'deployment_success',
+  'deployment_failed',
+  'app_terminated_event',
+  'group_change_success',
+]);
+
+/**
+ * `eventName` is the SSE `event:` field; Marathon ≤ 1.4 sent `data:` lines
+ * only, so the JSON's own `eventType` is the fallback.
+ */
+export function parseEvent(eventName: string | undefined, data: string): ParsedEvent {
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch (err) {
+    return { ok: false, message: `event data is not JSON: ${(err as Error).message}` };
+  }
+  if (!isObject(body)) return { ok: false, message: 'event data is not a JSON object' };
+  const type = stringOr(body.eventType, null) ?? (eventName && eventName !== 'message' ? eventName : null);
+  if (type === null) return { ok: false, message: 'event has no eventType' };
+  const appDefinition = isObject(body.appDefinition) ? body.appDefinition : null;
+  return {
+    ok: true,
+    event: {
+      type,
+      appId: stringOr(body.appId, null) ?? stringOr(body.runSpecId, null) ?? stringOr(appDefinition?.id, null) ?? firstPlanApp(body.plan),
+      taskId: stringOr(body.taskId, null) ?? stringOr(body.instanceId, null),
+      taskStatus: stringOr(body.taskStatus, null),
+      timestamp: stringOr(body.timestamp, null),
+    },
+  };
+}
+
+export function affectsRouting(event: MarathonEvent): boolean {
+  return ROUTING_EVENT_TYPES.has(event.type);
+}
+
+/** Deployment plans name apps in `steps[].actions[].app` (current) or `steps[].app` (documented sample). */
+function firstPlanApp(plan: unknown): string | null {
+  if (!isObject(plan)) return null;
+  for (const step of arrayOf(plan.steps)) {
+    if (!isObject(step)) continue;
+    if (typeof step.app === 'string') return step.app;
+    for (const action of arrayOf(step.actions)) {
+      if (isObject(action) && typeof action.app === 'string') return action.app;
+    }
+  }
+  return null;
+}

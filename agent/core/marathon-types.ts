@@ -1,0 +1,59 @@
+/**
+ * The parts of Marathon's app and task JSON that routing depends on, normalised
+ * from every shape Marathon has served (see test/fixtures/marathon).
+ */
+
+export interface HealthResult {
+  readonly alive: boolean;
+  readonly firstSuccess: string | null;
+  readonly lastSuccess: string | null;
+  readonly lastFailure: string | null;
+}
+
+export interface MarathonTask {
+  readonly id: string;
+  readonly appId: string;
+  readonly host: string;
+  /** Mesos task state; derived from `startedAt` for old listings that carry no state. */
+  readonly state: string;
+  /** Host ports, in port-index order. */
+  readonly ports: readonly number[];
+  /** Container-network addresses (IP-per-task), IPv4 first. */
+  readonly ipAddresses: readonly string[];
+  readonly startedAt: string | null;
+  readonly stagedAt: string | null;
+  readonly version: string | null;
+  readonly healthCheckResults: readonly HealthResult[];
+}
+
+export type NetworkMode = 'host' | 'bridge' | 'container';
+
+export interface PortSpec {
+  /** Port inside the container (container networking) or the declared host port. */
+  readonly containerPort: number | null;
+  readonly hostPort: number | null;
+  readonly name: string | null;
+}
+
+export interface MarathonApp {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly instances: number;
+  readonly networkMode: NetworkMode;
+  /** Declared ports in port-index order, from portDefinitions, portMappings or ipAddress.discovery. */
+  readonly ports: readonly PortSpec[];
+  readonly healthCheckCount: number;
+  readonly taskKillGracePeriodSeconds: number | null;
+  readonly version: string | null;
+  readonly tasks: readonly MarathonTask[];
+}
+
+export interface MarathonSnapshot {
+  readonly apps: readonly MarathonApp[];
+}
+
+/** Something in Marathon's input that was skipped, named so an operator can find it. */
+export interface InputProblem {
+  readonly appId: string | null;
+  readonly message: string;
+}
