@@ -1,0 +1,150 @@
+-- The admin listener's handlers: the agent's push endpoint, status and the
+-- health probe. Each request needs the shared admin token except the probe.
+
+local cjson = require "cjson.safe"
+local config = require "edgeroute.config"
+local store = require "edgeroute.store"
+local route_check = require "edgeroute.route_check"
+local secure_compare = require "edgeroute.secure_compare"
+local table_sync = require "edgeroute.table_sync"
+
+local ngx = ngx
+local type = type
+local pairs = pairs
+local io_open = io.open
+local sub = string.sub
+local json_encode = cjson.encode
+local json_decode = cjson.decode
+local json_null = cjson.null
+
+local _M = { _VERSION = "0.1.0" }
+
+
+local function respond(status, body)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/json"
+    ngx.say(json_encode(body))
+    return ngx.exit(status)
+end
+
+
+local function authorized()
+    local header = ngx.var.http_authorization
+    if type(header) ~= "string" or sub(header, 1, 7) ~= "Bearer " then
+        return false
+    end
+    return secure_compare.equals(sub(header, 8), config.admin_token)
+end
+
+
+local function read_body()
+    ngx.req.read_body()
+    local body = ngx.req.get_body_data()
+    if body then
+        return body
+    end
+    local path = ngx.req.get_body_file()
+    if not path then
+        return nil
+    end
+    local file = io_open(path, "rb")
+    if not file then
+        return nil
+    end
+    body = file:read("*a")
+    file:close()
+    return body
+end
+
+
+-- Returns version, base, apps (removals as false), or nil and a message.
+local function parse_push(raw)
+    local push, err = json_decode(raw)
+    if type(push) ~= "table" then
+        return nil, "body is not a JSON object: " .. (err or "wrong type")
+    end
+    if type(push.version) ~= "string" or push.version == "" then
+        return nil, "version must be a non-empty string"
+    end
+    local base = push.base
+    if base == json_null then
+        base = nil
+    elseif base ~= nil and type(base) ~= "string" then
+        return nil, "base must be a string or null"
+    end
+    if type(push.apps) ~= "table" then
+        return nil, "apps must be an object"
+    end
+    local apps = {}
+    for id, app in pairs(push.apps) do
+        if type(id) ~= "string" then
+            return nil, "apps must be an object keyed by app id"
+        end
+        if app == json_null then
+            apps[id] = false
+        else
+            local problem = route_check.check(id, app)
+            if problem then
+                return nil, problem
+            end
+            apps[id] = app
+        end
+    end
+    return push.version, base, apps
+end
+
+
+function _M.push()
+    if ngx.req.get_method() ~= "POST" then
+        return respond(405, { error = "use POST" })
+    end
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    local raw = read_body()
+    if not raw then
+        return respond(400, { error = "empty body" })
+    end
+    local version, base, apps = parse_push(raw)
+    if not version then
+        ngx.log(ngx.WARN, "edgeroute: push refused: ", base)
+        return respond(400, { error = base })
+    end
+    local stored, status, message = store.apply(version, base, apps)
+    if not stored then
+        return respond(status, { error = message, version = store.status().version or json_null })
+    end
+    -- This worker switches at once; the others within one sync interval.
+    table_sync.sync()
+    return respond(200, { version = stored })
+end
+
+
+function _M.status()
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    local status = store.status()
+    local worker = table_sync.state
+    local app_count = 0
+    for _ in pairs(worker.apps) do
+        app_count = app_count + 1
+    end
+    return respond(200, {
+        version = status.version or json_null,
+        generation = status.generation,
+        free_bytes = status.free_bytes,
+        worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
+    })
+end
+
+
+function _M.healthz()
+    if store.status().version == nil then
+        return respond(503, { status = "no routing table loaded" })
+    end
+    return respond(200, { status = "ok" })
+end
+
+
+return _M
