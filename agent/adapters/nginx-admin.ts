@@ -1,0 +1,56 @@
+/** The plugin's admin endpoint on the routing node's nginx. */
+import type { AppRoute } from '../core/routing-table.js';
+
+export interface PushBody {
+  readonly version: string;
+  /** The version the push builds on; null replaces the whole table. */
+  readonly base: string | null;
+  /** Changed apps; null removes an app. */
+  readonly apps: Readonly<Record<string, AppRoute | null>>;
+}
+
+export type PushResult = { ok: true } | { ok: false; status: number; error: string };
+
+export interface PluginStatus {
+  readonly version: string | null;
+  readonly generation: string | null;
+}
+
+export class NginxAdmin {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async push(body: PushBody): Promise<PushResult> {
+    const res = await fetch(`${this.baseUrl}/edgeroute/apps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await res.text();
+    if (res.ok) return { ok: true };
+    let error = text.trim();
+    try {
+      error = String((JSON.parse(text) as { error?: unknown }).error ?? error);
+    } catch {
+      // keep the raw text
+    }
+    return { ok: false, status: res.status, error };
+  }
+
+  async status(): Promise<PluginStatus> {
+    const res = await fetch(`${this.baseUrl}/edgeroute/status`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (!res.ok) throw new Error(`nginx admin status answered HTTP ${res.status}`);
+    const body = (await res.json()) as { version?: unknown; generation?: unknown };
+    return {
+      version: typeof body.version === 'string' ? body.version : null,
+      generation: typeof body.generation === 'string' ? body.generation : null,
+    };
+  }
+}

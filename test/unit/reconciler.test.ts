@@ -1,0 +1,128 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PushBody, PushResult } from '../../agent/adapters/nginx-admin.js';
+import { Reconciler } from '../../agent/reconciler.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
+
+const silent = pino({ level: 'silent' });
+
+function appJson(id: string, ports: number[]) {
+  return {
+    id,
+    labels: { 'edgeroute.vhosts': `${id.slice(1)}.example.com` },
+    portDefinitions: [{ port: 0 }],
+    tasks: ports.map((port) => ({ id: `${id.slice(1)}.${port}`, appId: id, host: '127.0.0.1', ports: [port], state: 'TASK_RUNNING', startedAt: '2026-01-01T00:00:00Z' })),
+  };
+}
+
+/** A fake Marathon and a fake plugin that behaves like the Lua store (base must match). */
+function fakes() {
+  const state = {
+    apps: [appJson('/web', [1001, 1002])] as unknown[],
+    fetches: 0,
+    fetchFails: false,
+    pushes: [] as PushBody[],
+    nginxVersion: null as string | null,
+  };
+  const deps = {
+    fetchApps: async () => {
+      state.fetches++;
+      await new Promise((r) => setTimeout(r, 5));
+      if (state.fetchFails) throw new Error('connect ECONNREFUSED');
+      return { apps: state.apps };
+    },
+    resolveHosts: async () => new Map<string, string>(),
+    push: async (body: PushBody): Promise<PushResult> => {
+      state.pushes.push(body);
+      if (body.base !== null && body.base !== state.nginxVersion) return { ok: false, status: 409, error: 'base version does not match' };
+      state.nginxVersion = body.version;
+      return { ok: true };
+    },
+    pluginStatus: async () => ({ version: state.nginxVersion, generation: 'g1' }),
+  };
+  return { state, deps };
+}
+
+const options = { routing: { group: null }, debounceMs: 10, resyncIntervalMs: 60_000, nginxCheckIntervalMs: 60_000, minRetryMs: 20, maxRetryMs: 100 };
+let running: Reconciler | null = null;
+afterEach(async () => {
+  await running?.stop();
+  running = null;
+});
+
+describe('Reconciler', () => {
+  it('pushes the full table first, then only the apps that changed', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    expect(state.pushes[0]?.base).toBeNull();
+    expect(Object.keys(state.pushes[0]?.apps ?? {})).toEqual(['/web']);
+
+    state.apps = [appJson('/web', [1001, 1002]), appJson('/api', [2001])];
+    running.requestSync('test');
+    await waitFor('second push', () => (state.pushes.length === 2 ? true : undefined));
+    expect(state.pushes[1]?.base).toBe(state.pushes[0]?.version);
+    expect(Object.keys(state.pushes[1]?.apps ?? {})).toEqual(['/api']);
+
+    state.apps = [appJson('/api', [2001])];
+    running.requestSync('test');
+    await waitFor('third push', () => (state.pushes.length === 3 ? true : undefined));
+    expect(state.pushes[2]?.apps).toEqual({ '/web': null });
+  });
+
+  it('coalesces a burst of 100 events into a handful of syncs', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    const fetchesBefore = state.fetches;
+    for (let i = 0; i < 100; i++) {
+      running.requestSync('status_update_event');
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 3));
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    const syncs = state.fetches - fetchesBefore;
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThanOrEqual(5);
+  });
+
+  it('pushes nothing when a sync changes nothing', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    running.requestSync('no change');
+    await waitFor('the sync', () => (state.fetches >= 2 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(state.pushes).toHaveLength(1);
+  });
+
+  it('sends the full table when nginx holds another version (restart)', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    state.nginxVersion = null; // nginx restarted with an empty dict
+    state.apps = [appJson('/web', [1001])];
+    running.requestSync('test');
+    await waitFor('full push after 409', () => (state.pushes.length === 3 ? true : undefined));
+    expect(state.pushes[1]?.base).not.toBeNull();
+    expect(state.pushes[2]?.base).toBeNull();
+    expect(state.nginxVersion).toBe(state.pushes[2]?.version);
+  });
+
+  it('keeps nginx untouched while Marathon fails, and retries until it answers', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    state.fetchFails = true;
+    running.requestSync('test');
+    await waitFor('several failed attempts', () => (running!.stats.syncFailures >= 3 ? true : undefined));
+    expect(state.pushes).toHaveLength(1);
+    state.fetchFails = false;
+    state.apps = [appJson('/web', [1003])];
+    await waitFor('recovery push', () => (state.pushes.length === 2 ? true : undefined), 5_000);
+  });
+});
