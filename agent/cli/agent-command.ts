@@ -1,0 +1,50 @@
+/** `edgeroute agent`: keeps one routing node's nginx in sync with Marathon. */
+import { AGENT_DEFAULTS, startAgent } from '../run-agent.js';
+import { createLogger } from './logger.js';
+import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
+
+export const AGENT_OPTIONS: readonly OptionSpec[] = [
+  { name: 'marathon', kind: 'string', required: true, help: 'Marathon URL(s), comma-separated; http://user:pass@host for basic auth' },
+  { name: 'nginx-admin', kind: 'string', default: 'http://127.0.0.1:8081', help: "the plugin's admin listener" },
+  { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
+  { name: 'redis', kind: 'string', help: 'Redis URL, e.g. redis://127.0.0.1:6379' },
+  { name: 'group', kind: 'string', help: 'route only apps labelled edgeroute.group=NAME' },
+  { name: 'debounce-ms', kind: 'string', default: String(AGENT_DEFAULTS.debounceMs), help: 'wait after the first event of a burst before syncing' },
+  { name: 'resync-interval', kind: 'string', default: String(AGENT_DEFAULTS.resyncIntervalMs / 1000), help: 'seconds between full resyncs without events' },
+  { name: 'log-level', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error' },
+];
+
+export async function agentCommand(argv: readonly string[]): Promise<number> {
+  const values = readOptions(AGENT_OPTIONS, argv, process.env);
+  if (values.help) {
+    console.log(helpText('agent', 'Watches Marathon and pushes routing changes to nginx, without reloads.', AGENT_OPTIONS));
+    return 0;
+  }
+  const adminToken = stringOption(values, 'admin-token');
+  if (!adminToken) throw new UsageError('the admin token is required: set EDGEROUTE_ADMIN_TOKEN (or --admin-token) to the token nginx-conf used');
+  const log = createLogger(stringOption(values, 'log-level') ?? 'info');
+  const agent = startAgent(
+    {
+      marathon: stringOption(values, 'marathon') ?? '',
+      nginxAdmin: stringOption(values, 'nginx-admin') ?? '',
+      adminToken,
+      redis: stringOption(values, 'redis'),
+      group: stringOption(values, 'group'),
+      debounceMs: numberOption(values, 'debounce-ms', 0),
+      resyncIntervalMs: numberOption(values, 'resync-interval', 1) * 1000,
+      nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
+      stallTimeoutMs: AGENT_DEFAULTS.stallTimeoutMs,
+    },
+    log,
+  );
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await agent.stop();
+  return 0;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/** `edgeroute COMMAND [options]`. Exit codes: 0 done, 1 failed, 2 bad usage. */
+import { agentCommand } from './agent-command.js';
+import { demoCommand } from './demo-command.js';
+import { nginxConfCommand } from './nginx-conf-command.js';
+import { UsageError } from './options.js';
+
+const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
+  agent: { run: agentCommand, summary: 'keep a routing node nginx in sync with Marathon' },
+  'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
+  demo: { run: demoCommand, summary: 'run a local sandbox: Redis, nginx, a Marathon simulator and the agent' },
+};
+
+function usage(): string {
+  const lines = ['Usage: edgeroute COMMAND [options]', '', 'Commands:'];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)}${command.summary}`);
+  lines.push('', 'Run `edgeroute COMMAND --help` for its options.');
+  return lines.join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`edgeroute: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`edgeroute ${name}: ${err.message}`);
+      return 2;
+    }
+    console.error(`edgeroute ${name}: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

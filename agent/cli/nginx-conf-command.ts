@@ -1,0 +1,51 @@
+/** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
+import { renderNginxConf } from '../nginx-conf/render.js';
+import { defaultNginxBinary, type Flavor } from '../nginx-conf/flavor.js';
+import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
+
+export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
+  { name: 'out', kind: 'string', required: true, help: 'folder to write nginx.conf, admin-token, logs/ and temp/ into' },
+  { name: 'listen', kind: 'list', default: '80', help: 'public listen address(es): PORT, HOST:PORT, [IPv6]:PORT' },
+  { name: 'admin-listen', kind: 'list', default: '127.0.0.1:8081', help: 'admin listener: loopback HOST:PORT or unix:/path' },
+  { name: 'flavor', kind: 'string', default: 'auto', help: 'debian (nginx-extras) or openresty; auto detects' },
+  { name: 'admin-token', kind: 'string', help: 'admin token; generated when absent' },
+  { name: 'dict-size', kind: 'string', default: '64m', help: 'size of the routing-table shared dict' },
+  { name: 'worker-processes', kind: 'string', default: 'auto', help: 'nginx worker_processes' },
+];
+
+export async function nginxConfCommand(argv: readonly string[]): Promise<number> {
+  const values = readOptions(NGINX_CONF_OPTIONS, argv, process.env);
+  if (values.help) {
+    console.log(helpText('nginx-conf', 'Renders templates/nginx.conf.hbs into a folder that `nginx -p DIR -c DIR/nginx.conf` runs.', NGINX_CONF_OPTIONS));
+    return 0;
+  }
+  const flavor = stringOption(values, 'flavor') ?? 'auto';
+  if (!['auto', 'debian', 'openresty'].includes(flavor)) throw new UsageError(`--flavor must be auto, debian or openresty, got "${flavor}"`);
+  const workers = stringOption(values, 'worker-processes') ?? 'auto';
+  if (workers !== 'auto' && !/^[1-9]\d*$/.test(workers)) throw new UsageError(`--worker-processes must be auto or a positive number`);
+  const dictSize = stringOption(values, 'dict-size') ?? '64m';
+  if (!/^\d+[km]?$/i.test(dictSize)) throw new UsageError('--dict-size must look like 64m');
+
+  let rendered;
+  try {
+    rendered = renderNginxConf({
+      outDir: stringOption(values, 'out') ?? '',
+      listen: (values.listen as string[] | undefined) ?? [],
+      adminListen: (values['admin-listen'] as string[] | undefined) ?? [],
+      flavor: flavor as Flavor | 'auto',
+      adminToken: stringOption(values, 'admin-token') ?? undefined,
+      dictSize,
+      workerProcesses: workers === 'auto' ? 'auto' : Number(workers),
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const nginx = defaultNginxBinary(rendered.flavor);
+  console.log(`wrote ${rendered.confPath} (${rendered.flavor})`);
+  if (rendered.tokenGenerated) {
+    console.log(`generated an admin token in ${rendered.tokenFile}; give it to the agent:`);
+    console.log(`  export EDGEROUTE_ADMIN_TOKEN=$(cat ${rendered.tokenFile})`);
+  }
+  console.log(`start nginx with:\n  ${nginx} -p ${rendered.prefix} -c ${rendered.confPath}`);
+  return 0;
+}

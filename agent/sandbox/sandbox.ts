@@ -1,0 +1,91 @@
+/**
+ * A whole routing node on loopback: Redis, nginx with the plugin, a Marathon
+ * simulator and the agent. The demo runs one; the integration tests run them too.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { MarathonSim } from '../../test/sim/marathon-sim.js';
+import { defaultNginxBinary } from '../nginx-conf/flavor.js';
+import { renderNginxConf } from '../nginx-conf/render.js';
+import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../run-agent.js';
+import { freePort } from './free-port.js';
+import { startNginx, type NginxProcess } from './nginx-process.js';
+import { startRedis, type RedisServer } from './redis-server.js';
+
+export interface NginxNode {
+  readonly publicUrl: string;
+  readonly adminUrl: string;
+  readonly adminToken: string;
+  readonly prefix: string;
+  readonly process: NginxProcess;
+}
+
+export async function startNginxNode(opts: { workerProcesses?: number; publicPort?: number } = {}): Promise<NginxNode> {
+  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-nginx-'));
+  const publicPort = opts.publicPort ?? (await freePort());
+  const adminPort = await freePort();
+  const rendered = renderNginxConf({
+    outDir: prefix,
+    listen: [`127.0.0.1:${publicPort}`],
+    adminListen: [`127.0.0.1:${adminPort}`],
+    workerProcesses: opts.workerProcesses ?? 2,
+    errorLogLevel: 'info',
+  });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl });
+  return {
+    publicUrl: `http://127.0.0.1:${publicPort}`,
+    adminUrl,
+    adminToken: rendered.adminToken,
+    prefix,
+    process: {
+      ...process,
+      async stop() {
+        await process.stop();
+        rmSync(prefix, { recursive: true, force: true });
+      },
+    },
+  };
+}
+
+export interface Sandbox {
+  readonly redis: RedisServer;
+  readonly nginx: NginxNode;
+  readonly marathon: MarathonSim;
+  readonly agent: RunningAgent;
+  stop(): Promise<void>;
+}
+
+export async function startSandbox(log: Logger, opts: { publicPort?: number; agent?: Partial<AgentOptions> } = {}): Promise<Sandbox> {
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const item of started.reverse()) await item.stop().catch(() => undefined);
+  };
+  try {
+    const redis = await startRedis();
+    started.push(redis);
+    const nginx = await startNginxNode({ publicPort: opts.publicPort });
+    started.push(nginx.process);
+    const marathon = await MarathonSim.start();
+    started.push(marathon);
+    const agent = startAgent(
+      {
+        marathon: marathon.url,
+        nginxAdmin: nginx.adminUrl,
+        adminToken: nginx.adminToken,
+        redis: redis.url,
+        group: null,
+        ...AGENT_DEFAULTS,
+        ...opts.agent,
+      },
+      log,
+    );
+    started.push(agent);
+    return { redis, nginx, marathon, agent, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Makes sure the system packages edgeroute runs on are present: nginx with the
+# Lua module (Debian's nginx-extras), lua-cjson, lua-resty-redis and
+# redis-server. Installs them with apt-get when it can; otherwise says what to run.
+set -euo pipefail
+
+PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk)
+
+have_all() {
+  [ -x /usr/sbin/nginx ] || return 1
+  [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || return 1
+  [ -f /usr/lib/nginx/modules/ndk_http_module.so ] || return 1
+  [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || ls /usr/lib/*/lua/5.1/cjson.so >/dev/null 2>&1 || return 1
+  [ -f /usr/share/lua/5.1/nginx/redis.lua ] || [ -f /usr/share/lua/5.1/resty/redis.lua ] || return 1
+  command -v redis-server >/dev/null 2>&1 || return 1
+  command -v wrk >/dev/null 2>&1 || return 1
+}
+
+if have_all; then
+  exit 0
+fi
+
+# OpenResty users bring their own nginx; they still need redis-server.
+if [ -x /usr/local/openresty/nginx/sbin/nginx ] && command -v redis-server >/dev/null 2>&1; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "edgeroute: this is not a Debian/Ubuntu machine. Install nginx with the Lua module" >&2
+  echo "  (OpenResty), lua-cjson, lua-resty-redis and redis-server, then run this again." >&2
+  exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo"
+  else
+    echo "edgeroute: missing system packages and not root. Run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${PACKAGES[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "edgeroute: installing ${PACKAGES[*]} ..."
+# Keep the packages from starting their own nginx on :80 and redis on :6379.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+if ! have_all; then
+  echo "edgeroute: packages installed but nginx's Lua module or redis-server is still missing" >&2
+  exit 1
+fi
+echo "edgeroute: system packages ready."
