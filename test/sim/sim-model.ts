@@ -1,0 +1,134 @@
+import type { TaskServer } from './task-server.js';
+
+/** What a test or the demo asks the simulator to run. */
+export interface SimAppSpec {
+  /** Marathon app id, e.g. "/web"; a leading "/" is added when missing. */
+  id: string;
+  instances: number;
+  /** Entries whose value is undefined are left out, so optional labels can be written inline. */
+  labels?: Record<string, string | undefined>;
+  /** Marathon health check definitions; when non-empty, tasks carry healthCheckResults. */
+  healthChecks?: Array<Record<string, unknown>>;
+  /** Whether new tasks pass their health checks at once (default true). */
+  startHealthy?: boolean;
+  /** When > 0 a kill goes through TASK_KILLING and the task keeps answering for that long. */
+  taskKillGracePeriodSeconds?: number;
+  /** Merged into the app JSON as-is (portDefinitions, container, ipAddress, networks, ...). */
+  extra?: Record<string, unknown>;
+}
+
+/** A task as tests see it. `healthy` is null when the task has no health results. */
+export interface SimTask {
+  id: string;
+  appId: string;
+  host: string;
+  port: number;
+  state: string;
+  startedAt: string | null;
+  healthy: boolean | null;
+}
+
+export type MesosTaskState = 'TASK_STAGING' | 'TASK_RUNNING' | 'TASK_KILLING' | 'TASK_KILLED';
+
+/** One task's health-check outcome; rendered once per app health check, as Marathon does. */
+export interface HealthRecord {
+  alive: boolean;
+  consecutiveFailures: number;
+  firstSuccess: string | null;
+  lastSuccess: string | null;
+  lastFailure: string | null;
+  lastFailureCause: string | null;
+}
+
+export interface TaskRecord {
+  readonly id: string;
+  readonly instanceId: string;
+  readonly appId: string;
+  readonly host: string;
+  readonly port: number;
+  readonly slaveId: string;
+  readonly version: string;
+  readonly stagedAt: string;
+  readonly server: TaskServer;
+  state: MesosTaskState;
+  startedAt: string | null;
+  /** null: no results (no checks yet, or dropped as after a leader failover). */
+  health: HealthRecord | null;
+}
+
+export interface AppRecord {
+  spec: NormalizedAppSpec;
+  version: string;
+  lastConfigChangeAt: string;
+  lastScalingAt: string;
+  readonly servicePort: number;
+  /** Ids of deployments in flight for this app. */
+  readonly deployments: Set<string>;
+  /** Insertion order is launch order, so the last entries are the newest tasks. */
+  readonly tasks: Map<string, TaskRecord>;
+  /** Tasks whose server is starting: they count towards `instances` but are not listed yet. */
+  launching: number;
+  /** Set once a removal started: no task may launch for this record any more. */
+  removing: boolean;
+}
+
+export interface NormalizedAppSpec {
+  id: string;
+  instances: number;
+  labels: Record<string, string>;
+  healthChecks: Array<Record<string, unknown>>;
+  startHealthy: boolean;
+  taskKillGracePeriodSeconds: number;
+  extra: Record<string, unknown>;
+}
+
+/** "/web/" or "web" → "/web", like Marathon's PathId.toRootPath. */
+export function normalizeAppId(id: string): string {
+  const trimmed = id.replace(/^\/+|\/+$/g, '');
+  return `/${trimmed}`;
+}
+
+/** "/tools/docker/registry" → "tools_docker_registry", the prefix of Marathon task ids. */
+export function taskIdPrefix(appId: string): string {
+  return normalizeAppId(appId).slice(1).replace(/\//g, '_');
+}
+
+export function normalizeSpec(spec: SimAppSpec): NormalizedAppSpec {
+  if (!Number.isInteger(spec.instances) || spec.instances < 0) {
+    throw new Error(`instances must be a non-negative integer, got ${spec.instances}`);
+  }
+  return {
+    id: normalizeAppId(spec.id),
+    instances: spec.instances,
+    labels: definedEntries(spec.labels ?? {}),
+    healthChecks: (spec.healthChecks ?? []).map((check) => ({ ...check })),
+    startHealthy: spec.startHealthy ?? true,
+    taskKillGracePeriodSeconds: spec.taskKillGracePeriodSeconds ?? 0,
+    extra: { ...(spec.extra ?? {}) },
+  };
+}
+
+function definedEntries(record: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
+export function isoNow(): string {
+  return new Date().toISOString();
+}
+
+/** Tasks that still count towards `instances`: a killing task is on its way out. */
+export function activeTasks(app: AppRecord): TaskRecord[] {
+  return [...app.tasks.values()].filter((task) => task.state !== 'TASK_KILLING');
+}
+
+export function toSimTask(task: TaskRecord): SimTask {
+  return {
+    id: task.id,
+    appId: task.appId,
+    host: task.host,
+    port: task.port,
+    state: task.state,
+    startedAt: task.startedAt,
+    healthy: task.health === null ? null : task.health.alive,
+  };
+}

@@ -1,0 +1,26 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { closeServer, listen } from './server-lifecycle.js';
+
+/** A running task's HTTP endpoint: answers every request with 200 and the task id. */
+export interface TaskServer {
+  readonly port: number;
+  /** Stops listening and drops idle keep-alive connections, so the port refuses at once. */
+  close(): Promise<void>;
+}
+
+/** Starts a task server on `host`, on a port the OS picks. */
+export async function startTaskServer(taskId: string, host: string): Promise<TaskServer> {
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(taskId),
+      'X-Task-Id': taskId,
+    });
+    res.end(taskId);
+  });
+  await listen(server, 0, host);
+  const { port } = server.address() as AddressInfo;
+  return { port, close: () => closeServer(server) };
+}
