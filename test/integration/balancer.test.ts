@@ -1,0 +1,88 @@
+// The plugin's data path on its own: pushes straight to the admin endpoint,
+// real backends on loopback, real nginx.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
+import { freePort } from '../../agent/sandbox/free-port.js';
+import { httpGet } from '../../agent/sandbox/http-get.js';
+import { answers, waitForStatus } from '../helpers/traffic.js';
+
+let nginx: NginxNode;
+const servers: Server[] = [];
+let version = 0;
+
+async function backend(name: string): Promise<number> {
+  const server = createServer((req, res) => {
+    res.setHeader('x-seen-version', String(req.headers['x-edgeroute-version']));
+    res.end(name);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function pushApp(id: string, vhosts: string[], backends: Array<{ id: string; port: number; weight: number }>): Promise<void> {
+  version++;
+  const app = {
+    id,
+    hash: `h${version}`,
+    vhosts,
+    defaultVersion: 'stable',
+    versions: { stable: { marathonAppId: id, backends: backends.map((b) => ({ ...b, address: '127.0.0.1' })) } },
+  };
+  const res = await fetch(`${nginx.adminUrl}/edgeroute/apps`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${nginx.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ version: `v${version}`, base: null, apps: { [id]: app } }),
+  });
+  expect(res.status).toBe(200);
+}
+
+beforeAll(async () => {
+  nginx = await startNginxNode({ workerProcesses: 2 });
+});
+
+afterAll(async () => {
+  await nginx?.process.stop();
+  for (const server of servers) server.close();
+});
+
+describe('balancer', () => {
+  it('retries the next peer when one refuses connections, so no request fails', async () => {
+    const live = [await backend('a'), await backend('b')];
+    const dead = [await freePort(), await freePort()];
+    await pushApp('/r', ['r.test'], [
+      { id: 'a', port: live[0] as number, weight: 100 },
+      { id: 'dead1', port: dead[0] as number, weight: 100 },
+      { id: 'b', port: live[1] as number, weight: 100 },
+      { id: 'dead2', port: dead[1] as number, weight: 100 },
+    ]);
+    await waitForStatus(nginx.publicUrl, 'r.test', 200);
+    const seen = await answers(nginx.publicUrl, 'r.test', 60);
+    expect(Object.fromEntries(seen)).toEqual({ a: expect.any(Number), b: expect.any(Number) });
+    expect((seen.get('a') ?? 0) + (seen.get('b') ?? 0)).toBe(60);
+  });
+
+  it('spreads requests in proportion to weight', async () => {
+    const heavy = await backend('heavy');
+    const light = await backend('light');
+    await pushApp('/w', ['w.test'], [
+      { id: 'heavy', port: heavy, weight: 300 },
+      { id: 'light', port: light, weight: 100 },
+    ]);
+    await waitForStatus(nginx.publicUrl, 'w.test', 200);
+    const seen = await answers(nginx.publicUrl, 'w.test', 200);
+    // Each worker rotates exactly 3:1; two workers leave at most a few requests of slack.
+    expect(seen.get('heavy')).toBeGreaterThanOrEqual(144);
+    expect(seen.get('heavy')).toBeLessThanOrEqual(156);
+  });
+
+  it('overwrites a client-sent X-Edgeroute-Version', async () => {
+    const port = await backend('v');
+    await pushApp('/v', ['v.test'], [{ id: 'v', port, weight: 1 }]);
+    await waitForStatus(nginx.publicUrl, 'v.test', 200);
+    const reply = await httpGet(`${nginx.publicUrl}/`, { host: 'v.test', headers: { 'x-edgeroute-version': 'grey' } });
+    expect(reply.headers['x-seen-version']).toBe('stable');
+  });
+});
