@@ -7,11 +7,14 @@ export const LABEL = {
   app: 'edgeroute.app',
   version: 'edgeroute.version',
   weight: 'edgeroute.weight',
+  publishDelaySeconds: 'edgeroute.publishDelaySeconds',
+  warmupSeconds: 'edgeroute.warmupSeconds',
 } as const;
 
 export const DEFAULT_VERSION = 'stable';
 export const DEFAULT_WEIGHT = 100;
 const MAX_WEIGHT = 10_000;
+const MAX_SECONDS = 86_400;
 
 export interface RoutingLabels {
   readonly vhosts: readonly string[];
@@ -21,6 +24,9 @@ export interface RoutingLabels {
   readonly app: string | null;
   readonly version: string;
   readonly weight: number;
+  /** null: the agent's default. */
+  readonly publishDelaySeconds: number | null;
+  readonly warmupSeconds: number | null;
 }
 
 export type LabelsResult =
@@ -45,6 +51,15 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   const weight = parseInteger(labels[LABEL.weight], DEFAULT_WEIGHT, 1, MAX_WEIGHT);
   if (weight === null) return { ok: false, message: `${LABEL.weight}=${JSON.stringify(labels[LABEL.weight])} is not a whole number from 1 to ${MAX_WEIGHT}` };
 
+  const durations: Record<'publishDelaySeconds' | 'warmupSeconds', number | null> = { publishDelaySeconds: null, warmupSeconds: null };
+  for (const key of ['publishDelaySeconds', 'warmupSeconds'] as const) {
+    const raw = labels[LABEL[key]];
+    if (raw === undefined) continue;
+    const seconds = parseSeconds(raw);
+    if (seconds === null) return { ok: false, message: `${LABEL[key]}=${JSON.stringify(raw)} is not a number of seconds from 0 to ${MAX_SECONDS}` };
+    durations[key] = seconds;
+  }
+
   const names: Record<'group' | 'app' | 'version', string | null> = { group: null, app: null, version: null };
   for (const key of ['group', 'app', 'version'] as const) {
     const value = labels[LABEL[key]];
@@ -56,7 +71,7 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   return {
     ok: true,
     routed: true,
-    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION },
+    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations },
   };
 }
 
@@ -79,4 +94,11 @@ function parseInteger(raw: string | undefined, fallback: number, min: number, ma
   if (!/^\d+$/.test(text)) return null;
   const value = Number(text);
   return value >= min && value <= max ? value : null;
+}
+
+function parseSeconds(raw: string): number | null {
+  const text = raw.trim();
+  if (!/^\d+(\.\d+)?$/.test(text)) return null;
+  const value = Number(text);
+  return value <= MAX_SECONDS ? value : null;
 }

@@ -5,6 +5,7 @@
 import { DEFAULT_VERSION, LABEL, readRoutingLabels, type RoutingLabels } from './labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
 import { canonicalJson, hashString } from './hash.js';
+import { isActiveTask, judgeTask, type BackendState, type RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp, MarathonSnapshot } from './marathon-types.js';
 
 export interface Backend {
@@ -37,18 +38,57 @@ export interface RoutingTable {
 export interface RoutingConfig {
   /** Route only apps labelled with this group; null routes only apps without a group. */
   readonly group: string | null;
+  /** For apps without edgeroute.publishDelaySeconds. */
+  readonly defaultPublishDelaySeconds: number;
+  /** For apps without edgeroute.warmupSeconds. */
+  readonly defaultWarmupSeconds: number;
+  readonly warmupAggression: number;
+  /** While a backend warms up, its weight changes at most this often. */
+  readonly warmupStepMs: number;
 }
+
+export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
+  group: null,
+  defaultPublishDelaySeconds: 0,
+  defaultWarmupSeconds: 0,
+  warmupAggression: 1,
+  warmupStepMs: 1000,
+};
 
 export interface RoutingInput {
   readonly snapshot: MarathonSnapshot;
   readonly config: RoutingConfig;
   /** Host name → IP address, for tasks whose `host` is a name (nginx peers must be IPs). */
   readonly hostAddresses: ReadonlyMap<string, string>;
+  /** Remembered health by task id, for tasks Marathon reports no health result for. */
+  readonly healthMemory: ReadonlyMap<string, RememberedHealth>;
+  /** Milliseconds since the epoch. */
+  readonly now: number;
+}
+
+/** One task of a routed app, routed or not, and why. */
+export interface BackendStatus {
+  readonly app: string;
+  readonly version: string;
+  readonly marathonAppId: string;
+  readonly taskId: string;
+  readonly address: string | null;
+  readonly port: number | null;
+  readonly state: BackendState;
+  readonly reason: string;
+  readonly weight: number;
+  readonly baseWeight: number;
+  readonly publishedAt: number | null;
 }
 
 export interface RoutingResult {
   readonly table: RoutingTable;
   readonly problems: readonly InputProblem[];
+  readonly backends: readonly BackendStatus[];
+  /** Health Marathon reported in this snapshot, to remember. */
+  readonly observations: ReadonlyMap<string, RememberedHealth>;
+  /** When the table changes by the clock alone (a delay ends, a warm-up steps); null if never. */
+  readonly nextChangeAt: number | null;
 }
 
 export const EMPTY_TABLE: RoutingTable = { version: hashString(''), apps: {} };
@@ -59,74 +99,118 @@ interface VersionCandidate {
   readonly marathonAppId: string;
   readonly vhosts: readonly string[];
   readonly backends: readonly Backend[];
+  readonly statuses: readonly BackendStatus[];
+}
+
+/** What judging an app's tasks adds besides backends. */
+interface Judgement {
+  readonly observations: Map<string, RememberedHealth>;
+  nextChangeAt: number | null;
 }
 
 export function computeRoutingTable(input: RoutingInput): RoutingResult {
   const problems: InputProblem[] = [];
   const candidates: VersionCandidate[] = [];
+  const judgement: Judgement = { observations: new Map(), nextChangeAt: null };
   const apps = [...input.snapshot.apps].sort((a, b) => compare(a.id, b.id));
   for (const app of apps) {
-    const candidate = versionCandidate(app, input, problems);
+    const candidate = versionCandidate(app, input, problems, judgement);
     if (candidate !== null) candidates.push(candidate);
   }
   const routes = groupIntoApps(candidates, problems);
-  return { table: tableOf(routes), problems };
+  const routed = new Set(routes.flatMap((r) => Object.values(r.versions).map((v) => v.marathonAppId)));
+  return {
+    table: tableOf(routes),
+    problems,
+    backends: candidates.filter((c) => routed.has(c.marathonAppId)).flatMap((c) => c.statuses),
+    observations: judgement.observations,
+    nextChangeAt: judgement.nextChangeAt,
+  };
 }
 
-function versionCandidate(app: MarathonApp, input: RoutingInput, problems: InputProblem[]): VersionCandidate | null {
+function versionCandidate(app: MarathonApp, input: RoutingInput, problems: InputProblem[], judgement: Judgement): VersionCandidate | null {
   const labels = readRoutingLabels(app.labels);
   if (!labels.ok) {
     problems.push({ appId: app.id, message: `skipped: ${labels.message}` });
     return null;
   }
   if (!labels.routed || labels.value.group !== input.config.group) return null;
-  const backends = backendsOf(app, labels.value, input.hostAddresses, problems);
-  if (backends === null) return null;
+  const appKey = labels.value.app ?? app.id;
+  const judged = judgeApp(app, appKey, labels.value, input, problems, judgement);
+  if (judged === null) return null;
   return {
-    appKey: labels.value.app ?? app.id,
+    appKey,
     version: labels.value.version,
     marathonAppId: app.id,
     vhosts: labels.value.vhosts,
-    backends,
+    backends: judged.backends,
+    statuses: judged.statuses,
   };
 }
 
-/** null when the app cannot be routed at all (no port at its port index). */
-function backendsOf(
+/** Judges every active task of one Marathon app; null when the app cannot be routed at all (no usable port). */
+function judgeApp(
   app: MarathonApp,
+  appKey: string,
   labels: RoutingLabels,
-  hostAddresses: ReadonlyMap<string, string>,
+  input: RoutingInput,
   problems: InputProblem[],
-): Backend[] | null {
+  judgement: Judgement,
+): { backends: Backend[]; statuses: BackendStatus[] } | null {
   const { portIndex } = labels;
   if (app.ports.length > 0 && portIndex >= app.ports.length) {
     problems.push({ appId: app.id, message: `skipped: ${LABEL.portIndex}=${portIndex} but the app declares ${app.ports.length} port(s)` });
     return null;
   }
-  const running = app.tasks.filter((t) => t.state === 'TASK_RUNNING');
+  const settings = {
+    publishDelayMs: 1000 * (labels.publishDelaySeconds ?? input.config.defaultPublishDelaySeconds),
+    warmupMs: 1000 * (labels.warmupSeconds ?? input.config.defaultWarmupSeconds),
+    warmupAggression: input.config.warmupAggression,
+    weight: labels.weight,
+    hasHealthChecks: app.healthCheckCount > 0,
+  };
   const backends: Backend[] = [];
+  const statuses: BackendStatus[] = [];
   const unusable: string[] = [];
-  for (const task of running) {
+  let running = 0;
+  for (const task of [...app.tasks].filter(isActiveTask).sort((a, b) => compare(a.id, b.id))) {
     const endpoint = taskEndpoint(app, task, portIndex);
-    if (!endpoint.ok) {
-      unusable.push(endpoint.message);
-      continue;
+    const address = !endpoint.ok ? undefined : isIpAddress(endpoint.host) ? endpoint.host : input.hostAddresses.get(endpoint.host);
+    if (task.state === 'TASK_RUNNING') {
+      running++;
+      if (!endpoint.ok) unusable.push(endpoint.message);
+      else if (address === undefined) unusable.push(`task ${task.id}: host ${endpoint.host} has no known address`);
     }
-    const address = isIpAddress(endpoint.host) ? endpoint.host : hostAddresses.get(endpoint.host);
-    if (address === undefined) {
-      unusable.push(`task ${task.id}: host ${endpoint.host} has no known address`);
-      continue;
+    const verdict = judgeTask(task, settings, input.healthMemory.get(task.id), input.now);
+    if (verdict.observation) judgement.observations.set(task.id, verdict.observation);
+    const routable = endpoint.ok && address !== undefined;
+    if (routable && verdict.changesAt !== null) {
+      const next = verdict.state === 'warming' ? Math.min(verdict.changesAt, input.now + input.config.warmupStepMs) : verdict.changesAt;
+      judgement.nextChangeAt = judgement.nextChangeAt === null ? next : Math.min(judgement.nextChangeAt, next);
     }
-    backends.push({ id: task.id, address, port: endpoint.port, weight: labels.weight });
+    statuses.push({
+      app: appKey,
+      version: labels.version,
+      marathonAppId: app.id,
+      taskId: task.id,
+      address: address ?? null,
+      port: endpoint.ok ? endpoint.port : null,
+      state: verdict.state,
+      reason: routable ? verdict.reason : `not routable: ${unusable[unusable.length - 1] ?? 'no address'}`,
+      weight: routable ? verdict.weight : 0,
+      baseWeight: labels.weight,
+      publishedAt: verdict.publishedAt,
+    });
+    if (routable && verdict.weight > 0) backends.push({ id: task.id, address, port: endpoint.port, weight: verdict.weight });
   }
-  if (running.length > 0 && backends.length === 0) {
+  if (running > 0 && unusable.length === running) {
     problems.push({ appId: app.id, message: `skipped: no usable port (${unusable[0]})` });
     return null;
   }
   if (unusable.length > 0) {
     problems.push({ appId: app.id, message: `${unusable.length} task(s) not routed: ${unusable.join('; ')}` });
   }
-  return backends.sort((a, b) => compare(a.id, b.id));
+  return { backends, statuses };
 }
 
 function groupIntoApps(candidates: readonly VersionCandidate[], problems: InputProblem[]): AppRoute[] {

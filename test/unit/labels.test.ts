@@ -11,7 +11,16 @@ describe('readRoutingLabels', () => {
     expect(result).toEqual({
       ok: true,
       routed: true,
-      value: { vhosts: ['*.example.com', 'b.example.com'], portIndex: 0, weight: 100, group: null, app: null, version: 'stable' },
+      value: {
+        vhosts: ['*.example.com', 'b.example.com'],
+        portIndex: 0,
+        weight: 100,
+        group: null,
+        app: null,
+        version: 'stable',
+        publishDelaySeconds: null,
+        warmupSeconds: null,
+      },
     });
   });
 
@@ -23,8 +32,13 @@ describe('readRoutingLabels', () => {
       'edgeroute.group': 'edge-a',
       'edgeroute.app': 'checkout',
       'edgeroute.version': 'grey',
+      'edgeroute.publishDelaySeconds': '30',
+      'edgeroute.warmupSeconds': '2.5',
     });
-    expect(result).toMatchObject({ ok: true, value: { portIndex: 2, weight: 30, group: 'edge-a', app: 'checkout', version: 'grey' } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { portIndex: 2, weight: 30, group: 'edge-a', app: 'checkout', version: 'grey', publishDelaySeconds: 30, warmupSeconds: 2.5 },
+    });
   });
 
   it.each([
@@ -34,6 +48,8 @@ describe('readRoutingLabels', () => {
     ['a negative port index', { 'edgeroute.vhosts': 'a.com', 'edgeroute.portIndex': '-1' }, 'edgeroute.portIndex="-1"'],
     ['a word as port index', { 'edgeroute.vhosts': 'a.com', 'edgeroute.portIndex': 'http' }, 'is not a port index'],
     ['a zero weight', { 'edgeroute.vhosts': 'a.com', 'edgeroute.weight': '0' }, 'edgeroute.weight="0"'],
+    ['a negative delay', { 'edgeroute.vhosts': 'a.com', 'edgeroute.publishDelaySeconds': '-5' }, 'edgeroute.publishDelaySeconds="-5"'],
+    ['a warm-up in words', { 'edgeroute.vhosts': 'a.com', 'edgeroute.warmupSeconds': 'one minute' }, 'is not a number of seconds'],
     ['a version with spaces', { 'edgeroute.vhosts': 'a.com', 'edgeroute.version': 'v 2' }, 'edgeroute.version="v 2"'],
   ])('refuses %s with a message naming it', (_title, labels, message) => {
     const result = readRoutingLabels(labels);

@@ -6,7 +6,7 @@ import { createParser } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import { parseAppResponse, parseAppsResponse, parseTasksResponse } from '../../agent/core/marathon-apps.js';
 import { affectsRouting, parseEvent, type MarathonEvent } from '../../agent/core/marathon-events.js';
-import { computeRoutingTable } from '../../agent/core/routing-table.js';
+import { computeRoutingTable, DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'marathon');
 const read = (...path: string[]) => readFileSync(join(FIXTURES, ...path), 'utf8');
@@ -92,7 +92,13 @@ describe('Marathon app and task samples', () => {
     expect(app?.tasks[0]?.healthCheckResults[0]).toMatchObject({ alive: true, firstSuccess: '2014-09-13T00:20:28.101Z' });
 
     const labelled = { ...app!, labels: { 'edgeroute.vhosts': 'toggle.example.com' } };
-    const { table } = computeRoutingTable({ snapshot: { apps: [labelled] }, config: { group: null }, hostAddresses: new Map() });
+    const { table } = computeRoutingTable({
+      snapshot: { apps: [labelled] },
+      config: DEFAULT_ROUTING_CONFIG,
+      hostAddresses: new Map(),
+      healthMemory: new Map(),
+      now: Date.parse('2014-09-13T01:00:00.000Z'),
+    });
     // Backends are ordered by task id.
     expect(table.apps['/toggle']?.versions.stable?.backends.map((b) => `${b.address}:${b.port}`)).toEqual(['10.141.141.10:31234', '10.141.141.10:31045']);
   });

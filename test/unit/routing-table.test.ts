@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeRoutingTable, type RoutingInput } from '../../agent/core/routing-table.js';
+import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, type RoutingInput } from '../../agent/core/routing-table.js';
 import { diffTables } from '../../agent/core/table-diff.js';
 import type { MarathonApp, MarathonTask } from '../../agent/core/marathon-types.js';
 
@@ -35,7 +35,13 @@ function app(id: string, labels: Record<string, string>, tasks: MarathonTask[], 
 }
 
 function input(apps: MarathonApp[], group: string | null = null, hosts: Record<string, string> = {}): RoutingInput {
-  return { snapshot: { apps }, config: { group }, hostAddresses: new Map(Object.entries(hosts)) };
+  return {
+    snapshot: { apps },
+    config: { ...DEFAULT_ROUTING_CONFIG, group },
+    hostAddresses: new Map(Object.entries(hosts)),
+    healthMemory: new Map(),
+    now: Date.parse('2026-11-01T01:00:00.000Z'),
+  };
 }
 
 const web = app('/web', { 'edgeroute.vhosts': 'web.example.com' }, [task('web.1', { ports: [31001] }), task('web.2', { ports: [31002] })]);
@@ -171,5 +177,44 @@ describe('diffTables', () => {
   it('sends everything against an unknown table', () => {
     const table = computeRoutingTable(input([web, api])).table;
     expect(diffTables(null, table).upserts).toHaveLength(2);
+  });
+});
+
+describe('computeRoutingTable with the publication lifecycle', () => {
+  const now = Date.parse('2026-11-01T01:00:00.000Z');
+  const started = (msAgo: number) => new Date(now - msAgo).toISOString();
+
+  it('routes only published and warming backends, and reports every task with its reason', () => {
+    const lifecycle = app(
+      '/life',
+      { 'edgeroute.vhosts': 'life.example.com', 'edgeroute.publishDelaySeconds': '30', 'edgeroute.warmupSeconds': '60' },
+      [
+        task('old', { startedAt: started(600_000) }),
+        task('warm', { startedAt: started(60_000) }),
+        task('new', { startedAt: started(10_000) }),
+        task('dying', { state: 'TASK_KILLING', startedAt: started(600_000) }),
+        task('gone', { state: 'TASK_KILLED' }),
+      ],
+    );
+    const result = computeRoutingTable({ ...input([lifecycle]), now });
+    expect(result.table.apps['/life']?.versions.stable?.backends).toEqual([
+      { id: 'old', address: '10.0.0.1', port: 31000, weight: 100 },
+      { id: 'warm', address: '10.0.0.1', port: 31000, weight: 50 },
+    ]);
+    expect(result.backends.map((b) => [b.taskId, b.state, b.reason])).toEqual([
+      ['dying', 'draining', 'draining: Marathon is killing the task'],
+      ['new', 'waiting', 'waiting 20 s of publish delay'],
+      ['old', 'published', 'published'],
+      ['warm', 'warming', 'warming: 50% of 60 s'],
+    ]);
+    // The next change: the warm-up steps in a second, before the delay of "new" ends.
+    expect(result.nextChangeAt).toBe(now + 1000);
+  });
+
+  it('uses the agent defaults when the labels say nothing', () => {
+    const plainApp = app('/p', { 'edgeroute.vhosts': 'p.example.com' }, [task('p1', { startedAt: started(5_000) })]);
+    const result = computeRoutingTable({ ...input([plainApp]), now, config: { ...DEFAULT_ROUTING_CONFIG, defaultPublishDelaySeconds: 10 } });
+    expect(result.table.apps['/p']?.versions.stable?.backends).toEqual([]);
+    expect(result.nextChangeAt).toBe(now + 5_000);
   });
 });
