@@ -8,8 +8,15 @@ import type { Logger } from 'pino';
 import { parseAppsResponse } from './core/marathon-apps.js';
 import { isIpAddress, taskEndpoint } from './core/endpoint.js';
 import { readRoutingLabels } from './core/labels.js';
-import type { MarathonSnapshot } from './core/marathon-types.js';
-import { computeRoutingTable, type AppRoute, type RoutingConfig, type RoutingTable } from './core/routing-table.js';
+import type { InputProblem, MarathonSnapshot } from './core/marathon-types.js';
+import {
+  computeRoutingTable,
+  type AppRoute,
+  type BackendStatus,
+  type RoutingConfig,
+  type RoutingTable,
+} from './core/routing-table.js';
+import type { HealthMemory } from './health-memory.js';
 import { diffTables, isEmptyDiff } from './core/table-diff.js';
 import type { PluginStatus, PushBody, PushResult } from './adapters/nginx-admin.js';
 import { ProblemReporter } from './problem-reporter.js';
@@ -19,6 +26,8 @@ export interface ReconcilerDeps {
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
   push(body: PushBody): Promise<PushResult>;
   pluginStatus(): Promise<PluginStatus>;
+  healthMemory: HealthMemory;
+  now(): number;
 }
 
 export interface ReconcilerOptions {
@@ -45,6 +54,11 @@ export interface ReconcilerStats {
 export class Reconciler {
   readonly stats: ReconcilerStats = { syncRequests: 0, syncs: 0, syncFailures: 0, pushes: 0, fullPushes: 0, lastSyncAt: null };
   private desired: RoutingTable | null = null;
+  private statuses: readonly BackendStatus[] = [];
+  /** The last good snapshot, for recomputes driven by the clock alone. */
+  private snapshot: { apps: MarathonSnapshot; hostAddresses: Map<string, string> } | null = null;
+  private needsFetch = true;
+  private clockTimer: NodeJS.Timeout | null = null;
   /** What nginx holds, as far as we know; null when unknown. */
   private applied: RoutingTable | null = null;
   private syncing: Promise<void> | null = null;
@@ -75,6 +89,7 @@ export class Reconciler {
     for (const timer of this.intervals) clearInterval(timer);
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.clockTimer) clearTimeout(this.clockTimer);
     await this.syncing;
   }
 
@@ -86,10 +101,20 @@ export class Reconciler {
     return this.applied?.version ?? null;
   }
 
-  /** Asks for a sync. Requests arriving while one is pending or running are merged into it or the next. */
-  requestSync(reason: string, delayMs = this.opts.debounceMs): void {
+  /** Every task of every routed app, with its state and the reason for it. */
+  get backendStatuses(): readonly BackendStatus[] {
+    return this.statuses;
+  }
+
+  /**
+   * Asks for a sync. Requests arriving while one is pending or running are
+   * merged into it or the next. `refetch: false` only recomputes from the last
+   * snapshot (the clock moved: a delay ended, a warm-up stepped).
+   */
+  requestSync(reason: string, delayMs = this.opts.debounceMs, refetch = true): void {
     if (this.stopped) return;
     this.stats.syncRequests++;
+    if (refetch) this.needsFetch = true;
     if (this.syncing) {
       this.dirty = true;
       return;
@@ -102,7 +127,8 @@ export class Reconciler {
         this.syncing = null;
         if (this.dirty && !this.stopped) {
           this.dirty = false;
-          this.requestSync('events during sync');
+          // needsFetch still says whether those requests wanted a fresh snapshot.
+          this.requestSync('requests during sync', this.opts.debounceMs, false);
         }
       });
     }, delayMs);
@@ -135,12 +161,43 @@ export class Reconciler {
   }
 
   private async syncOnce(): Promise<void> {
-    const parsed = parseAppsResponse(await this.deps.fetchApps());
-    const hostAddresses = await this.deps.resolveHosts(hostNamesToResolve(parsed.snapshot));
-    const result = computeRoutingTable({ snapshot: parsed.snapshot, config: this.opts.routing, hostAddresses });
-    this.problems.report([...parsed.problems, ...result.problems]);
+    if (this.needsFetch || this.snapshot === null) {
+      // Cleared first: a request arriving during the fetch sets it again.
+      this.needsFetch = false;
+      try {
+        const parsed = parseAppsResponse(await this.deps.fetchApps());
+        const hostAddresses = await this.deps.resolveHosts(hostNamesToResolve(parsed.snapshot));
+        this.snapshot = { apps: parsed.snapshot, hostAddresses };
+        this.parseProblems = parsed.problems;
+      } catch (err) {
+        this.needsFetch = true;
+        throw err;
+      }
+    }
+    const { apps, hostAddresses } = this.snapshot;
+    const memory = this.deps.healthMemory;
+    const healthMemory = await memory.recall(tasksWithoutHealthResults(apps));
+    const now = this.deps.now();
+    const result = computeRoutingTable({ snapshot: apps, config: this.opts.routing, hostAddresses, healthMemory, now });
+    this.problems.report([...this.parseProblems, ...result.problems]);
     this.desired = result.table;
+    this.statuses = result.backends;
+    this.scheduleClockRecompute(result.nextChangeAt, now);
     await this.pushDesired();
+    await memory.remember(result.observations);
+    memory.forgetExcept(new Set(apps.apps.flatMap((app) => app.tasks.map((task) => task.id))));
+  }
+
+  private parseProblems: readonly InputProblem[] = [];
+
+  private scheduleClockRecompute(at: number | null, now: number): void {
+    if (this.clockTimer) clearTimeout(this.clockTimer);
+    this.clockTimer = null;
+    if (at === null || this.stopped) return;
+    this.clockTimer = setTimeout(() => {
+      this.clockTimer = null;
+      this.requestSync('clock', 0, false);
+    }, Math.max(0, at - now));
   }
 
   private async pushDesired(): Promise<void> {
@@ -199,6 +256,16 @@ function deltaPush(base: string, version: string, upserts: readonly AppRoute[], 
   for (const app of upserts) apps[app.id] = app;
   for (const id of removals) apps[id] = null;
   return { version, base, apps };
+}
+
+/** Running tasks of apps with health checks for which Marathon reports no result (e.g. after a leader failover). */
+function tasksWithoutHealthResults(snapshot: MarathonSnapshot): string[] {
+  const ids: string[] = [];
+  for (const app of snapshot.apps) {
+    if (app.healthCheckCount === 0) continue;
+    for (const task of app.tasks) if (task.state === 'TASK_RUNNING' && task.healthCheckResults.length === 0) ids.push(task.id);
+  }
+  return ids;
 }
 
 /** Host names of running tasks of routed apps; IPs need no lookup. */

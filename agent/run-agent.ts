@@ -5,7 +5,9 @@ import { HostResolver } from './adapters/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './adapters/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './adapters/marathon-event-stream.js';
 import { NginxAdmin } from './adapters/nginx-admin.js';
+import { RedisHealthStore } from './adapters/redis-health-store.js';
 import { RedisLink } from './adapters/redis-link.js';
+import { HealthMemory } from './health-memory.js';
 import { Reconciler } from './reconciler.js';
 
 export interface AgentOptions {
@@ -14,6 +16,14 @@ export interface AgentOptions {
   readonly adminToken: string;
   readonly redis: string | null;
   readonly group: string | null;
+  /** Key prefix in Redis. */
+  readonly redisPrefix: string;
+  readonly healthTtlSeconds: number;
+  readonly marathonCa: string | null;
+  readonly publishDelaySeconds: number;
+  readonly warmupSeconds: number;
+  readonly warmupAggression: number;
+  readonly warmupStepMs: number;
   readonly debounceMs: number;
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
@@ -21,6 +31,13 @@ export interface AgentOptions {
 }
 
 export const AGENT_DEFAULTS = {
+  redisPrefix: 'edgeroute:',
+  healthTtlSeconds: 86_400,
+  marathonCa: null,
+  publishDelaySeconds: 0,
+  warmupSeconds: 0,
+  warmupAggression: 1,
+  warmupStepMs: 1_000,
   debounceMs: 20,
   resyncIntervalMs: 300_000,
   nginxCheckIntervalMs: 1_000,
@@ -32,14 +49,20 @@ export interface RunningAgent {
   readonly events: MarathonEventStream;
   /** Marathon events received, by type. */
   readonly eventCounts: Map<string, number>;
+  readonly healthMemory: HealthMemory;
   stop(): Promise<void>;
 }
 
 export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
-  const marathon = new MarathonClient(parseMarathonUrls(opts.marathon));
+  const marathon = new MarathonClient(parseMarathonUrls(opts.marathon), { caFile: opts.marathonCa });
   const nginx = new NginxAdmin(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken);
   const resolver = new HostResolver();
   const redis = opts.redis ? new RedisLink(opts.redis, log.child({ component: 'redis' })) : null;
+  const healthMemory = new HealthMemory(
+    redis ? new RedisHealthStore(redis.client, opts.redisPrefix) : null,
+    opts.healthTtlSeconds,
+    log.child({ component: 'health-memory' }),
+  );
 
   const reconciler = new Reconciler(
     {
@@ -47,9 +70,17 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       resolveHosts: (names) => resolver.resolve(names),
       push: (body) => nginx.push(body),
       pluginStatus: () => nginx.status(),
+      healthMemory,
+      now: Date.now,
     },
     {
-      routing: { group: opts.group },
+      routing: {
+        group: opts.group,
+        defaultPublishDelaySeconds: opts.publishDelaySeconds,
+        defaultWarmupSeconds: opts.warmupSeconds,
+        warmupAggression: opts.warmupAggression,
+        warmupStepMs: opts.warmupStepMs,
+      },
       debounceMs: opts.debounceMs,
       resyncIntervalMs: opts.resyncIntervalMs,
       nginxCheckIntervalMs: opts.nginxCheckIntervalMs,
@@ -83,6 +114,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     reconciler,
     events,
     eventCounts,
+    healthMemory,
     async stop() {
       await events.stop();
       await reconciler.stop();

@@ -1,7 +1,10 @@
 /**
- * Marathon's REST API across several Marathon URLs: it sticks to the one that
- * answered last and moves on to the next when that one fails.
+ * Marathon's REST API across several Marathon URLs. It follows the leader
+ * (`/v2/leader`), sticks to the URL that answered last, and moves on to the
+ * next one when that one fails.
  */
+import { readFileSync } from 'node:fs';
+import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 
 export interface MarathonEndpoint {
   readonly baseUrl: string;
@@ -43,13 +46,73 @@ export function parseMarathonUrls(list: string): MarathonEndpoint[] {
   return endpoints;
 }
 
+export interface MarathonClientOptions {
+  readonly timeoutMs?: number;
+  /** PEM file of the CA that signed Marathon's HTTPS certificate. */
+  readonly caFile?: string | null;
+}
+
 export class MarathonClient {
   private current = 0;
+  private readonly endpoints: MarathonEndpoint[];
+  private readonly timeoutMs: number;
+  private readonly dispatcher: Dispatcher | undefined;
 
-  constructor(
-    private readonly endpoints: readonly MarathonEndpoint[],
-    private readonly timeoutMs = 10_000,
-  ) {}
+  constructor(endpoints: readonly MarathonEndpoint[], opts: MarathonClientOptions = {}) {
+    this.endpoints = [...endpoints];
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    if (opts.caFile) {
+      let ca: string;
+      try {
+        ca = readFileSync(opts.caFile, 'utf8');
+      } catch (err) {
+        throw new Error(`--marathon-ca: cannot read ${opts.caFile}: ${(err as Error).message}`);
+      }
+      this.dispatcher = new Agent({ connect: { ca } });
+    }
+  }
+
+  /** fetch with this client's TLS settings. */
+  fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(url, { ...init, dispatcher: this.dispatcher });
+  }
+
+  /**
+   * Asks the Marathons which one leads and makes it the current endpoint.
+   * Standbys would proxy REST calls anyway, but the event stream is best taken
+   * from the leader. Returns the leader's URL, or null when none answered.
+   */
+  async followLeader(): Promise<string | null> {
+    for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
+      const asked = this.endpoint;
+      try {
+        const res = await this.fetch(`${asked.baseUrl}/v2/leader`, { headers: this.headers('application/json'), signal: AbortSignal.timeout(this.timeoutMs) });
+        if (res.ok) {
+          const body = (await res.json()) as { leader?: unknown };
+          if (typeof body.leader === 'string' && body.leader !== '') return this.useLeader(asked, body.leader);
+        } else {
+          await res.body?.cancel();
+        }
+      } catch {
+        // try the next Marathon
+      }
+      this.failover();
+    }
+    return null;
+  }
+
+  private useLeader(asked: MarathonEndpoint, leader: string): string {
+    const scheme = new URL(asked.baseUrl).protocol;
+    const leaderUrl = `${scheme}//${leader}`;
+    let index = this.endpoints.findIndex((e) => sameHostPort(e.baseUrl, leaderUrl));
+    if (index < 0) {
+      // A leader we were not told about: reach it with the same scheme and credentials.
+      this.endpoints.push({ baseUrl: leaderUrl, authorization: asked.authorization });
+      index = this.endpoints.length - 1;
+    }
+    this.current = index;
+    return this.endpoint.baseUrl;
+  }
 
   /** The endpoint to use now; safe to log (no credentials). */
   get endpoint(): MarathonEndpoint {
@@ -73,8 +136,11 @@ export class MarathonClient {
     for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
       const url = `${this.endpoint.baseUrl}${path}`;
       try {
-        const res = await fetch(url, { headers: this.headers('application/json'), signal: AbortSignal.timeout(this.timeoutMs) });
-        if (!res.ok) throw new MarathonHttpError(url, res.status);
+        const res = await this.fetch(url, { headers: this.headers('application/json'), signal: AbortSignal.timeout(this.timeoutMs) });
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new MarathonHttpError(url, res.status);
+        }
         const text = await res.text();
         try {
           return JSON.parse(text) as unknown;
@@ -92,4 +158,18 @@ export class MarathonClient {
   fetchApps(): Promise<unknown> {
     return this.getJson('/v2/apps?embed=apps.tasks');
   }
+}
+
+function sameHostPort(a: string, b: string): boolean {
+  try {
+    const x = new URL(a);
+    const y = new URL(b);
+    return x.hostname === y.hostname && (x.port || defaultPort(x)) === (y.port || defaultPort(y));
+  } catch {
+    return false;
+  }
+}
+
+function defaultPort(url: URL): string {
+  return url.protocol === 'https:' ? '443' : '80';
 }

@@ -47,6 +47,7 @@ export class MarathonEventStream {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      await this.client.followLeader();
       const url = `${this.client.endpoint.baseUrl}/v2/events`;
       try {
         await this.consume(url);
@@ -73,7 +74,7 @@ export class MarathonEventStream {
     armWatchdog();
     try {
       // fetch follows the 302 that standby Marathons (≥ 1.7) answer here.
-      const res = await fetch(url, { headers: this.client.headers('text/event-stream'), signal: controller.signal });
+      const res = await this.client.fetch(url, { headers: this.client.headers('text/event-stream'), signal: controller.signal });
       if (!res.ok || !res.body) throw new Error(`GET ${url} answered HTTP ${res.status}`);
       this.connected = true;
       this.failures = 0;
@@ -85,7 +86,7 @@ export class MarathonEventStream {
       const decoder = new TextDecoder();
       for await (const chunk of res.body) {
         armWatchdog();
-        parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+        parser.feed(decoder.decode(chunk, { stream: true }));
       }
     } catch (err) {
       const reason = controller.signal.reason;

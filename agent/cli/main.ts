@@ -36,7 +36,7 @@ async function main(argv: readonly string[]): Promise<number> {
       console.error(`edgeroute ${name}: ${err.message}`);
       return 2;
     }
-    console.error(`edgeroute ${name}: ${(err as Error).stack ?? String(err)}`);
+    console.error(`edgeroute ${name}: ${(err as Error).message}`);
     return 1;
   }
 }

@@ -1,6 +1,8 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PushBody, PushResult } from '../../agent/adapters/nginx-admin.js';
+import { HealthMemory } from '../../agent/health-memory.js';
+import { DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 import { Reconciler } from '../../agent/reconciler.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 
@@ -39,11 +41,13 @@ function fakes() {
       return { ok: true };
     },
     pluginStatus: async () => ({ version: state.nginxVersion, generation: 'g1' }),
+    healthMemory: new HealthMemory(null, 60, silent),
+    now: Date.now,
   };
   return { state, deps };
 }
 
-const options = { routing: { group: null }, debounceMs: 10, resyncIntervalMs: 60_000, nginxCheckIntervalMs: 60_000, minRetryMs: 20, maxRetryMs: 100 };
+const options = { routing: DEFAULT_ROUTING_CONFIG, debounceMs: 10, resyncIntervalMs: 60_000, nginxCheckIntervalMs: 60_000, minRetryMs: 20, maxRetryMs: 100 };
 let running: Reconciler | null = null;
 afterEach(async () => {
   await running?.stop();

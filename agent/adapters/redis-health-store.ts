@@ -1,0 +1,49 @@
+/** Health memory in Redis: `<prefix>health:<taskId>` → JSON {healthy, since}, with a TTL. */
+import type { Redis } from 'ioredis';
+import type { RememberedHealth } from '../core/lifecycle.js';
+import type { HealthStore } from '../health-memory.js';
+
+const BATCH = 1000;
+
+export class RedisHealthStore implements HealthStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  key(taskId: string): string {
+    return `${this.prefix}health:${taskId}`;
+  }
+
+  async load(taskIds: readonly string[]): Promise<Map<string, RememberedHealth>> {
+    const found = new Map<string, RememberedHealth>();
+    for (let i = 0; i < taskIds.length; i += BATCH) {
+      const ids = taskIds.slice(i, i + BATCH);
+      const values = await this.redis.mget(ids.map((id) => this.key(id)));
+      values.forEach((raw, index) => {
+        const health = raw === null ? null : parseHealth(raw);
+        if (health) found.set(ids[index] as string, health);
+      });
+    }
+    return found;
+  }
+
+  async save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const [id, health] of entries) pipeline.set(this.key(id), JSON.stringify(health), 'EX', Math.max(1, Math.round(ttlSeconds)));
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+  }
+}
+
+/** Entries written by hand or by another version are checked, not trusted. */
+function parseHealth(raw: string): RememberedHealth | null {
+  try {
+    const value = JSON.parse(raw) as { healthy?: unknown; since?: unknown };
+    if (typeof value.healthy !== 'boolean') return null;
+    return { healthy: value.healthy, since: typeof value.since === 'string' ? value.since : null };
+  } catch {
+    return null;
+  }
+}

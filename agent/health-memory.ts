@@ -1,0 +1,108 @@
+/**
+ * The agents' memory of task health. Kept locally and mirrored to Redis with
+ * a TTL, so a restarted agent (or another routing node) can recall that a
+ * task was healthy when Marathon, after a leader failover, reports nothing.
+ * When Redis is away, the local memory carries on alone and Redis is caught
+ * up when it returns.
+ */
+import type { Logger } from 'pino';
+import type { RememberedHealth } from './core/lifecycle.js';
+
+/** The persistent side (Redis). Both calls throw when the store is unreachable. */
+export interface HealthStore {
+  load(taskIds: readonly string[]): Promise<Map<string, RememberedHealth>>;
+  save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void>;
+}
+
+interface LocalEntry {
+  health: RememberedHealth;
+  /** When this value was last written to the store; null when not yet. */
+  savedAt: number | null;
+}
+
+export class HealthMemory {
+  private readonly local = new Map<string, LocalEntry>();
+  /** Task ids already asked of the store, so a miss is not asked again and again. */
+  private readonly asked = new Set<string>();
+  private degraded = false;
+
+  constructor(
+    private readonly store: HealthStore | null,
+    private readonly ttlSeconds: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** What is remembered of these tasks, asking the store for any not known locally. */
+  async recall(taskIds: Iterable<string>): Promise<ReadonlyMap<string, RememberedHealth>> {
+    const missing = [...taskIds].filter((id) => !this.local.has(id) && !this.asked.has(id));
+    if (missing.length > 0 && this.store) {
+      try {
+        const loaded = await this.store.load(missing);
+        for (const id of missing) this.asked.add(id);
+        for (const [id, health] of loaded) this.local.set(id, { health, savedAt: this.now() });
+        this.markHealthy();
+      } catch (err) {
+        this.markDegraded(err);
+      }
+    }
+    return this.view();
+  }
+
+  view(): ReadonlyMap<string, RememberedHealth> {
+    const view = new Map<string, RememberedHealth>();
+    for (const [id, entry] of this.local) view.set(id, entry.health);
+    return view;
+  }
+
+  /** Records what Marathon reported; writes changed (or half-expired) entries to the store. */
+  async remember(observations: ReadonlyMap<string, RememberedHealth>): Promise<void> {
+    const now = this.now();
+    for (const [id, health] of observations) {
+      const entry = this.local.get(id);
+      if (entry && sameHealth(entry.health, health)) continue;
+      this.local.set(id, { health, savedAt: null });
+    }
+    const due = new Map<string, RememberedHealth>();
+    for (const [id, entry] of this.local) {
+      if (entry.savedAt === null || now - entry.savedAt > (this.ttlSeconds * 1000) / 2) due.set(id, entry.health);
+    }
+    if (due.size === 0 || !this.store) return;
+    try {
+      await this.store.save(due, this.ttlSeconds);
+      for (const id of due.keys()) {
+        const entry = this.local.get(id);
+        if (entry) entry.savedAt = now;
+      }
+      this.markHealthy();
+    } catch (err) {
+      this.markDegraded(err);
+    }
+  }
+
+  /** Drops local entries of tasks that no longer exist (the store's TTL does the same there). */
+  forgetExcept(liveTaskIds: ReadonlySet<string>): void {
+    for (const id of this.local.keys()) if (!liveTaskIds.has(id)) this.local.delete(id);
+    for (const id of this.asked) if (!liveTaskIds.has(id)) this.asked.delete(id);
+  }
+
+  get isDegraded(): boolean {
+    return this.degraded;
+  }
+
+  private markDegraded(err: unknown): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.log.warn({ err: (err as Error).message }, "redis unreachable; health memory falls back to this agent's own memory");
+  }
+
+  private markHealthy(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.log.info('redis reachable again; health memory is shared again');
+  }
+}
+
+function sameHealth(a: RememberedHealth, b: RememberedHealth): boolean {
+  return a.healthy === b.healthy && a.since === b.since;
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { RememberedHealth } from '../../agent/core/lifecycle.js';
+import { HealthMemory, type HealthStore } from '../../agent/health-memory.js';
+import { captureLog } from '../helpers/log-capture.js';
+
+function fakeStore() {
+  const data = new Map<string, RememberedHealth>();
+  const calls = { load: [] as string[][], save: [] as string[][] };
+  let down = false;
+  const store: HealthStore = {
+    async load(ids) {
+      if (down) throw new Error('connect ECONNREFUSED');
+      calls.load.push([...ids]);
+      return new Map(ids.filter((id) => data.has(id)).map((id) => [id, data.get(id) as RememberedHealth]));
+    },
+    async save(entries) {
+      if (down) throw new Error('connect ECONNREFUSED');
+      calls.save.push([...entries.keys()]);
+      for (const [id, health] of entries) data.set(id, health);
+    },
+  };
+  return { store, data, calls, setDown: (value: boolean) => (down = value) };
+}
+
+const healthy: RememberedHealth = { healthy: true, since: '2026-11-01T00:00:01.000Z' };
+
+describe('HealthMemory', () => {
+  it('recalls from the store what it does not know, once', async () => {
+    const fake = fakeStore();
+    fake.data.set('a', healthy);
+    const memory = new HealthMemory(fake.store, 3600, captureLog().log);
+    expect((await memory.recall(['a', 'b'])).get('a')).toEqual(healthy);
+    await memory.recall(['a', 'b']);
+    expect(fake.calls.load).toEqual([['a', 'b']]);
+  });
+
+  it('writes only changed observations', async () => {
+    const fake = fakeStore();
+    const memory = new HealthMemory(fake.store, 3600, captureLog().log);
+    await memory.remember(new Map([['a', healthy]]));
+    await memory.remember(new Map([['a', healthy]]));
+    await memory.remember(new Map([['a', { healthy: false, since: null }]]));
+    expect(fake.calls.save).toEqual([['a'], ['a']]);
+    expect(fake.data.get('a')).toEqual({ healthy: false, since: null });
+  });
+
+  it('rewrites entries older than half their TTL, so a long-lived task is never forgotten', async () => {
+    const fake = fakeStore();
+    let now = 0;
+    const memory = new HealthMemory(fake.store, 100, captureLog().log, () => now);
+    await memory.remember(new Map([['a', healthy]]));
+    now = 40_000;
+    await memory.remember(new Map([['a', healthy]]));
+    now = 60_000;
+    await memory.remember(new Map([['a', healthy]]));
+    expect(fake.calls.save).toEqual([['a'], ['a']]);
+  });
+
+  it('falls back to its own memory when the store is down, warns once, and catches up later', async () => {
+    const fake = fakeStore();
+    const logs = captureLog();
+    const memory = new HealthMemory(fake.store, 3600, logs.log);
+    fake.setDown(true);
+    await memory.remember(new Map([['a', healthy]]));
+    await memory.remember(new Map([['b', healthy]]));
+    expect((await memory.recall(['a', 'c'])).get('a')).toEqual(healthy);
+    expect(memory.isDegraded).toBe(true);
+    expect(logs.lines().filter((l) => String(l.msg).includes('falls back'))).toHaveLength(1);
+
+    fake.setDown(false);
+    await memory.remember(new Map());
+    expect(memory.isDegraded).toBe(false);
+    expect([...fake.data.keys()].sort()).toEqual(['a', 'b']);
+    expect(logs.has((l) => String(l.msg).includes('reachable again'))).toBe(true);
+  });
+
+  it('forgets tasks that no longer exist', async () => {
+    const memory = new HealthMemory(null, 3600, captureLog().log);
+    await memory.remember(new Map([['a', healthy], ['b', healthy]]));
+    memory.forgetExcept(new Set(['b']));
+    expect([...memory.view().keys()]).toEqual(['b']);
+  });
+});
