@@ -15,7 +15,8 @@ export interface DeploymentTicket {
 
 /** What the routes need from the simulator. */
 export interface MarathonBackend {
-  leaderAddress(): string;
+  /** "HOST:PORT" of the current leader; null when there is none (the leader instance is down). */
+  leaderAddress(): string | null;
   info(): Record<string, unknown>;
   apps(): AppRecord[];
   findApp(appId: string): AppRecord | undefined;
@@ -48,7 +49,7 @@ export function createApiHandler(backend: MarathonBackend): (req: IncomingMessag
 function route(backend: MarathonBackend, method: string, path: string): Handler {
   const get = method === 'GET' || method === 'HEAD';
   if (path === '/ping' && get) return (_req, res) => sendRaw(res, 200, 'text/plain; charset=utf-8', 'pong');
-  if (path === '/v2/leader' && get) return (_req, res) => sendJson(res, 200, { leader: backend.leaderAddress() });
+  if (path === '/v2/leader' && get) return (_req, res) => sendLeader(backend, res);
   if (path === '/v2/info' && get) return (_req, res) => sendJson(res, 200, backend.info());
   if (path === '/v2/events' && get) return (req, res, url) => openEvents(backend, req, res, url);
   if (path === '/v2/deployments' && get) return (_req, res) => sendJson(res, 200, backend.deployments().map(renderDeployment));
@@ -57,6 +58,12 @@ function route(backend: MarathonBackend, method: string, path: string): Handler 
   if (path === '/v2/apps' || path === '/v2/apps/') return appsCollection(backend, method);
   if (path.startsWith('/v2/apps/')) return appResource(backend, method, path.slice('/v2/apps'.length));
   return (_req, res) => sendMessage(res, 404, `No resource for ${method} ${path}`);
+}
+
+function sendLeader(backend: MarathonBackend, res: ServerResponse): void {
+  const leader = backend.leaderAddress();
+  if (leader === null) return sendMessage(res, 404, 'There is no leader');
+  sendJson(res, 200, { leader });
 }
 
 function openEvents(backend: MarathonBackend, req: IncomingMessage, res: ServerResponse, url: URL): void {
@@ -199,6 +206,7 @@ export function specFromJson(body: Record<string, unknown>, base: NormalizedAppS
     labels: isStringRecord(labels) ? labels : (base?.labels ?? {}),
     healthChecks: Array.isArray(healthChecks) ? (healthChecks as Array<Record<string, unknown>>) : (base?.healthChecks ?? []),
     startHealthy: base?.startHealthy ?? true,
+    firstHealthyAfterMs: base?.firstHealthyAfterMs ?? 0,
     taskKillGracePeriodSeconds:
       typeof taskKillGracePeriodSeconds === 'number' ? taskKillGracePeriodSeconds : (base?.taskKillGracePeriodSeconds ?? 0),
     extra: { ...(base?.extra ?? {}), ...withoutReadOnlyFields(rest) },

@@ -97,7 +97,10 @@ export function renderTask(task: TaskRecord, app: AppRecord, appServicePorts = s
     localVolumes: [],
     role: '*',
   };
-  if (app.spec.healthChecks.length > 0) rendered.healthCheckResults = renderHealthResults(task, app.spec.healthChecks.length);
+  // Marathon leaves the key out when a task has no results (no checks yet, or just after a failover).
+  if (app.spec.healthChecks.length > 0 && task.health !== null) {
+    rendered.healthCheckResults = renderHealthResults(task, app.spec.healthChecks.length);
+  }
   return rendered;
 }
 
@@ -141,13 +144,27 @@ function servicePorts(definition: Json): number[] {
     .filter((port): port is number => typeof port === 'number');
 }
 
-/** `GET /v2/info` for a single-master Marathon 1.10 that leads. */
-export function renderInfo(leader: string, frameworkId: string, httpPort: number): Json {
+/** Who answers `GET /v2/info`: one instance of a Marathon cluster. */
+export interface InfoView {
+  /** "HOST:PORT" of the current leader, null when there is none. */
+  leader: string | null;
+  /** True only on the leader. */
+  elected: boolean;
+  frameworkId: string;
+  /** This instance's host and port. */
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+/** `GET /v2/info` of a Marathon 1.10 instance (HA mode). */
+export function renderInfo(view: InfoView): Json {
+  const { leader, elected, frameworkId, host, port, tls } = view;
   return {
     name: 'marathon',
     version: '1.10.17',
     buildref: '4b4a2ae0f3de53d6d2a5bd4fbcc02f32d3f2b5a3',
-    elected: true,
+    elected,
     leader,
     frameworkId,
     marathon_config: {
@@ -159,7 +176,7 @@ export function renderInfo(leader: string, frameworkId: string, httpPort: number
       local_port_min: 10000,
       local_port_max: 20000,
       executor: '//cmd',
-      hostname: leader.slice(0, leader.lastIndexOf(':')),
+      hostname: host,
       webui_url: null,
       mesos_role: null,
       task_launch_timeout: 300000,
@@ -179,6 +196,6 @@ export function renderInfo(leader: string, frameworkId: string, httpPort: number
       zk_session_timeout: 10000,
       zk_max_versions: 50,
     },
-    http_config: { http_port: httpPort, https_port: 8443 },
+    http_config: tls ? { http_port: 8080, https_port: port } : { http_port: port, https_port: 8443 },
   };
 }

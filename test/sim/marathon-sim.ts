@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { sendMessage } from './http-replies.js';
+import { NO_LEADER_MESSAGE, proxyToLeader, redirectEventsToLeader } from './leader-proxy.js';
 import { createApiHandler, type DeploymentTicket, type MarathonBackend } from './marathon-api.js';
 import {
   apiPostEvent,
@@ -22,8 +23,8 @@ import {
   type DeploymentPlan,
   type MarathonEvent,
 } from './marathon-events.js';
+import { MarathonInstance, type InstanceRequestHandler, type SimTlsOptions } from './marathon-instance.js';
 import { renderAppDefinition, renderInfo } from './marathon-json.js';
-import { closeServer, listen } from './server-lifecycle.js';
 import {
   activeTasks,
   isoNow,
@@ -38,18 +39,31 @@ import {
   type SimTask,
   type TaskRecord,
 } from './sim-model.js';
-import { SseHub } from './sse-hub.js';
 import { startTaskServer, type TaskServer } from './task-server.js';
 
 export type { SimAppSpec, SimTask } from './sim-model.js';
 export type { MarathonEvent } from './marathon-events.js';
+export type { SimTlsOptions } from './marathon-instance.js';
 
 export interface MarathonSimOptions {
   /** Period of the bare `\r\n` SSE heartbeat; Marathon (Jetty) uses 10 s. */
   heartbeatMs?: number;
   /** Address the API and every task server listen on, and the `host` tasks report. */
   host?: string;
+  /** Marathon instances (each on its own port) sharing one state, as an HA cluster; default 1. Instance 0 leads first. */
+  instances?: number;
+  /** PEM key and certificate: every instance serves HTTPS (task servers stay plain HTTP). */
+  tls?: SimTlsOptions;
 }
+
+/** Options of a rolling restart. */
+export interface RestartOptions {
+  /** Tasks replaced per step (default 1). */
+  batch?: number;
+}
+
+/** Paths a standby answers itself; it proxies everything else to the leader. */
+const STANDBY_LOCAL_PATHS = new Set(['/ping', '/v2/leader', '/v2/info']);
 
 interface PendingKill {
   readonly done: Promise<void>;
@@ -63,45 +77,74 @@ const FAILED_CHECK_CAUSE = 'ConnectException: Connection refused';
  * An in-process Marathon 1.10 for tests and the demo: the `/v2` REST API, the `/v2/events`
  * SSE stream in Jetty's framing, and one real HTTP server per task.
  *
+ * With `instances > 1` it is an HA cluster over one shared state: the leader serves the API and
+ * the event streams; a standby answers `/ping`, `/v2/leader` and `/v2/info` itself, redirects
+ * `/v2/events` to the leader (302, Marathon ≥ 1.7) and proxies every other request to it.
+ * The leader adds `X-Marathon-Leader: <its URL>` to its answers; proxied answers carry `X-Marathon-Via`.
+ * Nobody elects a new leader by itself: when the leader instance is down there is no leader until
+ * the test calls electLeader().
+ *
  * Unlike Marathon, changing an app's labels or health checks with deploy() keeps its running
  * tasks; call restartApp() to roll them.
  */
 export class MarathonSim {
-  /** "http://127.0.0.1:PORT" */
+  /** URL of instance 0 (the initial leader), "http(s)://127.0.0.1:PORT". */
   readonly url: string;
+  /** One URL per Marathon instance, same host, each its own port. */
+  readonly urls: string[];
   private readonly apps = new Map<string, AppRecord>();
   private readonly plans = new Map<string, DeploymentPlan>();
   private readonly pendingKills = new Map<string, PendingKill>();
+  /** Tasks waiting for their first health result (firstHealthyAfterMs). */
+  private readonly firstChecks = new Map<string, NodeJS.Timeout>();
+  /** Re-evaluated after every task state or health change (rolling restarts wait on them). */
+  private readonly changeListeners = new Set<() => void>();
+  private readonly apiHandlers: Array<(req: IncomingMessage, res: ServerResponse) => void>;
   private readonly slaveId = `${randomUUID()}-S0`;
   private readonly frameworkId = `${randomUUID()}-0000`;
+  private leader = 0;
   private nextServicePort = 10000;
   private published = 0;
   private rawApps: string | null = null;
-  private unavailable = false;
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    private readonly server: Server,
-    private readonly hub: SseHub,
+    private readonly instances: MarathonInstance[],
     private readonly host: string,
-    private readonly port: number,
   ) {
-    this.url = `http://${host}:${port}`;
+    this.urls = instances.map((instance) => instance.url);
+    this.url = this.urls[0]!;
+    this.apiHandlers = instances.map((instance) => createApiHandler(this.backend(instance)));
   }
 
-  /** Starts a simulator on a free port of `host` (default 127.0.0.1). */
+  /** Starts the simulator: `instances` (default 1) Marathon fronts on free ports of `host` (default 127.0.0.1). */
   static async start(opts: MarathonSimOptions = {}): Promise<MarathonSim> {
     const host = opts.host ?? '127.0.0.1';
-    const hub = new SseHub(opts.heartbeatMs ?? 10_000);
-    const server = createServer();
+    const count = opts.instances ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new Error(`instances must be a positive integer, got ${count}`);
+    let route: InstanceRequestHandler = (_instance, req, res) => {
+      req.resume();
+      sendMessage(res, 503, NO_LEADER_MESSAGE);
+    };
+    const instances: MarathonInstance[] = [];
     try {
-      await listen(server, 0, host);
+      for (let index = 0; index < count; index += 1) {
+        instances.push(
+          await MarathonInstance.start({
+            index,
+            host,
+            heartbeatMs: opts.heartbeatMs ?? 10_000,
+            tls: opts.tls,
+            onRequest: (instance, req, res) => route(instance, req, res),
+          }),
+        );
+      }
     } catch (err) {
-      hub.close();
+      await Promise.all(instances.map((instance) => instance.stop()));
       throw err;
     }
-    const sim = new MarathonSim(server, hub, host, (server.address() as AddressInfo).port);
-    server.on('request', createApiHandler(sim.backend()));
+    const sim = new MarathonSim(instances, host);
+    route = (instance, req, res) => sim.route(instance, req, res);
     return sim;
   }
 
@@ -134,20 +177,94 @@ export class MarathonSim {
     await this.beginRemoveApp(appId).done;
   }
 
-  /** Rolls every task of the app: launch one new task, kill one old, until none is old. */
-  async restartApp(appId: string): Promise<void> {
-    await this.beginRestartApp(appId).done;
+  /**
+   * Rolling restart, as Marathon with minimumHealthCapacity 1: per step, launch `batch` (default 1)
+   * new tasks, wait until they are TASK_RUNNING and (with health checks) alive, then kill as many
+   * old ones (through TASK_KILLING during the grace period). A step does not wait for earlier kills'
+   * grace periods; the promise resolves once every old task is TASK_KILLED.
+   * New tasks that never pass their checks (startHealthy false, or after a failover) hold the restart
+   * until setHealth()/restoreHealth() reports them alive.
+   */
+  async restartApp(appId: string, opts: RestartOptions = {}): Promise<void> {
+    await this.beginRestartApp(appId, opts).done;
   }
 
   /**
-   * Sets a task's health-check outcome and emits Marathon's health events when it changes.
-   * `null` drops the task's results without an event, as after a leader failover.
+   * Sets a task's health-check outcome and emits Marathon's health events when it changes
+   * (a task without results gets a fresh `firstSuccess`). `null` drops the task's results
+   * without an event, as after a leader failover.
    */
   setHealth(taskId: string, alive: boolean | null): void {
     const { app, task } = this.requireTask(taskId);
     if (app.spec.healthChecks.length === 0) throw new Error(`app ${app.spec.id} has no health checks`);
-    if (alive === null) task.health = null;
-    else this.recordHealth(app, task, alive);
+    if (alive === null) {
+      task.health = null;
+      this.changed();
+      return;
+    }
+    this.cancelFirstCheck(task.id);
+    task.checkOutcome = alive;
+    this.recordHealth(app, task, alive);
+  }
+
+  /**
+   * Gives back health results to every running task that has none (after electLeader() or
+   * setHealth(id, null)), as a fresh health checker would: each task's last known outcome,
+   * with `firstSuccess` = now, and Marathon's health events. Tasks still inside their
+   * firstHealthyAfterMs delay are left to it.
+   */
+  restoreHealth(): void {
+    for (const app of this.apps.values()) {
+      if (app.spec.healthChecks.length === 0) continue;
+      for (const task of app.tasks.values()) {
+        if (task.state !== 'TASK_RUNNING' || task.health !== null || this.firstChecks.has(task.id)) continue;
+        this.recordHealth(app, task, task.checkOutcome);
+      }
+    }
+  }
+
+  /** Backdates a task's `startedAt` and `stagedAt` (ISO 8601), e.g. for publication-delay tests. */
+  setStartedAt(taskId: string, iso: string): void {
+    if (Number.isNaN(Date.parse(iso))) throw new Error(`not an ISO 8601 timestamp: ${iso}`);
+    const { task } = this.requireTask(taskId);
+    task.startedAt = iso;
+    task.stagedAt = iso;
+  }
+
+  /** Index (into `urls`) of the current leader. */
+  leaderIndex(): number {
+    return this.leader;
+  }
+
+  /**
+   * A leader election won by instance `index` (re-electing the current leader counts too):
+   * every open `/v2/events` stream on every instance is cut, and every task loses its health
+   * results (the new leader has not checked yet) until setHealth()/restoreHealth().
+   * An instance that is down may be elected; there is no leader until it is up again.
+   */
+  async electLeader(index: number): Promise<void> {
+    this.requireInstance(index);
+    if (this.stopping) return;
+    this.leader = index;
+    for (const instance of this.instances) instance.hub.disconnectAll();
+    for (const app of this.apps.values()) for (const task of app.tasks.values()) task.health = null;
+    this.changed();
+    await nextTurn();
+  }
+
+  /** electLeader() of the next instance, round robin. */
+  forceFailover(): Promise<void> {
+    return this.electLeader((this.leader + 1) % this.instances.length);
+  }
+
+  /**
+   * `true`: instance `index` cuts its event streams and refuses connections; `false`: it listens
+   * again on the same port. Taking the leader down leaves the cluster without a leader.
+   */
+  async setInstanceDown(index: number, down: boolean): Promise<void> {
+    const instance = this.requireInstance(index);
+    if (this.stopping) return;
+    await instance.setDown(down);
   }
 
   /** Listed tasks (including TASK_STAGING and TASK_KILLING), of one app or of all. */
@@ -156,24 +273,23 @@ export class MarathonSim {
     return apps.flatMap((app) => (app ? [...app.tasks.values()].map(toSimTask) : []));
   }
 
+  /** Number of listed tasks of the app, optionally only those in `state` (e.g. 'TASK_RUNNING'). */
+  taskCount(appId: string, state?: string): number {
+    return this.tasks(appId).filter((task) => state === undefined || task.state === state).length;
+  }
+
   /**
-   * `true`: cut every event stream and refuse connections on the port (tasks keep running).
-   * `false`: listen again on the same port.
+   * The whole Marathon unreachable. `true`: every instance cuts its event streams and refuses
+   * connections (tasks keep running); `false`: every instance listens again on its port.
    */
   async setUnavailable(down: boolean): Promise<void> {
-    if (this.stopping || down === this.unavailable) return;
-    this.unavailable = down;
-    if (down) {
-      this.hub.disconnectAll();
-      await closeServer(this.server);
-    } else {
-      await listen(this.server, this.port, this.host);
-    }
+    if (this.stopping) return;
+    await Promise.all(this.instances.map((instance) => instance.setDown(down)));
   }
 
   /** While true, event streams stay open but receive nothing, not even heartbeats; events are lost. */
   stallEvents(stall: boolean): void {
-    this.hub.setStalled(stall);
+    for (const instance of this.instances) instance.hub.setStalled(stall);
   }
 
   /** When non-null, `GET /v2/apps` answers exactly this body (for malformed-JSON tests). */
@@ -186,9 +302,9 @@ export class MarathonSim {
     return this.published;
   }
 
-  /** Open `/v2/events` streams. */
+  /** Open `/v2/events` streams, over all instances. */
   eventStreamCount(): number {
-    return this.hub.clientCount();
+    return this.instances.reduce((sum, instance) => sum + instance.hub.clientCount(), 0);
   }
 
   /** Publishes an arbitrary event, e.g. one of the fixtures or an unknown event type. */
@@ -196,48 +312,106 @@ export class MarathonSim {
     this.publish(event);
   }
 
-  /** Closes event streams, the API server and every task server. Safe to call twice. */
+  /** Closes event streams, every instance's server and every task server. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
   }
 
   private async shutdown(): Promise<void> {
-    this.hub.close();
+    for (const timer of this.firstChecks.values()) clearTimeout(timer);
+    this.firstChecks.clear();
+    this.changed();
+    for (const instance of this.instances) instance.hub.close();
     const kills = [...this.pendingKills.values()];
     for (const kill of kills) kill.endGrace();
     await Promise.allSettled(kills.map((kill) => kill.done));
     const taskServers = [...this.apps.values()].flatMap((app) => [...app.tasks.values()].map((task) => task.server));
-    await Promise.all([closeServer(this.server), ...taskServers.map((server) => server.close())]);
+    await Promise.all([...this.instances.map((instance) => instance.stop()), ...taskServers.map((server) => server.close())]);
     this.apps.clear();
   }
 
-  private backend(): MarathonBackend {
+  /** Leader: serve. Standby: answer the local paths, redirect `/v2/events`, proxy the rest. */
+  private route(instance: MarathonInstance, req: IncomingMessage, res: ServerResponse): void {
+    const api = this.apiHandlers[instance.index]!;
+    if (instance.index === this.leader) {
+      res.setHeader('X-Marathon-Leader', instance.url);
+      return api(req, res);
+    }
+    const path = new URL(req.url ?? '/', 'http://marathon.invalid').pathname;
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && STANDBY_LOCAL_PATHS.has(path)) return api(req, res);
+    const leader = this.instances[this.leader]!;
+    if (leader.isDown()) {
+      req.resume();
+      return sendMessage(res, 503, NO_LEADER_MESSAGE);
+    }
+    if (get && path === '/v2/events') return redirectEventsToLeader(req, res, leader.url);
+    proxyToLeader(req, res, leader.url, instance.hostPort);
+  }
+
+  private backend(instance: MarathonInstance): MarathonBackend {
+    const leaderAddress = (): string | null => {
+      const leader = this.instances[this.leader]!;
+      return leader.isDown() ? null : leader.hostPort;
+    };
     return {
-      leaderAddress: () => `${this.host}:${this.port}`,
-      info: () => renderInfo(`${this.host}:${this.port}`, this.frameworkId, this.port),
+      leaderAddress,
+      info: () =>
+        renderInfo({
+          leader: leaderAddress(),
+          elected: instance.index === this.leader,
+          frameworkId: this.frameworkId,
+          host: this.host,
+          port: instance.port,
+          tls: instance.tls,
+        }),
       apps: () => [...this.apps.values()],
       findApp: (appId) => this.apps.get(normalizeAppId(appId)),
       findTask: (taskId) => this.findTask(taskId),
       rawAppsResponse: () => this.rawApps,
       deployments: () => [...this.plans.values()],
-      openEventStream: (req, res, eventTypes) => this.openEventStream(req, res, eventTypes),
+      openEventStream: (req, res, eventTypes) => this.openEventStream(instance, req, res, eventTypes),
       applyAppSpec: (spec, uri) => this.applyAppSpec(spec, uri),
       beginRemoveApp: (appId) => this.beginRemoveApp(appId),
-      beginRestartApp: (appId) => this.beginRestartApp(appId),
+      beginRestartApp: (appId) => this.beginRestartApp(appId, {}),
       beginKillAndScale: (app, tasks) => this.beginKillAndScale(app, tasks),
       killAndReplace: (app, task) => this.killAndReplace(app, task),
     };
   }
 
-  private openEventStream(req: IncomingMessage, res: ServerResponse, eventTypes: ReadonlySet<string> | null): void {
-    const remoteAddress = this.hub.attach(req, res, eventTypes, (gone) => this.publish(eventStreamDetached(gone)));
+  private openEventStream(
+    instance: MarathonInstance,
+    req: IncomingMessage,
+    res: ServerResponse,
+    eventTypes: ReadonlySet<string> | null,
+  ): void {
+    const remoteAddress = instance.hub.attach(req, res, eventTypes, (gone) => this.publish(eventStreamDetached(gone)));
     this.publish(eventStreamAttached(remoteAddress));
   }
 
+  /** Streams live on the leader only (standbys redirect them), so every hub gets every event. */
   private publish(event: MarathonEvent): void {
     this.published += 1;
-    this.hub.publish(event);
+    for (const instance of this.instances) instance.hub.publish(event);
+  }
+
+  /** Runs the listeners after a task state or health change. */
+  private changed(): void {
+    for (const listener of [...this.changeListeners]) listener();
+  }
+
+  /** Resolves once `condition` holds (re-checked after every change), or at stop(). */
+  private waitUntil(condition: () => boolean): Promise<void> {
+    if (this.stopping || condition()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!this.stopping && !condition()) return;
+        this.changeListeners.delete(check);
+        resolve();
+      };
+      this.changeListeners.add(check);
+    });
   }
 
   private applyAppSpec(spec: SimAppSpec, uri: string): DeploymentTicket {
@@ -341,23 +515,40 @@ export class MarathonSim {
     });
   }
 
-  private beginRestartApp(appId: string): DeploymentTicket {
+  private beginRestartApp(appId: string, opts: RestartOptions): DeploymentTicket {
     this.assertRunning();
+    const batch = opts.batch ?? 1;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
     const app = this.requireApp(appId);
     const now = isoNow();
     app.version = now;
     app.lastConfigChangeAt = now;
     const oldTasks = activeTasks(app);
-    return this.beginDeployment(app, 'RestartApplication', async () => {
-      for (const oldTask of oldTasks) {
-        await this.launchTask(app);
-        await this.killTaskRecord(app, oldTask);
-      }
-    });
+    return this.beginDeployment(app, 'RestartApplication', () => this.rollTasks(app, oldTasks, batch));
   }
 
-  /** Starts the task's server, then walks it through TASK_STAGING and TASK_RUNNING. */
-  private async launchTask(app: AppRecord): Promise<void> {
+  private async rollTasks(app: AppRecord, oldTasks: TaskRecord[], batch: number): Promise<void> {
+    const hasChecks = app.spec.healthChecks.length > 0;
+    const ready = (task: TaskRecord): boolean =>
+      !app.tasks.has(task.id) || (task.state === 'TASK_RUNNING' && (!hasChecks || task.health?.alive === true));
+    const kills: Array<Promise<void>> = [];
+    for (;;) {
+      if (this.stopping || app.removing) return;
+      const left = oldTasks.filter((task) => app.tasks.has(task.id) && !this.pendingKills.has(task.id));
+      if (left.length === 0) break;
+      const count = Math.min(batch, left.length);
+      const launched = await Promise.all(Array.from({ length: count }, () => this.launchTask(app)));
+      const fresh = launched.filter((task): task is TaskRecord => task !== null);
+      await this.waitUntil(() => fresh.every(ready));
+      if (this.stopping || app.removing) return;
+      kills.push(...left.slice(0, count).map((task) => this.killTaskRecord(app, task)));
+    }
+    // Old tasks someone else was already killing count as well.
+    await Promise.all([...kills, ...oldTasks.map((task) => this.pendingKills.get(task.id)?.done)]);
+  }
+
+  /** Starts the task's server, then walks it through TASK_STAGING and TASK_RUNNING. Null if it never got listed. */
+  private async launchTask(app: AppRecord): Promise<TaskRecord | null> {
     const uuid = randomUUID();
     const prefix = taskIdPrefix(app.spec.id);
     const taskId = `${prefix}.${uuid}`;
@@ -368,7 +559,10 @@ export class MarathonSim {
     } finally {
       app.launching -= 1;
     }
-    if (this.stopping || app.removing) return server.close();
+    if (this.stopping || app.removing) {
+      await server.close();
+      return null;
+    }
     const task: TaskRecord = {
       id: taskId,
       // Marathon's legacy mapping between a task id and its instance id.
@@ -383,21 +577,44 @@ export class MarathonSim {
       state: 'TASK_STAGING',
       startedAt: null,
       health: null,
+      checkOutcome: app.spec.startHealthy,
     };
     app.tasks.set(task.id, task);
     this.announceState(task);
     // Lets a consumer see TASK_STAGING in the listings before the task runs.
     await nextTurn();
-    if (task.state !== 'TASK_STAGING') return;
+    if (task.state !== 'TASK_STAGING') return task;
     task.state = 'TASK_RUNNING';
     task.startedAt = isoNow();
     this.announceState(task);
-    if (app.spec.healthChecks.length > 0) this.recordHealth(app, task, app.spec.startHealthy);
+    if (app.spec.healthChecks.length > 0) this.scheduleFirstCheck(app, task);
+    return task;
+  }
+
+  /** The first health result: at once, or firstHealthyAfterMs after TASK_RUNNING. */
+  private scheduleFirstCheck(app: AppRecord, task: TaskRecord): void {
+    const delayMs = app.spec.firstHealthyAfterMs;
+    if (delayMs <= 0) return this.recordHealth(app, task, task.checkOutcome);
+    const timer = setTimeout(() => {
+      this.firstChecks.delete(task.id);
+      if (this.stopping || !app.tasks.has(task.id) || task.health !== null) return;
+      this.recordHealth(app, task, task.checkOutcome);
+    }, delayMs);
+    timer.unref();
+    this.firstChecks.set(task.id, timer);
+  }
+
+  private cancelFirstCheck(taskId: string): void {
+    const timer = this.firstChecks.get(taskId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.firstChecks.delete(taskId);
   }
 
   private announceState(task: TaskRecord): void {
     this.publish(statusUpdateEvent(task, task.state));
     this.publish(instanceChangedEvent(task, task.state, task.version));
+    this.changed();
   }
 
   private recordHealth(app: AppRecord, task: TaskRecord, alive: boolean): void {
@@ -405,9 +622,11 @@ export class MarathonSim {
     task.health = alive ? passedCheck(previous) : failedCheck(previous);
     const firstCheck = app.spec.healthChecks[0];
     if (!alive && firstCheck) this.publish(failedHealthCheckEvent(task, firstCheck));
-    if (previous?.alive === alive) return;
-    this.publish(healthStatusChangedEvent(task, alive));
-    this.publish(instanceHealthChangedEvent(task, alive));
+    if (previous?.alive !== alive) {
+      this.publish(healthStatusChangedEvent(task, alive));
+      this.publish(instanceHealthChangedEvent(task, alive));
+    }
+    this.changed();
   }
 
   /**
@@ -444,6 +663,7 @@ export class MarathonSim {
   private async finishKill(app: AppRecord, task: TaskRecord): Promise<void> {
     // The process is gone before Mesos reports it, so the port refuses by the time TASK_KILLED arrives.
     await task.server.close();
+    this.cancelFirstCheck(task.id);
     app.tasks.delete(task.id);
     task.state = 'TASK_KILLED';
     this.announceState(task);
@@ -467,6 +687,12 @@ export class MarathonSim {
     const app = this.apps.get(normalizeAppId(appId));
     if (!app || app.removing) throw new Error(`App '${normalizeAppId(appId)}' does not exist`);
     return app;
+  }
+
+  private requireInstance(index: number): MarathonInstance {
+    const instance = this.instances[index];
+    if (!Number.isInteger(index) || !instance) throw new Error(`no Marathon instance ${index} (have ${this.instances.length})`);
+    return instance;
   }
 
   private assertRunning(): void {

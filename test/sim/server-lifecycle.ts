@@ -1,7 +1,11 @@
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+
+/** An HTTP or HTTPS server. */
+export type AnyHttpServer = Server | HttpsServer;
 
 /** Resolves once `server` listens on `port` (0: any free port). */
-export function listen(server: Server, port: number, host: string): Promise<void> {
+export function listen(server: AnyHttpServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -13,7 +17,7 @@ export function listen(server: Server, port: number, host: string): Promise<void
 }
 
 /** Closes `server` and every connection it holds; resolves when it no longer listens. */
-export function closeServer(server: Server): Promise<void> {
+export function closeServer(server: AnyHttpServer): Promise<void> {
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());

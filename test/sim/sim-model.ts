@@ -9,8 +9,13 @@ export interface SimAppSpec {
   labels?: Record<string, string | undefined>;
   /** Marathon health check definitions; when non-empty, tasks carry healthCheckResults. */
   healthChecks?: Array<Record<string, unknown>>;
-  /** Whether new tasks pass their health checks at once (default true). */
+  /** Whether new tasks pass their first health check (default true); false: the first result is a failure. */
   startHealthy?: boolean;
+  /**
+   * How long after TASK_RUNNING a task with health checks is listed without `healthCheckResults`
+   * before its first result (default 0: at once). Models Marathon's health-check delay.
+   */
+  firstHealthyAfterMs?: number;
   /** When > 0 a kill goes through TASK_KILLING and the task keeps answering for that long. */
   taskKillGracePeriodSeconds?: number;
   /** Merged into the app JSON as-is (portDefinitions, container, ipAddress, networks, ...). */
@@ -48,12 +53,15 @@ export interface TaskRecord {
   readonly port: number;
   readonly slaveId: string;
   readonly version: string;
-  readonly stagedAt: string;
+  /** Mutable only so tests can backdate it (setStartedAt). */
+  stagedAt: string;
   readonly server: TaskServer;
   state: MesosTaskState;
   startedAt: string | null;
   /** null: no results (no checks yet, or dropped as after a leader failover). */
   health: HealthRecord | null;
+  /** What the next health check finds: startHealthy at launch, then the last setHealth(true|false). */
+  checkOutcome: boolean;
 }
 
 export interface AppRecord {
@@ -78,6 +86,7 @@ export interface NormalizedAppSpec {
   labels: Record<string, string>;
   healthChecks: Array<Record<string, unknown>>;
   startHealthy: boolean;
+  firstHealthyAfterMs: number;
   taskKillGracePeriodSeconds: number;
   extra: Record<string, unknown>;
 }
@@ -97,12 +106,17 @@ export function normalizeSpec(spec: SimAppSpec): NormalizedAppSpec {
   if (!Number.isInteger(spec.instances) || spec.instances < 0) {
     throw new Error(`instances must be a non-negative integer, got ${spec.instances}`);
   }
+  const firstHealthyAfterMs = spec.firstHealthyAfterMs ?? 0;
+  if (!Number.isFinite(firstHealthyAfterMs) || firstHealthyAfterMs < 0) {
+    throw new Error(`firstHealthyAfterMs must be a non-negative number, got ${spec.firstHealthyAfterMs}`);
+  }
   return {
     id: normalizeAppId(spec.id),
     instances: spec.instances,
     labels: definedEntries(spec.labels ?? {}),
     healthChecks: (spec.healthChecks ?? []).map((check) => ({ ...check })),
     startHealthy: spec.startHealthy ?? true,
+    firstHealthyAfterMs,
     taskKillGracePeriodSeconds: spec.taskKillGracePeriodSeconds ?? 0,
     extra: { ...(spec.extra ?? {}) },
   };

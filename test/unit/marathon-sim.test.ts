@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MarathonSim } from '../sim/marathon-sim.js';
 
@@ -9,16 +13,26 @@ interface HttpReply {
   body: string;
 }
 
-/** One request on a fresh connection, so no pooled socket outlives a closed server. */
-function httpRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<HttpReply> {
+/**
+ * One request on a fresh connection, so no pooled socket outlives a closed server.
+ * `https:` URLs trust `ca` (a PEM certificate). Redirects are not followed.
+ */
+function httpRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {},
+): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       res.on('error', reject);
-    });
+    };
+    const method = opts.method ?? 'GET';
+    const req = url.startsWith('https:')
+      ? httpsRequest(url, { method, headers: opts.headers, agent: false, ca: opts.ca }, onResponse)
+      : request(url, { method, headers: opts.headers, agent: false }, onResponse);
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -102,14 +116,14 @@ const fixture = (path: string): any =>
 const sims: MarathonSim[] = [];
 const streams: RawEventStream[] = [];
 
-async function startSim(opts?: { heartbeatMs?: number }): Promise<MarathonSim> {
+async function startSim(opts?: Parameters<typeof MarathonSim.start>[0]): Promise<MarathonSim> {
   const sim = await MarathonSim.start(opts);
   sims.push(sim);
   return sim;
 }
 
-async function openStream(sim: MarathonSim, query = ''): Promise<RawEventStream> {
-  const stream = await RawEventStream.open(sim.url, query);
+async function openStream(sim: MarathonSim, query = '', baseUrl = sim.url): Promise<RawEventStream> {
+  const stream = await RawEventStream.open(baseUrl, query);
   streams.push(stream);
   return stream;
 }
@@ -270,7 +284,8 @@ describe('MarathonSim event stream', () => {
 
     sim.setHealth(task!.id, null);
     const { json } = await getJson(`${sim.url}/v2/apps/web/tasks`);
-    expect(json.tasks[0].healthCheckResults).toEqual([]);
+    // Marathon leaves the key out when a task has no results.
+    expect(json.tasks[0]).not.toHaveProperty('healthCheckResults');
     expect(sim.tasks('/web')[0]?.healthy).toBeNull();
   });
 });
@@ -327,5 +342,254 @@ describe('MarathonSim tasks and lifecycle', () => {
     await waitFor(() => stream.closed, 'the stream to close');
     const urls = [`${sim.url}/ping`, ...tasks.map((task) => `http://127.0.0.1:${task.port}/`)];
     for (const url of urls) await expect(httpRequest(url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+const hostPort = (url: string): string => url.replace(/^https?:\/\//, '');
+
+describe('MarathonSim HA cluster', () => {
+  it('names the leader on every instance, and only the leader is elected', async () => {
+    const sim = await startSim({ instances: 3 });
+    expect(sim.urls).toHaveLength(3);
+    expect(new Set(sim.urls).size).toBe(3);
+    expect(sim.url).toBe(sim.urls[0]);
+    expect(sim.leaderIndex()).toBe(0);
+    for (const [index, url] of sim.urls.entries()) {
+      expect(await getJson(`${url}/v2/leader`)).toMatchObject({ status: 200, json: { leader: hostPort(sim.urls[0]!) } });
+      expect(await httpRequest(`${url}/ping`)).toMatchObject({ status: 200, body: 'pong' });
+      const info = (await getJson(`${url}/v2/info`)).json;
+      expect(info).toMatchObject({ elected: index === 0, leader: hostPort(sim.urls[0]!) });
+      expect(info.http_config.http_port).toBe(Number(new URL(url).port));
+    }
+  });
+
+  it('redirects /v2/events on a standby to the leader, keeping the query', async () => {
+    const sim = await startSim({ instances: 3 });
+    const reply = await httpRequest(`${sim.urls[2]}/v2/events?event_type=status_update_event&plan-format=light`, {
+      headers: { Accept: 'text/event-stream' },
+    });
+    expect(reply.status).toBe(302);
+    expect(reply.headers.location).toBe(`${sim.urls[0]}/v2/events?event_type=status_update_event&plan-format=light`);
+    expect(sim.eventStreamCount()).toBe(0);
+    const stream = await openStream(sim, '', reply.headers.location!.replace(/\/v2\/events.*$/, ''));
+    expect(stream.response.statusCode).toBe(200);
+    expect(stream.response.headers['x-marathon-leader']).toBe(sim.urls[0]);
+    await waitFor(() => sim.eventStreamCount() === 1, 'the stream on the leader');
+  });
+
+  it('proxies REST requests on a standby to the leader, bodies included', async () => {
+    const sim = await startSim({ instances: 3 });
+    await sim.deploy({ id: '/web', instances: 2, healthChecks: [HTTP_CHECK] });
+    const direct = await getJson(`${sim.urls[0]}/v2/apps?embed=apps.tasks`);
+    const proxied = await getJson(`${sim.urls[1]}/v2/apps?embed=apps.tasks`);
+    expect(proxied.status).toBe(200);
+    expect(proxied.json).toEqual(direct.json);
+    expect(proxied.headers['x-marathon-via']).toBe(`1.1 ${hostPort(sim.urls[1]!)}`);
+    expect(proxied.headers['x-marathon-leader']).toBe(sim.urls[0]);
+    expect(proxied.headers['content-type']).toBe('application/json; charset=utf-8');
+
+    const put = await httpRequest(`${sim.urls[2]}/v2/apps/api`, { method: 'PUT', body: JSON.stringify({ instances: 1 }) });
+    expect(put.status).toBe(201);
+    expect(put.headers['marathon-deployment-id']).toEqual(expect.any(String));
+    await waitFor(() => sim.taskCount('/api', 'TASK_RUNNING') === 1, 'the app created through a standby');
+    expect((await getJson(`${sim.urls[2]}/v2/apps/nope`)).status).toBe(404);
+  });
+
+  it('electLeader cuts every stream and drops health results; restoreHealth brings them back', async () => {
+    const sim = await startSim({ instances: 3 });
+    const [first, second] = await sim.deploy({ id: '/web', instances: 2, healthChecks: [HTTP_CHECK] });
+    const before = (await getJson(`${sim.url}/v2/tasks`)).json.tasks as any[];
+    const stream = await openStream(sim);
+    await waitFor(() => sim.eventStreamCount() === 1, 'the stream');
+
+    await sim.electLeader(1);
+    expect(sim.leaderIndex()).toBe(1);
+    await waitFor(() => stream.closed, 'the stream to be cut');
+    expect(sim.eventStreamCount()).toBe(0);
+    expect((await getJson(`${sim.urls[0]}/v2/leader`)).json).toEqual({ leader: hostPort(sim.urls[1]!) });
+    expect((await getJson(`${sim.urls[0]}/v2/info`)).json.elected).toBe(false);
+    expect((await getJson(`${sim.urls[1]}/v2/info`)).json.elected).toBe(true);
+    const redirect = await httpRequest(`${sim.urls[0]}/v2/events`, { headers: { Accept: 'text/event-stream' } });
+    expect(redirect).toMatchObject({ status: 302, headers: { location: `${sim.urls[1]}/v2/events` } });
+
+    const { json } = await getJson(`${sim.urls[2]}/v2/apps/web`);
+    expect(json.app).toMatchObject({ tasksRunning: 2, tasksHealthy: 0, tasksUnhealthy: 0 });
+    for (const task of json.app.tasks) expect(task).not.toHaveProperty('healthCheckResults');
+    expect(sim.tasks('/web').map((task) => task.healthy)).toEqual([null, null]);
+
+    const newStream = await openStream(sim, '?event_type=health_status_changed_event', sim.urls[1]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    sim.setHealth(first!.id, true);
+    sim.restoreHealth();
+    await waitFor(() => newStream.events().length === 2, 'two health_status_changed_event');
+    const after = (await getJson(`${sim.urls[1]}/v2/tasks`)).json.tasks as any[];
+    for (const task of [first!, second!]) {
+      const old = before.find((entry) => entry.id === task.id).healthCheckResults[0];
+      const fresh = after.find((entry) => entry.id === task.id).healthCheckResults[0];
+      expect(fresh).toMatchObject({ alive: true, consecutiveFailures: 0, taskId: task.id });
+      expect(Date.parse(fresh.firstSuccess)).toBeGreaterThan(Date.parse(old.firstSuccess));
+    }
+    expect(sim.tasks('/web').map((task) => task.healthy)).toEqual([true, true]);
+  });
+
+  it('setInstanceDown refuses on that port only; a downed leader leaves no leader', async () => {
+    const sim = await startSim({ instances: 3 });
+    await sim.setInstanceDown(2, true);
+    await expect(httpRequest(`${sim.urls[2]}/ping`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    for (const url of sim.urls.slice(0, 2)) expect((await httpRequest(`${url}/ping`)).status).toBe(200);
+    await sim.setInstanceDown(2, false);
+    expect((await httpRequest(`${sim.urls[2]}/ping`)).body).toBe('pong');
+
+    const stream = await openStream(sim);
+    await sim.setInstanceDown(0, true);
+    await waitFor(() => stream.closed, 'the leader stream to be cut');
+    expect(await getJson(`${sim.urls[1]}/v2/leader`)).toMatchObject({ status: 404, json: { message: 'There is no leader' } });
+    expect(await getJson(`${sim.urls[1]}/v2/apps`)).toMatchObject({ status: 503, json: { message: 'Could not determine the current leader' } });
+    expect((await httpRequest(`${sim.urls[2]}/v2/events`, { headers: { Accept: 'text/event-stream' } })).status).toBe(503);
+    expect((await getJson(`${sim.urls[1]}/v2/info`)).json).toMatchObject({ elected: false, leader: null });
+
+    await sim.electLeader(1);
+    expect((await getJson(`${sim.urls[1]}/v2/apps`)).status).toBe(200);
+    expect((await getJson(`${sim.urls[2]}/v2/apps`)).headers['x-marathon-via']).toBe(`1.1 ${hostPort(sim.urls[2]!)}`);
+    await sim.forceFailover();
+    expect(sim.leaderIndex()).toBe(2);
+
+    await sim.setUnavailable(true);
+    for (const url of sim.urls) await expect(httpRequest(`${url}/ping`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await sim.setUnavailable(false);
+    for (const url of sim.urls) expect((await httpRequest(`${url}/ping`)).status).toBe(200);
+  });
+
+  it('serves HTTPS with the given certificate, standbys included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeroute-sim-tls-'));
+    try {
+      const keyPath = join(dir, 'key.pem');
+      const certPath = join(dir, 'cert.pem');
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath],
+        { stdio: 'ignore' },
+      );
+      const cert = readFileSync(certPath, 'utf8');
+      const sim = await startSim({ instances: 2, tls: { key: readFileSync(keyPath, 'utf8'), cert } });
+      expect(sim.urls.every((url) => url.startsWith('https://127.0.0.1:'))).toBe(true);
+      expect(await httpRequest(`${sim.url}/ping`, { ca: cert })).toMatchObject({ status: 200, body: 'pong' });
+      await sim.deploy({ id: '/web', instances: 1 });
+      const proxied = await httpRequest(`${sim.urls[1]}/v2/apps`, { ca: cert });
+      expect(proxied.status).toBe(200);
+      expect(JSON.parse(proxied.body).apps[0].id).toBe('/web');
+      expect((await httpRequest(`${sim.urls[1]}/v2/events`, { ca: cert })).headers.location).toBe(`${sim.url}/v2/events`);
+      await expect(httpRequest(`${sim.url}/ping`)).rejects.toThrow(); // untrusted without the CA
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('MarathonSim health timing', () => {
+  it('lists no healthCheckResults until firstHealthyAfterMs after TASK_RUNNING', async () => {
+    const sim = await startSim();
+    const stream = await openStream(sim, '?event_type=health_status_changed_event&event_type=instance_health_changed_event');
+    const [task] = await sim.deploy({ id: '/slow', instances: 1, healthChecks: [HTTP_CHECK], firstHealthyAfterMs: 300 });
+    const early = (await getJson(`${sim.url}/v2/apps/slow`)).json.app;
+    expect(early.tasks[0]).not.toHaveProperty('healthCheckResults');
+    expect(early).toMatchObject({ tasksRunning: 1, tasksHealthy: 0 });
+    expect(sim.tasks('/slow')[0]?.healthy).toBeNull();
+
+    await waitFor(() => sim.tasks('/slow')[0]?.healthy === true, 'the first health result', 2000);
+    const listed = (await getJson(`${sim.url}/v2/apps/slow/tasks`)).json.tasks[0];
+    expect(listed.healthCheckResults).toEqual([expect.objectContaining({ alive: true, consecutiveFailures: 0, lastFailure: null })]);
+    expect(Date.parse(listed.healthCheckResults[0].firstSuccess) - Date.parse(listed.startedAt)).toBeGreaterThanOrEqual(290);
+    await waitFor(() => stream.events().length === 2, 'the health events');
+    expect(stream.events().map((event) => [event.name, event.data.alive ?? event.data.healthy])).toEqual([
+      ['health_status_changed_event', true],
+      ['instance_health_changed_event', true],
+    ]);
+
+    const old = '2020-01-02T03:04:05.678Z';
+    sim.setStartedAt(task!.id, old);
+    expect((await getJson(`${sim.url}/v2/tasks`)).json.tasks[0]).toMatchObject({ startedAt: old, stagedAt: old });
+    expect(sim.tasks('/slow')[0]?.startedAt).toBe(old);
+  });
+
+  it('reports a failure first when startHealthy is false', async () => {
+    const sim = await startSim();
+    await sim.deploy({ id: '/sick', instances: 1, healthChecks: [HTTP_CHECK], firstHealthyAfterMs: 50, startHealthy: false });
+    expect(sim.tasks('/sick')[0]?.healthy).toBeNull();
+    await waitFor(() => sim.tasks('/sick')[0]?.healthy === false, 'the failed first check');
+    const result = (await getJson(`${sim.url}/v2/tasks`)).json.tasks[0].healthCheckResults[0];
+    expect(result).toMatchObject({ alive: false, consecutiveFailures: 1, firstSuccess: null, lastFailureCause: expect.any(String) });
+    expect(result.lastFailure).toMatch(ISO_MS);
+  });
+});
+
+describe('MarathonSim rolling restart', () => {
+  it('keeps every instance running and healthy, does not wait for grace periods, and replaces all tasks', async () => {
+    const sim = await startSim();
+    const spec = { id: '/web', instances: 4, healthChecks: [HTTP_CHECK], firstHealthyAfterMs: 40, taskKillGracePeriodSeconds: 1 };
+    await sim.deploy(spec);
+    await waitFor(() => sim.tasks('/web').every((task) => task.healthy === true), 'healthy tasks');
+    const oldTasks = sim.tasks('/web');
+    const stream = await openStream(sim);
+
+    let minRunning = Infinity;
+    let minServing = Infinity;
+    let maxKilling = 0;
+    const sample = (): void => {
+      const tasks = sim.tasks('/web');
+      const running = tasks.filter((task) => task.state === 'TASK_RUNNING');
+      minRunning = Math.min(minRunning, running.length);
+      minServing = Math.min(minServing, running.filter((task) => task.healthy === true).length);
+      maxKilling = Math.max(maxKilling, tasks.filter((task) => task.state === 'TASK_KILLING').length);
+    };
+    const poller = setInterval(sample, 10);
+    const startedAt = Date.now();
+    try {
+      await sim.restartApp('/web');
+    } finally {
+      clearInterval(poller);
+    }
+    sample();
+    const elapsed = Date.now() - startedAt;
+
+    expect(minRunning).toBeGreaterThanOrEqual(4);
+    expect(minServing).toBeGreaterThanOrEqual(4);
+    expect(maxKilling).toBeGreaterThanOrEqual(2); // kills overlap: no step waited for a grace period
+    expect(elapsed).toBeLessThan(2500); // one grace period plus the steps, not four grace periods
+    const now = sim.tasks('/web');
+    expect(now).toHaveLength(4);
+    expect(now.every((task) => task.state === 'TASK_RUNNING' && task.healthy === true)).toBe(true);
+    const oldIds = new Set(oldTasks.map((task) => task.id));
+    expect(now.some((task) => oldIds.has(task.id))).toBe(false);
+    for (const task of oldTasks) await expect(httpRequest(`http://127.0.0.1:${task.port}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+    await waitFor(() => stream.events('deployment_success').length === 1, 'deployment_success');
+    const names = stream.events().map((event) => event.name);
+    expect(stream.events('deployment_info')[0]?.data.plan.steps).toEqual([{ actions: [{ action: 'RestartApplication', app: '/web' }] }]);
+    expect(names.slice(-2)).toEqual(['deployment_step_success', 'deployment_success']);
+    const killed = stream.events('status_update_event').filter((event) => event.data.taskStatus === 'TASK_KILLED');
+    expect(new Set(killed.map((event) => event.data.taskId))).toEqual(oldIds);
+    const lastKilledAt = names.lastIndexOf('status_update_event');
+    expect(lastKilledAt).toBeLessThan(names.indexOf('deployment_step_success'));
+  });
+
+  it('replaces `batch` tasks per step', async () => {
+    const sim = await startSim();
+    const oldTasks = await sim.deploy({ id: '/web', instances: 4 });
+    let maxListed = 0;
+    let minRunning = Infinity;
+    const poller = setInterval(() => {
+      maxListed = Math.max(maxListed, sim.taskCount('/web'));
+      minRunning = Math.min(minRunning, sim.taskCount('/web', 'TASK_RUNNING'));
+    }, 1);
+    try {
+      await sim.restartApp('/web', { batch: 2 });
+    } finally {
+      clearInterval(poller);
+    }
+    expect(maxListed).toBeLessThanOrEqual(6);
+    expect(minRunning).toBeGreaterThanOrEqual(4);
+    expect(sim.taskCount('/web', 'TASK_RUNNING')).toBe(4);
+    expect(sim.tasks('/web').some((task) => oldTasks.some((old) => old.id === task.id))).toBe(false);
   });
 });
