@@ -80,6 +80,13 @@ export class HealthMemory {
     }
   }
 
+  /** Called when the store (re)connects: writes whatever it missed while it was away. */
+  async flush(): Promise<void> {
+    await this.remember(new Map());
+    // With nothing to write, the reconnect itself shows the store is back.
+    if (![...this.local.values()].some((e) => e.savedAt === null)) this.markHealthy();
+  }
+
   /** Drops local entries of tasks that no longer exist (the store's TTL does the same there). */
   forgetExcept(liveTaskIds: ReadonlySet<string>): void {
     for (const id of this.local.keys()) if (!liveTaskIds.has(id)) this.local.delete(id);

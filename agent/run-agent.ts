@@ -44,6 +44,8 @@ export const AGENT_DEFAULTS = {
   stallTimeoutMs: 30_000,
 } as const;
 
+const REDIS_STARTUP_WAIT_MS = 3_000;
+
 export interface RunningAgent {
   readonly reconciler: Reconciler;
   readonly events: MarathonEventStream;
@@ -105,9 +107,17 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
 
+  redis?.onReady(() => void healthMemory.flush());
   redis?.connect();
-  reconciler.start();
-  events.start();
+  // The first sync is when the shared health memory matters most (an agent
+  // restarted during a Marathon failover), so give Redis a moment to connect.
+  const started = (redis ? redis.whenReady(REDIS_STARTUP_WAIT_MS) : Promise.resolve(true)).then((ready) => {
+    if (!ready) log.warn({ waitedMs: REDIS_STARTUP_WAIT_MS }, 'redis not reachable at start; starting with local health memory');
+    if (stopped) return;
+    reconciler.start();
+    events.start();
+  });
+  let stopped = false;
   log.info({ marathon: marathon.endpoint.baseUrl, nginxAdmin: opts.nginxAdmin, group: opts.group }, 'agent started');
 
   return {
@@ -116,6 +126,8 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     eventCounts,
     healthMemory,
     async stop() {
+      stopped = true;
+      await started;
       await events.stop();
       await reconciler.stop();
       await redis?.close();

@@ -26,6 +26,7 @@ export class MarathonEventStream {
   private stopped = false;
   private failures = 0;
   private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
   connected = false;
 
   constructor(
@@ -42,6 +43,7 @@ export class MarathonEventStream {
   async stop(): Promise<void> {
     this.stopped = true;
     this.controller?.abort();
+    this.wake?.();
     await this.loop;
   }
 
@@ -110,7 +112,16 @@ export class MarathonEventStream {
     return base / 2 + Math.random() * (base / 2);
   }
 
+  /** A backoff pause that stop() cuts short. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
   }
 }

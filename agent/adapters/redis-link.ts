@@ -13,7 +13,8 @@ export class RedisLink {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      retryStrategy: (attempt) => Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)),
+      // Reconnecting is cheap; coming back late costs shared memory.
+      retryStrategy: (attempt) => Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)),
     });
     let wasReady = false;
     this.client.on('ready', () => {
@@ -26,12 +27,32 @@ export class RedisLink {
     });
   }
 
+  /** Calls `listener` every time the connection becomes ready (first connect and every reconnect). */
+  onReady(listener: () => void): void {
+    this.client.on('ready', listener);
+  }
+
   get ready(): boolean {
     return this.client.status === 'ready';
   }
 
   connect(): void {
     this.client.connect().catch(() => undefined);
+  }
+
+  /** Resolves true once connected, or false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(value);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.client.once('ready', onReady);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-/** A GET with a chosen Host header (fetch refuses to set Host). */
+/** HTTP requests with a chosen Host header (fetch refuses to set Host). */
 import { Agent, request } from 'node:http';
 
 export interface HttpReply {
@@ -9,18 +9,33 @@ export interface HttpReply {
 
 const noKeepAlive = new Agent({ keepAlive: false });
 
-export function httpGet(url: string, opts: { host?: string; headers?: Record<string, string>; timeoutMs?: number; agent?: Agent } = {}): Promise<HttpReply> {
+export interface RequestOptions {
+  host?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  agent?: Agent;
+  method?: string;
+  body?: string;
+}
+
+export function httpGet(url: string, opts: RequestOptions = {}): Promise<HttpReply> {
+  return httpRequest(url, { ...opts, method: 'GET' });
+}
+
+export function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.host) headers.host = opts.host;
-    const req = request(url, { method: 'GET', headers, agent: opts.agent ?? noKeepAlive, timeout: opts.timeoutMs ?? 5_000 }, (res) => {
+    if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
+    const method = opts.method ?? 'GET';
+    const req = request(url, { method, headers, agent: opts.agent ?? noKeepAlive, timeout: opts.timeoutMs ?? 5_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
     req.on('error', reject);
-    req.end();
+    req.end(opts.body);
   });
 }

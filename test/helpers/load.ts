@@ -1,6 +1,11 @@
-/** Continuous traffic through nginx that counts every request that did not get a 200. */
+/**
+ * Continuous traffic through nginx that counts every request that did not get
+ * a 200. Every other request is a POST: nginx never retries a POST that
+ * reached a backend, so a backend dying under traffic shows up as a failure
+ * instead of being hidden by a retry.
+ */
 import { Agent } from 'node:http';
-import { httpGet } from '../../agent/sandbox/http-get.js';
+import { httpRequest } from '../../agent/sandbox/http-get.js';
 
 export interface LoadReport {
   readonly sent: number;
@@ -29,7 +34,8 @@ export function startLoad(url: string, host: string, opts: { concurrency?: numbe
     while (running && sent < maxRequests) {
       sent++;
       try {
-        const reply = await httpGet(`${url}/`, { host, agent, timeoutMs: 10_000 });
+        const post = sent % 2 === 0;
+        const reply = await httpRequest(`${url}/`, { host, agent, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
         if (reply.status === 200) byBackend.set(reply.body, (byBackend.get(reply.body) ?? 0) + 1);
         else {
           failed++;
