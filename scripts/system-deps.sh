@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure the system packages edgeroute runs on are present: nginx with the
 # Lua module (Debian's nginx-extras), lua-cjson, lua-resty-redis and
-# redis-server. Installs them with apt-get when it can; otherwise says what to run.
+# redis-server, plus wrk, busted and LuaJIT for the tests and benchmarks.
+# Installs them with apt-get when it can; otherwise says what to run.
+#
+# LuaJIT comes from luajit2 (OpenResty's branch): Debian's plain `luajit`
+# conflicts with the library nginx's Lua module links, and installing it
+# makes apt remove nginx-extras.
 set -euo pipefail
 
-PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk)
+PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk lua-busted luajit2)
 
 have_all() {
   [ -x /usr/sbin/nginx ] || return 1
@@ -14,6 +19,8 @@ have_all() {
   [ -f /usr/share/lua/5.1/nginx/redis.lua ] || [ -f /usr/share/lua/5.1/resty/redis.lua ] || return 1
   command -v redis-server >/dev/null 2>&1 || return 1
   command -v wrk >/dev/null 2>&1 || return 1
+  command -v busted >/dev/null 2>&1 || return 1
+  command -v luajit >/dev/null 2>&1 || return 1
 }
 
 if have_all; then

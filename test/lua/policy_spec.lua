@@ -1,0 +1,155 @@
+package.path = "lua/?.lua;" .. package.path
+local check = require "edgeroute.policy.check"
+local matcher = require "edgeroute.policy.matcher"
+local bucket = require "edgeroute.policy.bucket"
+
+-- Unit tests have no PCRE: regexes here are Lua patterns; the nginx
+-- integration tests exercise real PCRE.
+local function regex_ok(pattern)
+    if pattern == "(" then
+        return false, "missing )"
+    end
+    return true
+end
+
+local function re_find(subject, pattern)
+    return string.find(subject, pattern) ~= nil
+end
+
+local function request(vars, region)
+    return {
+        get = function(name)
+            return vars[name] or false
+        end,
+        re_find = re_find,
+        region = function()
+            return region
+        end,
+    }
+end
+
+local function choose(policy, vars, region)
+    assert.is_nil(check.check(policy, regex_ok))
+    return matcher.choose(matcher.compile(policy, "/shop"), request(vars, region))
+end
+
+describe("policy check", function()
+    local cases = {
+        { "a non-object", "[]", nil },
+        { "an unknown top-level field", { defualt = "x" }, '/: unknown field "defualt"' },
+        { "a bad default", { default = "no spaces" }, "/default: must be a version name" },
+        { "rules that are not an array", { rules = { a = 1 } }, "/rules: must be an array" },
+        { "a rule without version", { rules = { { match = { ip = { "10.0.0.0/8" } } } } }, '/rules/0: missing field "version"' },
+        { "an unknown matcher", { rules = { { match = { devcie = {} }, version = "g" } } }, '/rules/0/match: unknown field "devcie"' },
+        { "an empty match", { rules = { { match = {}, version = "g" } } }, "/rules/0/match: must be an object with at least one matcher" },
+        { "a bad CIDR", { rules = { { match = { ip = { "10.0.0.0/8", "10.0.0/8" } }, version = "g" } } }, '/rules/0/match/ip/1: "10.0.0/8" is not an IPv4 or IPv6 CIDR' },
+        { "a bad regex", { rules = { { match = { device = { pattern = "(" } }, version = "g" } } }, '/rules/0/match/device/pattern: "(" is not a valid regex (missing ))' },
+        { "values and pattern together", { rules = { { match = { cookie = { name = "c", values = { "1" }, pattern = "x" } }, version = "g" } } }, "/rules/0/match/cookie: needs exactly one of values, pattern or patterns" },
+        { "a cookie without name", { rules = { { match = { cookie = { values = { "1" } } }, version = "g" } } }, '/rules/0/match/cookie: missing field "name"' },
+        { "a percentage out of range", { rules = { { match = { percentage = { value = 101, by = "ip" } }, version = "g" } } }, "/rules/0/match/percentage/value: must be a number from 0 to 100" },
+        { "a percentage finer than 0.01", { rules = { { match = { percentage = { value = 5.005, by = "ip" } }, version = "g" } } }, "/rules/0/match/percentage/value: 5.005 is not in steps of 0.01" },
+        { "a bad percentage key", { rules = { { match = { percentage = { value = 5, by = "session" } }, version = "g" } } }, '/rules/0/match/percentage/by: must be "ip", "cookie:NAME" or "header:NAME"' },
+        { "a string as ip list", { rules = { { match = { ip = "10.0.0.0/8" }, version = "g" } } }, "/rules/0/match/ip: must be a non-empty array" },
+        { "a number as device", { rules = { { match = { device = 7 }, version = "g" } } }, "/rules/0/match/device: must be an object" },
+    }
+    for _, case in ipairs(cases) do
+        it("refuses " .. case[1], function()
+            local policy = case[2] == "[]" and { 1, 2 } or case[2]
+            local err = check.check(policy, regex_ok)
+            assert.is_string(err)
+            if case[3] then
+                assert.are.equal(case[3], err:sub(1, #case[3]))
+            end
+        end)
+    end
+
+    it("accepts the documented example", function()
+        assert.is_nil(check.check({
+            default = "stable",
+            seed = "checkout-2026-11",
+            rules = {
+                { name = "testers", match = { cookie = { name = "grey", values = { "1" } } }, version = "grey" },
+                { name = "staff", match = { ip = { "10.0.0.0/8", "2001:db8::/32" } }, version = "grey" },
+                { name = "xiaomi", match = { device = { header = "X-Device-Model", patterns = { "^MI %d" } } }, version = "grey" },
+                { name = "north", match = { region = { "beijing", "tianjin" } }, version = "grey" },
+                { name = "beta-arg", match = { arg = { name = "ab", values = { "b" } } }, version = "grey" },
+                { name = "5pct", match = { percentage = { value = 5, by = "cookie:uid" } }, version = "grey" },
+            },
+        }, regex_ok))
+    end)
+end)
+
+describe("policy choose", function()
+    it("returns the first matching rule's version, in order", function()
+        local policy = {
+            rules = {
+                { match = { header = { name = "X-Canary", values = { "always" } } }, version = "canary" },
+                { match = { header = { name = "X-Canary", pattern = "^al" } }, version = "second" },
+            },
+        }
+        assert.are.equal("canary", choose(policy, { http_x_canary = "always" }))
+        assert.are.equal("second", choose(policy, { http_x_canary = "almost" }))
+        assert.are.equal("stable", choose(policy, {}))
+    end)
+
+    it("needs every matcher of a rule to hold", function()
+        local policy = { default = "blue", rules = { { match = { cookie = { name = "grey", values = { "1" } }, arg = { name = "ab", values = { "b" } } }, version = "grey" } } }
+        assert.are.equal("grey", choose(policy, { cookie_grey = "1", arg_ab = "b" }))
+        assert.are.equal("blue", choose(policy, { cookie_grey = "1" }))
+    end)
+
+    it("reads User-Agent, or the named device header", function()
+        assert.are.equal("grey", choose({ rules = { { match = { device = { patterns = { "iPhone OS 1[78]_" } } }, version = "grey" } } }, { http_user_agent = "Mozilla (iPhone OS 17_2 like Mac OS X)" }))
+        assert.are.equal("grey", choose({ rules = { { match = { device = { header = "X-Device-Model", pattern = "^MI %d" } }, version = "grey" } } }, { http_x_device_model = "MI 9" }))
+    end)
+
+    it("matches client addresses against CIDRs", function()
+        local policy = { rules = { { match = { ip = { "10.0.0.0/8" } }, version = "staff" } } }
+        assert.are.equal("staff", choose(policy, { binary_remote_addr = string.char(10, 1, 2, 3) }))
+        assert.are.equal("stable", choose(policy, { binary_remote_addr = string.char(11, 1, 2, 3) }))
+    end)
+
+    it("matches the request's region", function()
+        local policy = { rules = { { match = { region = { "beijing" } }, version = "north" } } }
+        assert.are.equal("north", choose(policy, {}, "beijing"))
+        assert.are.equal("stable", choose(policy, {}, "shanghai"))
+        assert.are.equal("stable", choose(policy, {}, nil))
+    end)
+
+    it("takes a sticky percentage, and skips it when the key is absent", function()
+        local policy = { seed = "s1", rules = { { match = { percentage = { value = 30, by = "cookie:uid" } }, version = "grey" } } }
+        local prefix = bucket.prefix("s1", "/shop")
+        for i = 1, 200 do
+            local uid = "user-" .. i
+            local expected = bucket.bucket(prefix, uid) < 3000 and "grey" or "stable"
+            assert.are.equal(expected, choose(policy, { cookie_uid = uid }))
+        end
+        assert.are.equal("stable", choose(policy, {}))
+    end)
+
+    it("only adds users when the percentage grows", function()
+        local function policy(value)
+            return { rules = { { match = { percentage = { value = value, by = "cookie:uid" } }, version = "g" } } }
+        end
+        local at10, at25 = 0, 0
+        for i = 1, 2000 do
+            local vars = { cookie_uid = "u" .. i }
+            local before, after = choose(policy(10), vars), choose(policy(25), vars)
+            if before == "g" then
+                at10 = at10 + 1
+                assert.are.equal("g", after)
+            end
+            if after == "g" then
+                at25 = at25 + 1
+            end
+        end
+        assert.is_true(at10 > 100 and at25 > at10 * 2, at10 .. " then " .. at25)
+    end)
+
+    it("takes no one at 0% and everyone at 100%", function()
+        for i = 1, 50 do
+            assert.are.equal("stable", choose({ rules = { { match = { percentage = { value = 0, by = "ip" } }, version = "g" } } }, { remote_addr = "10.0.0." .. i }))
+            assert.are.equal("g", choose({ rules = { { match = { percentage = { value = 100, by = "ip" } }, version = "g" } } }, { remote_addr = "10.0.0." .. i }))
+        end
+    end)
+end)
