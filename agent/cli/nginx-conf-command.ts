@@ -1,7 +1,7 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
 import { renderNginxConf } from '../nginx-conf/render.js';
 import { defaultNginxBinary, type Flavor } from '../nginx-conf/flavor.js';
-import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
+import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
 export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'out', kind: 'string', required: true, help: 'folder to write nginx.conf, admin-token, logs/ and temp/ into' },
@@ -11,6 +11,11 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'admin-token', kind: 'string', help: 'admin token; generated when absent' },
   { name: 'dict-size', kind: 'string', default: '64m', help: 'size of the routing-table shared dict' },
   { name: 'worker-processes', kind: 'string', default: 'auto', help: 'nginx worker_processes' },
+  { name: 'redis', kind: 'string', help: 'Redis with split policies, redis://[user:pass@]IP:port[/db]; none: every app uses its default version' },
+  { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
+  { name: 'policy-refresh', kind: 'string', default: '0.5', help: 'seconds between policy reads (a PUBLISH on <prefix>policy-changed is faster)' },
+  { name: 'region-var', kind: 'string', help: 'nginx variable with the request region (e.g. geoip2_region, http_x_region)' },
+  { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
 ];
 
 export async function nginxConfCommand(argv: readonly string[]): Promise<number> {
@@ -36,6 +41,11 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
       adminToken: stringOption(values, 'admin-token') ?? undefined,
       dictSize,
       workerProcesses: workers === 'auto' ? 'auto' : Number(workers),
+      redis: stringOption(values, 'redis'),
+      redisPrefix: stringOption(values, 'redis-prefix') ?? 'edgeroute:',
+      policyRefreshSeconds: numberOption(values, 'policy-refresh', 0.05),
+      regionVar: stringOption(values, 'region-var'),
+      versionResponseHeader: values['version-header'] === true,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);

@@ -14,19 +14,19 @@ export interface OptionSpec {
 
 export class UsageError extends Error {}
 
-export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+export type OptionValues = Record<string, string | boolean | string[] | undefined> & { readonly positionals: readonly string[] };
 
 export function envName(option: string): string {
   return `EDGEROUTE_${option.replace(/-/g, '_').toUpperCase()}`;
 }
 
-export function readOptions(specs: readonly OptionSpec[], argv: readonly string[], env: NodeJS.ProcessEnv): OptionValues {
+export function readOptions(specs: readonly OptionSpec[], argv: readonly string[], env: NodeJS.ProcessEnv, allowPositionals = false): OptionValues {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: [...argv],
       strict: true,
-      allowPositionals: false,
+      allowPositionals,
       options: Object.fromEntries(
         [...specs, HELP].map((s) => [s.name, { type: s.kind === 'boolean' ? 'boolean' : 'string', multiple: s.kind === 'list' }] as const),
       ),
@@ -34,7 +34,7 @@ export function readOptions(specs: readonly OptionSpec[], argv: readonly string[
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const values: OptionValues = { help: parsed.values.help === true };
+  const values: OptionValues = { help: parsed.values.help === true, positionals: parsed.positionals };
   for (const spec of specs) {
     const flag = parsed.values[spec.name];
     const fromEnv = env[envName(spec.name)];

@@ -20,6 +20,14 @@ export interface NginxConfOptions {
   readonly errorLogLevel?: string;
   readonly accessLog?: string;
   readonly syncIntervalSeconds?: number;
+  /** Redis holding split policies (redis://[user:password@]host:port[/db]); none: apps use their default version. */
+  readonly redis?: string | null;
+  readonly redisPrefix?: string;
+  readonly policyRefreshSeconds?: number;
+  /** nginx variable with the request's region, e.g. geoip2's or http_x_region for a CDN header. */
+  readonly regionVar?: string | null;
+  /** Also tell clients the chosen version in a response header. */
+  readonly versionResponseHeader?: boolean;
 }
 
 export interface RenderedConf {
@@ -60,7 +68,15 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
 
-  const template = Handlebars.compile(readFileSync(join(TEMPLATES_DIR, 'nginx.conf.hbs'), 'utf8'), { noEscape: true, strict: true });
+  const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
+  if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
+  const redisPrefix = opts.redisPrefix ?? 'edgeroute:';
+  if (!/^[A-Za-z0-9:_.\-]{0,64}$/.test(redisPrefix)) throw new Error(`--redis-prefix "${redisPrefix}" may hold only letters, digits and : _ . -`);
+  if (opts.regionVar && !/^[a-z0-9_]{1,64}$/.test(opts.regionVar)) throw new Error(`--region-var "${opts.regionVar}" is not an nginx variable name (lower case, digits, _)`);
+
+  const handlebars = Handlebars.create();
+  handlebars.registerHelper('lua', luaString);
+  const template = handlebars.compile(readFileSync(join(TEMPLATES_DIR, 'nginx.conf.hbs'), 'utf8'), { noEscape: true, strict: false });
   const conf = template({
     flavor,
     moduleLines: moduleLines(flavor),
@@ -77,8 +93,56 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     syncInterval: opts.syncIntervalSeconds ?? 0.05,
     upstreamKeepalive: 256,
     connectTimeout: '2s',
+    redis: redis && {
+      host: redis.host,
+      port: redis.port,
+      db: redis.db,
+      username: redis.username,
+      passwordFile: redis.password ? join(prefix, 'redis-password') : null,
+    },
+    redisPrefix,
+    policyRefreshInterval: opts.policyRefreshSeconds ?? 0.5,
+    regionVar: opts.regionVar ?? null,
+    versionResponseHeader: opts.versionResponseHeader ?? false,
   });
   const confPath = join(prefix, 'nginx.conf');
   writeFileSync(confPath, conf);
   return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor };
+}
+
+interface RedisTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username: string | null;
+  readonly password: string | null;
+}
+
+/** The plugin reaches Redis by IP (cosockets need a resolver for names). */
+export function parseRedisUrl(raw: string): RedisTarget {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`--redis "${raw}" is not a URL like redis://127.0.0.1:6379/0`);
+  }
+  if (url.protocol !== 'redis:') throw new Error(`--redis "${raw}": only redis:// is supported by the plugin`);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!/^[0-9.]+$/.test(host) && !host.includes(':')) throw new Error(`--redis "${raw}": the plugin needs an IP address, not a host name`);
+  const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
+  if (!Number.isInteger(db) || db < 0) throw new Error(`--redis "${raw}": the database must be a number`);
+  return {
+    host,
+    port: url.port === '' ? 6379 : Number(url.port),
+    db,
+    username: url.username ? decodeURIComponent(url.username) : null,
+    password: url.password ? decodeURIComponent(url.password) : null,
+  };
+}
+
+/** A Lua string literal for a value written into nginx.conf. */
+function luaString(value: unknown): string {
+  const text = String(value);
+  if (/[\u0000-\u001f]/.test(text)) throw new Error(`cannot write ${JSON.stringify(text)} into nginx.conf`);
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }

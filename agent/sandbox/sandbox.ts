@@ -22,16 +22,33 @@ export interface NginxNode {
   readonly process: NginxProcess;
 }
 
-export async function startNginxNode(opts: { workerProcesses?: number; publicPort?: number } = {}): Promise<NginxNode> {
+export interface NginxNodeOptions {
+  readonly workerProcesses?: number;
+  readonly publicPort?: number;
+  readonly redis?: string;
+  readonly redisPrefix?: string;
+  readonly regionVar?: string;
+  readonly versionResponseHeader?: boolean;
+  readonly policyRefreshSeconds?: number;
+  /** Also listen on [::1] at the same port. */
+  readonly ipv6?: boolean;
+}
+
+export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
   const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-nginx-'));
   const publicPort = opts.publicPort ?? (await freePort());
   const adminPort = await freePort();
   const rendered = renderNginxConf({
     outDir: prefix,
-    listen: [`127.0.0.1:${publicPort}`],
+    listen: opts.ipv6 ? [`127.0.0.1:${publicPort}`, `[::1]:${publicPort}`] : [`127.0.0.1:${publicPort}`],
     adminListen: [`127.0.0.1:${adminPort}`],
     workerProcesses: opts.workerProcesses ?? 2,
     errorLogLevel: 'info',
+    redis: opts.redis ?? null,
+    redisPrefix: opts.redisPrefix,
+    regionVar: opts.regionVar ?? null,
+    versionResponseHeader: opts.versionResponseHeader,
+    policyRefreshSeconds: opts.policyRefreshSeconds,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl });
@@ -66,7 +83,7 @@ export async function startSandbox(log: Logger, opts: { publicPort?: number; age
   try {
     const redis = await startRedis();
     started.push(redis);
-    const nginx = await startNginxNode({ publicPort: opts.publicPort });
+    const nginx = await startNginxNode({ publicPort: opts.publicPort, redis: redis.url, versionResponseHeader: true });
     started.push(nginx.process);
     const marathon = await MarathonSim.start();
     started.push(marathon);

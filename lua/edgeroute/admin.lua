@@ -7,6 +7,8 @@ local store = require "edgeroute.store"
 local route_check = require "edgeroute.route_check"
 local secure_compare = require "edgeroute.secure_compare"
 local table_sync = require "edgeroute.table_sync"
+local policy_store = require "edgeroute.policy_store"
+local policy_sync = require "edgeroute.policy_sync"
 
 local ngx = ngx
 local type = type
@@ -127,14 +129,24 @@ function _M.status()
     local status = store.status()
     local worker = table_sync.state
     local app_count = 0
-    for _ in pairs(worker.apps) do
+    local policies = {}
+    for id, app in pairs(worker.apps) do
         app_count = app_count + 1
+        if app.version_count > 1 then
+            policies[id] = {
+                loaded = policy_sync.policies[id] ~= nil,
+                error = policy_store.get_error(id) or json_null,
+            }
+        end
     end
     return respond(200, {
         version = status.version or json_null,
         generation = status.generation,
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
+        policies_version = policy_store.version() or json_null,
+        -- Multi-version apps: whether a policy is in force, and why the one in Redis was refused.
+        policies = policies,
     })
 end
 

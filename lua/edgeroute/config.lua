@@ -8,11 +8,29 @@ local _M = {
     -- Resolved wildcard hosts kept per worker.
     host_cache_size = 10000,
     admin_token = nil,
+    -- Redis for split policies; nil disables them (apps use their default version).
+    redis = nil,
+    redis_prefix = "edgeroute:",
+    -- How often worker 0 reads the policies of multi-version apps (seconds).
+    policy_refresh_interval = 0.5,
+    -- nginx variable holding the request's region (e.g. geoip2's, or http_x_region for a CDN header).
+    region_var = nil,
 }
 
 local type = type
 local io_open = io.open
 local error = error
+
+
+local function read_secret(path)
+    local file, err = io_open(path, "r")
+    if not file then
+        return nil, "cannot read " .. err
+    end
+    local secret = file:read("*l")
+    file:close()
+    return secret or ""
+end
 
 
 local function read_token(path)
@@ -38,6 +56,27 @@ function _M.load(opts)
     end
     if opts.host_cache_size then
         _M.host_cache_size = opts.host_cache_size
+    end
+    if opts.redis then
+        local redis = opts.redis
+        if type(redis.host) ~= "string" or type(redis.port) ~= "number" then
+            error("edgeroute: redis needs a host and a port")
+        end
+        if redis.password_file then
+            local password, err = read_secret(redis.password_file)
+            if not password then
+                error("edgeroute: " .. err)
+            end
+            redis.password = password
+        end
+        _M.redis = redis
+        _M.redis_prefix = redis.prefix or _M.redis_prefix
+    end
+    if opts.policy_refresh_interval then
+        _M.policy_refresh_interval = opts.policy_refresh_interval
+    end
+    if opts.region_var and opts.region_var ~= "" then
+        _M.region_var = opts.region_var
     end
     if opts.token_file then
         local token, err = read_token(opts.token_file)

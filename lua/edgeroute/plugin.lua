@@ -5,6 +5,8 @@ local config = require "edgeroute.config"
 local store = require "edgeroute.store"
 local table_sync = require "edgeroute.table_sync"
 local router = require "edgeroute.router"
+local policy_sync = require "edgeroute.policy_sync"
+local policy_refresh = require "edgeroute.policy_refresh"
 local balancer = require "ngx.balancer"
 
 local ngx = ngx
@@ -13,6 +15,7 @@ local ngx_log = ngx.log
 local ngx_say = ngx.say
 local ngx_exit = ngx.exit
 local ERR = ngx.ERR
+local pcall = pcall
 local set_current_peer = balancer.set_current_peer
 local set_more_tries = balancer.set_more_tries
 local min = math.min
@@ -29,9 +32,31 @@ function _M.init(opts)
 end
 
 
+local function sync(premature)
+    if premature then
+        return
+    end
+    local ok, err = pcall(table_sync.sync)
+    if not ok then
+        ngx_log(ERR, "edgeroute: table sync failed: ", err)
+    end
+    ok, err = pcall(policy_sync.sync)
+    if not ok then
+        ngx_log(ERR, "edgeroute: policy sync failed: ", err)
+    end
+end
+
+
 function _M.init_worker()
     router.init_worker()
-    table_sync.start()
+    policy_sync.init_worker()
+    -- Serve from the first request on, then follow every version change.
+    sync(false)
+    local ok, err = ngx.timer.every(config.sync_interval, sync)
+    if not ok then
+        ngx_log(ERR, "edgeroute: cannot start the sync timer: ", err)
+    end
+    policy_refresh.start()
 end
 
 
@@ -52,6 +77,9 @@ function _M.access()
         return reject(404, "edgeroute: no app serves this host")
     end
     local version = app.default_version
+    if app.version_count > 1 then
+        version = policy_sync.choose_version(app) or version
+    end
     if version == nil or version.peer_count == 0 then
         return reject(503, "edgeroute: no backend is available for this app")
     end

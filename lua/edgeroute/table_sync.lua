@@ -61,11 +61,17 @@ local function compile_app(raw)
     for name, version in pairs(raw.versions) do
         versions[name] = compile_version(name, version)
     end
+    local count = 0
+    for _ in pairs(versions) do
+        count = count + 1
+    end
     return {
         id = raw.id,
         hash = raw.hash,
         vhosts = raw.vhosts,
         versions = versions,
+        -- Apps with one version never evaluate a split policy.
+        version_count = count,
         default_version = versions[raw.defaultVersion],
     }
 end
@@ -130,26 +136,6 @@ function _M.sync()
         listeners[i]()
     end
     return true
-end
-
-
-local function tick(premature)
-    if premature then
-        return
-    end
-    local ok, err = pcall(_M.sync)
-    if not ok then
-        ngx_log(ERR, "edgeroute: table sync failed: ", err)
-    end
-end
-
-
-function _M.start()
-    tick(false)
-    local ok, err = ngx.timer.every(config.sync_interval, tick)
-    if not ok then
-        ngx_log(ERR, "edgeroute: cannot start table sync timer: ", err)
-    end
 end
 
 

@@ -1,0 +1,167 @@
+-- Worker side of split policies: compiles each multi-version app's policy
+-- when it changes, and picks a request's version in the access phase
+-- without touching Redis, JSON or the shared dict.
+
+local cjson = require "cjson.safe"
+local lrucache = require "resty.lrucache"
+local clear_table = require "table.clear"
+local config = require "edgeroute.config"
+local table_sync = require "edgeroute.table_sync"
+local policy_store = require "edgeroute.policy_store"
+local cidr = require "edgeroute.policy.cidr"
+local matcher = require "edgeroute.policy.matcher"
+
+local ngx = ngx
+local ngx_var = ngx.var
+local ngx_log = ngx.log
+local ERR = ngx.ERR
+local re_find = ngx.re.find
+local pairs = pairs
+local sort = table.sort
+local json_decode = cjson.decode
+local choose = matcher.choose
+
+local _M = { _VERSION = "0.1.0" }
+
+-- app id → { raw = policy text, compiled = matcher tables }
+local policies = {}
+_M.policies = policies
+
+local seen_policies_version
+local seen_table_version
+local seen_regions_raw
+local regions = {}
+local region_cache
+
+-- Request values read once per request, whatever the number of rules.
+local request_vars = {}
+
+local function get_var(name)
+    local value = request_vars[name]
+    if value == nil then
+        value = ngx_var[name] or false
+        request_vars[name] = value
+    end
+    return value
+end
+
+
+local function find_regex(subject, pattern)
+    return re_find(subject, pattern, "jo") ~= nil
+end
+
+
+local NO_REGION = false
+
+local function region_of_request()
+    local var = config.region_var
+    if var then
+        local region = get_var(var)
+        if region and region ~= "" then
+            return region
+        end
+    end
+    local addr = get_var("binary_remote_addr")
+    if not addr or #regions == 0 then
+        return nil
+    end
+    local region = region_cache:get(addr)
+    if region == nil then
+        region = NO_REGION
+        for i = 1, #regions do
+            if cidr.contains(regions[i].cidr, addr) then
+                region = regions[i].region
+                break
+            end
+        end
+        region_cache:set(addr, region)
+    end
+    return region or nil
+end
+
+local env = { get = get_var, re_find = find_regex, region = region_of_request }
+
+
+-- Longest prefix first, so the most specific CIDR names the region.
+local function compile_regions(raw)
+    local flat = json_decode(raw) or {}
+    local list = {}
+    for i = 1, #flat - 1, 2 do
+        local parsed = cidr.parse(flat[i])
+        if parsed then
+            list[#list + 1] = { cidr = parsed, region = flat[i + 1] }
+        else
+            ngx_log(ERR, "edgeroute: regions table: ", flat[i], " is not a CIDR; entry ignored")
+        end
+    end
+    sort(list, function(a, b)
+        return a.cidr.bits > b.cidr.bits
+    end)
+    return list
+end
+
+
+function _M.init_worker()
+    region_cache = lrucache.new(config.host_cache_size)
+end
+
+
+function _M.sync()
+    local version = policy_store.version()
+    local table_version = table_sync.state.version
+    if version == seen_policies_version and table_version == seen_table_version then
+        return
+    end
+    local wants_regions = false
+    for id, app in pairs(table_sync.state.apps) do
+        local raw = app.version_count > 1 and policy_store.get(id) or nil
+        local current = policies[id]
+        if raw == nil then
+            policies[id] = nil
+        elseif current == nil or current.raw ~= raw then
+            local decoded = json_decode(raw)
+            if decoded then
+                policies[id] = { raw = raw, compiled = matcher.compile(decoded, id) }
+            end
+        end
+        if policies[id] and policies[id].compiled.uses_region then
+            wants_regions = true
+        end
+    end
+    for id in pairs(policies) do
+        if table_sync.state.apps[id] == nil then
+            policies[id] = nil
+        end
+    end
+    if ngx.worker.id() == 0 then
+        policy_store.want_regions(wants_regions and true or false)
+    end
+    local regions_raw = policy_store.get_regions()
+    if regions_raw ~= seen_regions_raw then
+        seen_regions_raw = regions_raw
+        regions = regions_raw and compile_regions(regions_raw) or {}
+        region_cache:flush_all()
+    end
+    seen_policies_version = version
+    seen_table_version = table_version
+end
+
+
+-- The version for this request of a multi-version app, by its policy;
+-- nil when the app has no policy.
+function _M.choose_version(app)
+    local policy = policies[app.id]
+    if policy == nil then
+        return nil
+    end
+    clear_table(request_vars)
+    local versions = app.versions
+    local compiled = policy.compiled
+    local name = choose(compiled, env)
+    -- A version the app does not have falls back to the policy's default,
+    -- then to stable.
+    return versions[name] or versions[compiled.default] or versions.stable
+end
+
+
+return _M
