@@ -2,6 +2,8 @@
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisPolicies } from '../adapters/redis-policies.js';
 import { httpGet } from '../sandbox/http-get.js';
 import { startSandbox } from '../sandbox/sandbox.js';
 import { waitFor } from '../sandbox/wait.js';
@@ -16,7 +18,18 @@ const DEMO_OPTIONS: readonly OptionSpec[] = [
 const DEMO_APPS = [
   { id: '/demo/web', instances: 3, labels: { 'edgeroute.vhosts': 'web.demo.local,*.web.demo.local' } },
   { id: '/demo/api', instances: 2, labels: { 'edgeroute.vhosts': 'api.demo.local', 'edgeroute.weight': '50' } },
+  { id: '/demo/shop-stable', instances: 2, labels: { 'edgeroute.vhosts': 'shop.demo.local', 'edgeroute.app': 'shop' } },
+  { id: '/demo/shop-grey', instances: 1, labels: { 'edgeroute.vhosts': 'shop.demo.local', 'edgeroute.app': 'shop', 'edgeroute.version': 'grey' } },
 ];
+
+const DEMO_POLICY = {
+  default: 'stable',
+  seed: 'demo',
+  rules: [
+    { name: 'testers', match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' },
+    { name: '20pct', match: { percentage: { value: 20, by: 'cookie:uid' } }, version: 'grey' },
+  ],
+};
 
 export async function demoCommand(argv: readonly string[]): Promise<number> {
   const values = readOptions(DEMO_OPTIONS, argv, process.env);
@@ -44,6 +57,9 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   for (const app of DEMO_APPS) await sandbox.marathon.deploy(app);
+  const redis = new Redis(sandbox.redis.url);
+  await new RedisPolicies(redis, 'edgeroute:').set('shop', JSON.stringify(DEMO_POLICY));
+  redis.disconnect();
   const url = sandbox.nginx.publicUrl;
   await waitFor('the demo apps to be routed', async () => ((await httpGet(`${url}/`, { host: 'web.demo.local' })).status === 200 ? true : undefined), 15_000);
 
@@ -62,6 +78,13 @@ Try:
   curl -H 'Host: api.demo.local' ${url}/
   curl -H 'Host: nobody.local' ${url}/          # 404: no app serves this host
   curl ${sandbox.marathon.url}/v2/tasks
+
+Grey release: app "shop" has versions stable and grey, split by the policy at
+edgeroute:policy:shop (testers by cookie, and 20% of users by cookie uid):
+  curl -i -H 'Host: shop.demo.local' -H 'Cookie: grey=1' ${url}/     # X-Edgeroute-Version: grey
+  curl -i -H 'Host: shop.demo.local' -H 'Cookie: uid=alice' ${url}/  # the same answer every time
+  EDGEROUTE_REDIS=${sandbox.redis.url} npx edgeroute policy get shop
+  redis-cli -p ${sandbox.redis.port} SET edgeroute:policy:shop '{"default":"grey"}'
 
 Every 20 s the demo scales /demo/web between 3 and 5 tasks, and nginx follows
 without a reload. Ctrl-C stops everything.`);

@@ -1,5 +1,5 @@
 /** One routing node for a test: real nginx plus an in-process agent whose logs the test reads. */
-import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
+import { startNginxNode, type NginxNode, type NginxNodeOptions } from '../../agent/sandbox/sandbox.js';
 import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../../agent/run-agent.js';
 import { captureLog, type CapturedLog } from './log-capture.js';
 
@@ -12,8 +12,8 @@ export interface RoutingNode {
   stop(): Promise<void>;
 }
 
-export async function startRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}): Promise<RoutingNode> {
-  const nginx = await startNginxNode({ workerProcesses: 2 });
+export async function startRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, nginxOptions: NginxNodeOptions = {}): Promise<RoutingNode> {
+  const nginx = await startNginxNode({ workerProcesses: 2, ...nginxOptions });
   const launch = (overrides: Partial<AgentOptions>) => {
     const logs = captureLog();
     const agent = startAgent(

@@ -82,7 +82,7 @@ describe('edgeroute agent', () => {
   });
 
   it('has --help for every command', async () => {
-    for (const command of ['agent', 'nginx-conf', 'demo']) {
+    for (const command of ['agent', 'nginx-conf', 'policy', 'demo']) {
       const run = await edgeroute([command, '--help']);
       expect(run.exitCode).toBe(0);
       expect(run.stdout).toContain(`Usage: edgeroute ${command}`);
@@ -108,6 +108,11 @@ describe('edgeroute demo', () => {
       expect(web.body).toMatch(/^demo_web\./);
       const api = await httpGet(`http://127.0.0.1:${port}/`, { host: 'api.demo.local' });
       expect(api.body).toMatch(/^demo_api\./);
+      const tester = await waitFor('the demo policy', async () => {
+        const reply = await httpGet(`http://127.0.0.1:${port}/`, { host: 'shop.demo.local', headers: { cookie: 'grey=1' } });
+        return reply.headers['x-edgeroute-version'] === 'grey' ? reply : undefined;
+      });
+      expect(tester.body).toMatch(/^demo_shop-grey\./);
       expect(output).toContain(`curl -H 'Host: web.demo.local' http://127.0.0.1:${port}/`);
       const masterPid = Number(/nginx master pid (\d+)/.exec(output)?.[1]);
       const redisPort = Number(/redis:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
