@@ -5,12 +5,13 @@
  * retried with backoff; nginx keeps its last table meanwhile.
  */
 import type { Logger } from 'pino';
-import { parseAppsResponse } from './core/marathon-apps.js';
+import { parseAppResponse, parseAppsResponse } from './core/marathon-apps.js';
 import { isIpAddress, taskEndpoint } from './core/endpoint.js';
 import { readRoutingLabels } from './core/labels.js';
-import type { InputProblem, MarathonSnapshot } from './core/marathon-types.js';
+import type { InputProblem, MarathonApp, MarathonSnapshot } from './core/marathon-types.js';
 import {
   computeRoutingTable,
+  RoutingMemo,
   type AppRoute,
   type BackendStatus,
   type RoutingConfig,
@@ -23,6 +24,8 @@ import { ProblemReporter } from './problem-reporter.js';
 
 export interface ReconcilerDeps {
   fetchApps(): Promise<unknown>;
+  /** One app with its tasks (`/v2/apps/{id}?embed=app.tasks`); null when Marathon has no such app. */
+  fetchApp(appId: string): Promise<unknown | null>;
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
   push(body: PushBody): Promise<PushResult>;
   pluginStatus(): Promise<PluginStatus>;
@@ -42,9 +45,21 @@ export interface ReconcilerOptions {
   readonly maxRetryMs: number;
 }
 
+/** How the last sync went, for logs and benchmarks. */
+export interface SyncTiming {
+  full: boolean;
+  appsFetched: number;
+  fetchMs: number;
+  computeMs: number;
+  pushMs: number;
+  pushBytes: number;
+  totalMs: number;
+}
+
 export interface ReconcilerStats {
   syncRequests: number;
   syncs: number;
+  lastSync: SyncTiming | null;
   syncFailures: number;
   pushes: number;
   fullPushes: number;
@@ -52,12 +67,18 @@ export interface ReconcilerStats {
 }
 
 export class Reconciler {
-  readonly stats: ReconcilerStats = { syncRequests: 0, syncs: 0, syncFailures: 0, pushes: 0, fullPushes: 0, lastSyncAt: null };
+  readonly stats: ReconcilerStats = { syncRequests: 0, syncs: 0, lastSync: null, syncFailures: 0, pushes: 0, fullPushes: 0, lastSyncAt: null };
   private desired: RoutingTable | null = null;
-  private statuses: readonly BackendStatus[] = [];
-  /** The last good snapshot, for recomputes driven by the clock alone. */
-  private snapshot: { apps: MarathonSnapshot; hostAddresses: Map<string, string> } | null = null;
+  /** The current snapshot, app by app; unchanged apps keep their objects, so the memo can reuse their results. */
+  private apps: Map<string, MarathonApp> | null = null;
+  private parseProblems = new Map<string, readonly InputProblem[]>();
+  private readonly hostAddresses = new Map<string, string>();
+  private readonly memo = new RoutingMemo();
   private needsFetch = true;
+  /** Apps to re-read on the next sync, when a full read is not due anyway. */
+  private readonly pendingApps = new Set<string>();
+  private timing: SyncTiming | null = null;
+  private lastSyncEndedAt = 0;
   private clockTimer: NodeJS.Timeout | null = null;
   /** What nginx holds, as far as we know; null when unknown. */
   private applied: RoutingTable | null = null;
@@ -103,15 +124,17 @@ export class Reconciler {
 
   /** Every task of every routed app, with its state and the reason for it. */
   get backendStatuses(): readonly BackendStatus[] {
-    return this.statuses;
+    return this.result?.backends ?? [];
   }
 
   /**
-   * Asks for a sync. Requests arriving while one is pending or running are
-   * merged into it or the next. `refetch: false` only recomputes from the last
-   * snapshot (the clock moved: a delay ended, a warm-up stepped).
+   * Asks for a sync. The first request after a quiet spell syncs at once;
+   * later ones wait until `debounceMs` after the previous sync ended, and all
+   * requests arriving meanwhile are merged into that one sync. `refetch:
+   * false` only recomputes from the last snapshot (the clock moved: a delay
+   * ended, a warm-up stepped).
    */
-  requestSync(reason: string, delayMs = this.opts.debounceMs, refetch = true): void {
+  requestSync(reason: string, delayMs?: number, refetch = true): void {
     if (this.stopped) return;
     this.stats.syncRequests++;
     if (refetch) this.needsFetch = true;
@@ -121,17 +144,25 @@ export class Reconciler {
     }
     if (this.debounceTimer) return;
     this.log.debug({ reason }, 'sync requested');
+    const wait = delayMs ?? Math.max(0, this.lastSyncEndedAt + this.opts.debounceMs - Date.now());
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = null;
       this.syncing = this.runSync().finally(() => {
         this.syncing = null;
+        this.lastSyncEndedAt = Date.now();
         if (this.dirty && !this.stopped) {
           this.dirty = false;
           // needsFetch still says whether those requests wanted a fresh snapshot.
-          this.requestSync('requests during sync', this.opts.debounceMs, false);
+          this.requestSync('requests during sync', undefined, false);
         }
       });
-    }, delayMs);
+    }, wait);
+  }
+
+  /** Asks for a sync that re-reads only these apps (unless a full read is due anyway). */
+  requestAppSync(appIds: readonly string[], reason: string): void {
+    for (const id of appIds) this.pendingApps.add(id);
+    this.requestSync(reason, undefined, false);
   }
 
   private async runSync(): Promise<void> {
@@ -142,7 +173,8 @@ export class Reconciler {
       this.failures = 0;
       this.stats.syncs++;
       this.stats.lastSyncAt = Date.now();
-      this.log.debug({ ms: Date.now() - started, version: this.desired?.version }, 'synced');
+      this.stats.lastSync = this.timing;
+      this.log.debug({ ...this.timing, version: this.desired?.version }, 'synced');
     } catch (err) {
       this.failures++;
       this.stats.syncFailures++;
@@ -161,34 +193,86 @@ export class Reconciler {
   }
 
   private async syncOnce(): Promise<void> {
-    if (this.needsFetch || this.snapshot === null) {
-      // Cleared first: a request arriving during the fetch sets it again.
-      this.needsFetch = false;
-      try {
-        const parsed = parseAppsResponse(await this.deps.fetchApps());
-        const hostAddresses = await this.deps.resolveHosts(hostNamesToResolve(parsed.snapshot));
-        this.snapshot = { apps: parsed.snapshot, hostAddresses };
-        this.parseProblems = parsed.problems;
-      } catch (err) {
-        this.needsFetch = true;
-        throw err;
-      }
-    }
-    const { apps, hostAddresses } = this.snapshot;
+    const started = performance.now();
+    const full = this.needsFetch || this.apps === null;
+    const changed = full ? await this.readAllApps() : await this.readPendingApps();
+    const fetched = performance.now();
+
+    const names = hostNamesToResolve(changed);
+    if (names.size > 0) for (const [name, address] of await this.deps.resolveHosts(names)) this.hostAddresses.set(name, address);
     const memory = this.deps.healthMemory;
-    const healthMemory = await memory.recall(tasksWithoutHealthResults(apps));
+    const healthMemory = await memory.recall(tasksWithoutHealthResults(changed));
     const now = this.deps.now();
-    const result = computeRoutingTable({ snapshot: apps, config: this.opts.routing, hostAddresses, healthMemory, now });
-    this.problems.report([...this.parseProblems, ...result.problems]);
+    const snapshot: MarathonSnapshot = { apps: [...(this.apps as Map<string, MarathonApp>).values()] };
+    const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now }, this.memo);
+    this.problems.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
     this.desired = result.table;
-    this.statuses = result.backends;
+    this.result = result;
     this.scheduleClockRecompute(result.nextChangeAt, now);
-    await this.pushDesired();
+    const computed = performance.now();
+
+    const pushBytes = await this.pushDesired();
+    const pushed = performance.now();
     await memory.remember(result.observations);
-    memory.forgetExcept(new Set(apps.apps.flatMap((app) => app.tasks.map((task) => task.id))));
+    if (full) memory.forgetExcept(new Set(snapshot.apps.flatMap((app) => app.tasks.map((task) => task.id))));
+    this.timing = {
+      full,
+      appsFetched: full ? snapshot.apps.length : changed.length,
+      fetchMs: round(fetched - started),
+      computeMs: round(computed - fetched),
+      pushMs: round(pushed - computed),
+      pushBytes,
+      totalMs: round(performance.now() - started),
+    };
   }
 
-  private parseProblems: readonly InputProblem[] = [];
+  /** `GET /v2/apps?embed=apps.tasks`; returns every app. */
+  private async readAllApps(): Promise<MarathonApp[]> {
+    // Cleared first: a request arriving during the fetch sets it again.
+    this.needsFetch = false;
+    this.pendingApps.clear();
+    try {
+      const parsed = parseAppsResponse(await this.deps.fetchApps());
+      this.apps = new Map(parsed.snapshot.apps.map((app) => [app.id, app]));
+      this.parseProblems = new Map([['', parsed.problems]]);
+      return parsed.snapshot.apps as MarathonApp[];
+    } catch (err) {
+      this.needsFetch = true;
+      throw err;
+    }
+  }
+
+  /** `GET /v2/apps/{id}?embed=app.tasks` for each app an event named; returns the apps read. */
+  private async readPendingApps(): Promise<MarathonApp[]> {
+    const ids = [...this.pendingApps];
+    this.pendingApps.clear();
+    let bodies: Array<unknown | null>;
+    try {
+      bodies = await Promise.all(ids.map((id) => this.deps.fetchApp(id)));
+    } catch (err) {
+      for (const id of ids) this.pendingApps.add(id);
+      throw err;
+    }
+    const apps = this.apps as Map<string, MarathonApp>;
+    const read: MarathonApp[] = [];
+    ids.forEach((id, i) => {
+      const body = bodies[i];
+      if (body === null) {
+        apps.delete(id);
+        this.parseProblems.delete(id);
+        return;
+      }
+      const parsed = parseAppResponse(body);
+      this.parseProblems.set(id, parsed.problems);
+      for (const app of parsed.snapshot.apps) {
+        apps.set(app.id, app);
+        read.push(app);
+      }
+    });
+    return read;
+  }
+
+  private result: { readonly backends: readonly BackendStatus[] } | null = null;
 
   private scheduleClockRecompute(at: number | null, now: number): void {
     if (this.clockTimer) clearTimeout(this.clockTimer);
@@ -200,24 +284,26 @@ export class Reconciler {
     }, Math.max(0, at - now));
   }
 
-  private async pushDesired(): Promise<void> {
+  /** Returns the size of the push body, 0 when nothing had to be pushed. */
+  private async pushDesired(): Promise<number> {
     const desired = this.desired;
-    if (desired === null || this.applied?.version === desired.version) return;
+    if (desired === null || this.applied?.version === desired.version) return 0;
     const applied = this.applied;
     const diff = diffTables(applied, desired);
     if (applied !== null && isEmptyDiff(diff)) {
       this.applied = desired;
-      return;
+      return 0;
     }
     const body: PushBody = applied === null ? fullPush(desired) : deltaPush(applied.version, desired.version, diff.upserts, diff.removals);
     const result = await this.deps.push(body);
+    const bytes = result.bytes ?? 0;
     this.stats.pushes++;
     if (applied === null) this.stats.fullPushes++;
     if (!result.ok && result.status === 409 && applied !== null) {
       // nginx holds something else (restarted, or another writer): send everything.
       this.log.info({ error: result.error }, 'nginx table differs from the last push; pushing the full table');
       this.applied = null;
-      return this.pushDesired();
+      return bytes + (await this.pushDesired());
     }
     if (!result.ok) throw new Error(`nginx refused the push (HTTP ${result.status}): ${result.error}`);
     this.applied = desired;
@@ -225,6 +311,7 @@ export class Reconciler {
       { version: desired.version, changed: Object.keys(body.apps).length, full: body.base === null, apps: Object.keys(desired.apps).length },
       'pushed routing table to nginx',
     );
+    return bytes;
   }
 
   private async checkNginx(): Promise<void> {
@@ -258,10 +345,14 @@ function deltaPush(base: string, version: string, upserts: readonly AppRoute[], 
   return { version, base, apps };
 }
 
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
 /** Running tasks of apps with health checks for which Marathon reports no result (e.g. after a leader failover). */
-function tasksWithoutHealthResults(snapshot: MarathonSnapshot): string[] {
+function tasksWithoutHealthResults(apps: readonly MarathonApp[]): string[] {
   const ids: string[] = [];
-  for (const app of snapshot.apps) {
+  for (const app of apps) {
     if (app.healthCheckCount === 0) continue;
     for (const task of app.tasks) if (task.state === 'TASK_RUNNING' && task.healthCheckResults.length === 0) ids.push(task.id);
   }
@@ -269,9 +360,9 @@ function tasksWithoutHealthResults(snapshot: MarathonSnapshot): string[] {
 }
 
 /** Host names of running tasks of routed apps; IPs need no lookup. */
-function hostNamesToResolve(snapshot: MarathonSnapshot): Set<string> {
+function hostNamesToResolve(apps: readonly MarathonApp[]): Set<string> {
   const names = new Set<string>();
-  for (const app of snapshot.apps) {
+  for (const app of apps) {
     const labels = readRoutingLabels(app.labels);
     if (!labels.ok || !labels.routed) continue;
     for (const task of app.tasks) {

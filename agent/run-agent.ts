@@ -1,6 +1,6 @@
 /** Wires the adapters to the reconcile loop: what `edgeroute agent` runs. */
 import type { Logger } from 'pino';
-import { affectsRouting } from './core/marathon-events.js';
+import { affectsRouting, appsToResync } from './core/marathon-events.js';
 import { HostResolver } from './adapters/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './adapters/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './adapters/marathon-event-stream.js';
@@ -69,6 +69,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
+      fetchApp: (id) => marathon.fetchApp(id),
       resolveHosts: (names) => resolver.resolve(names),
       push: (body) => nginx.push(body),
       pluginStatus: () => nginx.status(),
@@ -98,7 +99,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     {
       onEvent: (event) => {
         eventCounts.set(event.type, (eventCounts.get(event.type) ?? 0) + 1);
-        if (affectsRouting(event)) reconciler.requestSync(event.type);
+        if (!affectsRouting(event)) return;
+        const apps = appsToResync(event);
+        if (apps) reconciler.requestAppSync(apps, event.type);
+        else reconciler.requestSync(event.type);
       },
       // Events may have been missed while detached.
       onConnected: () => reconciler.requestSync('event stream attached'),

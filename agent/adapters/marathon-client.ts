@@ -130,13 +130,17 @@ export class MarathonClient {
     return headers;
   }
 
-  /** `GET path` as JSON, trying each Marathon once, starting with the current one. */
-  async getJson(path: string): Promise<unknown> {
+  /** `GET path` as JSON, trying each Marathon once, starting with the current one; `notFound` is returned for a 404. */
+  async getJson<T = never>(path: string, notFound?: T): Promise<unknown | T> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
       const url = `${this.endpoint.baseUrl}${path}`;
       try {
         const res = await this.fetch(url, { headers: this.headers('application/json'), signal: AbortSignal.timeout(this.timeoutMs) });
+        if (res.status === 404 && notFound !== undefined) {
+          await res.body?.cancel();
+          return notFound;
+        }
         if (!res.ok) {
           await res.body?.cancel();
           throw new MarathonHttpError(url, res.status);
@@ -157,6 +161,12 @@ export class MarathonClient {
 
   fetchApps(): Promise<unknown> {
     return this.getJson('/v2/apps?embed=apps.tasks');
+  }
+
+  /** One app with its tasks; null when Marathon has no such app (it was removed). */
+  async fetchApp(appId: string): Promise<unknown | null> {
+    const path = appId.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+    return this.getJson(`/v2/apps/${path}?embed=app.tasks`, null);
   }
 }
 

@@ -9,7 +9,8 @@ export interface PushBody {
   readonly apps: Readonly<Record<string, AppRoute | null>>;
 }
 
-export type PushResult = { ok: true } | { ok: false; status: number; error: string };
+/** `bytes`: the size of the body sent. */
+export type PushResult = ({ ok: true } | { ok: false; status: number; error: string }) & { bytes?: number };
 
 export interface PluginStatus {
   readonly version: string | null;
@@ -24,21 +25,23 @@ export class NginxAdmin {
   ) {}
 
   async push(body: PushBody): Promise<PushResult> {
+    const json = JSON.stringify(body);
     const res = await fetch(`${this.baseUrl}/edgeroute/apps`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body: json,
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await res.text();
-    if (res.ok) return { ok: true };
+    const bytes = Buffer.byteLength(json);
+    if (res.ok) return { ok: true, bytes };
     let error = text.trim();
     try {
       error = String((JSON.parse(text) as { error?: unknown }).error ?? error);
     } catch {
       // keep the raw text
     }
-    return { ok: false, status: res.status, error };
+    return { ok: false, status: res.status, error, bytes };
   }
 
   async status(): Promise<PluginStatus> {

@@ -7,8 +7,10 @@ import { arrayOf, isObject, stringOr } from './json-guards.js';
 
 export interface MarathonEvent {
   readonly type: string;
-  /** The app the event names, when it names one (appId, runSpecId, appDefinition.id). */
+  /** The app the event names, when it names one (appId, runSpecId, appDefinition.id, a deployment's first app). */
   readonly appId: string | null;
+  /** Every app the event names (a deployment plan can name several). */
+  readonly appIds: readonly string[];
   readonly taskId: string | null;
   readonly taskStatus: string | null;
   readonly timestamp: string | null;
@@ -51,11 +53,14 @@ export function parseEvent(eventName: string | undefined, data: string): ParsedE
   const type = stringOr(body.eventType, null) ?? (eventName && eventName !== 'message' ? eventName : null);
   if (type === null) return { ok: false, message: 'event has no eventType' };
   const appDefinition = isObject(body.appDefinition) ? body.appDefinition : null;
+  const named = stringOr(body.appId, null) ?? stringOr(body.runSpecId, null) ?? stringOr(appDefinition?.id, null);
+  const appIds = named !== null ? [named] : planApps(body.plan);
   return {
     ok: true,
     event: {
       type,
-      appId: stringOr(body.appId, null) ?? stringOr(body.runSpecId, null) ?? stringOr(appDefinition?.id, null) ?? firstPlanApp(body.plan),
+      appId: appIds[0] ?? null,
+      appIds,
       taskId: stringOr(body.taskId, null) ?? stringOr(body.instanceId, null),
       taskStatus: stringOr(body.taskStatus, null),
       timestamp: stringOr(body.timestamp, null),
@@ -67,15 +72,42 @@ export function affectsRouting(event: MarathonEvent): boolean {
   return ROUTING_EVENT_TYPES.has(event.type);
 }
 
+/**
+ * Events that say which apps they concern can be handled by re-reading those
+ * apps only; the others (a stream attached, a group changed) need everything.
+ */
+const PER_APP_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'status_update_event',
+  'instance_changed_event',
+  'health_status_changed_event',
+  'instance_health_changed_event',
+  'failed_health_check_event',
+  'unhealthy_task_kill_event',
+  'unhealthy_instance_kill_event',
+  'api_post_event',
+  'deployment_info',
+  'deployment_step_success',
+  'deployment_step_failure',
+  'deployment_success',
+  'deployment_failed',
+  'app_terminated_event',
+]);
+
+/** The apps to re-read for this event, or null when only a full resync will do. */
+export function appsToResync(event: MarathonEvent): readonly string[] | null {
+  return PER_APP_EVENT_TYPES.has(event.type) && event.appIds.length > 0 ? event.appIds : null;
+}
+
 /** Deployment plans name apps in `steps[].actions[].app` (current) or `steps[].app` (documented sample). */
-function firstPlanApp(plan: unknown): string | null {
-  if (!isObject(plan)) return null;
+function planApps(plan: unknown): string[] {
+  if (!isObject(plan)) return [];
+  const apps = new Set<string>();
   for (const step of arrayOf(plan.steps)) {
     if (!isObject(step)) continue;
-    if (typeof step.app === 'string') return step.app;
+    if (typeof step.app === 'string') apps.add(step.app);
     for (const action of arrayOf(step.actions)) {
-      if (isObject(action) && typeof action.app === 'string') return action.app;
+      if (isObject(action) && typeof action.app === 'string') apps.add(action.app);
     }
   }
-  return null;
+  return [...apps];
 }

@@ -90,7 +90,7 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     workerConnections: opts.workerConnections ?? 4096,
     errorLogLevel: opts.errorLogLevel ?? 'warn',
     accessLog: opts.accessLog ?? 'off',
-    syncInterval: opts.syncIntervalSeconds ?? 0.05,
+    syncInterval: opts.syncIntervalSeconds ?? 0.01,
     upstreamKeepalive: 256,
     connectTimeout: '2s',
     redis: redis && {

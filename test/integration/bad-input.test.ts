@@ -73,11 +73,13 @@ describe('the admin endpoint refuses bad pushes and keeps the table in force', (
 describe('Marathon trouble', () => {
   it('keeps serving while Marathon answers malformed JSON, says so, and recovers', async () => {
     marathon.setRawAppsResponse('{"apps": [ {"id": "/web", ');
-    await marathon.scale('/web', 4); // the event asks for a sync, which fails
+    // An event that names no app makes the agent read the whole listing, which fails.
+    marathon.publishEvent({ eventType: 'group_change_success', timestamp: new Date().toISOString(), groupId: '/', version: new Date().toISOString() });
     await waitFor('the agent to report malformed JSON', () => (logs.has((l) => String(l.err ?? '').includes('malformed JSON')) ? true : undefined));
     const seen = await answers(nginx.publicUrl, 'web.test', 20);
     expect([...seen.keys()].every((k) => k.startsWith('web.'))).toBe(true);
     marathon.setRawAppsResponse(null);
+    await marathon.scale('/web', 4);
     await waitForBackends(nginx.publicUrl, 'web.test', taskIds('/web'));
   });
 

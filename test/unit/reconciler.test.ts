@@ -22,6 +22,7 @@ function fakes() {
   const state = {
     apps: [appJson('/web', [1001, 1002])] as unknown[],
     fetches: 0,
+    appFetches: [] as string[],
     fetchFails: false,
     pushes: [] as PushBody[],
     nginxVersion: null as string | null,
@@ -32,6 +33,12 @@ function fakes() {
       await new Promise((r) => setTimeout(r, 5));
       if (state.fetchFails) throw new Error('connect ECONNREFUSED');
       return { apps: state.apps };
+    },
+    fetchApp: async (id: string) => {
+      state.appFetches.push(id);
+      if (state.fetchFails) throw new Error('connect ECONNREFUSED');
+      const app = (state.apps as Array<{ id: string }>).find((a) => a.id === id);
+      return app ? { app } : null;
     },
     resolveHosts: async () => new Map<string, string>(),
     push: async (body: PushBody): Promise<PushResult> => {
@@ -128,5 +135,29 @@ describe('Reconciler', () => {
     state.fetchFails = false;
     state.apps = [appJson('/web', [1003])];
     await waitFor('recovery push', () => (state.pushes.length === 2 ? true : undefined), 5_000);
+  });
+});
+
+describe('Reconciler, incremental', () => {
+  it('re-reads only the apps an event names, and pushes only what changed', async () => {
+    const { state, deps } = fakes();
+    state.apps = [appJson('/web', [1001]), appJson('/api', [2001])];
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    const fullFetches = state.fetches;
+
+    state.apps = [appJson('/web', [1001, 1002]), appJson('/api', [2001])];
+    running.requestAppSync(['/web'], 'status_update_event');
+    await waitFor('second push', () => (state.pushes.length === 2 ? true : undefined));
+    expect(state.fetches).toBe(fullFetches);
+    expect(state.appFetches).toEqual(['/web']);
+    expect(Object.keys(state.pushes[1]?.apps ?? {})).toEqual(['/web']);
+    expect(running.stats.lastSync).toMatchObject({ full: false, appsFetched: 1 });
+
+    state.apps = [appJson('/web', [1001, 1002])];
+    running.requestAppSync(['/api'], 'app_terminated_event');
+    await waitFor('third push', () => (state.pushes.length === 3 ? true : undefined));
+    expect(state.pushes[2]?.apps).toEqual({ '/api': null });
   });
 });

@@ -218,3 +218,31 @@ describe('computeRoutingTable with the publication lifecycle', () => {
     expect(result.nextChangeAt).toBe(now + 5_000);
   });
 });
+
+describe('RoutingMemo', () => {
+  it('gives the same result as computing from scratch, reusing unchanged routes', async () => {
+    const { RoutingMemo } = await import('../../agent/core/routing-table.js');
+    const memo = new RoutingMemo();
+    const first = computeRoutingTable(input([web, api]), memo);
+    const scaled = app('/web', web.labels, [...web.tasks, task('web.3', { ports: [31003] })]);
+    const base = input([scaled, api]);
+    const withMemo = computeRoutingTable(base, memo);
+    const fresh = computeRoutingTable(base);
+    expect(withMemo.table).toEqual(fresh.table);
+    expect(withMemo.backends).toEqual(fresh.backends);
+    expect(withMemo.problems).toEqual(fresh.problems);
+    expect(withMemo.table.apps['/api']).toBe(first.table.apps['/api']);
+    expect(withMemo.table.apps['/web']).not.toBe(first.table.apps['/web']);
+  });
+
+  it('judges clock-dependent apps afresh', async () => {
+    const { RoutingMemo } = await import('../../agent/core/routing-table.js');
+    const memo = new RoutingMemo();
+    const now = Date.parse('2026-11-01T01:00:00.000Z');
+    const delayed = app('/d', { 'edgeroute.vhosts': 'd.example.com', 'edgeroute.publishDelaySeconds': '10' }, [task('d1', { startedAt: new Date(now - 5_000).toISOString() })]);
+    const early = computeRoutingTable({ ...input([delayed]), now }, memo);
+    const later = computeRoutingTable({ ...input([delayed]), now: now + 6_000 }, memo);
+    expect(early.table.apps['/d']?.versions.stable?.backends).toEqual([]);
+    expect(later.table.apps['/d']?.versions.stable?.backends).toHaveLength(1);
+  });
+});
