@@ -1,0 +1,106 @@
+/**
+ * Data-plane overhead: requests/s and p99 through (a) plain nginx proxy_pass
+ * to a static upstream, (b) edgeroute with a one-version app, (c) edgeroute
+ * with a two-version app under a 10-rule policy; same backends, alternated
+ * a-b-c over several rounds so drift hits all three alike.
+ */
+import { Redis } from 'ioredis';
+import { startNginxNode } from '../agent/sandbox/sandbox.js';
+import { startRedis } from '../agent/sandbox/redis-server.js';
+import { httpGet } from '../agent/sandbox/http-get.js';
+import { waitFor } from '../agent/sandbox/wait.js';
+import { atLeast, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
+import { startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
+import { pushTable } from './lib/push.js';
+import { runWrk, type WrkResult } from './lib/wrk.js';
+
+/** Ten rules that all miss for the benchmark's requests but the last: every matcher kind is evaluated. */
+export const TEN_RULE_POLICY = {
+  default: 'stable',
+  seed: 'bench',
+  rules: [
+    { name: 'testers', match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' },
+    { name: 'staff', match: { ip: ['10.0.0.0/8', '172.16.0.0/12', '2001:db8::/32'] }, version: 'grey' },
+    { name: 'xiaomi', match: { device: { header: 'X-Device-Model', patterns: ['^MI \\d'] } }, version: 'grey' },
+    { name: 'iphone', match: { device: { patterns: ['iPhone OS 1[78]_'] } }, version: 'grey' },
+    { name: 'north', match: { region: ['beijing', 'tianjin'] }, version: 'grey' },
+    { name: 'beta-arg', match: { arg: { name: 'ab', values: ['b'] } }, version: 'grey' },
+    { name: 'canary', match: { header: { name: 'X-Canary', values: ['always'] } }, version: 'grey' },
+    { name: 'android', match: { device: { pattern: 'Android 1[45]' } }, version: 'grey' },
+    { name: 'beta-cookie', match: { cookie: { name: 'beta', pattern: '^yes' } }, version: 'grey' },
+    { name: '5pct', match: { percentage: { value: 5, by: 'cookie:uid' } }, version: 'grey' },
+  ],
+};
+
+const HEADERS = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench', cookie: 'uid=bench-user-1; session=abc' };
+
+export const dataplane: Benchmark = {
+  name: 'dataplane',
+  description: 'plain proxy_pass vs edgeroute (one version) vs edgeroute (two versions, 10-rule policy)',
+  async run(ctx: BenchContext): Promise<BenchOutcome> {
+    const rounds = ctx.smoke ? 1 : 5;
+    const seconds = ctx.smoke ? 1 : 8;
+    const connections = ctx.smoke ? 4 : 50;
+    const backends = await startStaticBackends(4);
+    const redis = await startRedis();
+    const plain = await startPlainProxy(backends.ports.map((port) => ({ host: '127.0.0.1', port })));
+    const edge = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 0.2 });
+    const client = new Redis(redis.url);
+    try {
+      await pushTable(edge.adminUrl, edge.adminToken, [
+        { id: 'one', vhosts: ['one.bench'], versions: { stable: backends.ports } },
+        { id: 'two', vhosts: ['two.bench'], versions: { stable: backends.ports, grey: backends.ports } },
+      ]);
+      await client.set('edgeroute:policy:two', JSON.stringify(TEN_RULE_POLICY));
+      await waitFor('the policy to load', async () => {
+        const reply = await httpGet(`${edge.publicUrl}/`, { host: 'two.bench', headers: { cookie: 'grey=1' } });
+        const status = await fetch(`${edge.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${edge.adminToken}` } });
+        const body = (await status.json()) as { policies?: Record<string, { loaded: boolean }> };
+        return reply.status === 200 && body.policies?.two?.loaded ? true : undefined;
+      });
+
+      const targets = {
+        a: { url: `${plain.url}/`, headers: { ...HEADERS, host: 'one.bench' } },
+        b: { url: `${edge.publicUrl}/`, headers: { ...HEADERS, host: 'one.bench' } },
+        c: { url: `${edge.publicUrl}/`, headers: { ...HEADERS, host: 'two.bench' } },
+      } as const;
+      const runs: Record<'a' | 'b' | 'c', WrkResult[]> = { a: [], b: [], c: [] };
+      for (const key of ['a', 'b', 'c'] as const) await runWrk({ ...targets[key], durationSeconds: 1, connections }); // warm-up
+      for (let round_ = 1; round_ <= rounds; round_++) {
+        for (const key of ['a', 'b', 'c'] as const) {
+          const result = await runWrk({ ...targets[key], durationSeconds: seconds, connections });
+          // Failed requests are cheap: a run with any would flatter the router that fails.
+          if (result.failed > 0) throw new Error(`${key}: ${result.failed} of ${result.requests} requests failed; the setup is broken`);
+          runs[key].push(result);
+          ctx.progress(`round ${round_}/${rounds} ${key}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latency.p99} ms, failed ${result.failed}`);
+        }
+      }
+      const ratio = (key: 'b' | 'c') => median(runs[key].map((r, i) => r.requestsPerSecond / (runs.a[i]?.requestsPerSecond ?? NaN)));
+      const summaryOf = (key: 'a' | 'b' | 'c') => ({
+        requestsPerSecond: round(median(runs[key].map((r) => r.requestsPerSecond)), 0),
+        p99Ms: round(median(runs[key].map((r) => r.latency.p99))),
+        failed: runs[key].reduce((sum, r) => sum + r.failed, 0),
+        rounds: runs[key],
+      });
+      const results = {
+        setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, proxyWorkers: 1, backends: 'nginx return 200, 4 ports, 1 worker' },
+        a_plain: summaryOf('a'),
+        b_one_version: summaryOf('b'),
+        c_two_versions_10_rules: summaryOf('c'),
+        ratio_b_a: round(ratio('b')),
+        ratio_c_a: round(ratio('c')),
+      };
+      return {
+        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}`,
+        targets: [atLeast('b/a requests per second', results.ratio_b_a, 0.93), atLeast('c/a requests per second', results.ratio_c_a, 0.9)],
+        results,
+      };
+    } finally {
+      client.disconnect();
+      await edge.process.stop();
+      await plain.stop();
+      await redis.stop();
+      await backends.stop();
+    }
+  },
+};

@@ -1,0 +1,77 @@
+/** The nginx processes benchmarks run besides edgeroute's: fast backends and a plain proxy. */
+import Handlebars from 'handlebars';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../agent/project-paths.js';
+import { freePort } from '../../agent/sandbox/free-port.js';
+import { startNginx, type NginxProcess } from '../../agent/sandbox/nginx-process.js';
+
+const NGINX = '/usr/sbin/nginx';
+
+export interface StaticBackends {
+  readonly ports: readonly number[];
+  stop(): Promise<void>;
+}
+
+export interface PlainProxy {
+  readonly url: string;
+  readonly process: NginxProcess;
+  /** Rewrites the upstream block and reloads nginx, as reload-based routers do. */
+  setUpstream(targets: ReadonlyArray<{ host: string; port: number }>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function render(template: string, prefix: string, context: Record<string, unknown>): string {
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  for (const dir of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(prefix, 'temp', dir), { recursive: true });
+  const text = Handlebars.compile(readFileSync(join(PROJECT_ROOT, 'bench', 'templates', template), 'utf8'), { noEscape: true })({ prefix, ...context });
+  const confPath = join(prefix, 'nginx.conf');
+  writeFileSync(confPath, text);
+  return confPath;
+}
+
+export async function startStaticBackends(count: number, workers = 1): Promise<StaticBackends> {
+  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-backends-'));
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const confPath = render('backends.conf.hbs', prefix, { ports, workers });
+  const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `http://127.0.0.1:${ports[0]}/` });
+  return {
+    ports,
+    async stop() {
+      await process.stop();
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+function upstreamBlock(targets: ReadonlyArray<{ host: string; port: number }>): string {
+  // nginx refuses an empty upstream; a closed port stands in.
+  const servers = targets.length > 0 ? targets.map((t) => `    server ${t.host}:${t.port};`) : ['    server 127.0.0.1:1 down;'];
+  return `upstream backends {\n${servers.join('\n')}\n    keepalive 256;\n}\n`;
+}
+
+export async function startPlainProxy(targets: ReadonlyArray<{ host: string; port: number }>, workers = 1): Promise<PlainProxy> {
+  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-plain-'));
+  const port = await freePort();
+  writeFileSync(join(prefix, 'upstream.conf'), upstreamBlock(targets));
+  const confPath = render('plain-proxy.conf.hbs', prefix, { port, workers });
+  const url = `http://127.0.0.1:${port}`;
+  const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `${url}/` });
+  let current = upstreamBlock(targets);
+  return {
+    url,
+    process,
+    async setUpstream(next) {
+      const block = upstreamBlock(next);
+      if (block === current) return;
+      current = block;
+      writeFileSync(join(prefix, 'upstream.conf'), block);
+      await process.reload();
+    },
+    async stop() {
+      await process.stop();
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
