@@ -17,6 +17,20 @@ export function sendRaw(res: ServerResponse, status: number, contentType: string
   res.end(body);
 }
 
+/**
+ * A JSON body made of `parts`, written without joining them (one writev): sending 10,000 cached
+ * app buffers costs no copy of the whole body.
+ */
+export function sendJsonParts(res: ServerResponse, status: number, parts: readonly Buffer[], headers: Record<string, string> = {}): void {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  res.writeHead(status, { ...headers, 'Content-Type': JSON_CONTENT_TYPE, 'Content-Length': length });
+  res.cork();
+  for (const part of parts) res.write(part);
+  res.uncork();
+  res.end();
+}
+
 /** Jetty's answer to `/v2/events` without `Accept: text/event-stream`. */
 export function sendEventStreamNotAccepted(res: ServerResponse): void {
   const body = [

@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { renderDeployment, type DeploymentPlan } from './marathon-events.js';
-import { renderApp, renderTask } from './marathon-json.js';
-import { JSON_CONTENT_TYPE, readJsonBody, sendEventStreamNotAccepted, sendJson, sendMessage, sendRaw } from './http-replies.js';
+import { appServicePorts, renderApp, renderAppJson, renderTask } from './marathon-json.js';
+import {
+  JSON_CONTENT_TYPE,
+  readJsonBody,
+  sendEventStreamNotAccepted,
+  sendJson,
+  sendJsonParts,
+  sendMessage,
+  sendRaw,
+} from './http-replies.js';
 import { normalizeAppId, type AppRecord, type NormalizedAppSpec, type SimAppSpec, type TaskRecord } from './sim-model.js';
 
 /** Routes Marathon's `/v2` REST surface onto a {@link MarathonBackend}. */
@@ -32,6 +40,12 @@ export interface MarathonBackend {
   /** Kills a task and launches a replacement (Marathon's default). */
   killAndReplace(app: AppRecord, task: TaskRecord): Promise<void>;
 }
+
+const APPS_HEAD = Buffer.from('{"apps":[');
+const APPS_TAIL = Buffer.from(']}');
+const APP_HEAD = Buffer.from('{"app":');
+const APP_TAIL = Buffer.from('}');
+const COMMA = Buffer.from(',');
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
@@ -79,7 +93,14 @@ function appsCollection(backend: MarathonBackend, method: string): Handler {
       if (raw !== null) return sendRaw(res, 200, JSON_CONTENT_TYPE, raw);
       const embed = new Set(url.searchParams.getAll('embed'));
       const embedTasks = embed.has('apps.tasks') || embed.has('apps.failures');
-      sendJson(res, 200, { apps: backend.apps().map((app) => renderApp(app, embedTasks)) });
+      // Each app's JSON is cached until it changes: a large, mostly unchanged listing renders almost nothing.
+      const parts: Buffer[] = [APPS_HEAD];
+      for (const app of backend.apps()) {
+        if (parts.length > 1) parts.push(COMMA);
+        parts.push(renderAppJson(app, embedTasks));
+      }
+      parts.push(APPS_TAIL);
+      sendJsonParts(res, 200, parts);
     };
   }
   if (method === 'POST') return (req, res) => createApp(backend, req, res);
@@ -114,7 +135,7 @@ function appResource(backend: MarathonBackend, method: string, rest: string): Ha
   const appId = normalizeAppId(rest);
   if (method === 'GET') {
     // Marathon always embeds tasks, counts and deployments here, whatever `embed` says.
-    return (_req, res) => withApp(backend, res, appId, (app) => sendJson(res, 200, { app: renderApp(app, true) }));
+    return (_req, res) => withApp(backend, res, appId, (app) => sendJsonParts(res, 200, [APP_HEAD, renderAppJson(app, true), APP_TAIL]));
   }
   if (method === 'PUT') return (req, res) => putApp(backend, req, res, appId);
   if (method === 'DELETE') return (_req, res) => withApp(backend, res, appId, () => sendTicket(res, backend.beginRemoveApp(appId)));
@@ -130,14 +151,18 @@ async function putApp(backend: MarathonBackend, req: IncomingMessage, res: Serve
 }
 
 function listAppTasks(backend: MarathonBackend, res: ServerResponse, appId: string): void {
-  withApp(backend, res, appId, (app) => sendJson(res, 200, { tasks: [...app.tasks.values()].map((task) => renderTask(task, app)) }));
+  withApp(backend, res, appId, (app) => {
+    const ports = appServicePorts(app);
+    sendJson(res, 200, { tasks: [...app.tasks.values()].map((task) => renderTask(task, app, ports)) });
+  });
 }
 
 function listAllTasks(backend: MarathonBackend, res: ServerResponse, url: URL): void {
   const wanted = url.searchParams.get('status');
-  const tasks = backend.apps().flatMap((app) =>
-    [...app.tasks.values()].filter((task) => matchesStatus(task, wanted)).map((task) => renderTask(task, app)),
-  );
+  const tasks = backend.apps().flatMap((app) => {
+    const ports = appServicePorts(app);
+    return [...app.tasks.values()].filter((task) => matchesStatus(task, wanted)).map((task) => renderTask(task, app, ports));
+  });
   sendJson(res, 200, { tasks });
 }
 
@@ -173,7 +198,11 @@ async function killTasksById(backend: MarathonBackend, req: IncomingMessage, res
 
 function groupTasksByApp(found: Array<{ app: AppRecord; task: TaskRecord }>): Map<AppRecord, TaskRecord[]> {
   const byApp = new Map<AppRecord, TaskRecord[]>();
-  for (const { app, task } of found) byApp.set(app, [...(byApp.get(app) ?? []), task]);
+  for (const { app, task } of found) {
+    const tasks = byApp.get(app);
+    if (tasks) tasks.push(task);
+    else byApp.set(app, [task]);
+  }
   return byApp;
 }
 
@@ -210,6 +239,7 @@ export function specFromJson(body: Record<string, unknown>, base: NormalizedAppS
     taskKillGracePeriodSeconds:
       typeof taskKillGracePeriodSeconds === 'number' ? taskKillGracePeriodSeconds : (base?.taskKillGracePeriodSeconds ?? 0),
     extra: { ...(base?.extra ?? {}), ...withoutReadOnlyFields(rest) },
+    backendPorts: base?.backendPorts,
   };
 }
 

@@ -99,6 +99,11 @@ export function failedHealthCheckEvent(task: TaskRecord, healthCheck: Record<str
   });
 }
 
+/** A whole-group change applied at once (Marathon: `GroupChangeSuccess`), e.g. a bulk load under "/". */
+export function groupChangeSuccessEvent(groupId: string, version: string): MarathonEvent {
+  return event('group_change_success', { groupId, version });
+}
+
 export function appTerminatedEvent(app: AppRecord): MarathonEvent {
   return event('app_terminated_event', { appId: app.spec.id });
 }

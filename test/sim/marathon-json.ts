@@ -80,15 +80,30 @@ export function renderApp(app: AppRecord, embedTasks: boolean): Json {
   return rendered;
 }
 
+/**
+ * `JSON.stringify(renderApp(app, embedTasks))` as UTF-8, cached on the record until invalidateRendering():
+ * listing 10,000 unchanged apps re-serializes none of them, and the buffers go to the socket as they are.
+ */
+export function renderAppJson(app: AppRecord, embedTasks: boolean): Buffer {
+  const { rendered } = app;
+  if (embedTasks) return (rendered.withTasks ??= Buffer.from(JSON.stringify(renderApp(app, true))));
+  return (rendered.withoutTasks ??= Buffer.from(JSON.stringify(renderApp(app, false))));
+}
+
+/** The app's service ports, as every task of the app lists them. */
+export function appServicePorts(app: AppRecord): number[] {
+  return servicePorts(renderAppDefinition(app));
+}
+
 /** The modern task shape (`state`, `servicePorts`, `ipAddresses`, ...). */
-export function renderTask(task: TaskRecord, app: AppRecord, appServicePorts = servicePorts(renderAppDefinition(app))): Json {
+export function renderTask(task: TaskRecord, app: AppRecord, taskServicePorts = appServicePorts(app)): Json {
   const rendered: Json = {
     appId: task.appId,
     host: task.host,
     id: task.id,
     ipAddresses: [{ ipAddress: task.host, protocol: 'IPv4' }],
     ports: [task.port],
-    servicePorts: appServicePorts,
+    servicePorts: taskServicePorts,
     slaveId: task.slaveId,
     state: task.state,
     stagedAt: task.stagedAt,
@@ -125,15 +140,19 @@ function renderHealth(health: HealthRecord, task: TaskRecord): Json {
 }
 
 function taskCounts(app: AppRecord): Json {
-  const tasks = [...app.tasks.values()];
-  const running = tasks.filter((task) => task.state === 'TASK_RUNNING');
   const hasChecks = app.spec.healthChecks.length > 0;
-  return {
-    tasksStaged: tasks.filter((task) => task.state === 'TASK_STAGING').length,
-    tasksRunning: running.length,
-    tasksHealthy: hasChecks ? running.filter((task) => task.health?.alive === true).length : 0,
-    tasksUnhealthy: hasChecks ? running.filter((task) => task.health?.alive === false).length : 0,
-  };
+  let staged = 0;
+  let running = 0;
+  let healthy = 0;
+  let unhealthy = 0;
+  for (const task of app.tasks.values()) {
+    if (task.state === 'TASK_STAGING') staged += 1;
+    if (task.state !== 'TASK_RUNNING') continue;
+    running += 1;
+    if (hasChecks && task.health?.alive === true) healthy += 1;
+    if (hasChecks && task.health?.alive === false) unhealthy += 1;
+  }
+  return { tasksStaged: staged, tasksRunning: running, tasksHealthy: healthy, tasksUnhealthy: unhealthy };
 }
 
 function servicePorts(definition: Json): number[] {

@@ -15,6 +15,7 @@ import {
   eventStreamAttached,
   eventStreamDetached,
   failedHealthCheckEvent,
+  groupChangeSuccessEvent,
   healthStatusChangedEvent,
   instanceChangedEvent,
   instanceHealthChangedEvent,
@@ -27,6 +28,7 @@ import { MarathonInstance, type InstanceRequestHandler, type SimTlsOptions } fro
 import { renderAppDefinition, renderInfo } from './marathon-json.js';
 import {
   activeTasks,
+  invalidateRendering,
   isoNow,
   normalizeAppId,
   normalizeSpec,
@@ -39,9 +41,10 @@ import {
   type SimTask,
   type TaskRecord,
 } from './sim-model.js';
-import { startTaskServer, type TaskServer } from './task-server.js';
+import { startTaskServer, type TaskRequestStats, type TaskServer } from './task-server.js';
 
 export type { SimAppSpec, SimTask } from './sim-model.js';
+export type { TaskRequestStats } from './task-server.js';
 export type { MarathonEvent } from './marathon-events.js';
 export type { SimTlsOptions } from './marathon-instance.js';
 
@@ -62,6 +65,20 @@ export interface RestartOptions {
   batch?: number;
 }
 
+/** Options of killTask(). */
+export interface KillTaskOptions {
+  /** Launch a replacement and keep the instance count (Marathon's default); default false: scale down by one. */
+  replace?: boolean;
+  /**
+   * Default true: resolve once the task is TASK_KILLED. false: resolve as soon as the kill has started
+   * (TASK_KILLING already published when the app has a grace period); the kill goes on in the background.
+   */
+  wait?: boolean;
+}
+
+/** Called synchronously for every event the sim publishes; `publishedAt` is Date.now() at publication. */
+export type SimEventListener = (event: MarathonEvent, publishedAt: number) => void;
+
 /** Paths a standby answers itself; it proxies everything else to the leader. */
 const STANDBY_LOCAL_PATHS = new Set(['/ping', '/v2/leader', '/v2/info']);
 
@@ -75,7 +92,9 @@ const FAILED_CHECK_CAUSE = 'ConnectException: Connection refused';
 
 /**
  * An in-process Marathon 1.10 for tests and the demo: the `/v2` REST API, the `/v2/events`
- * SSE stream in Jetty's framing, and one real HTTP server per task.
+ * SSE stream in Jetty's framing, and one real HTTP server per task (or none: a virtual task of an app
+ * with `backendPorts` points at a backend the caller runs). loadBulk() creates thousands of running apps
+ * at once; onEvent() and taskStats() let benchmarks timestamp events and the requests tasks receive.
  *
  * With `instances > 1` it is an HA cluster over one shared state: the leader serves the API and
  * the event streams; a standby answers `/ping`, `/v2/leader` and `/v2/info` itself, redirects
@@ -93,6 +112,14 @@ export class MarathonSim {
   /** One URL per Marathon instance, same host, each its own port. */
   readonly urls: string[];
   private readonly apps = new Map<string, AppRecord>();
+  /**
+   * App ids by task-id prefix ("/a/b" → "a_b"), so finding a task by id does not scan the apps.
+   * Several ids can share a prefix ("/a/b" and "/a_b"); an id stays until its app is forgotten.
+   */
+  private readonly appIdsByTaskPrefix = new Map<string, Set<string>>();
+  /** Request counters of real task servers, by task id; kept after the task is gone. */
+  private readonly requestStats = new Map<string, TaskRequestStats>();
+  private readonly eventListeners = new Set<SimEventListener>();
   private readonly plans = new Map<string, DeploymentPlan>();
   private readonly pendingKills = new Map<string, PendingKill>();
   /** Tasks waiting for their first health result (firstHealthyAfterMs). */
@@ -164,12 +191,115 @@ export class MarathonSim {
   /**
    * Kills one task. By default the app's instance count drops by one (Marathon's `scale=true`);
    * with `replace: true` a replacement is launched and the count is kept (Marathon's default).
-   * Resolves when the task is TASK_KILLED (after the grace period, if the app has one).
+   * Resolves when the task is TASK_KILLED (after the grace period, if the app has one), or with
+   * `wait: false` as soon as the kill has started (TASK_KILLING published, when there is a grace period).
    */
-  async killTask(taskId: string, opts: { replace?: boolean } = {}): Promise<void> {
+  async killTask(taskId: string, opts: KillTaskOptions = {}): Promise<void> {
     const { app, task } = this.requireTask(taskId);
-    if (opts.replace) await this.killAndReplace(app, task);
-    else await this.beginKillAndScale(app, [task]).done;
+    const done = opts.replace ? this.killAndReplace(app, task) : this.beginKillAndScale(app, [task]).done;
+    if (opts.wait !== false) return done;
+    done.catch(() => undefined);
+    // The scale deployment starts its kills a microtask later; starting this one now publishes TASK_KILLING
+    // before we return, and the deployment joins the pending kill.
+    this.killTaskRecord(app, task).catch(() => undefined);
+  }
+
+  /**
+   * Creates many apps at once, all their tasks already TASK_RUNNING (with health checks: a passed
+   * check, or a failed one when `startHealthy` is false), without per-task events: only one
+   * `group_change_success` is published. Every app needs `backendPorts` (its tasks are virtual) and
+   * must not exist yet; on any invalid spec nothing is loaded. App versions, then tasks' `stagedAt`
+   * and `startedAt`, are distinct past timestamps one millisecond apart.
+   */
+  loadBulk(apps: SimAppSpec[]): void {
+    this.assertRunning();
+    const specs = apps.map((app) => normalizeSpec(app));
+    const ids = new Set<string>();
+    let taskTotal = 0;
+    for (const spec of specs) {
+      if (spec.backendPorts === undefined) {
+        throw new Error(`loadBulk: app ${spec.id} has no backendPorts; bulk-loaded apps must have virtual tasks`);
+      }
+      if (ids.has(spec.id)) throw new Error(`loadBulk: app ${spec.id} is given twice`);
+      if (this.apps.has(spec.id)) throw new Error(`loadBulk: app ${spec.id} already exists`);
+      ids.add(spec.id);
+      taskTotal += spec.instances;
+    }
+    if (specs.length === 0) return;
+    const clock = new IsoClock(Date.now() - 1000 - specs.length - 2 * taskTotal);
+    for (const spec of specs) {
+      const version = clock.next();
+      const app: AppRecord = {
+        spec,
+        version,
+        lastConfigChangeAt: version,
+        lastScalingAt: version,
+        servicePort: this.nextServicePort++,
+        deployments: new Set(),
+        tasks: new Map(),
+        launching: 0,
+        removing: false,
+        launched: 0,
+        rendered: { withTasks: null, withoutTasks: null },
+      };
+      const ports = spec.backendPorts!;
+      const prefix = taskIdPrefix(spec.id);
+      const hasChecks = spec.healthChecks.length > 0;
+      // One random UUID per app, its last 47 bits counting up per task (the top bit of that group set, so
+      // it always prints as 12 hex digits): unique within the app, and the prefix tells apps apart.
+      const appUuid = randomUUID();
+      const uuidHead = appUuid.slice(0, 24);
+      const idHead = `${prefix}.${uuidHead}`;
+      const instanceIdHead = `${prefix}.marathon-${uuidHead}`;
+      const uuidTail = Number.parseInt(appUuid.slice(24), 16) % UUID_TAIL_RANGE;
+      for (let n = 0; n < spec.instances; n += 1) {
+        const tail = (UUID_TAIL_RANGE + ((uuidTail + n) % UUID_TAIL_RANGE)).toString(16);
+        const stagedAt = clock.next();
+        const startedAt = clock.next();
+        const task: TaskRecord = {
+          id: idHead + tail,
+          instanceId: instanceIdHead + tail,
+          appId: spec.id,
+          host: this.host,
+          port: ports[n % ports.length]!,
+          slaveId: this.slaveId,
+          version,
+          stagedAt,
+          server: null,
+          state: 'TASK_RUNNING',
+          startedAt,
+          health: hasChecks ? bulkHealth(spec.startHealthy, startedAt) : null,
+          checkOutcome: spec.startHealthy,
+        };
+        app.tasks.set(task.id, task);
+      }
+      app.launched = spec.instances;
+      this.addApp(app);
+    }
+    this.publish(groupChangeSuccessEvent('/', isoNow()));
+    this.changed();
+  }
+
+  /**
+   * Calls `listener(event, publishedAt)` synchronously for every event published on the bus from now on
+   * (also while streams are stalled); returns the unsubscribe function. A listener that throws does not
+   * disturb the sim: its error is rethrown in a microtask (an uncaught exception).
+   */
+  onEvent(listener: SimEventListener): () => void {
+    const entry: SimEventListener = (event, publishedAt) => listener(event, publishedAt);
+    this.eventListeners.add(entry);
+    return () => {
+      this.eventListeners.delete(entry);
+    };
+  }
+
+  /**
+   * Requests the task's own HTTP server received (Date.now() at arrival), also after the task was killed
+   * and removed. undefined for a virtual task (backendPorts) or an unknown id.
+   */
+  taskStats(taskId: string): TaskRequestStats | undefined {
+    const stats = this.requestStats.get(taskId);
+    return stats ? { ...stats } : undefined;
   }
 
   /** Kills every task of the app, then emits `app_terminated_event` and forgets the app. */
@@ -199,6 +329,7 @@ export class MarathonSim {
     if (app.spec.healthChecks.length === 0) throw new Error(`app ${app.spec.id} has no health checks`);
     if (alive === null) {
       task.health = null;
+      invalidateRendering(app);
       this.changed();
       return;
     }
@@ -226,9 +357,10 @@ export class MarathonSim {
   /** Backdates a task's `startedAt` and `stagedAt` (ISO 8601), e.g. for publication-delay tests. */
   setStartedAt(taskId: string, iso: string): void {
     if (Number.isNaN(Date.parse(iso))) throw new Error(`not an ISO 8601 timestamp: ${iso}`);
-    const { task } = this.requireTask(taskId);
+    const { app, task } = this.requireTask(taskId);
     task.startedAt = iso;
     task.stagedAt = iso;
+    invalidateRendering(app);
   }
 
   /** Index (into `urls`) of the current leader. */
@@ -247,7 +379,10 @@ export class MarathonSim {
     if (this.stopping) return;
     this.leader = index;
     for (const instance of this.instances) instance.hub.disconnectAll();
-    for (const app of this.apps.values()) for (const task of app.tasks.values()) task.health = null;
+    for (const app of this.apps.values()) {
+      for (const task of app.tasks.values()) task.health = null;
+      invalidateRendering(app);
+    }
     this.changed();
     await nextTurn();
   }
@@ -326,9 +461,11 @@ export class MarathonSim {
     const kills = [...this.pendingKills.values()];
     for (const kill of kills) kill.endGrace();
     await Promise.allSettled(kills.map((kill) => kill.done));
-    const taskServers = [...this.apps.values()].flatMap((app) => [...app.tasks.values()].map((task) => task.server));
+    const taskServers: TaskServer[] = [];
+    for (const app of this.apps.values()) for (const task of app.tasks.values()) if (task.server) taskServers.push(task.server);
     await Promise.all([...this.instances.map((instance) => instance.stop()), ...taskServers.map((server) => server.close())]);
     this.apps.clear();
+    this.appIdsByTaskPrefix.clear();
   }
 
   /** Leader: serve. Standby: answer the local paths, redirect `/v2/events`, proxy the rest. */
@@ -392,8 +529,19 @@ export class MarathonSim {
 
   /** Streams live on the leader only (standbys redirect them), so every hub gets every event. */
   private publish(event: MarathonEvent): void {
+    const publishedAt = Date.now();
     this.published += 1;
     for (const instance of this.instances) instance.hub.publish(event);
+    if (this.eventListeners.size === 0) return;
+    for (const listener of [...this.eventListeners]) {
+      try {
+        listener(event, publishedAt);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   /** Runs the listeners after a task state or health change. */
@@ -435,9 +583,30 @@ export class MarathonSim {
       tasks: new Map(),
       launching: 0,
       removing: false,
+      launched: 0,
+      rendered: { withTasks: null, withoutTasks: null },
     };
-    this.apps.set(spec.id, app);
+    this.addApp(app);
     return app;
+  }
+
+  /** Lists the app, replacing any record of the same id. */
+  private addApp(app: AppRecord): void {
+    const prefix = taskIdPrefix(app.spec.id);
+    let ids = this.appIdsByTaskPrefix.get(prefix);
+    if (!ids) this.appIdsByTaskPrefix.set(prefix, (ids = new Set()));
+    ids.add(app.spec.id);
+    this.apps.set(app.spec.id, app);
+  }
+
+  /** Forgets the app, unless its id already names a newer record. */
+  private forgetApp(app: AppRecord): void {
+    if (this.apps.get(app.spec.id) !== app) return;
+    this.apps.delete(app.spec.id);
+    const prefix = taskIdPrefix(app.spec.id);
+    const ids = this.appIdsByTaskPrefix.get(prefix);
+    ids?.delete(app.spec.id);
+    if (ids?.size === 0) this.appIdsByTaskPrefix.delete(prefix);
   }
 
   private updateApp(app: AppRecord, spec: NormalizedAppSpec): AppRecord {
@@ -446,6 +615,7 @@ export class MarathonSim {
     app.spec = spec;
     app.version = now;
     app.lastScalingAt = now;
+    invalidateRendering(app);
     return app;
   }
 
@@ -454,10 +624,12 @@ export class MarathonSim {
     const plan: DeploymentPlan = { id: randomUUID(), version: app.version, action, appId: app.spec.id };
     this.plans.set(plan.id, plan);
     app.deployments.add(plan.id);
+    invalidateRendering(app);
     this.publish(deploymentInfoEvent(plan));
     const finish = (): void => {
       this.plans.delete(plan.id);
       app.deployments.delete(plan.id);
+      invalidateRendering(app);
     };
     const done = Promise.resolve()
       .then(work)
@@ -494,6 +666,7 @@ export class MarathonSim {
     app.spec = { ...app.spec, instances: Math.max(0, app.spec.instances - tasks.length) };
     app.version = now;
     app.lastScalingAt = now;
+    invalidateRendering(app);
     return this.beginDeployment(app, 'ScaleApplication', async () => {
       await Promise.all(tasks.map((task) => this.killTaskRecord(app, task)));
     });
@@ -510,7 +683,7 @@ export class MarathonSim {
     app.removing = true;
     return this.beginDeployment(app, 'StopApplication', async () => {
       await Promise.all([...app.tasks.values()].map((task) => this.killTaskRecord(app, task)));
-      if (this.apps.get(app.spec.id) === app) this.apps.delete(app.spec.id);
+      this.forgetApp(app);
       this.publish(appTerminatedEvent(app));
     });
   }
@@ -523,6 +696,7 @@ export class MarathonSim {
     const now = isoNow();
     app.version = now;
     app.lastConfigChangeAt = now;
+    invalidateRendering(app);
     const oldTasks = activeTasks(app);
     return this.beginDeployment(app, 'RestartApplication', () => this.rollTasks(app, oldTasks, batch));
   }
@@ -547,29 +721,45 @@ export class MarathonSim {
     await Promise.all([...kills, ...oldTasks.map((task) => this.pendingKills.get(task.id)?.done)]);
   }
 
-  /** Starts the task's server, then walks it through TASK_STAGING and TASK_RUNNING. Null if it never got listed. */
+  /**
+   * Starts the task's server (none for a virtual task: it takes the app's next backend port), then walks
+   * it through TASK_STAGING and TASK_RUNNING. Null if it never got listed.
+   */
   private async launchTask(app: AppRecord): Promise<TaskRecord | null> {
     const uuid = randomUUID();
     const prefix = taskIdPrefix(app.spec.id);
     const taskId = `${prefix}.${uuid}`;
-    let server: TaskServer;
-    app.launching += 1;
-    try {
-      server = await startTaskServer(taskId, this.host);
-    } finally {
-      app.launching -= 1;
+    const backendPorts = app.spec.backendPorts;
+    let server: TaskServer | null = null;
+    let stats: TaskRequestStats | null = null;
+    let port: number;
+    if (backendPorts !== undefined) {
+      if (this.stopping || app.removing) return null;
+      port = backendPorts[app.launched % backendPorts.length]!;
+    } else {
+      stats = { requests: 0, firstRequestAt: null, lastRequestAt: null };
+      app.launching += 1;
+      let started: TaskServer;
+      try {
+        started = await startTaskServer(taskId, this.host, stats);
+      } finally {
+        app.launching -= 1;
+      }
+      if (this.stopping || app.removing) {
+        await started.close();
+        return null;
+      }
+      server = started;
+      port = started.port;
     }
-    if (this.stopping || app.removing) {
-      await server.close();
-      return null;
-    }
+    app.launched += 1;
     const task: TaskRecord = {
       id: taskId,
       // Marathon's legacy mapping between a task id and its instance id.
       instanceId: `${prefix}.marathon-${uuid}`,
       appId: app.spec.id,
       host: this.host,
-      port: server.port,
+      port,
       slaveId: this.slaveId,
       version: app.version,
       stagedAt: isoNow(),
@@ -580,13 +770,14 @@ export class MarathonSim {
       checkOutcome: app.spec.startHealthy,
     };
     app.tasks.set(task.id, task);
-    this.announceState(task);
+    if (stats) this.requestStats.set(task.id, stats);
+    this.announceState(app, task);
     // Lets a consumer see TASK_STAGING in the listings before the task runs.
     await nextTurn();
     if (task.state !== 'TASK_STAGING') return task;
     task.state = 'TASK_RUNNING';
     task.startedAt = isoNow();
-    this.announceState(task);
+    this.announceState(app, task);
     if (app.spec.healthChecks.length > 0) this.scheduleFirstCheck(app, task);
     return task;
   }
@@ -611,7 +802,8 @@ export class MarathonSim {
     this.firstChecks.delete(taskId);
   }
 
-  private announceState(task: TaskRecord): void {
+  private announceState(app: AppRecord, task: TaskRecord): void {
+    invalidateRendering(app);
     this.publish(statusUpdateEvent(task, task.state));
     this.publish(instanceChangedEvent(task, task.state, task.version));
     this.changed();
@@ -620,6 +812,7 @@ export class MarathonSim {
   private recordHealth(app: AppRecord, task: TaskRecord, alive: boolean): void {
     const previous = task.health;
     task.health = alive ? passedCheck(previous) : failedCheck(previous);
+    invalidateRendering(app);
     const firstCheck = app.spec.healthChecks[0];
     if (!alive && firstCheck) this.publish(failedHealthCheckEvent(task, firstCheck));
     if (previous?.alive !== alive) {
@@ -651,7 +844,7 @@ export class MarathonSim {
         : Promise.resolve();
     if (graceMs > 0) {
       task.state = 'TASK_KILLING';
-      this.announceState(task);
+      this.announceState(app, task);
     }
     const done = graceOver
       .then(() => this.finishKill(app, task))
@@ -662,17 +855,22 @@ export class MarathonSim {
 
   private async finishKill(app: AppRecord, task: TaskRecord): Promise<void> {
     // The process is gone before Mesos reports it, so the port refuses by the time TASK_KILLED arrives.
-    await task.server.close();
+    await task.server?.close();
     this.cancelFirstCheck(task.id);
     app.tasks.delete(task.id);
     task.state = 'TASK_KILLED';
-    this.announceState(task);
+    this.announceState(app, task);
   }
 
+  /** A listed task of a listed app; task ids are "<taskIdPrefix(appId)>.<uuid>". */
   private findTask(taskId: string): { app: AppRecord; task: TaskRecord } | undefined {
-    for (const app of this.apps.values()) {
-      const task = app.tasks.get(taskId);
-      if (task) return { app, task };
+    const dot = taskId.lastIndexOf('.');
+    const ids = dot < 0 ? undefined : this.appIdsByTaskPrefix.get(taskId.slice(0, dot));
+    if (!ids) return undefined;
+    for (const appId of ids) {
+      const app = this.apps.get(appId);
+      const task = app?.tasks.get(taskId);
+      if (app && task) return { app, task };
     }
     return undefined;
   }
@@ -710,6 +908,37 @@ function passedCheck(previous: HealthRecord | null): HealthRecord {
     lastFailure: previous?.lastFailure ?? null,
     lastFailureCause: previous?.lastFailureCause ?? null,
   };
+}
+
+/** 2^47: bulk task UUIDs end in 12 hex digits from 8000_0000_0000 up. */
+const UUID_TAIL_RANGE = 2 ** 47;
+
+/** ".000Z" … ".999Z" */
+const MILLIS_SUFFIXES = Array.from({ length: 1000 }, (_, ms) => `.${String(ms).padStart(3, '0')}Z`);
+
+/** ISO 8601 timestamps one millisecond apart, from `startMs` on, without a Date per stamp. */
+class IsoClock {
+  private second = -1;
+  private head = '';
+
+  constructor(private ms: number) {}
+
+  next(): string {
+    const ms = this.ms++;
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.head = new Date(second * 1000).toISOString().slice(0, 19); // "2024-01-02T03:04:05"
+    }
+    return this.head + MILLIS_SUFFIXES[ms - second * 1000]!;
+  }
+}
+
+/** The health of a bulk-loaded task, checked once at `at`. */
+function bulkHealth(alive: boolean, at: string): HealthRecord {
+  return alive
+    ? { alive: true, consecutiveFailures: 0, firstSuccess: at, lastSuccess: at, lastFailure: null, lastFailureCause: null }
+    : { alive: false, consecutiveFailures: 1, firstSuccess: null, lastSuccess: null, lastFailure: at, lastFailureCause: FAILED_CHECK_CAUSE };
 }
 
 function failedCheck(previous: HealthRecord | null): HealthRecord {

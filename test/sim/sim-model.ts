@@ -20,6 +20,13 @@ export interface SimAppSpec {
   taskKillGracePeriodSeconds?: number;
   /** Merged into the app JSON as-is (portDefinitions, container, ipAddress, networks, ...). */
   extra?: Record<string, unknown>;
+  /**
+   * Virtual tasks: when set, the app's tasks start no HTTP server; the n-th task launched for the app
+   * (n counts from 0) gets port `backendPorts[n % backendPorts.length]` on the sim's host, so many tasks
+   * can share a few real backends the caller runs itself. Everything else (events, states, grace
+   * period, health) is unchanged; a kill only changes the task's state and removes it.
+   */
+  backendPorts?: number[];
 }
 
 /** A task as tests see it. `healthy` is null when the task has no health results. */
@@ -55,7 +62,8 @@ export interface TaskRecord {
   readonly version: string;
   /** Mutable only so tests can backdate it (setStartedAt). */
   stagedAt: string;
-  readonly server: TaskServer;
+  /** null for a virtual task (the app has backendPorts). */
+  readonly server: TaskServer | null;
   state: MesosTaskState;
   startedAt: string | null;
   /** null: no results (no checks yet, or dropped as after a leader failover). */
@@ -78,6 +86,25 @@ export interface AppRecord {
   launching: number;
   /** Set once a removal started: no task may launch for this record any more. */
   removing: boolean;
+  /** Tasks launched so far for this record (picks a virtual task's backend port). */
+  launched: number;
+  /**
+   * The app's JSON as `/v2/apps` lists it, with and without tasks, rendered on demand and kept until
+   * the app or one of its tasks changes. Whoever mutates the record or its tasks calls invalidateRendering().
+   */
+  rendered: RenderedApp;
+}
+
+/** UTF-8 JSON, sent as is (never written to once cached). */
+export interface RenderedApp {
+  withTasks: Buffer | null;
+  withoutTasks: Buffer | null;
+}
+
+/** Drops the app's cached JSON; call after any change to the app record or one of its tasks. */
+export function invalidateRendering(app: AppRecord): void {
+  app.rendered.withTasks = null;
+  app.rendered.withoutTasks = null;
 }
 
 export interface NormalizedAppSpec {
@@ -89,6 +116,8 @@ export interface NormalizedAppSpec {
   firstHealthyAfterMs: number;
   taskKillGracePeriodSeconds: number;
   extra: Record<string, unknown>;
+  /** undefined: tasks run real servers. */
+  backendPorts: number[] | undefined;
 }
 
 /** "/web/" or "web" → "/web", like Marathon's PathId.toRootPath. */
@@ -119,7 +148,15 @@ export function normalizeSpec(spec: SimAppSpec): NormalizedAppSpec {
     firstHealthyAfterMs,
     taskKillGracePeriodSeconds: spec.taskKillGracePeriodSeconds ?? 0,
     extra: { ...(spec.extra ?? {}) },
+    backendPorts: normalizeBackendPorts(spec.backendPorts),
   };
+}
+
+function normalizeBackendPorts(ports: number[] | undefined): number[] | undefined {
+  if (ports === undefined) return undefined;
+  const valid = Array.isArray(ports) && ports.length > 0 && ports.every((port) => Number.isInteger(port) && port > 0 && port < 65536);
+  if (!valid) throw new Error(`backendPorts must be a non-empty array of TCP ports, got ${JSON.stringify(ports)}`);
+  return [...ports];
 }
 
 function definedEntries(record: Record<string, string | undefined>): Record<string, string> {

@@ -9,9 +9,22 @@ export interface TaskServer {
   close(): Promise<void>;
 }
 
-/** Starts a task server on `host`, on a port the OS picks. */
-export async function startTaskServer(taskId: string, host: string): Promise<TaskServer> {
+/** Requests one task server received: counts and Date.now() of the first and last arrival. */
+export interface TaskRequestStats {
+  requests: number;
+  firstRequestAt: number | null;
+  lastRequestAt: number | null;
+}
+
+/** Starts a task server on `host`, on a port the OS picks; `stats` (if given) is updated as each request arrives. */
+export async function startTaskServer(taskId: string, host: string, stats?: TaskRequestStats): Promise<TaskServer> {
   const server = createServer((req, res) => {
+    if (stats) {
+      const now = Date.now();
+      stats.requests += 1;
+      stats.firstRequestAt ??= now;
+      stats.lastRequestAt = now;
+    }
     req.resume();
     res.writeHead(200, {
       'Content-Type': 'text/plain; charset=utf-8',

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MarathonSim } from '../sim/marathon-sim.js';
+import { MarathonSim, type MarathonEvent, type SimAppSpec } from '../sim/marathon-sim.js';
 
 interface HttpReply {
   status: number;
@@ -128,9 +129,28 @@ async function openStream(sim: MarathonSim, query = '', baseUrl = sim.url): Prom
   return stream;
 }
 
+const backends: Server[] = [];
+
+/** A backend of our own for virtual tasks: answers `backend-<name>`. Closed after each test. */
+async function startBackend(name: string): Promise<number> {
+  const server = createServer((req, res) => {
+    req.resume();
+    res.end(`backend-${name}`);
+  });
+  backends.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
 afterEach(async () => {
   for (const stream of streams.splice(0)) stream.close();
   await Promise.all(sims.splice(0).map((sim) => sim.stop()));
+  await Promise.all(
+    backends.splice(0).map((server) => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    })),
+  );
 });
 
 const HTTP_CHECK = { protocol: 'HTTP', path: '/health', portIndex: 0 };
@@ -592,4 +612,189 @@ describe('MarathonSim rolling restart', () => {
     expect(sim.taskCount('/web', 'TASK_RUNNING')).toBe(4);
     expect(sim.tasks('/web').some((task) => oldTasks.some((old) => old.id === task.id))).toBe(false);
   });
+});
+
+describe('MarathonSim virtual tasks', () => {
+  it('assigns backendPorts round robin over the launch counter, and starts no server', async () => {
+    const sim = await startSim();
+    const [a, b] = [await startBackend('a'), await startBackend('b')];
+    const spec = { id: '/virt', instances: 3, backendPorts: [a, b], healthChecks: [HTTP_CHECK], taskKillGracePeriodSeconds: 1 };
+    const tasks = await sim.deploy(spec);
+    expect(tasks.map((task) => task.port)).toEqual([a, b, a]);
+    expect(tasks.every((task) => task.state === 'TASK_RUNNING' && task.healthy === true && task.host === '127.0.0.1')).toBe(true);
+    // The tasks' ports are our backends (a task server would answer with the task id).
+    for (const task of tasks) expect((await httpRequest(`http://127.0.0.1:${task.port}/`)).body).toBe(`backend-${task.port === a ? 'a' : 'b'}`);
+    expect(sim.taskStats(tasks[0]!.id)).toBeUndefined();
+
+    await sim.scale('/virt', 4); // launch n = 3
+    expect(sim.tasks('/virt').map((task) => task.port)).toEqual([a, b, a, b]);
+    const killed = sim.killTask(tasks[1]!.id, { replace: true }); // replacement: n = 4
+    await waitFor(() => sim.tasks('/virt').some((task) => task.state === 'TASK_KILLING'), 'TASK_KILLING');
+    await killed;
+    expect(sim.tasks('/virt').map((task) => task.port)).toEqual([a, a, b, a]);
+    expect(sim.tasks('/virt').some((task) => task.id === tasks[1]!.id)).toBe(false);
+    // Killing a virtual task leaves the backend alone.
+    expect((await httpRequest(`http://127.0.0.1:${b}/`)).body).toBe('backend-b');
+
+    const listed = (await getJson(`${sim.url}/v2/apps/virt`)).json.app;
+    expect(listed).toMatchObject({ instances: 4, tasksRunning: 4, tasksHealthy: 4 });
+    expect(listed.tasks.map((task: any) => task.ports[0])).toEqual([a, a, b, a]);
+    await expect(sim.deploy({ id: '/bad', instances: 1, backendPorts: [] })).rejects.toThrow(/backendPorts/);
+  });
+
+  it('kills with wait: false as soon as TASK_KILLING is published', async () => {
+    const sim = await startSim();
+    const [task] = await sim.deploy({ id: '/slow', instances: 1, taskKillGracePeriodSeconds: 1, backendPorts: [await startBackend('a')] });
+    const startedAt = Date.now();
+    await sim.killTask(task!.id, { wait: false });
+    expect(Date.now() - startedAt).toBeLessThan(500);
+    expect(sim.tasks('/slow')).toMatchObject([{ id: task!.id, state: 'TASK_KILLING' }]);
+    await waitFor(() => sim.taskCount('/slow') === 0, 'TASK_KILLED', 3000);
+  });
+});
+
+describe('MarathonSim hooks', () => {
+  it('onEvent reports each published event with its publication time, until unsubscribed', async () => {
+    const sim = await startSim();
+    const seen: Array<{ event: MarathonEvent; publishedAt: number }> = [];
+    const unsubscribe = sim.onEvent((event, publishedAt) => seen.push({ event, publishedAt }));
+    const before = Date.now();
+    const [task] = await sim.deploy({ id: '/web', instances: 1 });
+    const running = seen.find(({ event }) => event.eventType === 'status_update_event' && event.taskStatus === 'TASK_RUNNING');
+    expect(running?.event).toMatchObject({ taskId: task!.id, appId: '/web' });
+    expect(running!.publishedAt).toBeGreaterThanOrEqual(before);
+    expect(running!.publishedAt).toBeLessThanOrEqual(Date.now());
+    expect(seen).toHaveLength(sim.eventCount());
+
+    unsubscribe();
+    const count = seen.length;
+    await sim.killTask(task!.id);
+    expect(seen).toHaveLength(count);
+  });
+
+  it('taskStats counts requests to a real task server, and keeps them after the kill', async () => {
+    const sim = await startSim();
+    const [task] = await sim.deploy({ id: '/web', instances: 1, taskKillGracePeriodSeconds: 1 });
+    expect(sim.taskStats(task!.id)).toEqual({ requests: 0, firstRequestAt: null, lastRequestAt: null });
+    const before = Date.now();
+    for (let i = 0; i < 3; i += 1) await httpRequest(`http://127.0.0.1:${task!.port}/`);
+    const stats = sim.taskStats(task!.id)!;
+    expect(stats.requests).toBe(3);
+    expect(stats.firstRequestAt).toBeGreaterThanOrEqual(before);
+    expect(stats.lastRequestAt).toBeGreaterThanOrEqual(stats.firstRequestAt!);
+
+    let killedAt = 0;
+    sim.onEvent((event, publishedAt) => {
+      if (event.eventType === 'status_update_event' && event.taskStatus === 'TASK_KILLED') killedAt = publishedAt;
+    });
+    await sim.killTask(task!.id, { wait: false });
+    await httpRequest(`http://127.0.0.1:${task!.port}/`); // still served during the grace period
+    await waitFor(() => killedAt > 0, 'TASK_KILLED', 3000);
+    const after = sim.taskStats(task!.id)!;
+    expect(after.requests).toBe(4);
+    expect(after.lastRequestAt).toBeLessThanOrEqual(killedAt);
+    expect(sim.tasks('/web')).toEqual([]);
+    expect(sim.taskStats('nope.123')).toBeUndefined();
+  });
+
+  it('lists fresh JSON after every kind of change (cached app rendering)', async () => {
+    const sim = await startSim();
+    const listedTasks = async (): Promise<any[]> => (await getJson(`${sim.url}/v2/apps?embed=apps.tasks`)).json.apps[0].tasks;
+    const [first] = await sim.deploy({ id: '/web', instances: 2, healthChecks: [HTTP_CHECK] });
+    expect(await listedTasks()).toHaveLength(2);
+    sim.setHealth(first!.id, false);
+    expect((await listedTasks()).find((task) => task.id === first!.id).healthCheckResults[0].alive).toBe(false);
+    sim.setStartedAt(first!.id, '2020-01-02T03:04:05.678Z');
+    expect((await listedTasks()).find((task) => task.id === first!.id).startedAt).toBe('2020-01-02T03:04:05.678Z');
+    await sim.electLeader(0);
+    expect((await listedTasks()).every((task) => !('healthCheckResults' in task))).toBe(true);
+    await sim.killTask(first!.id);
+    expect((await listedTasks()).map((task) => task.id)).not.toContain(first!.id);
+    await sim.deploy({ id: '/web', instances: 2, labels: { x: 'y' }, healthChecks: [HTTP_CHECK] });
+    const app = (await getJson(`${sim.url}/v2/apps`)).json.apps[0];
+    expect(app).toMatchObject({ instances: 2, labels: { x: 'y' }, tasksRunning: 2, deployments: [] });
+    expect((await getJson(`${sim.url}/v2/apps/web`)).json.app.tasks).toHaveLength(2);
+  });
+});
+
+describe('MarathonSim bulk load', () => {
+  it('refuses apps without backendPorts, and loads nothing then', async () => {
+    const sim = await startSim();
+    expect(() => sim.loadBulk([{ id: '/ok', instances: 1, backendPorts: [1234] }, { id: '/real', instances: 1 }])).toThrow(
+      /app \/real has no backendPorts/,
+    );
+    expect(() => sim.loadBulk([{ id: '/twice', instances: 1, backendPorts: [1] }, { id: 'twice', instances: 1, backendPorts: [1] }])).toThrow(
+      /given twice/,
+    );
+    expect(sim.tasks()).toEqual([]);
+    expect(sim.eventCount()).toBe(0);
+  });
+
+  it('loads 10,000 apps × 10 tasks at once and lists them quickly', async () => {
+    const sim = await startSim();
+    const ports = [await startBackend('a'), await startBackend('b'), await startBackend('c')];
+    const specs: SimAppSpec[] = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `/bench/app-${i}`,
+      instances: 10,
+      backendPorts: ports,
+      labels: { 'edgeroute.vhosts': `app-${i}.test` },
+      healthChecks: i % 2 === 0 ? [HTTP_CHECK] : [],
+    }));
+    const stream = await openStream(sim);
+    const events: string[] = [];
+    sim.onEvent((event) => events.push(event.eventType));
+
+    let started = performance.now();
+    sim.loadBulk(specs);
+    const loadMs = performance.now() - started;
+    expect(events).toEqual(['group_change_success']);
+
+    started = performance.now();
+    const listing = await httpRequest(`${sim.url}/v2/apps?embed=apps.tasks`);
+    const coldMs = performance.now() - started;
+    started = performance.now();
+    const again = await httpRequest(`${sim.url}/v2/apps?embed=apps.tasks`);
+    const warmMs = performance.now() - started;
+    const apps = JSON.parse(listing.body).apps as any[];
+    expect(again.body).toBe(listing.body);
+
+    started = performance.now();
+    for (let i = 0; i < 20; i += 1) expect((await getJson(`${sim.url}/v2/apps/bench/app-${i * 499}?embed=app.tasks`)).json.app.tasks).toHaveLength(10);
+    const oneAppMs = (performance.now() - started) / 20;
+    console.log(
+      `10,000 apps / 100,000 tasks: loadBulk ${loadMs.toFixed(0)} ms; /v2/apps?embed=apps.tasks ` +
+        `(${(listing.body.length / 1e6).toFixed(0)} MB, incl. this process receiving it) cold ${coldMs.toFixed(0)} ms, ` +
+        `warm ${warmMs.toFixed(0)} ms; /v2/apps/{id} ${oneAppMs.toFixed(1)} ms`,
+    );
+    expect(loadMs).toBeLessThan(3000); // safety bounds only, not the performance target
+    expect(coldMs).toBeLessThan(5000);
+    expect(warmMs).toBeLessThan(5000);
+    expect(oneAppMs).toBeLessThan(200);
+
+    expect(apps).toHaveLength(10_000);
+    const tasks = apps.flatMap((app) => app.tasks);
+    expect(tasks).toHaveLength(100_000);
+    expect(new Set(tasks.map((task) => task.id)).size).toBe(100_000);
+    expect(new Set(tasks.map((task) => task.startedAt)).size).toBe(100_000);
+    expect(new Set(apps.map((app) => app.version)).size).toBe(10_000);
+    expect(tasks.every((task) => task.state === 'TASK_RUNNING' && Date.parse(task.startedAt) < Date.now())).toBe(true);
+    expect(apps[0]).toMatchObject({ id: '/bench/app-0', instances: 10, tasksRunning: 10, tasksHealthy: 10 });
+    expect(apps[0].tasks[0].id).toMatch(/^bench_app-0\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(apps[0].tasks[0].healthCheckResults[0]).toMatchObject({ alive: true, firstSuccess: apps[0].tasks[0].startedAt });
+    expect(apps[1].tasks[0]).not.toHaveProperty('healthCheckResults');
+    expect(apps[1].tasks.map((task: any) => task.ports[0])).toEqual([0, 1, 2, 0, 1, 2, 0, 1, 2, 0].map((n) => ports[n]));
+
+    // One task among 100,000: the kill and the next listing touch that app only.
+    const victim = apps[4321].tasks[3].id as string;
+    await sim.scale('/bench/app-4321', 10); // a no-op deployment: still answers quickly
+    started = performance.now();
+    await sim.killTask(victim);
+    const killMs = performance.now() - started;
+    expect(killMs).toBeLessThan(200);
+    const app = (await getJson(`${sim.url}/v2/apps/bench/app-4321`)).json.app;
+    expect(app.tasks.map((task: any) => task.id)).not.toContain(victim);
+    expect(app.instances).toBe(9);
+    await waitFor(() => stream.events('status_update_event').length === 1, 'TASK_KILLED on the stream');
+    expect(stream.events('group_change_success')).toHaveLength(1);
+  }, 20_000);
 });
