@@ -10,6 +10,17 @@ export interface PushBody {
 }
 
 /** `bytes`: the size of the body sent. */
+/**
+ * The push as the plugin reads it: NDJSON, a header line, then one line per
+ * changed app route or {"remove": id}. The plugin stores each route line as
+ * sent, so nothing is encoded twice.
+ */
+export function pushBodyText(body: PushBody): string {
+  const lines = [JSON.stringify({ version: body.version, base: body.base })];
+  for (const [id, route] of Object.entries(body.apps)) lines.push(route === null ? JSON.stringify({ remove: id }) : JSON.stringify(route));
+  return `${lines.join('\n')}\n`;
+}
+
 export type PushResult = ({ ok: true } | { ok: false; status: number; error: string }) & { bytes?: number };
 
 export interface PluginStatus {
@@ -25,10 +36,10 @@ export class NginxAdmin {
   ) {}
 
   async push(body: PushBody): Promise<PushResult> {
-    const json = JSON.stringify(body);
+    const json = pushBodyText(body);
     const res = await fetch(`${this.baseUrl}/edgeroute/apps`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/x-ndjson' },
       body: json,
       signal: AbortSignal.timeout(this.timeoutMs),
     });

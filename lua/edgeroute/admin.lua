@@ -18,6 +18,11 @@ local sub = string.sub
 local json_encode = cjson.encode
 local json_decode = cjson.decode
 local json_null = cjson.null
+local find = string.find
+
+-- Pushes touching more apps than this are left to the sync timer, so that
+-- the agent is not kept waiting while a whole table is decoded.
+local INLINE_SYNC_MAX = 100
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -59,40 +64,57 @@ local function read_body()
 end
 
 
--- Returns version, base, apps (removals as false), or nil and a message.
-local function parse_push(raw)
-    local push, err = json_decode(raw)
-    if type(push) ~= "table" then
-        return nil, "body is not a JSON object: " .. (err or "wrong type")
+-- The push is NDJSON: a header line {"version": ..., "base": ...}, then one
+-- line per changed app route, or {"remove": id} for a removed app. Each route
+-- line is stored as sent, so nothing is re-encoded.
+-- Returns version, base, routes (id → {raw, hash}), removed ids; or nil and a message.
+local function parse_push(body)
+    local pos = 1
+    local header
+    local routes, removed = {}, {}
+    local line_number = 0
+    while pos <= #body do
+        local stop = find(body, "\n", pos, true) or #body + 1
+        local line = sub(body, pos, stop - 1)
+        pos = stop + 1
+        if line ~= "" then
+            line_number = line_number + 1
+            local item, err = json_decode(line)
+            if type(item) ~= "table" then
+                return nil, "line " .. line_number .. " is not a JSON object: " .. (err or "wrong type")
+            end
+            if header == nil then
+                header = item
+            elseif item.remove ~= nil then
+                if type(item.remove) ~= "string" then
+                    return nil, "line " .. line_number .. ": remove must name an app id"
+                end
+                removed[#removed + 1] = item.remove
+            else
+                if type(item.id) ~= "string" then
+                    return nil, "line " .. line_number .. ": an app route needs an id"
+                end
+                local problem = route_check.check(item.id, item)
+                if problem then
+                    return nil, problem
+                end
+                routes[item.id] = { raw = line, hash = item.hash }
+            end
+        end
     end
-    if type(push.version) ~= "string" or push.version == "" then
+    if header == nil then
+        return nil, "empty body"
+    end
+    if type(header.version) ~= "string" or header.version == "" then
         return nil, "version must be a non-empty string"
     end
-    local base = push.base
+    local base = header.base
     if base == json_null then
         base = nil
     elseif base ~= nil and type(base) ~= "string" then
         return nil, "base must be a string or null"
     end
-    if type(push.apps) ~= "table" then
-        return nil, "apps must be an object"
-    end
-    local apps = {}
-    for id, app in pairs(push.apps) do
-        if type(id) ~= "string" then
-            return nil, "apps must be an object keyed by app id"
-        end
-        if app == json_null then
-            apps[id] = false
-        else
-            local problem = route_check.check(id, app)
-            if problem then
-                return nil, problem
-            end
-            apps[id] = app
-        end
-    end
-    return push.version, base, apps
+    return header.version, base, routes, removed
 end
 
 
@@ -107,18 +129,21 @@ function _M.push()
     if not raw then
         return respond(400, { error = "empty body" })
     end
-    local version, base, apps = parse_push(raw)
+    local version, base, routes, removed = parse_push(raw)
     if not version then
         ngx.log(ngx.WARN, "edgeroute: push refused: ", base)
         return respond(400, { error = base })
     end
-    local stored, status, message = store.apply(version, base, apps)
+    local stored, status_or_count, message = store.apply(version, base, routes, removed)
     if not stored then
-        return respond(status, { error = message, version = store.status().version or json_null })
+        return respond(status_or_count, { error = message, version = store.status().version or json_null })
     end
-    -- This worker switches at once; the others within one sync interval.
-    table_sync.sync()
-    return respond(200, { version = stored })
+    -- This worker switches at once when that is cheap; the others (and this
+    -- one after a big push) within one sync interval.
+    if status_or_count <= INLINE_SYNC_MAX then
+        table_sync.sync()
+    end
+    return respond(200, { version = stored, changed = status_or_count })
 end
 
 
@@ -141,6 +166,7 @@ function _M.status()
     end
     return respond(200, {
         version = status.version or json_null,
+        seq = status.seq or json_null,
         generation = status.generation,
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },

@@ -1,13 +1,17 @@
 -- The shared-dict layout of the routing table, and its only writer.
 --
 --   table:version   the agent's version stamp of the whole table
---   table:index     JSON { app id = app hash }
---   app:<hash>      JSON of one app route, content-addressed
+--   table:seq       bumped by every push; workers compare it
+--   table:ids       JSON array of every app id (rewritten when the set changes)
+--   route:<id>      JSON of one app route, as the agent sent it
+--   hash:<id>       that route's hash, to compare without decoding
+--   log:<seq>       JSON {"full":bool,"changed":[ids],"removed":[ids]} of push
+--                   <seq>, so workers apply only what changed
 --   generation      changes whenever nginx (re)starts, so the agent can tell
 --
--- App entries are content-addressed so that a push becomes visible in one
--- step, when the version is written: a worker reading between the writes sees
--- the old index, whose entries still exist.
+-- Data is written first and table:seq last: a worker sees a push whole or
+-- not at all. A worker that reads a route a later push already replaced
+-- gets newer data early, which the later log entry confirms.
 
 local cjson = require "cjson.safe"
 local config = require "edgeroute.config"
@@ -21,19 +25,37 @@ local json_decode = cjson.decode
 local _M = { _VERSION = "0.1.0" }
 
 local KEY_VERSION = "table:version"
-local KEY_INDEX = "table:index"
+local KEY_SEQ = "table:seq"
+local KEY_IDS = "table:ids"
 local KEY_GENERATION = "generation"
 local KEY_PUSH_LOCK = "push:lock"
-local APP_PREFIX = "app:"
-local PUSH_LOCK_SECONDS = 10
+local PUSH_LOCK_SECONDS = 30
+-- Workers poll every few milliseconds; a minute of log is plenty, and one
+-- that fell further behind rebuilds from table:ids.
+local LOG_SECONDS = 60
 
 _M.KEY_VERSION = KEY_VERSION
-_M.KEY_INDEX = KEY_INDEX
-_M.APP_PREFIX = APP_PREFIX
+_M.KEY_SEQ = KEY_SEQ
+_M.KEY_IDS = KEY_IDS
 
 
 local function dict()
     return ngx.shared[config.dict_name]
+end
+
+
+function _M.route_key(id)
+    return "route:" .. id
+end
+
+
+function _M.hash_key(id)
+    return "hash:" .. id
+end
+
+
+function _M.log_key(seq)
+    return "log:" .. seq
 end
 
 
@@ -48,79 +70,110 @@ function _M.status()
     local shared = dict()
     return {
         version = shared:get(KEY_VERSION),
+        seq = shared:get(KEY_SEQ),
         generation = shared:get(KEY_GENERATION),
         free_bytes = shared.free_space and shared:free_space() or nil,
     }
 end
 
 
-function _M.current_index()
-    local raw = dict():get(KEY_INDEX)
-    if raw == nil then
-        return {}
-    end
-    return json_decode(raw) or {}
+local function current_ids()
+    local raw = dict():get(KEY_IDS)
+    return raw and json_decode(raw) or {}
 end
 
 
--- Applies a validated push. `base` nil replaces the whole table; otherwise it
--- must equal the stored version, or the agent's view is stale.
--- Returns the new version, or nil, http status, message.
-function _M.apply(version, base, apps)
+local function fail(status, message)
+    dict():delete(KEY_PUSH_LOCK)
+    return nil, status, message
+end
+
+
+-- Applies a validated push: `routes` maps id → { raw = line, hash = hash },
+-- `removed` lists ids. `base` nil replaces the whole table; otherwise it must
+-- equal the stored version, or the agent's view is stale.
+-- Returns the new version and the number of apps changed, or nil, http status, message.
+function _M.apply(version, base, routes, removed)
     local shared = dict()
-    local locked = shared:add(KEY_PUSH_LOCK, true, PUSH_LOCK_SECONDS)
-    if not locked then
+    if not shared:add(KEY_PUSH_LOCK, true, PUSH_LOCK_SECONDS) then
         return nil, 409, "another push is in progress"
     end
-
-    local current = shared:get(KEY_VERSION)
-    if base ~= nil and base ~= current then
-        shared:delete(KEY_PUSH_LOCK)
-        return nil, 409, "base version does not match the stored table"
+    if base ~= nil and base ~= shared:get(KEY_VERSION) then
+        return fail(409, "base version does not match the stored table")
     end
 
-    local old_index = _M.current_index()
-    local index = {}
-    if base ~= nil then
-        for id, hash in pairs(old_index) do
-            index[id] = hash
+    local full = base == nil
+    local ids_changed = full
+    local changed, gone = {}, {}
+    for id, route in pairs(routes) do
+        if not ids_changed and shared:get(_M.hash_key(id)) == nil then
+            ids_changed = true
         end
+        local ok, err = shared:safe_set(_M.route_key(id), route.raw)
+        if ok then
+            ok, err = shared:safe_set(_M.hash_key(id), route.hash)
+        end
+        if not ok then
+            return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
+        end
+        changed[#changed + 1] = id
     end
 
-    for id, app in pairs(apps) do
-        if app == false then
-            index[id] = nil
-        else
-            local ok, err = shared:safe_set(APP_PREFIX .. app.hash, json_encode(app))
-            if not ok then
-                shared:delete(KEY_PUSH_LOCK)
-                return nil, 507, "shared dict " .. config.dict_name .. ": " .. err
+    local old_ids = (full or #removed > 0 or ids_changed) and current_ids() or nil
+    local drop = {}
+    for i = 1, #removed do
+        drop[removed[i]] = true
+        ids_changed = true
+    end
+    if full then
+        for i = 1, #old_ids do
+            if routes[old_ids[i]] == nil then
+                drop[old_ids[i]] = true
             end
-            index[id] = app.hash
+        end
+    end
+    for id in pairs(drop) do
+        shared:delete(_M.route_key(id))
+        shared:delete(_M.hash_key(id))
+        gone[#gone + 1] = id
+    end
+
+    if ids_changed then
+        local ids, seen = {}, {}
+        if not full then
+            for i = 1, #old_ids do
+                local id = old_ids[i]
+                if not drop[id] then
+                    ids[#ids + 1] = id
+                    seen[id] = true
+                end
+            end
+        end
+        for id in pairs(routes) do
+            if not seen[id] then
+                ids[#ids + 1] = id
+            end
+        end
+        local ok, err = shared:safe_set(KEY_IDS, next(ids) == nil and "[]" or json_encode(ids))
+        if not ok then
+            return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
         end
     end
 
-    local raw_index = next(index) == nil and "{}" or json_encode(index)
-    local ok, err = shared:safe_set(KEY_INDEX, raw_index)
+    local seq = (shared:get(KEY_SEQ) or 0) + 1
+    local entry = json_encode({ full = full, changed = next(changed) and changed or nil, removed = next(gone) and gone or nil })
+    local ok, err = shared:safe_set(_M.log_key(seq), entry, LOG_SECONDS)
     if ok then
         ok, err = shared:safe_set(KEY_VERSION, version)
     end
+    if ok then
+        ok, err = shared:safe_set(KEY_SEQ, seq)
+    end
     if not ok then
-        shared:delete(KEY_PUSH_LOCK)
-        return nil, 507, "shared dict " .. config.dict_name .. ": " .. err
-    end
-
-    local live = {}
-    for _, hash in pairs(index) do
-        live[hash] = true
-    end
-    for _, hash in pairs(old_index) do
-        if not live[hash] then
-            shared:delete(APP_PREFIX .. hash)
-        end
+        return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
     end
     shared:delete(KEY_PUSH_LOCK)
-    return version
+    return version, #changed + #gone
 end
 
 

@@ -21,6 +21,7 @@ local _M = { _VERSION = "0.1.0" }
 -- The compiled table. `hosts` maps an exact host name to its app,
 -- `wildcards` maps a suffix such as ".example.com" to its app.
 local state = {
+    seq = nil,
     version = nil,
     apps = {},
     hosts = {},
@@ -77,60 +78,127 @@ local function compile_app(raw)
 end
 
 
-local function index_hosts(apps)
-    local hosts, wildcards = {}, {}
-    for _, app in pairs(apps) do
-        for _, vhost in ipairs(app.vhosts) do
-            if sub(vhost, 1, 2) == "*." then
-                wildcards[sub(vhost, 2)] = app
-            else
-                hosts[vhost] = app
-            end
+local function add_hosts(app)
+    local hosts, wildcards = state.hosts, state.wildcards
+    for _, vhost in ipairs(app.vhosts) do
+        if sub(vhost, 1, 2) == "*." then
+            wildcards[sub(vhost, 2)] = app
+        else
+            hosts[vhost] = app
         end
     end
-    return hosts, wildcards
 end
 
 
--- Returns true when the worker is on the stored version afterwards.
-function _M.sync()
-    local shared = ngx.shared[config.dict_name]
-    local version = shared:get(store.KEY_VERSION)
-    if version == nil or version == state.version then
-        return true
+-- Only entries still pointing at this app: another app may own the name now.
+local function remove_hosts(app)
+    local hosts, wildcards = state.hosts, state.wildcards
+    for _, vhost in ipairs(app.vhosts) do
+        if sub(vhost, 1, 2) == "*." then
+            if wildcards[sub(vhost, 2)] == app then
+                wildcards[sub(vhost, 2)] = nil
+            end
+        elseif hosts[vhost] == app then
+            hosts[vhost] = nil
+        end
     end
+end
 
-    local index, err = json_decode(shared:get(store.KEY_INDEX) or "{}")
-    if not index then
-        ngx_log(ERR, "edgeroute: stored table index does not decode: ", err)
+
+-- nil when the route is gone (a later push removed it) or does not decode.
+local function load_app(shared, id)
+    local raw = shared:get(store.route_key(id))
+    if raw == nil then
+        return nil
+    end
+    local decoded, err = json_decode(raw)
+    if not decoded then
+        ngx_log(ERR, "edgeroute: app ", id, " does not decode: ", err)
+        return nil
+    end
+    return compile_app(decoded)
+end
+
+
+-- Rebuilds from table:ids, decoding only apps whose hash changed.
+local function rebuild(shared)
+    local ids, err = json_decode(shared:get(store.KEY_IDS) or "[]")
+    if not ids then
+        ngx_log(ERR, "edgeroute: stored app list does not decode: ", err)
         return false
     end
-
     local apps = {}
-    for id, hash in pairs(index) do
+    for _, id in ipairs(ids) do
         local current = state.apps[id]
-        if current and current.hash == hash then
+        if current and current.hash == shared:get(store.hash_key(id)) then
             -- Unchanged apps keep their balancer, and so their rotation.
             apps[id] = current
         else
-            local raw = shared:get(store.APP_PREFIX .. hash)
-            if raw == nil then
-                -- A newer push replaced this entry while we read; the next
-                -- tick sees the newer version.
-                ngx_log(WARN, "edgeroute: app ", id, " changed during sync, retrying")
-                return false
-            end
-            local decoded, decode_err = json_decode(raw)
-            if not decoded then
-                ngx_log(ERR, "edgeroute: app ", id, " does not decode: ", decode_err)
-                return false
-            end
-            apps[id] = compile_app(decoded)
+            apps[id] = load_app(shared, id)
         end
     end
-
-    state.hosts, state.wildcards = index_hosts(apps)
     state.apps = apps
+    state.hosts, state.wildcards = {}, {}
+    for _, app in pairs(apps) do
+        add_hosts(app)
+    end
+    return true
+end
+
+
+-- Applies the pushes logged since this worker's last sync; false when the
+-- log does not reach back that far (or holds a full push).
+local function apply_log(shared, from, to)
+    local entries = {}
+    for seq = from, to do
+        local entry = json_decode(shared:get(store.log_key(seq)) or "null")
+        if entry == nil or entry == ngx.null or entry.full then
+            return false
+        end
+        entries[#entries + 1] = entry
+    end
+    local touched = {}
+    for _, entry in ipairs(entries) do
+        for _, id in ipairs(entry.changed or {}) do
+            touched[id] = true
+        end
+        for _, id in ipairs(entry.removed or {}) do
+            touched[id] = true
+        end
+    end
+    local apps = state.apps
+    for id in pairs(touched) do
+        local old = apps[id]
+        if old then
+            remove_hosts(old)
+        end
+    end
+    for id in pairs(touched) do
+        local app = load_app(shared, id)
+        apps[id] = app
+    end
+    for id in pairs(touched) do
+        if apps[id] then
+            add_hosts(apps[id])
+        end
+    end
+    return true
+end
+
+
+-- Returns true when the worker is on the stored table afterwards.
+function _M.sync()
+    local shared = ngx.shared[config.dict_name]
+    local seq = shared:get(store.KEY_SEQ)
+    if seq == nil or seq == state.seq then
+        return true
+    end
+    local version = shared:get(store.KEY_VERSION)
+    local applied = state.seq ~= nil and seq > state.seq and apply_log(shared, state.seq + 1, seq)
+    if not applied and not rebuild(shared) then
+        return false
+    end
+    state.seq = seq
     state.version = version
     for i = 1, #listeners do
         listeners[i]()

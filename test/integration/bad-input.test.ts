@@ -46,8 +46,8 @@ function allServedBy(seen: Map<string, number>, ids: string[]): boolean {
 
 describe('the admin endpoint refuses bad pushes and keeps the table in force', () => {
   it.each([
-    ['no token', '{"version":"x","base":null,"apps":{}}', null, 401],
-    ['a wrong token', '{"version":"x","base":null,"apps":{}}', 'wrong-token-wrong-token', 401],
+    ['no token', '{"version":"x","base":null}\n', null, 401],
+    ['a wrong token', '{"version":"x","base":null}\n', 'wrong-token-wrong-token', 401],
   ])('answers 401 to a push with %s', async (_title, body, token, status) => {
     const reply = await push(body, token);
     expect(reply.status).toBe(status);
@@ -56,10 +56,11 @@ describe('the admin endpoint refuses bad pushes and keeps the table in force', (
   });
 
   it.each([
-    ['malformed JSON', '{"version": "v9", "apps": {', 'not a JSON object'],
-    ['no version', '{"base":null,"apps":{}}', 'version must be a non-empty string'],
-    ['a host name as backend address', '{"version":"v9","base":null,"apps":{"/x":{"id":"/x","hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backends":[{"id":"t","address":"srv1.example.com","port":80,"weight":1}]}}}}}', 'address must be an IP address'],
-    ['a port out of range', '{"version":"v9","base":null,"apps":{"/x":{"id":"/x","hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backends":[{"id":"t","address":"127.0.0.1","port":70000,"weight":1}]}}}}}', 'port must be a port number'],
+    ['malformed JSON', '{"version": "v9", "base": {\n', 'line 1 is not a JSON object'],
+    ['no version', '{"base":null}\n', 'version must be a non-empty string'],
+    ['a host name as backend address', '{"version":"v9","base":null}\n{"id":"/x","hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backends":[{"id":"t","address":"srv1.example.com","port":80,"weight":1}]}}}\n', 'address must be an IP address'],
+    ['a port out of range', '{"version":"v9","base":null}\n{"id":"/x","hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backends":[{"id":"t","address":"127.0.0.1","port":70000,"weight":1}]}}}\n', 'port must be a port number'],
+    ['a route line that is not JSON', '{"version":"v9","base":null}\n{"id": "/x", \n', 'line 2 is not a JSON object'],
   ])('answers 400 to %s and changes nothing', async (_title, body, message) => {
     const reply = await push(body, nginx.adminToken);
     expect(reply.status).toBe(400);

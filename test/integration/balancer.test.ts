@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
+import { pushBodyText } from '../../agent/adapters/nginx-admin.js';
 import { answers, waitForStatus } from '../helpers/traffic.js';
 
 let nginx: NginxNode;
@@ -33,8 +34,8 @@ async function pushApp(id: string, vhosts: string[], backends: Array<{ id: strin
   };
   const res = await fetch(`${nginx.adminUrl}/edgeroute/apps`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${nginx.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ version: `v${version}`, base: null, apps: { [id]: app } }),
+    headers: { authorization: `Bearer ${nginx.adminToken}`, 'content-type': 'application/x-ndjson' },
+    body: pushBodyText({ version: `v${version}`, base: null, apps: { [id]: app } }),
   });
   expect(res.status).toBe(200);
 }
