@@ -20,8 +20,16 @@ interface LocalEntry {
   savedAt: number | null;
 }
 
+/** How often the whole memory is scanned for entries due a rewrite (their TTL half gone). */
+const DUE_SCAN_FRACTION_OF_TTL = 0.1;
+
 export class HealthMemory {
   private readonly local = new Map<string, LocalEntry>();
+  /** The same health, as the routing table reads it; kept in step with `local`, never copied. */
+  private readonly health = new Map<string, RememberedHealth>();
+  /** Written since the last store write, or failed to write. */
+  private readonly unsaved = new Set<string>();
+  private lastDueScan = 0;
   /** Task ids already asked of the store, so a miss is not asked again and again. */
   private readonly asked = new Set<string>();
   private degraded = false;
@@ -40,7 +48,7 @@ export class HealthMemory {
       try {
         const loaded = await this.store.load(missing);
         for (const id of missing) this.asked.add(id);
-        for (const [id, health] of loaded) this.local.set(id, { health, savedAt: this.now() });
+        for (const [id, health] of loaded) this.setLocal(id, health, this.now());
         this.markHealthy();
       } catch (err) {
         this.markDegraded(err);
@@ -50,9 +58,14 @@ export class HealthMemory {
   }
 
   view(): ReadonlyMap<string, RememberedHealth> {
-    const view = new Map<string, RememberedHealth>();
-    for (const [id, entry] of this.local) view.set(id, entry.health);
-    return view;
+    return this.health;
+  }
+
+  private setLocal(id: string, health: RememberedHealth, savedAt: number | null): void {
+    this.local.set(id, { health, savedAt });
+    this.health.set(id, health);
+    if (savedAt === null) this.unsaved.add(id);
+    else this.unsaved.delete(id);
   }
 
   /** Records what Marathon reported; writes changed (or half-expired) entries to the store. */
@@ -61,11 +74,19 @@ export class HealthMemory {
     for (const [id, health] of observations) {
       const entry = this.local.get(id);
       if (entry && sameHealth(entry.health, health)) continue;
-      this.local.set(id, { health, savedAt: null });
+      this.setLocal(id, health, null);
     }
     const due = new Map<string, RememberedHealth>();
-    for (const [id, entry] of this.local) {
-      if (entry.savedAt === null || now - entry.savedAt > (this.ttlSeconds * 1000) / 2) due.set(id, entry.health);
+    for (const id of this.unsaved) {
+      const entry = this.local.get(id);
+      if (entry) due.set(id, entry.health);
+    }
+    // Entries whose TTL is half gone are rewritten; looking for them costs a
+    // pass over the whole memory, so it happens only now and then.
+    const ttlMs = this.ttlSeconds * 1000;
+    if (now - this.lastDueScan >= ttlMs * DUE_SCAN_FRACTION_OF_TTL) {
+      this.lastDueScan = now;
+      for (const [id, entry] of this.local) if (entry.savedAt !== null && now - entry.savedAt > ttlMs / 2) due.set(id, entry.health);
     }
     if (due.size === 0 || !this.store) return;
     try {
@@ -73,6 +94,7 @@ export class HealthMemory {
       for (const id of due.keys()) {
         const entry = this.local.get(id);
         if (entry) entry.savedAt = now;
+        this.unsaved.delete(id);
       }
       this.markHealthy();
     } catch (err) {
@@ -84,12 +106,17 @@ export class HealthMemory {
   async flush(): Promise<void> {
     await this.remember(new Map());
     // With nothing to write, the reconnect itself shows the store is back.
-    if (![...this.local.values()].some((e) => e.savedAt === null)) this.markHealthy();
+    if (this.unsaved.size === 0) this.markHealthy();
   }
 
   /** Drops local entries of tasks that no longer exist (the store's TTL does the same there). */
   forgetExcept(liveTaskIds: ReadonlySet<string>): void {
-    for (const id of this.local.keys()) if (!liveTaskIds.has(id)) this.local.delete(id);
+    for (const id of this.local.keys()) {
+      if (liveTaskIds.has(id)) continue;
+      this.local.delete(id);
+      this.health.delete(id);
+      this.unsaved.delete(id);
+    }
     for (const id of this.asked) if (!liveTaskIds.has(id)) this.asked.delete(id);
   }
 

@@ -5,7 +5,7 @@
  * retried with backoff; nginx keeps its last table meanwhile.
  */
 import type { Logger } from 'pino';
-import { parseAppResponse, parseAppsResponse } from './core/marathon-apps.js';
+import { parseAppResponse, parseAppsListing } from './core/marathon-apps.js';
 import { isIpAddress, taskEndpoint } from './core/endpoint.js';
 import { readRoutingLabels } from './core/labels.js';
 import type { InputProblem, MarathonApp, MarathonSnapshot } from './core/marathon-types.js';
@@ -23,7 +23,8 @@ import type { PluginStatus, PushBody, PushResult } from './adapters/nginx-admin.
 import { ProblemReporter } from './problem-reporter.js';
 
 export interface ReconcilerDeps {
-  fetchApps(): Promise<unknown>;
+  /** The text of `/v2/apps?embed=apps.tasks`. */
+  fetchApps(): Promise<string>;
   /** One app with its tasks (`/v2/apps/{id}?embed=app.tasks`); null when Marathon has no such app. */
   fetchApp(appId: string): Promise<unknown | null>;
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
@@ -208,6 +209,7 @@ export class Reconciler {
     this.problems.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
     this.desired = result.table;
     this.result = result;
+    this.lastChanges = { table: result.table, ...result.changes };
     this.scheduleClockRecompute(result.nextChangeAt, now);
     const computed = performance.now();
 
@@ -232,7 +234,7 @@ export class Reconciler {
     this.needsFetch = false;
     this.pendingApps.clear();
     try {
-      const parsed = parseAppsResponse(await this.deps.fetchApps());
+      const parsed = parseAppsListing(await this.deps.fetchApps());
       this.apps = new Map(parsed.snapshot.apps.map((app) => [app.id, app]));
       this.parseProblems = new Map([['', parsed.problems]]);
       return parsed.snapshot.apps as MarathonApp[];
@@ -263,7 +265,9 @@ export class Reconciler {
         return;
       }
       const parsed = parseAppResponse(body);
-      this.parseProblems.set(id, parsed.problems);
+      // Kept only when there are some: 10,000 empty entries would be read on every sync.
+      if (parsed.problems.length > 0) this.parseProblems.set(id, parsed.problems);
+      else this.parseProblems.delete(id);
       for (const app of parsed.snapshot.apps) {
         apps.set(app.id, app);
         read.push(app);
@@ -273,6 +277,8 @@ export class Reconciler {
   }
 
   private result: { readonly backends: readonly BackendStatus[] } | null = null;
+  /** The last computation's own account of what changed, to skip diffing 10,000 apps. */
+  private lastChanges: { table: RoutingTable; since: RoutingTable | null; upserts: readonly AppRoute[]; removals: readonly string[] } | null = null;
 
   private scheduleClockRecompute(at: number | null, now: number): void {
     if (this.clockTimer) clearTimeout(this.clockTimer);
@@ -289,7 +295,8 @@ export class Reconciler {
     const desired = this.desired;
     if (desired === null || this.applied?.version === desired.version) return 0;
     const applied = this.applied;
-    const diff = diffTables(applied, desired);
+    const known = this.lastChanges;
+    const diff = known !== null && applied !== null && known.table === desired && known.since === applied ? known : diffTables(applied, desired);
     if (applied !== null && isEmptyDiff(diff)) {
       this.applied = desired;
       return 0;
@@ -308,7 +315,8 @@ export class Reconciler {
     if (!result.ok) throw new Error(`nginx refused the push (HTTP ${result.status}): ${result.error}`);
     this.applied = desired;
     this.log.info(
-      { version: desired.version, changed: Object.keys(body.apps).length, full: body.base === null, apps: Object.keys(desired.apps).length },
+      // Counting the whole table would build it; the delta says what changed.
+      { version: desired.version, changed: Object.keys(body.apps).length, full: body.base === null },
       'pushed routing table to nginx',
     );
     return bytes;

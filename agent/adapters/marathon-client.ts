@@ -132,6 +132,17 @@ export class MarathonClient {
 
   /** `GET path` as JSON, trying each Marathon once, starting with the current one; `notFound` is returned for a 404. */
   async getJson<T = never>(path: string, notFound?: T): Promise<unknown | T> {
+    const text = await this.getText(path, notFound === undefined ? undefined : null);
+    if (text === null) return notFound as T;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new Error(`GET ${this.endpoint.baseUrl}${path} answered malformed JSON: ${(err as Error).message}`);
+    }
+  }
+
+  /** `GET path` as text, trying each Marathon once; `notFound` is returned for a 404. */
+  async getText(path: string, notFound?: null): Promise<string | null> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
       const url = `${this.endpoint.baseUrl}${path}`;
@@ -145,12 +156,7 @@ export class MarathonClient {
           await res.body?.cancel();
           throw new MarathonHttpError(url, res.status);
         }
-        const text = await res.text();
-        try {
-          return JSON.parse(text) as unknown;
-        } catch (err) {
-          throw new Error(`GET ${url} answered malformed JSON: ${(err as Error).message}`);
-        }
+        return await res.text();
       } catch (err) {
         lastError = err;
         this.failover();
@@ -159,8 +165,9 @@ export class MarathonClient {
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
-  fetchApps(): Promise<unknown> {
-    return this.getJson('/v2/apps?embed=apps.tasks');
+  /** The full listing as text: it is parsed one app at a time. */
+  async fetchApps(): Promise<string> {
+    return (await this.getText('/v2/apps?embed=apps.tasks')) as string;
   }
 
   /** One app with its tasks; null when Marathon has no such app (it was removed). */
@@ -183,3 +190,4 @@ function sameHostPort(a: string, b: string): boolean {
 function defaultPort(url: URL): string {
   return url.protocol === 'https:' ? '443' : '80';
 }
+

@@ -8,8 +8,15 @@ export interface TableDiff {
 
 export function diffTables(previous: RoutingTable | null, next: RoutingTable): TableDiff {
   const before = previous?.apps ?? {};
-  const upserts = Object.values(next.apps).filter((app) => before[app.id]?.hash !== app.hash);
-  const removals = Object.keys(before).filter((id) => !(id in next.apps));
+  const upserts: AppRoute[] = [];
+  for (const id in next.apps) {
+    const app = next.apps[id] as AppRoute;
+    const old = before[id];
+    // Unchanged routes are the same objects from one computation to the next.
+    if (old !== app && old?.hash !== app.hash) upserts.push(app);
+  }
+  const removals: string[] = [];
+  for (const id in before) if (!(id in next.apps)) removals.push(id);
   return { upserts, removals };
 }
 

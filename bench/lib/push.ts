@@ -30,5 +30,5 @@ export async function pushTable(adminUrl: string, token: string, apps: readonly 
   const result = await new NginxAdmin(adminUrl, token, 120_000).push(body);
   const ms = performance.now() - started;
   if (!result.ok) throw new Error(`push refused: HTTP ${result.status} ${result.error}`);
-  return { bytes: Buffer.byteLength(JSON.stringify(body)), ms };
+  return { bytes: result.bytes ?? 0, ms };
 }

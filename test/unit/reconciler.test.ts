@@ -32,7 +32,7 @@ function fakes() {
       state.fetches++;
       await new Promise((r) => setTimeout(r, 5));
       if (state.fetchFails) throw new Error('connect ECONNREFUSED');
-      return { apps: state.apps };
+      return JSON.stringify({ apps: state.apps });
     },
     fetchApp: async (id: string) => {
       state.appFetches.push(id);

@@ -1,0 +1,156 @@
+/**
+ * Judges one Marathon app: its labels, its tasks' endpoints and lifecycle
+ * verdicts, and the version of a logical app it contributes. Pure.
+ */
+import { LABEL, readRoutingLabels, type RoutingLabels } from './labels.js';
+import { isIpAddress, taskEndpoint } from './endpoint.js';
+import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
+import type { InputProblem, MarathonApp } from './marathon-types.js';
+import type { Backend, BackendStatus, RoutingInput } from './routing-table.js';
+
+export interface VersionCandidate {
+  readonly appKey: string;
+  readonly version: string;
+  readonly marathonAppId: string;
+  readonly vhosts: readonly string[];
+  readonly backends: readonly Backend[];
+  /** Every active task with its state and reason, judged when asked (a hundred thousand are not needed on every sync). */
+  readonly statuses: () => BackendStatus[];
+}
+
+/** Everything judging one Marathon app yields; reusable while the app object, config and host addresses are the same. */
+export interface JudgedApp {
+  readonly candidate: VersionCandidate | null;
+  readonly problems: readonly InputProblem[];
+  readonly observations: ReadonlyArray<readonly [string, RememberedHealth]>;
+  readonly nextChangeAt: number | null;
+  /** False when the verdicts depend on the clock or on remembered health. */
+  readonly reusable: boolean;
+  /** Host names looked up, with what they resolved to. */
+  readonly hostsUsed: ReadonlyArray<readonly [string, string | undefined]>;
+}
+
+export function sameHosts(used: JudgedApp['hostsUsed'], hostAddresses: ReadonlyMap<string, string>): boolean {
+  return used.every(([name, address]) => hostAddresses.get(name) === address);
+}
+
+export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedApp {
+  const problems: InputProblem[] = [];
+  const unrouted: JudgedApp = { candidate: null, problems, observations: [], nextChangeAt: null, reusable: true, hostsUsed: [] };
+  const labels = readRoutingLabels(app.labels);
+  if (!labels.ok) {
+    problems.push({ appId: app.id, message: `skipped: ${labels.message}` });
+    return unrouted;
+  }
+  if (!labels.routed || labels.value.group !== input.config.group) return unrouted;
+  const appKey = labels.value.app ?? app.id;
+  const judged = judgeApp(app, appKey, labels.value, input, problems);
+  const candidate: VersionCandidate | null =
+    judged.backends === null
+      ? null
+      : {
+          appKey,
+          version: labels.value.version,
+          marathonAppId: app.id,
+          vhosts: labels.value.vhosts,
+          backends: judged.backends,
+          statuses: statusesLater(app, appKey, labels.value, input),
+        };
+  return { candidate, problems, observations: judged.observations, nextChangeAt: judged.nextChangeAt, reusable: judged.reusable, hostsUsed: judged.hostsUsed };
+}
+
+/** Judges every active task of one Marathon app; backends null when the app cannot be routed at all (no usable port). */
+/** Captures only what judging needs (not the whole snapshot), so a kept candidate holds little. */
+function statusesLater(app: MarathonApp, appKey: string, labels: RoutingLabels, input: RoutingInput): () => BackendStatus[] {
+  const { config, hostAddresses, healthMemory, now } = input;
+  const context = { snapshot: { apps: [] }, config, hostAddresses, healthMemory, now };
+  return () => judgeApp(app, appKey, labels, context, [], true).statuses;
+}
+
+function judgeApp(
+  app: MarathonApp,
+  appKey: string,
+  labels: RoutingLabels,
+  input: RoutingInput,
+  problems: InputProblem[],
+  withStatuses = false,
+): {
+  backends: Backend[] | null;
+  statuses: BackendStatus[];
+  observations: Array<readonly [string, RememberedHealth]>;
+  nextChangeAt: number | null;
+  reusable: boolean;
+  hostsUsed: Array<readonly [string, string | undefined]>;
+} {
+  const { portIndex } = labels;
+  if (app.ports.length > 0 && portIndex >= app.ports.length) {
+    problems.push({ appId: app.id, message: `skipped: ${LABEL.portIndex}=${portIndex} but the app declares ${app.ports.length} port(s)` });
+    return { backends: null, statuses: [], observations: [], nextChangeAt: null, reusable: true, hostsUsed: [] };
+  }
+  const observations: Array<readonly [string, RememberedHealth]> = [];
+  const hostsUsed: Array<readonly [string, string | undefined]> = [];
+  let nextChangeAt: number | null = null;
+  let reusable = true;
+  const settings = {
+    publishDelayMs: 1000 * (labels.publishDelaySeconds ?? input.config.defaultPublishDelaySeconds),
+    warmupMs: 1000 * (labels.warmupSeconds ?? input.config.defaultWarmupSeconds),
+    warmupAggression: input.config.warmupAggression,
+    weight: labels.weight,
+    hasHealthChecks: app.healthCheckCount > 0,
+  };
+  const backends: Backend[] = [];
+  const statuses: BackendStatus[] = [];
+  const unusable: string[] = [];
+  let running = 0;
+  for (const task of [...app.tasks].filter(isActiveTask).sort((a, b) => compare(a.id, b.id))) {
+    const endpoint = taskEndpoint(app, task, portIndex);
+    let address: string | undefined;
+    if (endpoint.ok && isIpAddress(endpoint.host)) address = endpoint.host;
+    else if (endpoint.ok) {
+      address = input.hostAddresses.get(endpoint.host);
+      hostsUsed.push([endpoint.host, address]);
+    }
+    if (task.state === 'TASK_RUNNING') {
+      running++;
+      if (!endpoint.ok) unusable.push(endpoint.message);
+      else if (address === undefined) unusable.push(`task ${task.id}: host ${endpoint.host} has no known address`);
+    }
+    const remembered = input.healthMemory.get(task.id);
+    const verdict = judgeTask(task, settings, remembered, input.now);
+    if (verdict.observation) observations.push([task.id, verdict.observation]);
+    // Verdicts that lean on the clock or on memory are judged afresh every time.
+    if (verdict.changesAt !== null || (settings.hasHealthChecks && task.state === 'TASK_RUNNING' && task.healthCheckResults.length === 0)) reusable = false;
+    const routable = endpoint.ok && address !== undefined;
+    if (routable && verdict.changesAt !== null) {
+      const next = verdict.state === 'warming' ? Math.min(verdict.changesAt, input.now + input.config.warmupStepMs) : verdict.changesAt;
+      nextChangeAt = nextChangeAt === null ? next : Math.min(nextChangeAt, next);
+    }
+    if (withStatuses) statuses.push({
+      app: appKey,
+      version: labels.version,
+      marathonAppId: app.id,
+      taskId: task.id,
+      address: address ?? null,
+      port: endpoint.ok ? endpoint.port : null,
+      state: verdict.state,
+      reason: routable ? verdict.reason : `not routable: ${unusable[unusable.length - 1] ?? 'no address'}`,
+      weight: routable ? verdict.weight : 0,
+      baseWeight: labels.weight,
+      publishedAt: verdict.publishedAt,
+    });
+    if (endpoint.ok && address !== undefined && verdict.weight > 0) backends.push({ id: task.id, address, port: endpoint.port, weight: verdict.weight });
+  }
+  if (running > 0 && unusable.length === running) {
+    problems.push({ appId: app.id, message: `skipped: no usable port (${unusable[0]})` });
+    return { backends: null, statuses: [], observations, nextChangeAt: null, reusable, hostsUsed };
+  }
+  if (unusable.length > 0) {
+    problems.push({ appId: app.id, message: `${unusable.length} task(s) not routed: ${unusable.join('; ')}` });
+  }
+  return { backends, statuses, observations, nextChangeAt, reusable, hostsUsed };
+}
+
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,385 @@
+/**
+ * Builds the routing table incrementally. The memo remembers each Marathon
+ * app's judgement, how apps group into logical apps, who owns each host name
+ * and the table itself; a computation re-judges only the Marathon apps whose
+ * objects changed (or whose verdicts lean on the clock or on remembered
+ * health) and rebuilds only the logical apps they touch. Computing from
+ * scratch is the same algorithm applied to an empty memo, so both give the
+ * same table.
+ */
+import { DEFAULT_VERSION } from './labels.js';
+import { hashParts, StreamingHash } from './hash.js';
+import { judgeMarathonApp, sameHosts, type JudgedApp, type VersionCandidate } from './judge-app.js';
+import type { RememberedHealth } from './lifecycle.js';
+import type { InputProblem, MarathonApp } from './marathon-types.js';
+import type { AppRoute, BackendStatus, RoutingConfig, RoutingInput, RoutingResult, RoutingTable, VersionRoute } from './routing-table.js';
+
+type Digest = readonly [number, number];
+
+interface JudgedEntry {
+  readonly app: MarathonApp;
+  readonly judged: JudgedApp;
+}
+
+/** One logical app (edgeroute.app): its versions, the host names it wants and holds, its route. */
+interface LogicalApp {
+  /** Marathon app id → its candidate for this logical app. */
+  readonly members: Map<string, VersionCandidate>;
+  /** After the one-Marathon-app-per-version rule, sorted by version. */
+  versions: readonly VersionCandidate[];
+  versionProblems: readonly InputProblem[];
+  wanted: readonly string[];
+  claimed: readonly string[];
+  claimProblems: readonly InputProblem[];
+  route: AppRoute | null;
+  digest: Digest | null;
+}
+
+export class RoutingMemo {
+  private config: RoutingConfig | null = null;
+  private readonly judged = new Map<string, JudgedEntry>();
+  private readonly logical = new Map<string, LogicalApp>();
+  /** Host name → logical apps that want it; the first by id owns it. */
+  private readonly wantedBy = new Map<string, Set<string>>();
+  private readonly owner = new Map<string, string>();
+  private table: RoutingTable | null = null;
+  private digest: [number, number] = [0, 0];
+  private routeCount = 0;
+  /** Marathon app id → when its verdicts change by the clock alone. */
+  private readonly clockDue = new Map<string, number>();
+  /** Marathon apps and logical apps that have problems to report. */
+  private readonly troubledApps = new Set<string>();
+  private readonly troubledKeys = new Set<string>();
+
+  apply(input: RoutingInput): RoutingResult {
+    if (this.config === null || !sameConfig(this.config, input.config)) this.reset(input.config);
+    const previous = this.table;
+    const observations = new Map<string, RememberedHealth>();
+    const touched = new Set<string>();
+
+    for (const [id, judged] of this.changedApps(input)) {
+      for (const [taskId, health] of judged?.judged.observations ?? []) observations.set(taskId, health);
+      this.replaceJudgement(id, judged, touched);
+    }
+    const { upserts, removals } = this.rebuild(touched);
+    const table = this.tableAfter(upserts, removals);
+    this.table = table;
+    return this.result(table, previous, upserts, removals, observations);
+  }
+
+  private reset(config: RoutingConfig): void {
+    this.config = config;
+    this.judged.clear();
+    this.logical.clear();
+    this.wantedBy.clear();
+    this.owner.clear();
+    this.table = null;
+    this.digest = [0, 0];
+    this.routeCount = 0;
+    this.clockDue.clear();
+    this.troubledApps.clear();
+    this.troubledKeys.clear();
+  }
+
+  /** Marathon app id → its new judgement, or null when the app is gone. */
+  private changedApps(input: RoutingInput): Map<string, JudgedEntry | null> {
+    const changed = new Map<string, JudgedEntry | null>();
+    let kept = 0;
+    for (const app of input.snapshot.apps) {
+      const known = this.judged.get(app.id);
+      if (known) kept++;
+      if (known && known.app === app && known.judged.reusable && sameHosts(known.judged.hostsUsed, input.hostAddresses)) continue;
+      changed.set(app.id, { app, judged: judgeMarathonApp(app, input) });
+    }
+    if (kept < this.judged.size) {
+      const present = new Set(input.snapshot.apps.map((app) => app.id));
+      for (const id of this.judged.keys()) if (!present.has(id)) changed.set(id, null);
+    }
+    return changed;
+  }
+
+  /** Records an app's new judgement and marks the logical apps it leaves or joins. */
+  private replaceJudgement(id: string, entry: JudgedEntry | null, touched: Set<string>): void {
+    const old = this.judged.get(id)?.judged.candidate;
+    if (old) {
+      this.logical.get(old.appKey)?.members.delete(id);
+      touched.add(old.appKey);
+    }
+    if (entry === null) {
+      this.judged.delete(id);
+      this.clockDue.delete(id);
+      this.troubledApps.delete(id);
+      return;
+    }
+    this.judged.set(id, entry);
+    if (entry.judged.problems.length > 0) this.troubledApps.add(id);
+    else this.troubledApps.delete(id);
+    if (entry.judged.nextChangeAt === null) this.clockDue.delete(id);
+    else this.clockDue.set(id, entry.judged.nextChangeAt);
+    const candidate = entry.judged.candidate;
+    if (candidate) {
+      let logical = this.logical.get(candidate.appKey);
+      if (!logical) {
+        logical = { members: new Map(), versions: [], versionProblems: [], wanted: [], claimed: [], claimProblems: [], route: null, digest: null };
+        this.logical.set(candidate.appKey, logical);
+      }
+      logical.members.set(id, candidate);
+      touched.add(candidate.appKey);
+    }
+  }
+
+  /** Rebuilds the touched logical apps and every app whose host names changed hands. */
+  private rebuild(touched: Set<string>): { upserts: AppRoute[]; removals: string[] } {
+    const contested = new Set<string>();
+    for (const key of touched) {
+      const logical = this.logical.get(key);
+      if (!logical) continue;
+      const { versions, problems } = pickVersions(key, logical.members);
+      logical.versions = versions;
+      logical.versionProblems = problems;
+      const wanted = [...new Set(versions.flatMap((v) => v.vhosts))].sort(compare);
+      for (const vhost of logical.wanted) if (!wanted.includes(vhost)) this.unwant(vhost, key, contested);
+      for (const vhost of wanted) if (!logical.wanted.includes(vhost)) this.want(vhost, key, contested);
+      logical.wanted = wanted;
+    }
+    const rebuild = new Set(touched);
+    for (const vhost of contested) {
+      const before = this.owner.get(vhost);
+      const wanters = this.wantedBy.get(vhost);
+      const after = wanters && wanters.size > 0 ? [...wanters].sort(compare)[0] : undefined;
+      if (after === undefined) this.owner.delete(vhost);
+      else this.owner.set(vhost, after);
+      if (before !== after) {
+        if (before !== undefined) rebuild.add(before);
+        for (const key of wanters ?? []) rebuild.add(key);
+      }
+    }
+    const upserts: AppRoute[] = [];
+    const removals: string[] = [];
+    for (const key of [...rebuild].sort(compare)) this.rebuildRoute(key, upserts, removals);
+    return { upserts, removals };
+  }
+
+  private want(vhost: string, key: string, contested: Set<string>): void {
+    let wanters = this.wantedBy.get(vhost);
+    if (!wanters) {
+      wanters = new Set();
+      this.wantedBy.set(vhost, wanters);
+    }
+    wanters.add(key);
+    contested.add(vhost);
+  }
+
+  private unwant(vhost: string, key: string, contested: Set<string>): void {
+    const wanters = this.wantedBy.get(vhost);
+    wanters?.delete(key);
+    if (wanters?.size === 0) this.wantedBy.delete(vhost);
+    contested.add(vhost);
+  }
+
+  private rebuildRoute(key: string, upserts: AppRoute[], removals: string[]): void {
+    const logical = this.logical.get(key);
+    const claimed: string[] = [];
+    const claimProblems: InputProblem[] = [];
+    for (const vhost of logical?.wanted ?? []) {
+      const holder = this.owner.get(vhost);
+      if (holder === key) claimed.push(vhost);
+      else if (holder !== undefined) {
+        claimProblems.push({ appId: logical?.versions[0]?.marathonAppId ?? key, message: `host ${vhost} is already routed to app ${holder}; not routed here` });
+      }
+    }
+    const oldRoute = logical?.route ?? null;
+    const oldDigest = logical?.digest ?? null;
+    let route: AppRoute | null = null;
+    if (logical && logical.versions.length > 0 && claimed.length > 0) {
+      const same = oldRoute !== null && sameStrings(logical.claimed, claimed) && sameVersions(oldRoute, logical.versions);
+      route = same ? oldRoute : appRoute(key, claimed.length === logical.wanted.length ? logical.wanted : claimed, logical.versions);
+      // Rebuilt with the same content (e.g. a task came and went): nothing changed.
+      if (oldRoute !== null && route.hash === oldRoute.hash) route = oldRoute;
+    }
+    if (logical && (logical.versionProblems.length > 0 || claimProblems.length > 0)) this.troubledKeys.add(key);
+    else this.troubledKeys.delete(key);
+    if (logical) {
+      logical.claimed = claimed;
+      logical.claimProblems = claimProblems;
+      logical.route = route;
+      logical.digest = route === null ? null : route === oldRoute ? oldDigest : hashParts(`${route.id}=${route.hash}`);
+      if (logical.members.size === 0) {
+        this.logical.delete(key);
+        this.troubledKeys.delete(key);
+      }
+    }
+    if (route === oldRoute) return;
+    if (oldDigest) this.combine(oldDigest, -1);
+    if (route) {
+      this.combine(logical?.digest as Digest, 1);
+      upserts.push(route);
+    } else if (oldRoute) removals.push(key);
+  }
+
+  private combine(digest: Digest, count: 1 | -1): void {
+    this.digest = [(this.digest[0] ^ digest[0]) >>> 0, (this.digest[1] ^ digest[1]) >>> 0];
+    this.routeCount += count;
+  }
+
+  /** The new table shares every unchanged route object with the previous one. */
+  private tableAfter(upserts: readonly AppRoute[], removals: readonly string[]): RoutingTable {
+    const previous = this.table;
+    if (previous !== null && upserts.length === 0 && removals.length === 0) return previous;
+    return lazyTable(versionString(this.digest, this.routeCount), previous, upserts, removals);
+  }
+
+  private result(
+    table: RoutingTable,
+    since: RoutingTable | null,
+    upserts: readonly AppRoute[],
+    removals: readonly string[],
+    observations: ReadonlyMap<string, RememberedHealth>,
+  ): RoutingResult {
+    const problems: InputProblem[] = [];
+    for (const id of this.troubledApps) problems.push(...(this.judged.get(id)?.judged.problems ?? []));
+    for (const key of this.troubledKeys) {
+      const logical = this.logical.get(key);
+      if (logical) problems.push(...logical.versionProblems, ...logical.claimProblems);
+    }
+    problems.sort((a, b) => compare(a.appId ?? '', b.appId ?? '') || compare(a.message, b.message));
+    let nextChangeAt: number | null = null;
+    for (const at of this.clockDue.values()) nextChangeAt = nextChangeAt === null ? at : Math.min(nextChangeAt, at);
+    let backends: readonly BackendStatus[] | null = null;
+    const logical = this.logical;
+    return {
+      table,
+      changes: { since, upserts, removals },
+      problems,
+      // Built on demand: a hundred thousand entries are not needed on every sync.
+      get backends() {
+        backends ??= [...logical.values()]
+          .filter((l) => l.route !== null)
+          .flatMap((l) => l.versions)
+          .sort((a, b) => compare(a.marathonAppId, b.marathonAppId))
+          .flatMap((c) => c.statuses());
+        return backends;
+      },
+      observations,
+      nextChangeAt,
+    };
+  }
+}
+
+/** How many unread tables may chain before one is materialized anyway. */
+const MAX_CHAIN = 32;
+
+interface TableLink {
+  parent: RoutingTable | null;
+  readonly upserts: readonly AppRoute[];
+  readonly removals: readonly string[];
+  readonly depth: number;
+}
+
+const links = new WeakMap<RoutingTable, TableLink>();
+
+/**
+ * A table whose `apps` record is built only when read (a full push, a diff
+ * against an unknown table): copying 10,000 entries on every event would
+ * cost more than the rest of the computation. It reads as a plain object.
+ */
+function lazyTable(version: string, parent: RoutingTable | null, upserts: readonly AppRoute[], removals: readonly string[]): RoutingTable {
+  let apps: Record<string, AppRoute> | null = null;
+  const table = { version } as RoutingTable;
+  const depth = parent === null ? 0 : (links.get(parent)?.depth ?? 0) + 1;
+  links.set(table, { parent, upserts, removals, depth });
+  Object.defineProperty(table, 'apps', {
+    enumerable: true,
+    get() {
+      apps ??= materialize(table);
+      return apps;
+    },
+  });
+  if (depth >= MAX_CHAIN) void table.apps;
+  return table;
+}
+
+function materialize(table: RoutingTable): Record<string, AppRoute> {
+  const chain: TableLink[] = [];
+  let base: RoutingTable | null = table;
+  let link = links.get(table);
+  while (link && base) {
+    chain.push(link);
+    base = link.parent;
+    link = base ? links.get(base) : undefined;
+    // A materialized ancestor ends the walk (its link was dropped).
+  }
+  const apps: Record<string, AppRoute> = base ? { ...base.apps } : {};
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const step = chain[i] as TableLink;
+    for (const id of step.removals) delete apps[id];
+    for (const route of step.upserts) apps[route.id] = route;
+  }
+  // Built: the ancestors are no longer needed by this table.
+  links.delete(table);
+  return apps;
+}
+
+/** One Marathon app per version: the first by Marathon id keeps it, the others are reported. */
+function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate>): { versions: VersionCandidate[]; problems: InputProblem[] } {
+  const byVersion = new Map<string, VersionCandidate>();
+  const problems: InputProblem[] = [];
+  for (const candidate of [...members.values()].sort((a, b) => compare(a.marathonAppId, b.marathonAppId))) {
+    const holder = byVersion.get(candidate.version);
+    if (holder) {
+      problems.push({ appId: candidate.marathonAppId, message: `skipped: version "${candidate.version}" of app "${key}" is already ${holder.marathonAppId}` });
+      continue;
+    }
+    byVersion.set(candidate.version, candidate);
+  }
+  return { versions: [...byVersion.values()].sort((a, b) => compare(a.version, b.version)), problems };
+}
+
+function appRoute(appKey: string, vhosts: readonly string[], candidates: readonly VersionCandidate[]): AppRoute {
+  const versions: Record<string, VersionRoute> = {};
+  for (const c of candidates) versions[c.version] = { marathonAppId: c.marathonAppId, backends: c.backends };
+  const defaultVersion = DEFAULT_VERSION in versions ? DEFAULT_VERSION : (candidates[0]?.version ?? DEFAULT_VERSION);
+  return { id: appKey, vhosts, defaultVersion, versions, hash: routeHash(appKey, vhosts, defaultVersion, candidates) };
+}
+
+/** Every field the plugin routes by, in a fixed order (candidates come sorted by version). */
+function routeHash(appKey: string, vhosts: readonly string[], defaultVersion: string, candidates: readonly VersionCandidate[]): string {
+  const hash = new StreamingHash().add(appKey).add(vhosts.length);
+  for (const vhost of vhosts) hash.add(vhost);
+  hash.add(defaultVersion).add(candidates.length);
+  for (const c of candidates) {
+    hash.add(c.version).add(c.marathonAppId).add(c.backends.length);
+    for (const b of c.backends) hash.add(b.id).add(b.address).add(b.port).add(b.weight);
+  }
+  return hash.hex();
+}
+
+/** Whether `route` was built from exactly these candidates (same objects). */
+function sameVersions(route: AppRoute, versions: readonly VersionCandidate[]): boolean {
+  const names = Object.keys(route.versions);
+  return (
+    names.length === versions.length &&
+    versions.every((v) => route.versions[v.version]?.backends === v.backends && route.versions[v.version]?.marathonAppId === v.marathonAppId)
+  );
+}
+
+/** The table's version: every route's digest combined, so it costs no string of the whole table. */
+function versionString(digest: Digest, count: number): string {
+  return `${digest[0].toString(16).padStart(6, '0')}${digest[1].toString(16).padStart(8, '0')}-${count}`;
+}
+
+export function emptyVersion(): string {
+  return versionString([0, 0], 0);
+}
+
+function sameConfig(a: RoutingConfig, b: RoutingConfig): boolean {
+  return (Object.keys(b) as Array<keyof RoutingConfig>).every((key) => a[key] === b[key]);
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

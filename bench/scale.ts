@@ -1,0 +1,158 @@
+/**
+ * Scale: 10,000 apps and 100,000 tasks in the simulator (virtual tasks
+ * pointing at four fast backends). The agent runs as its own process, as on
+ * a routing node: its full-sync time, peak RSS, push size and time, nginx
+ * workers' memory, the cost of one incremental event, and data-plane
+ * requests/s at 10,000 apps against 10.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../agent/project-paths.js';
+import { startNginxNode } from '../agent/sandbox/sandbox.js';
+import { httpGet } from '../agent/sandbox/http-get.js';
+import { waitFor } from '../agent/sandbox/wait.js';
+import { MarathonSim, type SimAppSpec } from '../test/sim/marathon-sim.js';
+import { atLeast, atMost, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
+import { startStaticBackends } from './lib/nginx-fixtures.js';
+import { memoryMb, treeMemoryMb } from './lib/proc.js';
+import { pushTable } from './lib/push.js';
+import { runWrk } from './lib/wrk.js';
+
+interface SyncLine {
+  msg: string;
+  full?: boolean;
+  appsFetched?: number;
+  fetchMs?: number;
+  computeMs?: number;
+  pushMs?: number;
+  pushBytes?: number;
+  totalMs?: number;
+  time?: string;
+}
+
+function appSpecs(count: number, tasksPerApp: number, ports: readonly number[]): SimAppSpec[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `/scale/app-${i}`,
+    instances: tasksPerApp,
+    labels: { 'edgeroute.vhosts': `app-${i}.scale.bench` },
+    backendPorts: [...ports],
+  }));
+}
+
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=2';
+
+export const scale: Benchmark = {
+  name: 'scale',
+  description: '10,000 apps / 100,000 tasks: agent full sync, RSS, push, nginx memory, one event, data plane',
+  async run(ctx: BenchContext): Promise<BenchOutcome> {
+    const appCount = ctx.smoke ? 50 : 10_000;
+    const tasksPerApp = 10;
+    const events = ctx.smoke ? 3 : 20;
+    const backends = await startStaticBackends(4);
+    const marathon = await MarathonSim.start();
+    const nginx = await startNginxNode({ workerProcesses: 2 });
+    const small = await startNginxNode({ workerProcesses: 2 });
+    const lines: SyncLine[] = [];
+    let agent: ResultPromise | null = null;
+    try {
+      const loadStarted = performance.now();
+      marathon.loadBulk(appSpecs(appCount, tasksPerApp, backends.ports));
+      ctx.progress(`simulator holds ${appCount} apps, ${appCount * tasksPerApp} tasks (${Math.round(performance.now() - loadStarted)} ms)`);
+
+      const spawnedAt = performance.now();
+      agent = execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathon.url, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
+        // As the README recommends for large clusters: a small young generation keeps peak memory near the live set.
+        env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
+        reject: false,
+        buffer: false,
+      });
+      let partial = '';
+      agent.stdout?.on('data', (chunk: Buffer) => {
+        const text = partial + chunk.toString();
+        const parts = text.split('\n');
+        partial = parts.pop() ?? '';
+        for (const part of parts) {
+          try {
+            lines.push(JSON.parse(part) as SyncLine);
+          } catch {
+            // not a log line
+          }
+        }
+      });
+      const fullSync = await waitFor('the first full sync', () => lines.find((l) => l.msg === 'synced' && l.full), 120_000, 20);
+      const lastHost = `app-${appCount - 1}.scale.bench`;
+      await waitFor('the last app to route', async () => ((await httpGet(`${nginx.publicUrl}/`, { host: lastHost })).status === 200 ? true : undefined), 60_000);
+      const routableAfterMs = performance.now() - spawnedAt;
+      await new Promise((r) => setTimeout(r, 500)); // every worker on the new table
+      const workersMb = nginx.process.workerPids().map((pid) => memoryMb(pid).rssMb);
+      ctx.progress(`full sync ${fullSync.totalMs} ms (fetch ${fullSync.fetchMs}, compute ${fullSync.computeMs}, push ${fullSync.pushMs}, ${fullSync.pushBytes} bytes)`);
+
+      // One incremental change at a time: an app scaled up by one task.
+      const incremental: SyncLine[] = [];
+      for (let i = 0; i < events; i++) {
+        const seen = lines.length;
+        const appId = `/scale/app-${(i * 487) % appCount}`;
+        await marathon.scale(appId, tasksPerApp + 1);
+        await waitFor('the sync of that change', () => (lines.slice(seen).some((l) => l.msg === 'pushed routing table to nginx') ? true : undefined), 30_000, 5);
+        await new Promise((r) => setTimeout(r, 100)); // the last events of that deployment
+        incremental.push(...lines.slice(seen).filter((l) => l.msg === 'synced' && l.full === false));
+      }
+      // The bin and the node it starts with V8 flags, together.
+      const agentMemory = treeMemoryMb(agent.pid ?? 0);
+
+      // Data plane: the same request into a table of 10,000 apps and one of 10.
+      await pushTable(small.adminUrl, small.adminToken, Array.from({ length: 10 }, (_, i) => ({ id: `/scale/app-${i}`, vhosts: [`app-${i}.scale.bench`], versions: { stable: backends.ports } })));
+      const host = 'app-5.scale.bench';
+      await waitFor('the small table', async () => ((await httpGet(`${small.publicUrl}/`, { host })).status === 200 ? true : undefined));
+      const rounds = ctx.smoke ? 1 : 3;
+      const seconds = ctx.smoke ? 1 : 5;
+      const big: number[] = [];
+      const tiny: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const a = await runWrk({ url: `${small.publicUrl}/`, headers: { host }, durationSeconds: seconds, connections: 50 });
+        const b = await runWrk({ url: `${nginx.publicUrl}/`, headers: { host }, durationSeconds: seconds, connections: 50 });
+        if (a.failed > 0 || b.failed > 0) throw new Error(`requests failed: ${a.failed} (10 apps), ${b.failed} (${appCount} apps)`);
+        tiny.push(a.requestsPerSecond);
+        big.push(b.requestsPerSecond);
+        ctx.progress(`round ${r + 1}/${rounds}: 10 apps ${Math.round(a.requestsPerSecond)} req/s, ${appCount} apps ${Math.round(b.requestsPerSecond)} req/s`);
+      }
+      const ratio = median(big.map((b, i) => b / (tiny[i] as number)));
+
+      const incrementalTotals = incremental.map((l) => l.totalMs ?? NaN);
+      const results = {
+        setup: { apps: appCount, tasks: appCount * tasksPerApp, nginxWorkers: 2, incrementalChanges: events, agentNodeOptions: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
+        fullSync: { totalMs: fullSync.totalMs, fetchMs: fullSync.fetchMs, computeMs: fullSync.computeMs, pushMs: fullSync.pushMs, pushBytes: fullSync.pushBytes, routableAfterSpawnMs: round(routableAfterMs, 0) },
+        agentMemory,
+        nginxWorkersRssMb: workersMb,
+        incrementalSync: {
+          syncs: incremental.length,
+          medianMs: round(median(incrementalTotals), 2),
+          maxMs: round(Math.max(...incrementalTotals), 2),
+          medianFetchMs: round(median(incremental.map((l) => l.fetchMs ?? NaN)), 2),
+          medianComputeMs: round(median(incremental.map((l) => l.computeMs ?? NaN)), 2),
+          medianPushMs: round(median(incremental.map((l) => l.pushMs ?? NaN)), 2),
+        },
+        dataplane: { requestsPerSecond10Apps: round(median(tiny), 0), requestsPerSecondManyApps: round(median(big), 0), ratio: round(ratio) },
+      };
+      return {
+        summary: `full sync ${fullSync.totalMs} ms (push ${fullSync.pushBytes} bytes in ${fullSync.pushMs} ms), agent peak RSS ${agentMemory.peakRssMb} MB, nginx workers ${workersMb.join('/')} MB, one event ${results.incrementalSync.medianMs} ms median (read app ${results.incrementalSync.medianFetchMs}, compute ${results.incrementalSync.medianComputeMs}, push ${results.incrementalSync.medianPushMs}), req/s ${appCount} vs 10 apps ${results.dataplane.ratio}`,
+        targets: [
+          atMost('full sync ms', fullSync.totalMs ?? Infinity, 2000),
+          atMost('agent peak RSS MB', agentMemory.peakRssMb, 400),
+          atMost('one event ms (median)', results.incrementalSync.medianMs, 5),
+          atLeast('req/s ratio', ratio, 0.95),
+        ],
+        results,
+      };
+    } finally {
+      if (agent) {
+        agent.kill('SIGTERM');
+        await agent.catch(() => undefined);
+      }
+      await small.process.stop();
+      await nginx.process.stop();
+      await marathon.stop();
+      await backends.stop();
+    }
+  },
+};
