@@ -202,7 +202,9 @@ export class Reconciler {
     const names = hostNamesToResolve(changed);
     if (names.size > 0) for (const [name, address] of await this.deps.resolveHosts(names)) this.hostAddresses.set(name, address);
     const memory = this.deps.healthMemory;
-    const healthMemory = await memory.recall(tasksWithoutHealthResults(changed));
+    // Awaiting only when Redis must be asked: an await lets a burst of events in mid-sync.
+    const unknownHealth = tasksWithoutHealthResults(changed);
+    const healthMemory = unknownHealth.length > 0 ? await memory.recall(unknownHealth) : memory.view();
     const now = this.deps.now();
     const snapshot: MarathonSnapshot = { apps: [...(this.apps as Map<string, MarathonApp>).values()] };
     const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now }, this.memo);

@@ -10,7 +10,7 @@ import { startRedis } from '../agent/sandbox/redis-server.js';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { atLeast, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
-import { startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
+import { startLuaFloor, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
 import { pushTable } from './lib/push.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 
@@ -38,13 +38,14 @@ export const dataplane: Benchmark = {
   name: 'dataplane',
   description: 'plain proxy_pass vs edgeroute (one version) vs edgeroute (two versions, 10-rule policy)',
   async run(ctx: BenchContext): Promise<BenchOutcome> {
-    const rounds = ctx.smoke ? 1 : 5;
-    const seconds = ctx.smoke ? 1 : 8;
+    const rounds = ctx.smoke ? 1 : 9;
+    const seconds = ctx.smoke ? 1 : 4;
     const connections = ctx.smoke ? 4 : 50;
     const backends = await startStaticBackends(4);
     const redis = await startRedis();
     const plain = await startPlainProxy(backends.ports.map((port) => ({ host: '127.0.0.1', port })));
-    const edge = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 0.2 });
+    const edge = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 0.2, errorLogLevel: 'warn' });
+    const floor = await startLuaFloor(backends.ports[0] as number);
     const client = new Redis(redis.url);
     try {
       await pushTable(edge.adminUrl, edge.adminToken, [
@@ -63,11 +64,13 @@ export const dataplane: Benchmark = {
         a: { url: `${plain.url}/`, headers: { ...HEADERS, host: 'one.bench' } },
         b: { url: `${edge.publicUrl}/`, headers: { ...HEADERS, host: 'one.bench' } },
         c: { url: `${edge.publicUrl}/`, headers: { ...HEADERS, host: 'two.bench' } },
+        floor: { url: `${floor.url}/`, headers: { ...HEADERS, host: 'one.bench' } },
       } as const;
-      const runs: Record<'a' | 'b' | 'c', WrkResult[]> = { a: [], b: [], c: [] };
-      for (const key of ['a', 'b', 'c'] as const) await runWrk({ ...targets[key], durationSeconds: 1, connections }); // warm-up
+      const keys = ['a', 'b', 'c', 'floor'] as const;
+      const runs: Record<(typeof keys)[number], WrkResult[]> = { a: [], b: [], c: [], floor: [] };
+      for (const key of keys) await runWrk({ ...targets[key], durationSeconds: 1, connections }); // warm-up
       for (let round_ = 1; round_ <= rounds; round_++) {
-        for (const key of ['a', 'b', 'c'] as const) {
+        for (const key of keys) {
           const result = await runWrk({ ...targets[key], durationSeconds: seconds, connections });
           // Failed requests are cheap: a run with any would flatter the router that fails.
           if (result.failed > 0) throw new Error(`${key}: ${result.failed} of ${result.requests} requests failed; the setup is broken`);
@@ -75,8 +78,8 @@ export const dataplane: Benchmark = {
           ctx.progress(`round ${round_}/${rounds} ${key}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latency.p99} ms, failed ${result.failed}`);
         }
       }
-      const ratio = (key: 'b' | 'c') => median(runs[key].map((r, i) => r.requestsPerSecond / (runs.a[i]?.requestsPerSecond ?? NaN)));
-      const summaryOf = (key: 'a' | 'b' | 'c') => ({
+      const ratio = (key: 'b' | 'c' | 'floor') => median(runs[key].map((r, i) => r.requestsPerSecond / (runs.a[i]?.requestsPerSecond ?? NaN)));
+      const summaryOf = (key: (typeof keys)[number]) => ({
         requestsPerSecond: round(median(runs[key].map((r) => r.requestsPerSecond)), 0),
         p99Ms: round(median(runs[key].map((r) => r.latency.p99))),
         failed: runs[key].reduce((sum, r) => sum + r.failed, 0),
@@ -87,16 +90,19 @@ export const dataplane: Benchmark = {
         a_plain: summaryOf('a'),
         b_one_version: summaryOf('b'),
         c_two_versions_10_rules: summaryOf('c'),
+        floor_lua_phases_doing_nothing: summaryOf('floor'),
         ratio_b_a: round(ratio('b')),
         ratio_c_a: round(ratio('c')),
+        ratio_floor_a: round(ratio('floor')),
       };
       return {
-        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}`,
+        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds; no-op Lua phases alone: ${results.ratio_floor_a}); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}`,
         targets: [atLeast('b/a requests per second', results.ratio_b_a, 0.93), atLeast('c/a requests per second', results.ratio_c_a, 0.9)],
         results,
       };
     } finally {
       client.disconnect();
+      await floor.stop();
       await edge.process.stop();
       await plain.stop();
       await redis.stop();

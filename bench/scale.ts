@@ -39,7 +39,7 @@ function appSpecs(count: number, tasksPerApp: number, ports: readonly number[]):
   }));
 }
 
-export const AGENT_NODE_OPTIONS = '--max-semi-space-size=2';
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=4';
 
 export const scale: Benchmark = {
   name: 'scale',

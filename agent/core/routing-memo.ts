@@ -88,7 +88,7 @@ export class RoutingMemo {
     for (const app of input.snapshot.apps) {
       const known = this.judged.get(app.id);
       if (known) kept++;
-      if (known && known.app === app && known.judged.reusable && sameHosts(known.judged.hostsUsed, input.hostAddresses)) continue;
+      if (known && known.app === app && known.judged.reusable && (known.judged.hostsUsed.length === 0 || sameHosts(known.judged.hostsUsed, input.hostAddresses))) continue;
       changed.set(app.id, { app, judged: judgeMarathonApp(app, input) });
     }
     if (kept < this.judged.size) {

@@ -32,6 +32,8 @@ export interface NginxNodeOptions {
   readonly policyRefreshSeconds?: number;
   /** Also listen on [::1] at the same port. */
   readonly ipv6?: boolean;
+  /** Default info, so tests can read what the plugin logs. */
+  readonly errorLogLevel?: string;
 }
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
@@ -43,7 +45,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     listen: opts.ipv6 ? [`127.0.0.1:${publicPort}`, `[::1]:${publicPort}`] : [`127.0.0.1:${publicPort}`],
     adminListen: [`127.0.0.1:${adminPort}`],
     workerProcesses: opts.workerProcesses ?? 2,
-    errorLogLevel: 'info',
+    errorLogLevel: opts.errorLogLevel ?? 'info',
     redis: opts.redis ?? null,
     redisPrefix: opts.redisPrefix,
     regionVar: opts.regionVar ?? null,

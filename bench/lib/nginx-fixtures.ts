@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../agent/project-paths.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { startNginx, type NginxProcess } from '../../agent/sandbox/nginx-process.js';
+import { detectFlavor, moduleLines } from '../../agent/nginx-conf/flavor.js';
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -69,6 +70,22 @@ export async function startPlainProxy(targets: ReadonlyArray<{ host: string; por
       writeFileSync(join(prefix, 'upstream.conf'), block);
       await process.reload();
     },
+    async stop() {
+      await process.stop();
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+/** nginx with Lua phases that do nothing but pick a fixed peer: the floor of any Lua router. */
+export async function startLuaFloor(port: number, workers = 1): Promise<{ url: string; stop(): Promise<void> }> {
+  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-floor-'));
+  const listen = await freePort();
+  const confPath = render('lua-floor.conf.hbs', prefix, { port: listen, workers, firstPort: port, moduleLines: moduleLines(detectFlavor() ?? 'debian') });
+  const url = `http://127.0.0.1:${listen}`;
+  const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `${url}/` });
+  return {
+    url,
     async stop() {
       await process.stop();
       rmSync(prefix, { recursive: true, force: true });
