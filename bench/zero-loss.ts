@@ -28,6 +28,17 @@ function report(result: WrkResult, upgradesDone: number) {
   return { upgrades: upgradesDone, requests: result.requests, failed: result.failed, non2xx: result.non2xx, socketErrors: result.socketErrors, p50Ms: result.latency.p50, p99Ms: result.latency.p99, maxMs: result.latency.max, requestsPerSecond: round(result.requestsPerSecond, 0) };
 }
 
+/** Runs `count` rolling upgrades of `appId` under wrk load through `url`, and returns what wrk saw. */
+async function underLoad(ctx: BenchContext, marathon: MarathonSim, url: string, appId: string, opts: { count: number; instances: number; connections: number; label: string }): Promise<WrkResult> {
+  await marathon.deploy({ id: appId, instances: opts.instances, ...APP });
+  await waitFor('routing', async () => ((await httpGet(`${url}/`, { host: 'zero.bench' })).status === 200 ? true : undefined));
+  const wrk = startWrk(`${url}/`, 'zero.bench', opts.connections, POST_SCRIPT);
+  await new Promise((r) => setTimeout(r, 500));
+  await upgrades(ctx, marathon, appId, opts.count, opts.label);
+  await new Promise((r) => setTimeout(r, 500));
+  return wrk.stop();
+}
+
 export const zeroLoss: Benchmark = {
   name: 'zero-loss',
   description: 'rolling upgrades under wrk load (POST): edgeroute vs a reload-based router',
@@ -36,41 +47,27 @@ export const zeroLoss: Benchmark = {
     const instances = ctx.smoke ? 2 : 10;
     const connections = ctx.smoke ? 2 : 8;
 
-    // edgeroute
     const marathon = await MarathonSim.start();
-    const nginx = await startNginxNode({ workerProcesses: 1 });
+    const nginx = await startNginxNode({ workerProcesses: 1, errorLogLevel: 'warn' });
     const agent = startAgent(
       { ...AGENT_DEFAULTS, marathon: marathon.url, nginxAdmin: nginx.adminUrl, adminToken: nginx.adminToken, redis: null, group: null },
       pino({ level: 'silent' }),
     );
     let edge: WrkResult;
     try {
-      await marathon.deploy({ id: '/edge', instances, ...APP });
-      await waitFor('routing', async () => ((await httpGet(`${nginx.publicUrl}/`, { host: 'zero.bench' })).status === 200 ? true : undefined));
-      const wrk = startWrk(`${nginx.publicUrl}/`, 'zero.bench', connections, POST_SCRIPT);
-      await new Promise((r) => setTimeout(r, 500));
-      await upgrades(ctx, marathon, '/edge', count, 'edgeroute');
-      await new Promise((r) => setTimeout(r, 500));
-      edge = await wrk.stop();
+      edge = await underLoad(ctx, marathon, nginx.publicUrl, '/edge', { count, instances, connections, label: 'edgeroute' });
     } finally {
       await agent.stop();
       await nginx.process.stop();
       await marathon.stop();
     }
 
-    // reload-based baseline
     const marathon2 = await MarathonSim.start();
     const proxy = await startPlainProxy([]);
     const router = startReloadRouter(marathon2, proxy, '/reload');
     let reload: WrkResult;
     try {
-      await marathon2.deploy({ id: '/reload', instances, ...APP });
-      await waitFor('routing', async () => ((await httpGet(`${proxy.url}/`, { host: 'zero.bench' })).status === 200 ? true : undefined));
-      const wrk = startWrk(`${proxy.url}/`, 'zero.bench', connections, POST_SCRIPT);
-      await new Promise((r) => setTimeout(r, 500));
-      await upgrades(ctx, marathon2, '/reload', count, 'reload baseline');
-      await new Promise((r) => setTimeout(r, 500));
-      reload = await wrk.stop();
+      reload = await underLoad(ctx, marathon2, proxy.url, '/reload', { count, instances, connections, label: 'reload baseline' });
     } finally {
       await router.stop();
       await proxy.stop();

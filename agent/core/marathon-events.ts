@@ -18,26 +18,6 @@ export interface MarathonEvent {
 
 export type ParsedEvent = { ok: true; event: MarathonEvent } | { ok: false; message: string };
 
-/** Event types after which the routing table may differ. Everything else is ignored quietly. */
-export const ROUTING_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'event_stream_attached',
-  'status_update_event',
-  'instance_changed_event',
-  'health_status_changed_event',
-  'instance_health_changed_event',
-  'failed_health_check_event',
-  'unhealthy_task_kill_event',
-  'unhealthy_instance_kill_event',
-  'api_post_event',
-  'deployment_info',
-  'deployment_step_success',
-  'deployment_step_failure',
-  'deployment_success',
-  'deployment_failed',
-  'app_terminated_event',
-  'group_change_success',
-]);
-
 /**
  * `eventName` is the SSE `event:` field; Marathon ≤ 1.4 sent `data:` lines
  * only, so the JSON's own `eventType` is the fallback.
@@ -72,6 +52,9 @@ export function affectsRouting(event: MarathonEvent): boolean {
   return ROUTING_EVENT_TYPES.has(event.type);
 }
 
+/** Events that need everything read again: a stream (re)attached, a group changed. */
+const FULL_RESYNC_EVENT_TYPES = ['event_stream_attached', 'group_change_success'];
+
 /**
  * Events that say which apps they concern can be handled by re-reading those
  * apps only; the others (a stream attached, a group changed) need everything.
@@ -92,6 +75,9 @@ const PER_APP_EVENT_TYPES: ReadonlySet<string> = new Set([
   'deployment_failed',
   'app_terminated_event',
 ]);
+
+/** Event types after which the routing table may differ. Everything else is ignored quietly. */
+export const ROUTING_EVENT_TYPES: ReadonlySet<string> = new Set([...PER_APP_EVENT_TYPES, ...FULL_RESYNC_EVENT_TYPES]);
 
 /** The apps to re-read for this event, or null when only a full resync will do. */
 export function appsToResync(event: MarathonEvent): readonly string[] | null {

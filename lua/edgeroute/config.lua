@@ -35,13 +35,11 @@ end
 
 
 local function read_token(path)
-    local file, err = io_open(path, "r")
-    if not file then
-        return nil, "cannot read admin token file: " .. err
+    local token, err = read_secret(path)
+    if not token then
+        return nil, "admin token: " .. err
     end
-    local token = file:read("*l")
-    file:close()
-    if not token or #token < 16 then
+    if #token < 16 then
         return nil, "admin token in " .. path .. " is shorter than 16 characters"
     end
     return token

@@ -229,19 +229,7 @@ export class MarathonSim {
     const clock = new IsoClock(Date.now() - 1000 - specs.length - 2 * taskTotal);
     for (const spec of specs) {
       const version = clock.next();
-      const app: AppRecord = {
-        spec,
-        version,
-        lastConfigChangeAt: version,
-        lastScalingAt: version,
-        servicePort: this.nextServicePort++,
-        deployments: new Set(),
-        tasks: new Map(),
-        launching: 0,
-        removing: false,
-        launched: 0,
-        rendered: { withTasks: null, withoutTasks: null },
-      };
+      const app = this.newAppRecord(spec, version);
       const ports = spec.backendPorts!;
       const prefix = taskIdPrefix(spec.id);
       const hasChecks = spec.healthChecks.length > 0;
@@ -571,13 +559,13 @@ export class MarathonSim {
     return this.beginDeployment(app, 'ScaleApplication', () => this.reconcileInstances(app));
   }
 
-  private createApp(spec: NormalizedAppSpec): AppRecord {
-    const now = isoNow();
-    const app: AppRecord = {
+  /** A new app, versioned at `version`, with no tasks yet. */
+  private newAppRecord(spec: NormalizedAppSpec, version: string): AppRecord {
+    return {
       spec,
-      version: now,
-      lastConfigChangeAt: now,
-      lastScalingAt: now,
+      version,
+      lastConfigChangeAt: version,
+      lastScalingAt: version,
       servicePort: this.nextServicePort++,
       deployments: new Set(),
       tasks: new Map(),
@@ -586,6 +574,10 @@ export class MarathonSim {
       launched: 0,
       rendered: { withTasks: null, withoutTasks: null },
     };
+  }
+
+  private createApp(spec: NormalizedAppSpec): AppRecord {
+    const app = this.newAppRecord(spec, isoNow());
     this.addApp(app);
     return app;
   }
