@@ -22,6 +22,20 @@ import { diffTables, isEmptyDiff } from './core/table-diff.js';
 import type { PluginStatus, PushBody, PushResult } from './adapters/nginx-admin.js';
 import { ProblemReporter } from './problem-reporter.js';
 
+/** Told what each sync did, for the feed and the metrics. */
+export interface SyncObserver {
+  synced(info: {
+    timing: SyncTiming;
+    table: RoutingTable;
+    upserts: readonly AppRoute[];
+    removals: readonly string[];
+    /** The route each changed app had before (null: new). */
+    replaced: ReadonlyMap<string, AppRoute | null>;
+    pushed: boolean;
+  }): void;
+  failed(err: Error): void;
+}
+
 export interface ReconcilerDeps {
   /** The text of `/v2/apps?embed=apps.tasks`. */
   fetchApps(): Promise<string>;
@@ -32,6 +46,7 @@ export interface ReconcilerDeps {
   pluginStatus(): Promise<PluginStatus>;
   healthMemory: HealthMemory;
   now(): number;
+  observer?: SyncObserver;
 }
 
 export interface ReconcilerOptions {
@@ -90,14 +105,14 @@ export class Reconciler {
   private intervals: NodeJS.Timeout[] = [];
   private failures = 0;
   private stopped = false;
-  private readonly problems: ProblemReporter;
+  private readonly reporter: ProblemReporter;
 
   constructor(
     private readonly deps: ReconcilerDeps,
     private readonly opts: ReconcilerOptions,
     private readonly log: Logger,
   ) {
-    this.problems = new ProblemReporter(log);
+    this.reporter = new ProblemReporter(log);
   }
 
   start(): void {
@@ -121,6 +136,16 @@ export class Reconciler {
 
   get pushedVersion(): string | null {
     return this.applied?.version ?? null;
+  }
+
+  /** Apps not routed as labelled, and why. */
+  get problems(): readonly InputProblem[] {
+    return this.reporter.current();
+  }
+
+  /** The last computation's tasks of one logical app, with states and reasons. */
+  statusesOf(appId: string): readonly BackendStatus[] {
+    return this.result?.statusesOf(appId) ?? [];
   }
 
   /** Every task of every routed app, with its state and the reason for it. */
@@ -175,12 +200,23 @@ export class Reconciler {
       this.stats.syncs++;
       this.stats.lastSyncAt = Date.now();
       this.stats.lastSync = this.timing;
+      if (this.timing && this.lastChanges && this.desired) {
+        this.deps.observer?.synced({
+          timing: this.timing,
+          table: this.desired,
+          upserts: this.lastChanges.upserts,
+          removals: this.lastChanges.removals,
+          replaced: this.lastChanges.replaced,
+          pushed: this.applied === this.desired,
+        });
+      }
       this.log.debug({ ...this.timing, version: this.desired?.version }, 'synced');
     } catch (err) {
       this.failures++;
       this.stats.syncFailures++;
       const retryMs = Math.min(this.opts.maxRetryMs, this.opts.minRetryMs * 2 ** (this.failures - 1));
       this.log.warn({ err: (err as Error).message, retryMs, attempt: this.failures }, 'sync failed; nginx keeps its current table');
+      this.deps.observer?.failed(err as Error);
       this.scheduleRetry(retryMs);
     }
   }
@@ -208,7 +244,7 @@ export class Reconciler {
     const now = this.deps.now();
     const snapshot: MarathonSnapshot = { apps: [...(this.apps as Map<string, MarathonApp>).values()] };
     const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now }, this.memo);
-    this.problems.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
+    this.reporter.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
     this.desired = result.table;
     this.result = result;
     this.lastChanges = { table: result.table, ...result.changes };
@@ -278,9 +314,11 @@ export class Reconciler {
     return read;
   }
 
-  private result: { readonly backends: readonly BackendStatus[] } | null = null;
+  private result: { readonly backends: readonly BackendStatus[]; statusesOf(appId: string): readonly BackendStatus[] } | null = null;
   /** The last computation's own account of what changed, to skip diffing 10,000 apps. */
-  private lastChanges: { table: RoutingTable; since: RoutingTable | null; upserts: readonly AppRoute[]; removals: readonly string[] } | null = null;
+  private lastChanges:
+    | { table: RoutingTable; since: RoutingTable | null; upserts: readonly AppRoute[]; removals: readonly string[]; replaced: ReadonlyMap<string, AppRoute | null> }
+    | null = null;
 
   private scheduleClockRecompute(at: number | null, now: number): void {
     if (this.clockTimer) clearTimeout(this.clockTimer);

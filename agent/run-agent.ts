@@ -9,6 +9,12 @@ import { RedisHealthStore } from './adapters/redis-health-store.js';
 import { RedisLink } from './adapters/redis-link.js';
 import { HealthMemory } from './health-memory.js';
 import { Reconciler } from './reconciler.js';
+import { RedisPolicies } from './adapters/redis-policies.js';
+import { buildApi, parseListenAddress } from './api/server.js';
+import { AgentFeed } from './feed.js';
+import { AgentMetrics } from './metrics.js';
+import { syncReporter } from './sync-reporting.js';
+import type { FastifyInstance } from 'fastify';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -25,6 +31,12 @@ export interface AgentOptions {
   readonly warmupAggression: number;
   readonly warmupStepMs: number;
   readonly debounceMs: number;
+  /** The agent's HTTP API and dashboard, "HOST:PORT"; null: none. */
+  readonly listen: string | null;
+  /** Token for the API's writes; null: the admin token. */
+  readonly apiToken: string | null;
+  /** /readyz fails when the event stream is down and the last sync is older than this. */
+  readonly readyMaxAgeMs: number;
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
   readonly stallTimeoutMs: number;
@@ -39,6 +51,9 @@ export const AGENT_DEFAULTS = {
   warmupAggression: 1,
   warmupStepMs: 1_000,
   debounceMs: 20,
+  listen: null,
+  apiToken: null,
+  readyMaxAgeMs: 60_000,
   resyncIntervalMs: 300_000,
   nginxCheckIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
@@ -52,6 +67,12 @@ export interface RunningAgent {
   /** Marathon events received, by type. */
   readonly eventCounts: Map<string, number>;
   readonly healthMemory: HealthMemory;
+  readonly feed: AgentFeed;
+  readonly metrics: AgentMetrics;
+  /** Resolves when the API listens (at once without one). */
+  readonly ready: Promise<void>;
+  /** The API's URL, once `ready` resolved; null without --listen. */
+  apiUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -66,7 +87,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     log.child({ component: 'health-memory' }),
   );
 
-  const reconciler = new Reconciler(
+  const feed = new AgentFeed();
+  const metrics = new AgentMetrics(() => {
+    const counts = new Map<string, number>();
+    for (const status of reconciler.backendStatuses) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
+    return counts;
+  });
+  const reconciler: Reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
       fetchApp: (id) => marathon.fetchApp(id),
@@ -75,6 +102,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       pluginStatus: () => nginx.status(),
       healthMemory,
       now: Date.now,
+      observer: syncReporter(feed, metrics, () => reconciler),
     },
     {
       routing: {
@@ -99,6 +127,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     {
       onEvent: (event) => {
         eventCounts.set(event.type, (eventCounts.get(event.type) ?? 0) + 1);
+        metrics.events.inc({ type: event.type });
         if (!affectsRouting(event)) return;
         const apps = appsToResync(event);
         if (apps) reconciler.requestAppSync(apps, event.type);
@@ -112,6 +141,15 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   );
 
   redis?.onReady(() => void healthMemory.flush());
+  const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
+  // Policy changes by anyone who PUBLISHes (the CLI, the API, an operator) reach the feed.
+  // Its own connection, which queues the SUBSCRIBE until connected and renews it after a reconnect.
+  const subscriber = redis ? redis.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null }) : null;
+  if (subscriber && policies) {
+    subscriber.on('message', (_channel: string, app: string) => feed.publish({ type: 'policy-changed', app }));
+    subscriber.on('error', () => undefined);
+    subscriber.subscribe(policies.channel).catch(() => undefined);
+  }
   redis?.connect();
   // The first sync is when the shared health memory matters most (an agent
   // restarted during a Marathon failover), so give Redis a moment to connect.
@@ -124,17 +162,48 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   let stopped = false;
   log.info({ marathon: marathon.endpoint.baseUrl, nginxAdmin: opts.nginxAdmin, group: opts.group }, 'agent started');
 
-  return {
+  let api: FastifyInstance | null = null;
+  const running: RunningAgent = {
     reconciler,
     events,
     eventCounts,
     healthMemory,
+    feed,
+    metrics,
+    apiUrl: null,
+    ready: Promise.resolve(),
     async stop() {
       stopped = true;
+      await running.ready.catch(() => undefined);
+      await api?.close();
+      subscriber?.disconnect();
       await started;
       await events.stop();
       await reconciler.stop();
       await redis?.close();
     },
   };
+  if (opts.listen) {
+    const { host, port } = parseListenAddress(opts.listen);
+    (running as { ready: Promise<void> }).ready = buildApi(
+      {
+        reconciler,
+        feed,
+        metrics,
+        policies,
+        token: opts.apiToken ?? opts.adminToken,
+        marathonUrl: () => marathon.endpoint.baseUrl,
+        marathonConnected: () => events.connected,
+        redisConnected: () => (redis ? redis.ready : null),
+        readyMaxAgeMs: opts.readyMaxAgeMs,
+      },
+      log.child({ component: 'api' }),
+    ).then(async (built) => {
+      api = built;
+      const address = await built.listen({ host, port });
+      running.apiUrl = address.replace('[::1]', '127.0.0.1');
+      log.info({ url: running.apiUrl }, 'agent API listening');
+    });
+  }
+  return running;
 }

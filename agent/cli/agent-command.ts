@@ -9,6 +9,9 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'nginx-admin', kind: 'string', default: 'http://127.0.0.1:8081', help: "the plugin's admin listener" },
   { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
   { name: 'redis', kind: 'string', help: 'Redis URL, e.g. redis://127.0.0.1:6379' },
+  { name: 'listen', kind: 'string', default: '127.0.0.1:9090', help: 'the agent API and dashboard, HOST:PORT; "off" for none' },
+  { name: 'api-token', kind: 'string', help: "token for the API's writes (default: the admin token)" },
+  { name: 'ready-max-age', kind: 'string', default: String(AGENT_DEFAULTS.readyMaxAgeMs / 1000), help: 'seconds /readyz tolerates without a sync while the event stream is down' },
   { name: 'redis-prefix', kind: 'string', default: AGENT_DEFAULTS.redisPrefix, help: 'prefix of every Redis key' },
   { name: 'health-ttl', kind: 'string', default: String(AGENT_DEFAULTS.healthTtlSeconds), help: 'seconds a remembered task health lives in Redis' },
   { name: 'group', kind: 'string', help: 'route only apps labelled edgeroute.group=NAME' },
@@ -45,12 +48,18 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       warmupAggression: numberOption(values, 'warmup-aggression', 0.1),
       warmupStepMs: numberOption(values, 'warmup-step-ms', 50),
       debounceMs: numberOption(values, 'debounce-ms', 0),
+      listen: stringOption(values, 'listen') === 'off' ? null : stringOption(values, 'listen'),
+      apiToken: stringOption(values, 'api-token'),
+      readyMaxAgeMs: numberOption(values, 'ready-max-age', 1) * 1000,
       resyncIntervalMs: numberOption(values, 'resync-interval', 1) * 1000,
       nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
       stallTimeoutMs: AGENT_DEFAULTS.stallTimeoutMs,
     },
     log,
   );
+  await agent.ready.catch((err: Error) => {
+    throw new UsageError(`cannot listen on ${stringOption(values, 'listen')}: ${err.message}`);
+  });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, 'stopping');

@@ -69,6 +69,7 @@ edgeroute demo is running (nginx master pid ${sandbox.nginx.process.masterPid}).
   Marathon simulator  ${sandbox.marathon.url}   (try ${sandbox.marathon.url}/v2/apps?embed=apps.tasks)
   nginx, public       ${url}
   nginx, admin        ${sandbox.nginx.adminUrl}   (token in ${sandbox.nginx.prefix}/admin-token)
+  agent dashboard     ${sandbox.agent.apiUrl}/    (state: ${sandbox.agent.apiUrl}/v1/state, metrics: ${sandbox.agent.apiUrl}/metrics)
   redis               ${sandbox.redis.url}
   agent log           ${logFile}
 
@@ -78,6 +79,7 @@ Try:
   curl -H 'Host: api.demo.local' ${url}/
   curl -H 'Host: nobody.local' ${url}/          # 404: no app serves this host
   curl ${sandbox.marathon.url}/v2/tasks
+  npx edgeroute watch --agent ${sandbox.agent.apiUrl}     # the live feed
 
 Grey release: app "shop" has versions stable and grey, split by the policy at
 edgeroute:policy:shop (testers by cookie, and 20% of users by cookie uid):

@@ -4,12 +4,14 @@ import { agentCommand } from './agent-command.js';
 import { demoCommand } from './demo-command.js';
 import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
+import { watchCommand } from './watch-command.js';
 import { UsageError } from './options.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
   agent: { run: agentCommand, summary: 'keep a routing node nginx in sync with Marathon' },
   'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
   policy: { run: policyCommand, summary: 'set, get, list, remove or validate split policies in Redis' },
+  watch: { run: watchCommand, summary: "print the agent's live feed" },
   demo: { run: demoCommand, summary: 'run a local sandbox: Redis, nginx, a Marathon simulator and the agent' },
 };
 

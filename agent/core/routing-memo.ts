@@ -61,10 +61,11 @@ export class RoutingMemo {
       for (const [taskId, health] of judged?.judged.observations ?? []) observations.set(taskId, health);
       this.replaceJudgement(id, judged, touched);
     }
-    const { upserts, removals } = this.rebuild(touched);
+    const replaced = new Map<string, AppRoute | null>();
+    const { upserts, removals } = this.rebuild(touched, replaced);
     const table = this.tableAfter(upserts, removals);
     this.table = table;
-    return this.result(table, previous, upserts, removals, observations);
+    return this.result(table, { since: previous, upserts, removals, replaced }, observations);
   }
 
   private reset(config: RoutingConfig): void {
@@ -129,7 +130,7 @@ export class RoutingMemo {
   }
 
   /** Rebuilds the touched logical apps and every app whose host names changed hands. */
-  private rebuild(touched: Set<string>): { upserts: AppRoute[]; removals: string[] } {
+  private rebuild(touched: Set<string>, replaced: Map<string, AppRoute | null>): { upserts: AppRoute[]; removals: string[] } {
     const contested = new Set<string>();
     for (const key of touched) {
       const logical = this.logical.get(key);
@@ -156,7 +157,7 @@ export class RoutingMemo {
     }
     const upserts: AppRoute[] = [];
     const removals: string[] = [];
-    for (const key of [...rebuild].sort(compare)) this.rebuildRoute(key, upserts, removals);
+    for (const key of [...rebuild].sort(compare)) this.rebuildRoute(key, upserts, removals, replaced);
     return { upserts, removals };
   }
 
@@ -177,7 +178,7 @@ export class RoutingMemo {
     contested.add(vhost);
   }
 
-  private rebuildRoute(key: string, upserts: AppRoute[], removals: string[]): void {
+  private rebuildRoute(key: string, upserts: AppRoute[], removals: string[], replaced: Map<string, AppRoute | null>): void {
     const logical = this.logical.get(key);
     const claimed: string[] = [];
     const claimProblems: InputProblem[] = [];
@@ -210,6 +211,7 @@ export class RoutingMemo {
       }
     }
     if (route === oldRoute) return;
+    replaced.set(key, oldRoute);
     if (oldDigest) this.combine(oldDigest, -1);
     if (route) {
       this.combine(logical?.digest as Digest, 1);
@@ -229,13 +231,7 @@ export class RoutingMemo {
     return lazyTable(versionString(this.digest, this.routeCount), previous, upserts, removals);
   }
 
-  private result(
-    table: RoutingTable,
-    since: RoutingTable | null,
-    upserts: readonly AppRoute[],
-    removals: readonly string[],
-    observations: ReadonlyMap<string, RememberedHealth>,
-  ): RoutingResult {
+  private result(table: RoutingTable, changes: RoutingResult['changes'], observations: ReadonlyMap<string, RememberedHealth>): RoutingResult {
     const problems: InputProblem[] = [];
     for (const id of this.troubledApps) problems.push(...(this.judged.get(id)?.judged.problems ?? []));
     for (const key of this.troubledKeys) {
@@ -249,7 +245,7 @@ export class RoutingMemo {
     const logical = this.logical;
     return {
       table,
-      changes: { since, upserts, removals },
+      changes,
       problems,
       // Built on demand: a hundred thousand entries are not needed on every sync.
       get backends() {
@@ -259,6 +255,10 @@ export class RoutingMemo {
           .sort((a, b) => compare(a.marathonAppId, b.marathonAppId))
           .flatMap((c) => c.statuses());
         return backends;
+      },
+      statusesOf(appId: string) {
+        const app = logical.get(appId);
+        return app?.route ? app.versions.flatMap((c) => c.statuses()) : [];
       },
       observations,
       nextChangeAt,

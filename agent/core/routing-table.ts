@@ -84,9 +84,17 @@ export interface BackendStatus {
 export interface RoutingResult {
   readonly table: RoutingTable;
   /** What changed against `changes.since`, the table of the previous computation with the same memo. */
-  readonly changes: { readonly since: RoutingTable | null; readonly upserts: readonly AppRoute[]; readonly removals: readonly string[] };
+  readonly changes: {
+    readonly since: RoutingTable | null;
+    readonly upserts: readonly AppRoute[];
+    readonly removals: readonly string[];
+    /** For each upserted or removed app, its route in `since` (null when new). */
+    readonly replaced: ReadonlyMap<string, AppRoute | null>;
+  };
   readonly problems: readonly InputProblem[];
   readonly backends: readonly BackendStatus[];
+  /** The tasks of one logical app, with states and reasons. */
+  statusesOf(appId: string): readonly BackendStatus[];
   /** Health Marathon reported in this snapshot, to remember. */
   readonly observations: ReadonlyMap<string, RememberedHealth>;
   /** When the table changes by the clock alone (a delay ends, a warm-up steps); null if never. */

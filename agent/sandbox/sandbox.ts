@@ -97,11 +97,13 @@ export async function startSandbox(log: Logger, opts: { publicPort?: number; age
         redis: redis.url,
         group: null,
         ...AGENT_DEFAULTS,
+        listen: '127.0.0.1:0',
         ...opts.agent,
       },
       log,
     );
     started.push(agent);
+    await agent.ready;
     return { redis, nginx, marathon, agent, stop: stopAll };
   } catch (err) {
     await stopAll();

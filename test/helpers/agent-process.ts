@@ -14,7 +14,9 @@ export interface AgentProcess {
 
 export function spawnAgent(args: string[], env: Record<string, string>): AgentProcess {
   let output = '';
-  const child: ResultPromise = execa(process.execPath, [BIN, 'agent', ...args], {
+  // A free port for the API unless the test names one: test files run side by side.
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const child: ResultPromise = execa(process.execPath, [BIN, 'agent', ...listen, ...args], {
     env: { ...env, EDGEROUTE_LOG_LEVEL: 'debug' },
     reject: false,
     all: true,

@@ -1,0 +1,30 @@
+/** The agent's HTTP API: one encapsulated fastify plugin per resource. */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { dashboardRoutes } from './dashboard-routes.js';
+import type { ApiDeps } from './deps.js';
+import { feedRoutes } from './feed-routes.js';
+import { healthRoutes } from './health-routes.js';
+import { metricsRoutes } from './metrics-routes.js';
+import { policyRoutes } from './policy-routes.js';
+import { stateRoutes } from './state-routes.js';
+
+export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  // Probes and scrapes arrive every few seconds: requests are not logged, problems are.
+  const quiet = { logLevel: 'warn' as const };
+  await app.register(healthRoutes(deps), quiet);
+  await app.register(stateRoutes(deps), quiet);
+  await app.register(policyRoutes(deps), quiet);
+  await app.register(metricsRoutes(deps), quiet);
+  await app.register(feedRoutes(deps), quiet);
+  await app.register(dashboardRoutes, quiet);
+  return app;
+}
+
+/** "HOST:PORT" or ":PORT" (all addresses); port 0 picks a free one. */
+export function parseListenAddress(listen: string): { host: string; port: number } {
+  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+))?:(\d{1,5})$/.exec(listen.trim());
+  if (!match) throw new Error(`--listen "${listen}" is not HOST:PORT or :PORT`);
+  return { host: (match[1] ?? '0.0.0.0').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}

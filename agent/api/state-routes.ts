@@ -1,0 +1,81 @@
+/** /v1/state: apps → versions → backends, with weights and the reason for each state. */
+import type { FastifyPluginAsync } from 'fastify';
+import { checkPolicyText } from '../policy/policy-check.js';
+import type { ApiDeps } from './deps.js';
+
+interface PolicyView {
+  policy: unknown;
+  error: string | null;
+}
+
+async function policiesOf(deps: ApiDeps, apps: readonly string[]): Promise<Map<string, PolicyView>> {
+  const views = new Map<string, PolicyView>();
+  if (!deps.policies || apps.length === 0) return views;
+  try {
+    const texts = await Promise.all(apps.map((app) => deps.policies?.get(app) ?? null));
+    apps.forEach((app, i) => {
+      const text = texts[i];
+      if (text === null || text === undefined) return;
+      const check = checkPolicyText(text);
+      views.set(app, check.ok ? { policy: check.policy, error: null } : { policy: safeParse(text), error: check.errors.join('; ') });
+    });
+  } catch {
+    // Redis away: the state shows no policies rather than failing.
+  }
+  return views;
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
+  async (app) => {
+    app.get('/v1/state', async () => {
+      const { reconciler } = deps;
+      const table = reconciler.table;
+      const routes = table ? Object.values(table.apps).sort((a, b) => (a.id < b.id ? -1 : 1)) : [];
+      const policies = await policiesOf(
+        deps,
+        routes.filter((r) => Object.keys(r.versions).length > 1).map((r) => r.id),
+      );
+      return {
+        version: table?.version ?? null,
+        nginxVersion: reconciler.pushedVersion,
+        lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),
+        marathon: { url: deps.marathonUrl(), connected: deps.marathonConnected() },
+        redis: { configured: deps.redisConnected() !== null, connected: deps.redisConnected() === true },
+        problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
+        apps: routes.map((route) => {
+          const statuses = reconciler.statusesOf(route.id);
+          return {
+            id: route.id,
+            vhosts: route.vhosts,
+            defaultVersion: route.defaultVersion,
+            policy: policies.get(route.id)?.policy ?? null,
+            policyError: policies.get(route.id)?.error ?? null,
+            versions: Object.entries(route.versions).map(([name, version]) => ({
+              name,
+              marathonAppId: version.marathonAppId,
+              backends: statuses
+                .filter((s) => s.version === name)
+                .map((s) => ({
+                  taskId: s.taskId,
+                  address: s.address,
+                  port: s.port,
+                  state: s.state,
+                  reason: s.reason,
+                  weight: s.weight,
+                  baseWeight: s.baseWeight,
+                  publishedAt: s.publishedAt === null ? null : new Date(s.publishedAt).toISOString(),
+                })),
+            })),
+          };
+        }),
+      };
+    });
+  };

@@ -1,0 +1,146 @@
+// The agent's HTTP API and live feed, through a real routing node.
+import { execa } from 'execa';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
+import { MarathonSim } from '../../test/sim/marathon-sim.js';
+import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
+import { waitForBackends } from '../helpers/traffic.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edgeroute.js');
+let redis: RedisServer;
+let marathon: MarathonSim;
+let node: RoutingNode;
+let api: string;
+let feed: Array<Record<string, unknown>>;
+let socket: WebSocket;
+
+const taskIds = (appId: string) => marathon.tasks(appId).map((t) => t.id);
+const json = async (path: string, init?: RequestInit) => {
+  const res = await fetch(`${api}${path}`, init);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+const write = (method: string, path: string, body?: unknown, token: string | null = node.nginx.adminToken) =>
+  json(path, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+beforeAll(async () => {
+  redis = await startRedis();
+  marathon = await MarathonSim.start({ heartbeatMs: 300 });
+  node = await startRoutingNode(marathon.url, { redis: redis.url, listen: '127.0.0.1:0', readyMaxAgeMs: 500, stallTimeoutMs: 2_000 });
+  await node.agent.ready;
+  api = node.agent.apiUrl as string;
+  feed = [];
+  socket = new WebSocket(`${api.replace('http', 'ws')}/v1/events`);
+  socket.on('message', (data) => feed.push(JSON.parse(data.toString()) as Record<string, unknown>));
+  await waitFor('the feed to say hello', () => (feed.some((m) => m.type === 'hello') ? true : undefined));
+});
+
+afterAll(async () => {
+  socket?.close();
+  await node?.stop();
+  await marathon?.stop();
+  await redis?.stop();
+});
+
+describe('health', () => {
+  it('answers /healthz, and /readyz once synced with Marathon and acknowledged by nginx', async () => {
+    expect(await json('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    await marathon.deploy({ id: '/web', instances: 2, labels: { 'edgeroute.vhosts': 'web.test' } });
+    await waitForBackends(node.nginx.publicUrl, 'web.test', taskIds('/web'));
+    await waitFor('ready', async () => ((await json('/readyz')).status === 200 ? true : undefined));
+  });
+
+  it('turns /readyz to 503 with the reason when Marathon stays away', async () => {
+    await marathon.setUnavailable(true);
+    const notReady = await waitFor('not ready', async () => {
+      const reply = await json('/readyz');
+      return reply.status === 503 ? reply.body : undefined;
+    });
+    expect(String((notReady.reasons as string[])[0])).toContain('the Marathon event stream is down');
+    await marathon.setUnavailable(false);
+    await waitFor('ready again', async () => ((await json('/readyz')).status === 200 ? true : undefined), 15_000);
+  });
+});
+
+describe('/v1/state', () => {
+  it('shows each backend with its state, weight and the reason', async () => {
+    await marathon.deploy({ id: '/slow', instances: 1, labels: { 'edgeroute.vhosts': 'slow.test', 'edgeroute.publishDelaySeconds': '3600' } });
+    const app = await waitFor('the app in the state', async () => {
+      const { body } = await json('/v1/state');
+      return (body.apps as Array<Record<string, unknown>>).find((a) => a.id === '/slow');
+    });
+    const backend = ((app.versions as Array<Record<string, unknown>>)[0]?.backends as Array<Record<string, unknown>>)[0];
+    expect(backend).toMatchObject({ state: 'waiting', weight: 0, baseWeight: 100 });
+    expect(String(backend?.reason)).toMatch(/^waiting \d+ s of publish delay$/);
+    const { body } = await json('/v1/state');
+    expect(body).toMatchObject({ marathon: { connected: true }, redis: { configured: true, connected: true } });
+    expect(body.version).toBe(body.nginxVersion);
+  });
+});
+
+describe('/v1/policies', () => {
+  it('refuses writes without the token, refuses invalid policies like the CLI, and stores valid ones', async () => {
+    expect((await write('PUT', '/v1/policies/shop', { rules: [] }, null)).status).toBe(401);
+    expect((await write('PUT', '/v1/policies/shop', { rules: [] }, 'not-the-token-at-all')).status).toBe(401);
+    const bad = await write('PUT', '/v1/policies/shop', { rules: [{ match: { percentage: { value: 5, by: 'session' } }, version: 'grey' }] });
+    expect(bad.status).toBe(400);
+    expect(String((bad.body.errors as string[])[0])).toContain('/rules/0/match/percentage/by');
+
+    const policy = { default: 'stable', rules: [{ name: 'testers', match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' }] };
+    expect((await write('PUT', '/v1/policies/shop', policy)).status).toBe(200);
+    expect((await json('/v1/policies/shop')).body).toEqual(policy);
+    expect((await json('/v1/policies')).body).toEqual({ policies: { shop: policy } });
+    await waitFor('the feed to tell', () => (feed.some((m) => m.type === 'policy-changed' && m.app === 'shop') ? true : undefined));
+
+    expect((await write('DELETE', '/v1/policies/shop')).status).toBe(200);
+    expect((await json('/v1/policies/shop')).status).toBe(404);
+  });
+});
+
+describe('/metrics', () => {
+  it('exposes events, syncs, pushes, connections and backends per state', async () => {
+    const text = await (await fetch(`${api}/metrics`)).text();
+    expect(text).toMatch(/edgeroute_marathon_events_total\{type="status_update_event"\} \d+/);
+    expect(text).toMatch(/edgeroute_syncs_total\{kind="full",result="ok"\} \d+/);
+    expect(text).toContain('edgeroute_sync_duration_seconds_bucket');
+    expect(text).toContain('edgeroute_push_duration_seconds_count');
+    expect(text).toMatch(/edgeroute_marathon_connected 1/);
+    expect(text).toMatch(/edgeroute_redis_connected 1/);
+    expect(text).toMatch(/edgeroute_backends\{state="published"\} 2/);
+    expect(text).toMatch(/edgeroute_backends\{state="waiting"\} 1/);
+  });
+});
+
+describe('the live feed', () => {
+  it('tells publications, and unpublications with their reason', async () => {
+    await marathon.deploy({ id: '/feed', instances: 1, labels: { 'edgeroute.vhosts': 'feed.test' }, taskKillGracePeriodSeconds: 1 });
+    const [task] = taskIds('/feed');
+    await waitFor('published', () => (feed.some((m) => m.type === 'published' && m.taskId === task) ? true : undefined));
+    expect(feed.some((m) => m.type === 'routing-changed' && (m.changed as string[]).includes('/feed'))).toBe(true);
+    await marathon.killTask(task as string, { wait: false });
+    const gone = await waitFor('unpublished', () => feed.find((m) => m.type === 'unpublished' && m.taskId === task));
+    expect(gone.reason).toBe('draining: Marathon is killing the task');
+  });
+
+  it('is what `edgeroute watch` prints', async () => {
+    const watch = execa(process.execPath, [BIN, 'watch', '--agent', api], { reject: false, buffer: false });
+    let output = '';
+    watch.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitFor('watch to connect', () => (output.includes('connected; table') ? true : undefined));
+      const before = new Set(taskIds('/web'));
+      await marathon.scale('/web', 3);
+      const added = taskIds('/web').find((id) => !before.has(id)) as string;
+      await waitFor('watch to print the publication', () => (output.includes(`published   /web stable ${added}`) ? true : undefined));
+    } finally {
+      watch.kill('SIGINT');
+      await watch;
+    }
+  });
+});
