@@ -9,6 +9,7 @@ local secure_compare = require "edgeroute.secure_compare"
 local table_sync = require "edgeroute.table_sync"
 local policy_store = require "edgeroute.policy_store"
 local policy_sync = require "edgeroute.policy_sync"
+local metrics = require "edgeroute.metrics"
 
 local ngx = ngx
 local type = type
@@ -174,6 +175,15 @@ function _M.status()
         -- Multi-version apps: whether a policy is in force, and why the one in Redis was refused.
         policies = policies,
     })
+end
+
+
+function _M.metrics()
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    ngx.header["Content-Type"] = "text/plain; version=0.0.4"
+    ngx.print(metrics.render())
 end
 
 

@@ -7,6 +7,7 @@ local table_sync = require "edgeroute.table_sync"
 local router = require "edgeroute.router"
 local policy_sync = require "edgeroute.policy_sync"
 local policy_refresh = require "edgeroute.policy_refresh"
+local metrics = require "edgeroute.metrics"
 local balancer = require "ngx.balancer"
 
 local ngx = ngx
@@ -57,6 +58,7 @@ function _M.init_worker()
         ngx_log(ERR, "edgeroute: cannot start the sync timer: ", err)
     end
     policy_refresh.start()
+    metrics.init_worker()
 end
 
 
@@ -81,10 +83,17 @@ function _M.access()
         version = policy_sync.choose_version(app) or version
     end
     if version == nil or version.peer_count == 0 then
+        -- Counted in the app's metrics: a 503 of a known app is worth seeing.
+        ngx.ctx.edgeroute_version = version
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
     ngx.ctx.edgeroute_version = version
+end
+
+
+function _M.log()
+    metrics.log(ngx.ctx.edgeroute_version, ngx.status)
 end
 
 
@@ -108,6 +117,7 @@ function _M.balance()
             ctx.edgeroute_tried = tried
         end
         tried[last] = true
+        metrics.upstream_failed(version)
         peer = pool:pick(tried)
     end
     ctx.edgeroute_peer = peer

@@ -6,6 +6,7 @@ local cjson = require "cjson.safe"
 local config = require "edgeroute.config"
 local store = require "edgeroute.store"
 local swrr = require "edgeroute.swrr"
+local metrics = require "edgeroute.metrics"
 
 local ngx = ngx
 local ngx_log = ngx.log
@@ -38,7 +39,7 @@ function _M.on_change(fn)
 end
 
 
-local function compile_version(name, raw)
+local function compile_version(app_id, name, raw)
     local peers = {}
     for i, backend in ipairs(raw.backends) do
         peers[i] = {
@@ -50,6 +51,8 @@ local function compile_version(name, raw)
     end
     return {
         name = name,
+        -- Request metrics are kept under this key, so they outlive recompiles.
+        metrics_key = metrics.key(app_id, name),
         marathon_app = raw.marathonAppId,
         peer_count = #peers,
         balancer = swrr.new(peers),
@@ -60,7 +63,7 @@ end
 local function compile_app(raw)
     local versions = {}
     for name, version in pairs(raw.versions) do
-        versions[name] = compile_version(name, version)
+        versions[name] = compile_version(raw.id, name, version)
     end
     local count = 0
     for _ in pairs(versions) do

@@ -8,6 +8,7 @@ import { freePort } from '../../agent/sandbox/free-port.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
 import { pushBodyText } from '../../agent/adapters/nginx-admin.js';
 import { answers, waitForStatus } from '../helpers/traffic.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
 
 let nginx: NginxNode;
 const servers: Server[] = [];
@@ -85,5 +86,33 @@ describe('balancer', () => {
     await waitForStatus(nginx.publicUrl, 'v.test', 200);
     const reply = await httpGet(`${nginx.publicUrl}/`, { host: 'v.test', headers: { 'x-edgeroute-version': 'grey' } });
     expect(reply.headers['x-seen-version']).toBe('stable');
+  });
+});
+
+describe('request metrics', () => {
+  it('counts requests by app, version and status class, latency and retried failures, summed over workers', async () => {
+    const port = await backend('m');
+    const dead = await freePort();
+    await pushApp('/metered', ['metered.test'], [
+      { id: 'm', port, weight: 100 },
+      { id: 'dead', port: dead, weight: 100 },
+    ]);
+    await waitForStatus(nginx.publicUrl, 'metered.test', 200);
+    const sent = 40;
+    await answers(nginx.publicUrl, 'metered.test', sent - 1);
+    const read = async () => {
+      const res = await fetch(`${nginx.adminUrl}/metrics`, { headers: { authorization: `Bearer ${nginx.adminToken}` } });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const text = await waitFor('the workers to flush', async () => {
+      const body = await read();
+      return body.includes(`edgeroute_requests_total{app="/metered",version="stable",status="2xx"} ${sent}`) ? body : undefined;
+    });
+    expect(text).toContain(`edgeroute_request_duration_seconds_count{app="/metered",version="stable"} ${sent}`);
+    expect(text).toMatch(/edgeroute_request_duration_seconds_bucket\{app="\/metered",version="stable",le="\+Inf"\} 40/);
+    const failures = Number(/edgeroute_upstream_failures_total\{app="\/metered",version="stable"\} (\d+)/.exec(text)?.[1]);
+    expect(failures).toBeGreaterThan(5);
+    expect((await fetch(`${nginx.adminUrl}/metrics`)).status).toBe(401);
   });
 });
