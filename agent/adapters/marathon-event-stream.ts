@@ -50,6 +50,8 @@ export class MarathonEventStream {
   private async run(): Promise<void> {
     while (!this.stopped) {
       await this.client.followLeader();
+      // stop() may have come while asking for the leader, with no stream yet to abort.
+      if (this.stopped) break;
       const url = `${this.client.endpoint.baseUrl}/v2/events`;
       try {
         await this.consume(url);
@@ -68,6 +70,7 @@ export class MarathonEventStream {
   private async consume(url: string): Promise<void> {
     const controller = new AbortController();
     this.controller = controller;
+    if (this.stopped) controller.abort();
     let watchdog: NodeJS.Timeout | undefined;
     const armWatchdog = () => {
       clearTimeout(watchdog);

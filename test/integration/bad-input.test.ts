@@ -117,3 +117,23 @@ describe('event bursts', () => {
     expect(syncs).toBeLessThanOrEqual(12);
   });
 });
+
+describe('stopping', () => {
+  it('stops an agent at once even right after it started (no stream to abort yet)', async () => {
+    const quiet = await MarathonSim.start({ heartbeatMs: 10_000 });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const early = startAgent(
+          { ...AGENT_DEFAULTS, marathon: quiet.url, nginxAdmin: nginx.adminUrl, adminToken: nginx.adminToken, redis: null, group: null },
+          captureLog().log,
+        );
+        await new Promise((r) => setTimeout(r, i * 3));
+        const started = Date.now();
+        await early.stop();
+        expect(Date.now() - started).toBeLessThan(2_000);
+      }
+    } finally {
+      await quiet.stop();
+    }
+  });
+});
