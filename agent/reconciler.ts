@@ -95,6 +95,8 @@ export class Reconciler {
   private readonly pendingApps = new Set<string>();
   private timing: SyncTiming | null = null;
   private lastSyncEndedAt = 0;
+  /** The nginx generation last seen; a new one means nginx restarted. */
+  private generation: string | null = null;
   private clockTimer: NodeJS.Timeout | null = null;
   /** What nginx holds, as far as we know; null when unknown. */
   private applied: RoutingTable | null = null;
@@ -366,6 +368,15 @@ export class Reconciler {
     if (this.syncing || this.desired === null) return;
     try {
       const status = await this.deps.pluginStatus();
+      const restarted = this.generation !== null && status.generation !== null && status.generation !== this.generation;
+      this.generation = status.generation ?? this.generation;
+      if (restarted) {
+        // It may hold an older snapshot, or nothing: send everything.
+        this.log.info({ generation: status.generation }, 'nginx restarted; pushing the full table');
+        this.applied = null;
+        this.requestSync('nginx restarted', 0, false);
+        return;
+      }
       if (this.applied === null && status.version === this.desired.version) {
         this.applied = this.desired;
         return;

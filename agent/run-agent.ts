@@ -15,6 +15,8 @@ import { AgentFeed } from './feed.js';
 import { AgentMetrics } from './metrics.js';
 import { syncReporter } from './sync-reporting.js';
 import type { FastifyInstance } from 'fastify';
+import { SnapshotFile } from './adapters/snapshot-file.js';
+import type { SyncObserver } from './reconciler.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -37,6 +39,8 @@ export interface AgentOptions {
   readonly apiToken: string | null;
   /** /readyz fails when the event stream is down and the last sync is older than this. */
   readonly readyMaxAgeMs: number;
+  /** Where to keep the last pushed table for the plugin to load at start (nginx-conf's snapshot file); null: nowhere. */
+  readonly snapshotFile: string | null;
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
   readonly stallTimeoutMs: number;
@@ -54,6 +58,7 @@ export const AGENT_DEFAULTS = {
   listen: null,
   apiToken: null,
   readyMaxAgeMs: 60_000,
+  snapshotFile: null,
   resyncIntervalMs: 300_000,
   nginxCheckIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
@@ -87,6 +92,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     log.child({ component: 'health-memory' }),
   );
 
+  const snapshot = opts.snapshotFile ? new SnapshotFile(opts.snapshotFile, log.child({ component: 'snapshot' })) : null;
   const feed = new AgentFeed();
   const metrics = new AgentMetrics(() => {
     const counts = new Map<string, number>();
@@ -102,7 +108,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       pluginStatus: () => nginx.status(),
       healthMemory,
       now: Date.now,
-      observer: syncReporter(feed, metrics, () => reconciler),
+      observer: withSnapshot(syncReporter(feed, metrics, () => reconciler), snapshot),
     },
     {
       routing: {
@@ -181,6 +187,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await events.stop();
       await reconciler.stop();
       await redis?.close();
+      await snapshot?.flush();
     },
   };
   if (opts.listen) {
@@ -206,4 +213,16 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     });
   }
   return running;
+}
+
+/** Also keeps the snapshot file up to date with what nginx was given. */
+function withSnapshot(observer: SyncObserver, snapshot: SnapshotFile | null): SyncObserver {
+  if (!snapshot) return observer;
+  return {
+    synced(info) {
+      observer.synced(info);
+      if (info.pushed) snapshot.save(info.table);
+    },
+    failed: (err) => observer.failed(err),
+  };
 }

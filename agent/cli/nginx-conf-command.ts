@@ -16,6 +16,7 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'policy-refresh', kind: 'string', default: '0.5', help: 'seconds between policy reads (a PUBLISH on <prefix>policy-changed is faster)' },
   { name: 'region-var', kind: 'string', help: 'nginx variable with the request region (e.g. geoip2_region, http_x_region)' },
   { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
+  { name: 'snapshot-file', kind: 'string', help: "the agent's last table, loaded at start (default DIR/snapshot.ndjson; \"off\" for none)" },
 ];
 
 export async function nginxConfCommand(argv: readonly string[]): Promise<number> {
@@ -46,6 +47,7 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
       policyRefreshSeconds: numberOption(values, 'policy-refresh', 0.05),
       regionVar: stringOption(values, 'region-var'),
       versionResponseHeader: values['version-header'] === true,
+      snapshotFile: stringOption(values, 'snapshot-file') === 'off' ? null : (stringOption(values, 'snapshot-file') ?? undefined),
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -57,5 +59,6 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
     console.log(`  export EDGEROUTE_ADMIN_TOKEN=$(cat ${rendered.tokenFile})`);
   }
   console.log(`start nginx with:\n  ${nginx} -p ${rendered.prefix} -c ${rendered.confPath}`);
+  if (rendered.snapshotFile) console.log(`and give the agent --snapshot-file ${rendered.snapshotFile}, so a restarted nginx serves the last table at once`);
   return 0;
 }

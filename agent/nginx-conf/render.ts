@@ -28,6 +28,8 @@ export interface NginxConfOptions {
   readonly regionVar?: string | null;
   /** Also tell clients the chosen version in a response header. */
   readonly versionResponseHeader?: boolean;
+  /** Where the agent keeps its last table (the agent's --snapshot-file); null: none. Default: DIR/snapshot.ndjson. */
+  readonly snapshotFile?: string | null;
 }
 
 export interface RenderedConf {
@@ -37,6 +39,7 @@ export interface RenderedConf {
   readonly adminToken: string;
   readonly tokenGenerated: boolean;
   readonly flavor: Flavor;
+  readonly snapshotFile: string | null;
 }
 
 const TEMP_DIRS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
@@ -68,6 +71,7 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
 
+  const snapshotFile = opts.snapshotFile === undefined ? join(prefix, 'snapshot.ndjson') : opts.snapshotFile === null ? null : resolve(opts.snapshotFile);
   const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
   if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
   const redisPrefix = opts.redisPrefix ?? 'edgeroute:';
@@ -104,10 +108,11 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     policyRefreshInterval: opts.policyRefreshSeconds ?? 0.5,
     regionVar: opts.regionVar ?? null,
     versionResponseHeader: opts.versionResponseHeader ?? false,
+    snapshotFile: snapshotFile,
   });
   const confPath = join(prefix, 'nginx.conf');
   writeFileSync(confPath, conf);
-  return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor };
+  return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor, snapshotFile };
 }
 
 interface RedisTarget {

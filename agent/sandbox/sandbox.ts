@@ -19,7 +19,11 @@ export interface NginxNode {
   readonly adminUrl: string;
   readonly adminToken: string;
   readonly prefix: string;
-  readonly process: NginxProcess;
+  readonly snapshotFile: string | null;
+  /** The running nginx; replaced by restart(). Its stop() also removes the prefix. */
+  process: NginxProcess;
+  /** Stops nginx and starts it again from the same files (not a reload). */
+  restart(): Promise<void>;
 }
 
 export interface NginxNodeOptions {
@@ -53,20 +57,32 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     policyRefreshSeconds: opts.policyRefreshSeconds,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl });
-  return {
-    publicUrl: `http://127.0.0.1:${publicPort}`,
-    adminUrl,
-    adminToken: rendered.adminToken,
-    prefix,
-    process: {
+  const launch = async () => {
+    const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl });
+    return {
       ...process,
       async stop() {
         await process.stop();
         rmSync(prefix, { recursive: true, force: true });
       },
+      raw: process,
+    };
+  };
+  let current = await launch();
+  const node: NginxNode = {
+    publicUrl: `http://127.0.0.1:${publicPort}`,
+    adminUrl,
+    adminToken: rendered.adminToken,
+    prefix,
+    snapshotFile: rendered.snapshotFile,
+    process: current,
+    async restart() {
+      await current.raw.stop();
+      current = await launch();
+      node.process = current;
     },
   };
+  return node;
 }
 
 export interface Sandbox {

@@ -4,7 +4,7 @@
 local cjson = require "cjson.safe"
 local config = require "edgeroute.config"
 local store = require "edgeroute.store"
-local route_check = require "edgeroute.route_check"
+local push_format = require "edgeroute.push_format"
 local secure_compare = require "edgeroute.secure_compare"
 local table_sync = require "edgeroute.table_sync"
 local policy_store = require "edgeroute.policy_store"
@@ -17,9 +17,7 @@ local pairs = pairs
 local io_open = io.open
 local sub = string.sub
 local json_encode = cjson.encode
-local json_decode = cjson.decode
 local json_null = cjson.null
-local find = string.find
 
 -- Pushes touching more apps than this are left to the sync timer, so that
 -- the agent is not kept waiting while a whole table is decoded.
@@ -65,60 +63,6 @@ local function read_body()
 end
 
 
--- The push is NDJSON: a header line {"version": ..., "base": ...}, then one
--- line per changed app route, or {"remove": id} for a removed app. Each route
--- line is stored as sent, so nothing is re-encoded.
--- Returns version, base, routes (id → {raw, hash}), removed ids; or nil and a message.
-local function parse_push(body)
-    local pos = 1
-    local header
-    local routes, removed = {}, {}
-    local line_number = 0
-    while pos <= #body do
-        local stop = find(body, "\n", pos, true) or #body + 1
-        local line = sub(body, pos, stop - 1)
-        pos = stop + 1
-        if line ~= "" then
-            line_number = line_number + 1
-            local item, err = json_decode(line)
-            if type(item) ~= "table" then
-                return nil, "line " .. line_number .. " is not a JSON object: " .. (err or "wrong type")
-            end
-            if header == nil then
-                header = item
-            elseif item.remove ~= nil then
-                if type(item.remove) ~= "string" then
-                    return nil, "line " .. line_number .. ": remove must name an app id"
-                end
-                removed[#removed + 1] = item.remove
-            else
-                if type(item.id) ~= "string" then
-                    return nil, "line " .. line_number .. ": an app route needs an id"
-                end
-                local problem = route_check.check(item.id, item)
-                if problem then
-                    return nil, problem
-                end
-                routes[item.id] = { raw = line, hash = item.hash }
-            end
-        end
-    end
-    if header == nil then
-        return nil, "empty body"
-    end
-    if type(header.version) ~= "string" or header.version == "" then
-        return nil, "version must be a non-empty string"
-    end
-    local base = header.base
-    if base == json_null then
-        base = nil
-    elseif base ~= nil and type(base) ~= "string" then
-        return nil, "base must be a string or null"
-    end
-    return header.version, base, routes, removed
-end
-
-
 function _M.push()
     if ngx.req.get_method() ~= "POST" then
         return respond(405, { error = "use POST" })
@@ -130,7 +74,7 @@ function _M.push()
     if not raw then
         return respond(400, { error = "empty body" })
     end
-    local version, base, routes, removed = parse_push(raw)
+    local version, base, routes, removed = push_format.parse(raw)
     if not version then
         ngx.log(ngx.WARN, "edgeroute: push refused: ", base)
         return respond(400, { error = base })

@@ -16,6 +16,8 @@ local _M = {
     policy_refresh_interval = 0.5,
     -- nginx variable holding the request's region (e.g. geoip2's, or http_x_region for a CDN header).
     region_var = nil,
+    -- The agent's last full table, loaded at start so nginx serves before the agent pushes.
+    snapshot_file = nil,
 }
 
 local type = type
@@ -76,6 +78,9 @@ function _M.load(opts)
     end
     if opts.region_var and opts.region_var ~= "" then
         _M.region_var = opts.region_var
+    end
+    if opts.snapshot_file and opts.snapshot_file ~= "" then
+        _M.snapshot_file = opts.snapshot_file
     end
     if opts.token_file then
         local token, err = read_token(opts.token_file)

@@ -8,6 +8,7 @@ local router = require "edgeroute.router"
 local policy_sync = require "edgeroute.policy_sync"
 local policy_refresh = require "edgeroute.policy_refresh"
 local metrics = require "edgeroute.metrics"
+local push_format = require "edgeroute.push_format"
 local balancer = require "ngx.balancer"
 
 local ngx = ngx
@@ -27,9 +28,35 @@ local _M = { _VERSION = "0.1.0" }
 local MAX_RETRIES = 2
 
 
+-- Loads the agent's last snapshot, if there is one; a missing or bad file
+-- only means waiting for the agent's first push.
+local function load_snapshot(path)
+    local file = io.open(path, "rb")
+    if not file then
+        return
+    end
+    local body = file:read("*a")
+    file:close()
+    local version, base, routes, removed = push_format.parse(body)
+    if not version then
+        ngx_log(ngx.WARN, "edgeroute: ignoring snapshot ", path, ": ", base)
+        return
+    end
+    local stored, count, message = store.apply(version, nil, routes, removed)
+    if not stored then
+        ngx_log(ngx.WARN, "edgeroute: cannot load snapshot ", path, ": ", message)
+        return
+    end
+    ngx_log(ngx.NOTICE, "edgeroute: loaded the routing table of ", count, " apps from ", path)
+end
+
+
 function _M.init(opts)
     config.load(opts or {})
     store.init_generation()
+    if config.snapshot_file then
+        load_snapshot(config.snapshot_file)
+    end
 end
 
 
