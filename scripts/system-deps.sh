@@ -9,7 +9,7 @@
 # makes apt remove nginx-extras.
 set -euo pipefail
 
-PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk lua-busted luajit2)
+PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk lua-busted luajit2 chromium)
 
 have_all() {
   [ -x /usr/sbin/nginx ] || return 1
@@ -21,6 +21,7 @@ have_all() {
   command -v wrk >/dev/null 2>&1 || return 1
   command -v busted >/dev/null 2>&1 || return 1
   command -v luajit >/dev/null 2>&1 || return 1
+  command -v chromium >/dev/null 2>&1 || return 1
 }
 
 if have_all; then

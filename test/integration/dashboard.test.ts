@@ -1,0 +1,101 @@
+// The dashboard in a real browser (Debian's Chromium, driven by playwright-core)
+// against a real agent, nginx and the Marathon simulator: it shows what the
+// agent routes, follows the live feed without a reload, and never renders
+// label text as HTML.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MarathonSim } from '../../test/sim/marathon-sim.js';
+import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// Root, a closed machine: no sandbox, and nothing that phones home.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const WAIT_MS = 15_000;
+
+let marathon: MarathonSim;
+let node: RoutingNode;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+const row = (taskId: string) => page.locator(`tr[data-task-id="${taskId}"]`);
+
+beforeAll(async () => {
+  [marathon, browser] = await Promise.all([
+    MarathonSim.start(),
+    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+  ]);
+  node = await startRoutingNode(marathon.url, { listen: '127.0.0.1:0' });
+  await node.agent.ready;
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageErrors.push(msg.text());
+  });
+  page.on('dialog', (dialog) => {
+    pageErrors.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await node?.stop();
+  await marathon?.stop();
+});
+
+describe('dashboard', () => {
+  it('serves the page and its assets from the agent', async () => {
+    const base = node.agent.apiUrl as string;
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const [path, type] of [['/', 'text/html'], ['/dashboard.js', 'text/javascript'], ['/dashboard.css', 'text/css']] as const) {
+      const res = await fetch(base + path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toContain(type);
+    }
+  });
+
+  it('shows the apps and follows the live feed without reloading', async () => {
+    const [first] = await marathon.deploy({ id: '/dash', instances: 1, labels: { 'edgeroute.vhosts': 'dash.test' } });
+    await page.goto(node.agent.apiUrl as string);
+
+    await expect.poll(() => page.getAttribute('#live', 'data-live'), { timeout: WAIT_MS }).toBe('open');
+    await row(first!.id).waitFor({ timeout: WAIT_MS });
+    const app = page.locator('section.app', { has: row(first!.id) });
+    expect(await app.locator('.app-id').textContent()).toContain('dash');
+    expect(await app.locator('.vhost').allTextContents()).toEqual(['dash.test']);
+    expect(await page.locator('#st-marathon').textContent()).toBe('connected');
+
+    // A reload would lose this mark.
+    await page.evaluate(() => { (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true; });
+    await marathon.scale('/dash', 2);
+    const second = marathon.tasks('/dash').map((t) => t.id).find((id) => id !== first!.id);
+    expect(second).toBeDefined();
+    await page.locator(`tr[data-task-id="${second}"][data-state="published"]`).waitFor({ timeout: WAIT_MS });
+
+    expect(await page.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    expect(await row(second!).locator('.badge.state').textContent()).toBe('published');
+    expect(await row(second!).locator('.weight-num').textContent()).toBe('100 / 100');
+    expect(await row(first!.id).getAttribute('data-state')).toBe('published');
+    expect(await page.locator('#events .event-published').count()).toBeGreaterThan(0);
+    expect(await page.locator('#events .event-text').allTextContents()).toContainEqual(expect.stringContaining(second!));
+  });
+
+  // A skipped app changes no route, so no feed event: this also covers the page's slow poll.
+  it('shows label text as text, never as HTML', async () => {
+    const payload = '<img src=x id=injected onerror=window.__xss=1>';
+    await marathon.deploy({ id: '/bad-weight', instances: 1, labels: { 'edgeroute.vhosts': 'bad.test', 'edgeroute.weight': payload } });
+    const problem = page.locator('#problem-list li', { hasText: 'bad-weight' });
+    await problem.waitFor({ timeout: WAIT_MS });
+    expect(await problem.textContent()).toContain(payload);
+    expect(await page.locator('#injected').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});
