@@ -26,7 +26,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
 ];
 
 export async function agentCommand(argv: readonly string[]): Promise<number> {
-  const values = readOptions(AGENT_OPTIONS, argv, process.env);
+  const values = readOptions(AGENT_OPTIONS, argv, process.env, false, 'agent');
   if (values.help) {
     console.log(helpText('agent', 'Watches Marathon and pushes routing changes to nginx, without reloads.', AGENT_OPTIONS));
     return 0;

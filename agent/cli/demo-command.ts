@@ -32,7 +32,7 @@ const DEMO_POLICY = {
 };
 
 export async function demoCommand(argv: readonly string[]): Promise<number> {
-  const values = readOptions(DEMO_OPTIONS, argv, process.env);
+  const values = readOptions(DEMO_OPTIONS, argv, process.env, false, 'demo');
   if (values.help) {
     console.log(helpText('demo', 'Starts Redis, nginx with the plugin, a Marathon simulator with two apps, and the agent, on loopback. Ctrl-C stops them all.', DEMO_OPTIONS));
     return 0;

@@ -1,4 +1,5 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
+import { execa } from 'execa';
 import { renderNginxConf } from '../nginx-conf/render.js';
 import { defaultNginxBinary, type Flavor } from '../nginx-conf/flavor.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
@@ -16,11 +17,17 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'policy-refresh', kind: 'string', default: '0.5', help: 'seconds between policy reads (a PUBLISH on <prefix>policy-changed is faster)' },
   { name: 'region-var', kind: 'string', help: 'nginx variable with the request region (e.g. geoip2_region, http_x_region)' },
   { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
+  { name: 'tls-listen', kind: 'list', help: 'public TLS listen address(es), e.g. 443' },
+  { name: 'tls-cert', kind: 'string', help: 'certificate (PEM) for --tls-listen' },
+  { name: 'tls-key', kind: 'string', help: 'private key (PEM) for --tls-listen' },
+  { name: 'real-ip-from', kind: 'list', help: 'trusted proxies (CIDRs) whose header gives the client address' },
+  { name: 'real-ip-header', kind: 'string', default: 'X-Forwarded-For', help: 'the header with the client address' },
+  { name: 'check', kind: 'boolean', help: 'run nginx -t on what was written; exit 1 when it fails' },
   { name: 'snapshot-file', kind: 'string', help: "the agent's last table, loaded at start (default DIR/snapshot.ndjson; \"off\" for none)" },
 ];
 
 export async function nginxConfCommand(argv: readonly string[]): Promise<number> {
-  const values = readOptions(NGINX_CONF_OPTIONS, argv, process.env);
+  const values = readOptions(NGINX_CONF_OPTIONS, argv, process.env, false, 'nginx-conf');
   if (values.help) {
     console.log(helpText('nginx-conf', 'Renders templates/nginx.conf.hbs into a folder that `nginx -p DIR -c DIR/nginx.conf` runs.', NGINX_CONF_OPTIONS));
     return 0;
@@ -48,12 +55,27 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
       regionVar: stringOption(values, 'region-var'),
       versionResponseHeader: values['version-header'] === true,
       snapshotFile: stringOption(values, 'snapshot-file') === 'off' ? null : (stringOption(values, 'snapshot-file') ?? undefined),
+      tlsListen: (values['tls-listen'] as string[] | undefined) ?? [],
+      tlsCert: stringOption(values, 'tls-cert'),
+      tlsKey: stringOption(values, 'tls-key'),
+      realIpFrom: (values['real-ip-from'] as string[] | undefined) ?? [],
+      realIpHeader: stringOption(values, 'real-ip-header') ?? 'X-Forwarded-For',
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const nginx = defaultNginxBinary(rendered.flavor);
   console.log(`wrote ${rendered.confPath} (${rendered.flavor})`);
+  if (values.check) {
+    // Only static settings change here; routing never needs this or a reload.
+    const test = await execa(nginx, ['-t', '-p', rendered.prefix, '-c', rendered.confPath], { reject: false });
+    const report = String(test.stderr).trim();
+    if (test.exitCode !== 0) {
+      console.error(`edgeroute nginx-conf: nginx -t failed:\n${report}`);
+      return 1;
+    }
+    console.log(report);
+  }
   if (rendered.tokenGenerated) {
     console.log(`generated an admin token in ${rendered.tokenFile}; give it to the agent:`);
     console.log(`  export EDGEROUTE_ADMIN_TOKEN=$(cat ${rendered.tokenFile})`);

@@ -2,6 +2,7 @@
  * Flags with `EDGEROUTE_*` environment fallbacks: `--nginx-admin` reads
  * EDGEROUTE_NGINX_ADMIN when the flag is absent. Flags win over the environment.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 export interface OptionSpec {
@@ -20,7 +21,37 @@ export function envName(option: string): string {
   return `EDGEROUTE_${option.replace(/-/g, '_').toUpperCase()}`;
 }
 
-export function readOptions(specs: readonly OptionSpec[], argv: readonly string[], env: NodeJS.ProcessEnv, allowPositionals = false): OptionValues {
+/**
+ * `--config FILE` (or EDGEROUTE_CONFIG): JSON with one section per command,
+ * e.g. {"agent": {"marathon": "http://m1:8080", "listen": "127.0.0.1:9090"},
+ * "nginx-conf": {"out": "/etc/edgeroute/nginx"}}. Keys are the flag names.
+ */
+function configSection(path: string | undefined, command: string, specs: readonly OptionSpec[]): Record<string, string | boolean | string[]> {
+  if (path === undefined || path === '') return {};
+  let file: unknown;
+  try {
+    file = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--config ${path}: ${(err as Error).message}`);
+  }
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new UsageError(`--config ${path}: must be a JSON object with a section per command`);
+  const section = (file as Record<string, unknown>)[command];
+  if (section === undefined) return {};
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) throw new UsageError(`--config ${path}: "${command}" must be an object`);
+  const known = new Map(specs.map((s) => [s.name, s]));
+  const values: Record<string, string | boolean | string[]> = {};
+  for (const [key, value] of Object.entries(section)) {
+    const spec = known.get(key);
+    if (!spec) throw new UsageError(`--config ${path}: "${command}" has no option "${key}"`);
+    if (spec.kind === 'boolean' && typeof value === 'boolean') values[key] = value;
+    else if (spec.kind === 'list' && Array.isArray(value) && value.every((v) => typeof v === 'string')) values[key] = value as string[];
+    else if (typeof value === 'string' || typeof value === 'number') values[key] = spec.kind === 'list' ? [String(value)] : String(value);
+    else throw new UsageError(`--config ${path}: "${command}.${key}" has the wrong type`);
+  }
+  return values;
+}
+
+export function readOptions(specs: readonly OptionSpec[], argv: readonly string[], env: NodeJS.ProcessEnv, allowPositionals = false, command = ''): OptionValues {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -28,16 +59,18 @@ export function readOptions(specs: readonly OptionSpec[], argv: readonly string[
       strict: true,
       allowPositionals,
       options: Object.fromEntries(
-        [...specs, HELP].map((s) => [s.name, { type: s.kind === 'boolean' ? 'boolean' : 'string', multiple: s.kind === 'list' }] as const),
+        [...specs, HELP, CONFIG].map((s) => [s.name, { type: s.kind === 'boolean' ? 'boolean' : 'string', multiple: s.kind === 'list' }] as const),
       ),
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const values: OptionValues = { help: parsed.values.help === true, positionals: parsed.positionals };
+  const fromFile = configSection((parsed.values.config as string | undefined) ?? env.EDGEROUTE_CONFIG, command, specs);
   for (const spec of specs) {
     const flag = parsed.values[spec.name];
-    const fromEnv = env[envName(spec.name)];
+    const file = fromFile[spec.name];
+    const fromEnv = env[envName(spec.name)] ?? (Array.isArray(file) ? file.join(',') : typeof file === 'boolean' ? String(file) : file);
     let value: string | boolean | string[] | undefined;
     if (spec.kind === 'list') {
       const raw = (flag as string[] | undefined) ?? (fromEnv !== undefined ? [fromEnv] : spec.default !== undefined ? [spec.default] : undefined);
@@ -70,10 +103,11 @@ export function stringOption(values: OptionValues, name: string): string | null 
 }
 
 const HELP: OptionSpec = { name: 'help', kind: 'boolean', help: 'show this help' };
+const CONFIG: OptionSpec = { name: 'config', kind: 'string', help: 'JSON file with a section per command, keys as flag names' };
 
 export function helpText(command: string, summary: string, specs: readonly OptionSpec[]): string {
-  const lines = [`Usage: edgeroute ${command} [options]`, '', summary, '', 'Options (each also read from its environment variable):'];
-  for (const spec of [...specs, HELP]) {
+  const lines = [`Usage: edgeroute ${command} [options]`, '', summary, '', 'Options (each also read from its environment variable, or from the config file):'];
+  for (const spec of [...specs, CONFIG, HELP]) {
     const arg = spec.kind === 'boolean' ? '' : spec.kind === 'list' ? ' A[,B...]' : ' VALUE';
     const extra = [spec.required ? 'required' : null, spec.default !== undefined ? `default ${spec.default}` : null].filter(Boolean).join(', ');
     lines.push(`  --${spec.name}${arg}`.padEnd(34) + `${spec.help}${extra ? ` (${extra})` : ''}  [${envName(spec.name)}]`);

@@ -24,7 +24,7 @@ export const EXIT_INVALID = 3;
 export const EXIT_NOT_FOUND = 4;
 
 export async function policyCommand(argv: readonly string[]): Promise<number> {
-  const values = readOptions(POLICY_OPTIONS, argv, process.env, true);
+  const values = readOptions(POLICY_OPTIONS, argv, process.env, true, 'policy');
   const [action, ...args] = values.positionals;
   if (values.help || action === undefined) {
     console.log(helpText('policy', SUMMARY, POLICY_OPTIONS));

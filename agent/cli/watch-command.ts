@@ -34,7 +34,7 @@ export function describe(message: Message): string {
 }
 
 export async function watchCommand(argv: readonly string[]): Promise<number> {
-  const values = readOptions(WATCH_OPTIONS, argv, process.env);
+  const values = readOptions(WATCH_OPTIONS, argv, process.env, false, 'watch');
   if (values.help) {
     console.log(helpText('watch', "Prints the agent's live feed: routing changes, publications, policy changes, errors. Ctrl-C stops.", WATCH_OPTIONS));
     return 0;

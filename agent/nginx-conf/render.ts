@@ -1,7 +1,8 @@
 /** Renders templates/nginx.conf.hbs into a ready-to-run nginx prefix folder. */
 import Handlebars from 'handlebars';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isCidr } from '../policy/cidr.js';
 import { join, resolve } from 'node:path';
 import { LUA_DIR, TEMPLATES_DIR } from '../project-paths.js';
 import { detectFlavor, moduleLines, type Flavor } from './flavor.js';
@@ -30,6 +31,13 @@ export interface NginxConfOptions {
   readonly versionResponseHeader?: boolean;
   /** Where the agent keeps its last table (the agent's --snapshot-file); null: none. Default: DIR/snapshot.ndjson. */
   readonly snapshotFile?: string | null;
+  /** Public TLS listen addresses; they need tlsCert and tlsKey. */
+  readonly tlsListen?: readonly string[];
+  readonly tlsCert?: string | null;
+  readonly tlsKey?: string | null;
+  /** Trusted proxies (CIDRs) whose real-IP header gives the client address. */
+  readonly realIpFrom?: readonly string[];
+  readonly realIpHeader?: string;
 }
 
 export interface RenderedConf {
@@ -71,6 +79,9 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
   chmodSync(tokenFile, 0o600);
 
+  const tlsListen = (opts.tlsListen ?? []).map(parseListen);
+  const tls = tlsListen.length === 0 ? null : tlsFiles(opts.tlsCert ?? null, opts.tlsKey ?? null);
+  const realIp = (opts.realIpFrom ?? []).length === 0 ? null : realIpSettings(opts.realIpFrom ?? [], opts.realIpHeader ?? 'X-Forwarded-For');
   const snapshotFile = opts.snapshotFile === undefined ? join(prefix, 'snapshot.ndjson') : opts.snapshotFile === null ? null : resolve(opts.snapshotFile);
   const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
   if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
@@ -109,10 +120,27 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     regionVar: opts.regionVar ?? null,
     versionResponseHeader: opts.versionResponseHeader ?? false,
     snapshotFile: snapshotFile,
+    tlsListen: tlsListen.map((l) => l.directive),
+    tls,
+    realIp,
   });
   const confPath = join(prefix, 'nginx.conf');
   writeFileSync(confPath, conf);
   return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor, snapshotFile };
+}
+
+function tlsFiles(cert: string | null, key: string | null): { cert: string; key: string } {
+  if (!cert || !key) throw new Error('--tls-listen needs --tls-cert and --tls-key');
+  for (const file of [cert, key]) if (!existsSync(file)) throw new Error(`TLS file ${file} does not exist`);
+  return { cert: resolve(cert), key: resolve(key) };
+}
+
+function realIpSettings(from: readonly string[], header: string): { from: string[]; header: string } {
+  for (const cidr of from) {
+    if (!isCidr(cidr) && cidr !== 'unix:') throw new Error(`--real-ip-from "${cidr}" is not a CIDR (or unix:)`);
+  }
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(header)) throw new Error(`--real-ip-header "${header}" is not a header name`);
+  return { from: [...from], header };
 }
 
 interface RedisTarget {

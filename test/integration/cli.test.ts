@@ -1,12 +1,13 @@
 // The CLI as an operator runs it: `npx edgeroute ...` through the package bin.
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../../agent/sandbox/http-get.js';
 import { freePort, isPortFree } from '../../agent/sandbox/free-port.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
+import { startNginx } from '../../agent/sandbox/nginx-process.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edgeroute.js');
 const dirs: string[] = [];
@@ -71,6 +72,66 @@ describe('edgeroute nginx-conf', () => {
   });
 });
 
+describe('edgeroute nginx-conf: TLS, real IP, --check, --config', () => {
+  it('serves HTTPS with the given certificate, trusts the given proxies, and passes nginx -t', async () => {
+    const out = tempDir();
+    const key = join(out, 'key.pem');
+    const cert = join(out, 'cert.pem');
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:nobody.test', '-keyout', key, '-out', cert]);
+    const [http, https, admin] = [await freePort(), await freePort(), await freePort()];
+    const run = await edgeroute(
+      ['nginx-conf', '--out', out, '--listen', `127.0.0.1:${http}`, '--tls-listen', `127.0.0.1:${https}`, '--tls-cert', cert, '--tls-key', key, '--admin-listen', `127.0.0.1:${admin}`, '--real-ip-from', '127.0.0.1/32,10.0.0.0/8', '--check'],
+      { EDGEROUTE_ADMIN_TOKEN: 'a-token-of-at-least-16-chars' },
+    );
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain('test is successful');
+    const conf = readFileSync(join(out, 'nginx.conf'), 'utf8');
+    expect(conf).toContain(`listen 127.0.0.1:${https} ssl;`);
+    expect(conf).toContain('set_real_ip_from 10.0.0.0/8;');
+    expect(conf).toContain('real_ip_header X-Forwarded-For;');
+
+    const nginx = await startNginx({ binary: '/usr/sbin/nginx', prefix: out, confPath: join(out, 'nginx.conf'), adminUrl: `http://127.0.0.1:${admin}` });
+    try {
+      const { request } = await import('node:https');
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: https, path: '/', headers: { host: 'nobody.test' }, ca: readFileSync(cert) }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(503); // the plugin answers over TLS; no table was pushed yet
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('exits 1 with nginx -t output when --check fails', async () => {
+    const out = tempDir();
+    const bad = join(out, 'bad.pem');
+    writeFileSync(bad, 'not a certificate');
+    const run = await edgeroute(['nginx-conf', '--out', out, '--listen', '18080', '--tls-listen', '18443', '--tls-cert', bad, '--tls-key', bad, '--check']);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('nginx -t failed');
+  });
+
+  it('reads a config file, with flags and the environment winning', async () => {
+    const out = tempDir();
+    const file = join(out, 'edgeroute.json');
+    writeFileSync(file, JSON.stringify({ 'nginx-conf': { out, listen: ['127.0.0.1:18095'], 'dict-size': '32m' }, agent: { marathon: 'http://m1:8080' } }));
+    let run = await edgeroute(['nginx-conf', '--config', file, '--dict-size', '16m']);
+    expect(run.exitCode).toBe(0);
+    const conf = readFileSync(join(out, 'nginx.conf'), 'utf8');
+    expect(conf).toContain('listen 127.0.0.1:18095;');
+    expect(conf).toContain('lua_shared_dict edgeroute 16m;');
+    writeFileSync(file, JSON.stringify({ 'nginx-conf': { out, lisen: '80' } }));
+    run = await edgeroute(['nginx-conf'], { EDGEROUTE_CONFIG: file });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('"nginx-conf" has no option "lisen"');
+  });
+});
+
 describe('edgeroute agent', () => {
   it('explains a missing token or Marathon URL with exit code 2', async () => {
     let run = await edgeroute(['agent', '--marathon', 'http://127.0.0.1:1']);
@@ -82,7 +143,7 @@ describe('edgeroute agent', () => {
   });
 
   it('has --help for every command', async () => {
-    for (const command of ['agent', 'nginx-conf', 'policy', 'demo']) {
+    for (const command of ['agent', 'nginx-conf', 'policy', 'watch', 'demo']) {
       const run = await edgeroute([command, '--help']);
       expect(run.exitCode).toBe(0);
       expect(run.stdout).toContain(`Usage: edgeroute ${command}`);
