@@ -2,7 +2,8 @@
 import { EventEmitter } from 'node:events';
 
 export type FeedEvent =
-  | { type: 'routing-changed'; version: string; changed: readonly string[]; removed: readonly string[] }
+  /** `changed` and `removed` list at most 200 apps; `total` counts them all. */
+  | { type: 'routing-changed'; version: string; changed: readonly string[]; removed: readonly string[]; total: number }
   | { type: 'published'; app: string; version: string; taskId: string }
   | { type: 'unpublished'; app: string; version: string; taskId: string; reason: string }
   | { type: 'policy-changed'; app: string }

@@ -4,6 +4,13 @@ import type { AgentFeed } from './feed.js';
 import type { AgentMetrics } from './metrics.js';
 import type { Reconciler, SyncObserver } from './reconciler.js';
 
+/**
+ * Beyond this many changed apps in one sync (a first full sync, a Marathon
+ * failover), one summary is more useful than a line per backend, and a
+ * hundred thousand events would cost the agent memory at the worst moment.
+ */
+const DETAILED_CHANGES = 200;
+
 export function syncReporter(feed: AgentFeed, metrics: AgentMetrics, reconciler: () => Reconciler): SyncObserver {
   return {
     synced({ timing, table, upserts, removals, replaced, pushed }) {
@@ -16,8 +23,13 @@ export function syncReporter(feed: AgentFeed, metrics: AgentMetrics, reconciler:
       }
       metrics.nginxInSync.set(pushed ? 1 : 0);
       metrics.apps.set(Number(/-(\d+)$/.exec(table.version)?.[1] ?? 0));
-      if (upserts.length === 0 && removals.length === 0) return;
-      feed.publish({ type: 'routing-changed', version: table.version, changed: upserts.map((a) => a.id), removed: removals });
+      const count = upserts.length + removals.length;
+      if (count === 0) return;
+      if (count > DETAILED_CHANGES) {
+        feed.publish({ type: 'routing-changed', version: table.version, changed: upserts.slice(0, DETAILED_CHANGES).map((a) => a.id), removed: removals.slice(0, DETAILED_CHANGES), total: count });
+        return;
+      }
+      feed.publish({ type: 'routing-changed', version: table.version, changed: upserts.map((a) => a.id), removed: removals, total: count });
       for (const route of upserts) reportBackends(feed, reconciler(), replaced.get(route.id) ?? null, route);
       for (const id of removals) reportBackends(feed, reconciler(), replaced.get(id) ?? null, null);
     },
