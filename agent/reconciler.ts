@@ -5,7 +5,7 @@
  * retried with backoff; nginx keeps its last table meanwhile.
  */
 import type { Logger } from 'pino';
-import { parseAppResponse, parseAppsListing } from './core/marathon-apps.js';
+import { parseAppResponse, type ParsedSnapshot } from './core/marathon-apps.js';
 import { isIpAddress, taskEndpoint } from './core/endpoint.js';
 import { readRoutingLabels } from './core/labels.js';
 import type { InputProblem, MarathonApp, MarathonSnapshot } from './core/marathon-types.js';
@@ -37,8 +37,8 @@ export interface SyncObserver {
 }
 
 export interface ReconcilerDeps {
-  /** The text of `/v2/apps?embed=apps.tasks`. */
-  fetchApps(): Promise<string>;
+  /** `/v2/apps?embed=apps.tasks`, parsed. */
+  fetchApps(): Promise<ParsedSnapshot>;
   /** One app with its tasks (`/v2/apps/{id}?embed=app.tasks`); null when Marathon has no such app. */
   fetchApp(appId: string): Promise<unknown | null>;
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
@@ -274,7 +274,7 @@ export class Reconciler {
     this.needsFetch = false;
     this.pendingApps.clear();
     try {
-      const parsed = parseAppsListing(await this.deps.fetchApps());
+      const parsed = await this.deps.fetchApps();
       this.apps = new Map(parsed.snapshot.apps.map((app) => [app.id, app]));
       this.parseProblems = new Map([['', parsed.problems]]);
       return parsed.snapshot.apps as MarathonApp[];

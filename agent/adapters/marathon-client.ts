@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
+import { ListingParser, type ParsedSnapshot } from '../core/marathon-apps.js';
 
 export interface MarathonEndpoint {
   readonly baseUrl: string;
@@ -165,9 +166,28 @@ export class MarathonClient {
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
-  /** The full listing as text: it is parsed one app at a time. */
-  async fetchApps(): Promise<string> {
-    return (await this.getText('/v2/apps?embed=apps.tasks')) as string;
+  /** The full listing, parsed one app at a time as it arrives (the 50 MB text of a large cluster is never held whole). */
+  async fetchApps(): Promise<ParsedSnapshot> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
+      const url = `${this.endpoint.baseUrl}/v2/apps?embed=apps.tasks`;
+      try {
+        const res = await this.fetch(url, { headers: this.headers('application/json'), signal: AbortSignal.timeout(this.timeoutMs * 6) });
+        if (!res.ok || !res.body) {
+          await res.body?.cancel();
+          throw new MarathonHttpError(url, res.status);
+        }
+        const parser = new ListingParser();
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body) parser.push(decoder.decode(chunk, { stream: true }));
+        parser.push(decoder.decode());
+        return parser.finish();
+      } catch (err) {
+        lastError = err;
+        this.failover();
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
   /** One app with its tasks; null when Marathon has no such app (it was removed). */

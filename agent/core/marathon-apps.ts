@@ -14,6 +14,7 @@ import type {
 } from './marathon-types.js';
 import { arrayOf, isObject, isPort, numberOr, stringOr, type JsonObject } from './json-guards.js';
 import { topLevelArrayItems } from './json-array-items.js';
+import { ArrayItemStream } from './listing-stream.js';
 
 export interface ParsedSnapshot {
   readonly snapshot: MarathonSnapshot;
@@ -60,6 +61,40 @@ export function parseAppsListing(text: string): ParsedSnapshot {
     else problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
   }
   return { snapshot: { apps }, problems };
+}
+
+/**
+ * Parses `GET /v2/apps?embed=apps.tasks` as it arrives, one app at a time, so
+ * the listing's text is never held whole. finish() throws when the text was
+ * not a listing (malformed, truncated, or without an "apps" array): a sync
+ * then fails and nginx keeps its table, rather than getting an empty one.
+ */
+export class ListingParser {
+  private readonly items = new ArrayItemStream('apps');
+  private readonly apps: MarathonApp[] = [];
+  private readonly problems: InputProblem[] = [];
+
+  push(text: string): void {
+    for (const item of this.items.push(text)) this.parseItem(item);
+  }
+
+  finish(): ParsedSnapshot {
+    if (!this.items.complete()) throw new Error('Marathon answered malformed JSON, or a listing without an "apps" array');
+    return { snapshot: { apps: this.apps }, problems: this.problems };
+  }
+
+  private parseItem(item: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(item);
+    } catch (err) {
+      this.problems.push({ appId: null, message: `an app in the listing is not valid JSON: ${(err as Error).message}` });
+      return;
+    }
+    const parsed = parseApp(raw, this.problems);
+    if (parsed.ok) this.apps.push(parsed.value);
+    else this.problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
+  }
 }
 
 /** `GET /v2/apps/{id}` answers `{ "app": {...} }`. */

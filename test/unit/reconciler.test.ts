@@ -4,6 +4,7 @@ import type { PushBody, PushResult } from '../../agent/adapters/nginx-admin.js';
 import { HealthMemory } from '../../agent/health-memory.js';
 import { DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 import { Reconciler } from '../../agent/reconciler.js';
+import { parseAppsListing } from '../../agent/core/marathon-apps.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 
 const silent = pino({ level: 'silent' });
@@ -32,7 +33,7 @@ function fakes() {
       state.fetches++;
       await new Promise((r) => setTimeout(r, 5));
       if (state.fetchFails) throw new Error('connect ECONNREFUSED');
-      return JSON.stringify({ apps: state.apps });
+      return parseAppsListing(JSON.stringify({ apps: state.apps }));
     },
     fetchApp: async (id: string) => {
       state.appFetches.push(id);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { topLevelArrayItems } from '../../agent/core/json-array-items.js';
+import { ArrayItemStream } from '../../agent/core/listing-stream.js';
+
+const TEXTS = [
+  '{"apps":[{"id":"/a"},{"id":"/b"}]}',
+  ' {\n "apps" : [ {"id": "/a"} ,\n {"id":"/b"}\n ] \n} ',
+  '{"apps":[{"cmd":"echo \\"}],[{\\" , x"},{"id":"/b"}]}',
+  '{"apps":[{"ports":[1,2],"labels":{"a":{"b":[3]}}}]}',
+  '{"x":{"apps":[9]},"apps":[{"id":"/a"}],"y":[1,2]}',
+  '{"apps":[]}',
+  '{"apps":[1,"two",null]}',
+  '{"apps": [ {"id": "/web", ',
+  '{"apps":["abc',
+  '{"apps":[]} x',
+  '{"items":[1]}',
+  '[{"apps":[]}]',
+  '{"apps":[1,,2]}',
+  JSON.stringify({ apps: Array.from({ length: 30 }, (_, i) => ({ id: `/app-${i}`, labels: { note: `a "quoted" \\ [value] {${i}}` }, tasks: [{ id: `t${i}`, ports: [i] }] })) }),
+];
+
+function streamed(text: string, sizes: () => number): { items: string[]; complete: boolean } {
+  const stream = new ArrayItemStream('apps');
+  const items: string[] = [];
+  for (let i = 0; i < text.length; ) {
+    const size = Math.max(1, sizes());
+    items.push(...stream.push(text.slice(i, i + size)));
+    i += size;
+  }
+  return { items, complete: stream.complete() };
+}
+
+describe('ArrayItemStream', () => {
+  it.each(TEXTS.map((t, i) => [i, t] as const))('splits text %i like the whole-text scanner, whatever the chunks', (_i, text) => {
+    const whole = topLevelArrayItems(text, 'apps');
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return 1 + (seed % 9);
+    };
+    for (const sizes of [() => 1, () => 3, () => text.length, random]) {
+      const result = streamed(text, sizes);
+      expect(result.complete).toBe(whole !== null);
+      if (whole !== null) expect(result.items).toEqual(whole);
+    }
+  });
+});
+
+describe('ListingParser', () => {
+  it('gives what parsing the listing whole gives, and refuses a text that is not a listing', async () => {
+    const { ListingParser, parseAppsListing } = await import('../../agent/core/marathon-apps.js');
+    const text = TEXTS[TEXTS.length - 1] as string;
+    const parser = new ListingParser();
+    for (let i = 0; i < text.length; i += 7) parser.push(text.slice(i, i + 7));
+    expect(parser.finish()).toEqual(parseAppsListing(text));
+    for (const bad of ['{"apps": [ {"id": "/web", ', '{"message":"Internal error"}', '<html>']) {
+      const refused = new ListingParser();
+      refused.push(bad);
+      expect(() => refused.finish()).toThrow('malformed JSON');
+    }
+  });
+});
