@@ -84,6 +84,19 @@ describe('Marathon trouble', () => {
     await waitForBackends(nginx.publicUrl, 'web.test', taskIds('/web'));
   });
 
+  it('keeps the table when Marathon answers 200 with something that is not a listing', async () => {
+    const before = taskIds('/web');
+    marathon.setRawAppsResponse('{"message":"An unexpected server error occurred"}');
+    const failures = agent.reconciler.stats.syncFailures;
+    marathon.publishEvent({ eventType: 'group_change_success', timestamp: new Date().toISOString(), groupId: '/', version: new Date().toISOString() });
+    await waitFor('the sync to fail', () => (agent.reconciler.stats.syncFailures > failures ? true : undefined));
+    const seen = await answers(nginx.publicUrl, 'web.test', 20);
+    expect([...seen.keys()].sort()).toEqual([...before].sort());
+    marathon.setRawAppsResponse(null);
+    await marathon.scale('/web', before.length + 1);
+    await waitForBackends(nginx.publicUrl, 'web.test', taskIds('/web'));
+  });
+
   it('keeps the last table while Marathon is unreachable, and catches up when it returns', async () => {
     const before = taskIds('/web');
     await marathon.setUnavailable(true);
