@@ -16,6 +16,8 @@ import { AgentMetrics } from './metrics.js';
 import { syncReporter } from './sync-reporting.js';
 import type { FastifyInstance } from 'fastify';
 import { SnapshotFile } from './adapters/snapshot-file.js';
+import { NodeRegistry } from './adapters/node-registry.js';
+import { hostname } from 'node:os';
 import type { SyncObserver } from './reconciler.js';
 
 export interface AgentOptions {
@@ -41,6 +43,8 @@ export interface AgentOptions {
   readonly readyMaxAgeMs: number;
   /** Where to keep the last pushed table for the plugin to load at start (nginx-conf's snapshot file); null: nowhere. */
   readonly snapshotFile: string | null;
+  /** This routing node's id in the fleet (Redis); null: the host name. */
+  readonly nodeId: string | null;
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
   readonly stallTimeoutMs: number;
@@ -59,6 +63,7 @@ export const AGENT_DEFAULTS = {
   apiToken: null,
   readyMaxAgeMs: 60_000,
   snapshotFile: null,
+  nodeId: null,
   resyncIntervalMs: 300_000,
   nginxCheckIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
@@ -74,6 +79,8 @@ export interface RunningAgent {
   readonly healthMemory: HealthMemory;
   readonly feed: AgentFeed;
   readonly metrics: AgentMetrics;
+  /** The fleet of routing nodes; null without Redis. */
+  readonly nodes: NodeRegistry | null;
   /** Resolves when the API listens (at once without one). */
   readonly ready: Promise<void>;
   /** The API's URL, once `ready` resolved; null without --listen. */
@@ -148,6 +155,9 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
 
   redis?.onReady(() => void healthMemory.flush());
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
+  const nodes = redis
+    ? new NodeRegistry(redis.client, opts.redisPrefix, opts.nodeId ?? hostname(), () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl }), log.child({ component: 'fleet' }))
+    : null;
   // Policy changes by anyone who PUBLISHes (the CLI, the API, an operator) reach the feed.
   // Its own connection, which queues the SUBSCRIBE until connected and renews it after a reconnect.
   const subscriber = redis ? redis.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null }) : null;
@@ -164,6 +174,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     if (stopped) return;
     reconciler.start();
     events.start();
+    nodes?.start();
   });
   let stopped = false;
   log.info({ marathon: marathon.endpoint.baseUrl, nginxAdmin: opts.nginxAdmin, group: opts.group }, 'agent started');
@@ -176,12 +187,14 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     healthMemory,
     feed,
     metrics,
+    nodes,
     apiUrl: null,
     ready: Promise.resolve(),
     async stop() {
       stopped = true;
       await running.ready.catch(() => undefined);
       await api?.close();
+      await nodes?.stop();
       subscriber?.disconnect();
       await started;
       await events.stop();
@@ -198,6 +211,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         feed,
         metrics,
         policies,
+        nodes,
         token: opts.apiToken ?? opts.adminToken,
         marathonUrl: () => marathon.endpoint.baseUrl,
         marathonConnected: () => events.connected,

@@ -35,6 +35,11 @@ function safeParse(text: string): unknown {
 
 export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
   async (app) => {
+    app.get('/v1/nodes', async (_request, reply) => {
+      if (!deps.nodes) return reply.code(503).send({ error: 'the agent has no Redis (--redis); the fleet lives there' });
+      return { self: deps.nodes.nodeId, ttlMs: deps.nodes.ttlMs, nodes: await deps.nodes.fleet() };
+    });
+
     app.get('/v1/state', async () => {
       const { reconciler } = deps;
       const table = reconciler.table;

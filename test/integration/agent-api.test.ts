@@ -32,7 +32,7 @@ const write = (method: string, path: string, body?: unknown, token: string | nul
 beforeAll(async () => {
   redis = await startRedis();
   marathon = await MarathonSim.start({ heartbeatMs: 300 });
-  node = await startRoutingNode(marathon.url, { redis: redis.url, listen: '127.0.0.1:0', readyMaxAgeMs: 500, stallTimeoutMs: 2_000 });
+  node = await startRoutingNode(marathon.url, { redis: redis.url, listen: '127.0.0.1:0', readyMaxAgeMs: 500, stallTimeoutMs: 2_000, nodeId: 'edge-a' });
   await node.agent.ready;
   api = node.agent.apiUrl as string;
   feed = [];
@@ -142,5 +142,32 @@ describe('the live feed', () => {
       watch.kill('SIGINT');
       await watch;
     }
+  });
+});
+
+describe('the fleet', () => {
+  it('lists the live routing nodes; a node that stops leaves, one whose heartbeat is stale stops counting', async () => {
+    const other = await startRoutingNode(marathon.url, { redis: redis.url, nodeId: 'edge-b' });
+    try {
+      const both = await waitFor('both nodes', async () => {
+        const { body } = await json('/v1/nodes');
+        const nodes = body.nodes as Array<{ nodeId: string; live: boolean }>;
+        return nodes.filter((n) => n.live).length === 2 ? body : undefined;
+      });
+      expect(both.self).toBe('edge-a');
+      expect((both.nodes as Array<{ nodeId: string }>).map((n) => n.nodeId)).toEqual(['edge-a', 'edge-b']);
+
+      // A node that died without saying so: its last heartbeat is older than the TTL.
+      const { Redis } = await import('ioredis');
+      const client = new Redis(redis.url);
+      await client.hset('edgeroute:nodes', 'edge-dead', JSON.stringify({ nodeId: 'edge-dead', heartbeatAt: Date.now() - 15_000, startedAt: 0, tableVersion: null, apiUrl: null }));
+      client.disconnect();
+      const withDead = (await json('/v1/nodes')).body.nodes as Array<{ nodeId: string; live: boolean }>;
+      expect(withDead.find((n) => n.nodeId === 'edge-dead')?.live).toBe(false);
+    } finally {
+      await other.stop();
+    }
+    const after = (await json('/v1/nodes')).body.nodes as Array<{ nodeId: string; live: boolean }>;
+    expect(after.filter((n) => n.live).map((n) => n.nodeId)).toEqual(['edge-a']);
   });
 });

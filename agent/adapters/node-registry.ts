@@ -1,0 +1,81 @@
+/**
+ * The fleet of routing nodes, in Redis: each agent writes a heartbeat to the
+ * hash `<prefix>nodes` (field: its node id); a node whose heartbeat is older
+ * than the TTL stops counting. Drain-before-kill waits for the live nodes.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface NodeInfo {
+  readonly nodeId: string;
+  readonly heartbeatAt: number;
+  readonly startedAt: number;
+  /** The table this node's nginx holds. */
+  readonly tableVersion: string | null;
+  readonly apiUrl: string | null;
+}
+
+export interface FleetNode extends NodeInfo {
+  readonly live: boolean;
+}
+
+export class NodeRegistry {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly nodeId: string,
+    private readonly describe: () => { tableVersion: string | null; apiUrl: string | null },
+    private readonly log: Logger,
+    readonly heartbeatMs = 2_000,
+    readonly ttlMs = 10_000,
+  ) {}
+
+  get key(): string {
+    return `${this.prefix}nodes`;
+  }
+
+  start(): void {
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
+  }
+
+  /** Leaves the fleet at once, rather than after the TTL. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.redis.hdel(this.key, this.nodeId).catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    const info: NodeInfo = { nodeId: this.nodeId, heartbeatAt: Date.now(), startedAt: this.startedAt, ...this.describe() };
+    try {
+      await this.redis.hset(this.key, this.nodeId, JSON.stringify(info));
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'heartbeat not written');
+    }
+  }
+
+  /** Every registered node, live or not; entries long dead are removed. */
+  async fleet(now = Date.now()): Promise<FleetNode[]> {
+    const entries = await this.redis.hgetall(this.key);
+    const nodes: FleetNode[] = [];
+    for (const [id, raw] of Object.entries(entries)) {
+      let info: NodeInfo;
+      try {
+        info = JSON.parse(raw) as NodeInfo;
+      } catch {
+        continue;
+      }
+      const age = now - Number(info.heartbeatAt);
+      if (age > this.ttlMs * 30) {
+        await this.redis.hdel(this.key, id).catch(() => undefined);
+        continue;
+      }
+      nodes.push({ ...info, nodeId: id, live: age <= this.ttlMs });
+    }
+    return nodes.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  }
+}
