@@ -23,18 +23,6 @@ export function hashParts(text: string, seed = 0): [number, number] {
   return [(2097151 & h2) >>> 0, h1 >>> 0];
 }
 
-/** JSON with object keys sorted, so equal values always serialise the same way. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * cyrb53 fed piece by piece, for hashing structures without building their
  * text. Pieces are separated by a byte that cannot occur in them by accident.

@@ -1,8 +1,8 @@
 /**
  * Splits `{"apps": [ ... ]}` into the text of each app as the text arrives,
  * chunk by chunk, so a 50 MB Marathon listing is never held whole: only the
- * app being read. The same rules as topLevelArrayItems (strings, escapes,
- * nesting), with its state kept between chunks.
+ * app being read. It follows JSON strings, escapes and nesting, and keeps its
+ * state between chunks.
  */
 
 const QUOTE = 34;

@@ -13,7 +13,6 @@ import type {
   PortSpec,
 } from './marathon-types.js';
 import { arrayOf, isObject, isPort, numberOr, stringOr, type JsonObject } from './json-guards.js';
-import { topLevelArrayItems } from './json-array-items.js';
 import { ArrayItemStream } from './listing-stream.js';
 
 export interface ParsedSnapshot {
@@ -28,39 +27,6 @@ export function parseAppsResponse(body: unknown): ParsedSnapshot {
     return { snapshot: { apps: [] }, problems: [{ appId: null, message: 'apps listing has no "apps" array' }] };
   }
   return parseAppList(body.apps);
-}
-
-/**
- * Parses the text of `GET /v2/apps?embed=apps.tasks` one app at a time, so
- * the whole listing never exists as one object tree. Throws when the text is
- * not JSON at all; one malformed app is reported and skipped.
- */
-export function parseAppsListing(text: string): ParsedSnapshot {
-  const items = topLevelArrayItems(text, 'apps');
-  if (items === null) {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`Marathon answered malformed JSON: ${(err as Error).message}`);
-    }
-    return parseAppsResponse(body);
-  }
-  const apps: MarathonApp[] = [];
-  const problems: InputProblem[] = [];
-  for (const item of items) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(item);
-    } catch (err) {
-      problems.push({ appId: null, message: `an app in the listing is not valid JSON: ${(err as Error).message}` });
-      continue;
-    }
-    const parsed = parseApp(raw, problems);
-    if (parsed.ok) apps.push(parsed.value);
-    else problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
-  }
-  return { snapshot: { apps }, problems };
 }
 
 /**
@@ -95,6 +61,13 @@ export class ListingParser {
     if (parsed.ok) this.apps.push(parsed.value);
     else this.problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
   }
+}
+
+/** The whole listing text at once; throws as ListingParser.finish() does. */
+export function parseAppsListing(text: string): ParsedSnapshot {
+  const parser = new ListingParser();
+  parser.push(text);
+  return parser.finish();
 }
 
 /** `GET /v2/apps/{id}` answers `{ "app": {...} }`. */

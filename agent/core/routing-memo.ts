@@ -368,10 +368,6 @@ function versionString(digest: Digest, count: number): string {
   return `${digest[0].toString(16).padStart(6, '0')}${digest[1].toString(16).padStart(8, '0')}-${count}`;
 }
 
-export function emptyVersion(): string {
-  return versionString([0, 0], 0);
-}
-
 function sameConfig(a: RoutingConfig, b: RoutingConfig): boolean {
   return (Object.keys(b) as Array<keyof RoutingConfig>).every((key) => a[key] === b[key]);
 }

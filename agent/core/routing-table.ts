@@ -4,7 +4,7 @@
  */
 import type { BackendState, RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonSnapshot } from './marathon-types.js';
-import { RoutingMemo, emptyVersion } from './routing-memo.js';
+import { RoutingMemo } from './routing-memo.js';
 
 export { RoutingMemo } from './routing-memo.js';
 
@@ -100,8 +100,6 @@ export interface RoutingResult {
   /** When the table changes by the clock alone (a delay ends, a warm-up steps); null if never. */
   readonly nextChangeAt: number | null;
 }
-
-export const EMPTY_TABLE: RoutingTable = { version: emptyVersion(), apps: {} };
 
 /**
  * Computes the routing table. With a memo kept by the caller, only the apps

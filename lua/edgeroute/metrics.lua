@@ -31,13 +31,19 @@ local FLUSH_SECONDS = 1
 local series = {}
 
 
+local function zeros()
+    local c = {}
+    for i = 1, FAILURES do
+        c[i] = 0
+    end
+    return c
+end
+
+
 local function counters(key)
     local c = series[key]
     if c == nil then
-        c = {}
-        for i = 1, FAILURES do
-            c[i] = 0
-        end
+        c = zeros()
         series[key] = c
     end
     return c
@@ -117,10 +123,7 @@ function _M.render()
             for key, c in pairs(decoded) do
                 local t = total[key]
                 if t == nil then
-                    t = {}
-                    for i = 1, FAILURES do
-                        t[i] = 0
-                    end
+                    t = zeros()
                     total[key] = t
                 end
                 for i = 1, FAILURES do

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { topLevelArrayItems } from '../../agent/core/json-array-items.js';
 import { ArrayItemStream } from '../../agent/core/listing-stream.js';
+
+/** All items of `text` pushed at once, or null when it is not shaped so. */
+function topLevelArrayItems(text: string, key: string): string[] | null {
+  const stream = new ArrayItemStream(key);
+  const items = stream.push(text);
+  return stream.complete() ? items : null;
+}
+
 
 const TEXTS = [
   '{"apps":[{"id":"/a"},{"id":"/b"}]}',

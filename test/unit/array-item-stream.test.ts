@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { topLevelArrayItems } from '../../agent/core/json-array-items.js';
+import { ArrayItemStream } from '../../agent/core/listing-stream.js';
 import { parseAppsListing, parseAppsResponse } from '../../agent/core/marathon-apps.js';
+
+/** All items of `text` pushed at once, or null when it is not shaped so. */
+function topLevelArrayItems(text: string, key: string): string[] | null {
+  const stream = new ArrayItemStream(key);
+  const items = stream.push(text);
+  return stream.complete() ? items : null;
+}
+
 
 describe('topLevelArrayItems', () => {
   it.each([
