@@ -62,8 +62,8 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
 /** Judges every active task of one Marathon app; backends null when the app cannot be routed at all (no usable port). */
 /** Captures only what judging needs (not the whole snapshot), so a kept candidate holds little. */
 function statusesLater(app: MarathonApp, appKey: string, labels: RoutingLabels, input: RoutingInput): () => BackendStatus[] {
-  const { config, hostAddresses, healthMemory, now } = input;
-  const context = { snapshot: { apps: [] }, config, hostAddresses, healthMemory, now };
+  const { config, hostAddresses, healthMemory, now, drains } = input;
+  const context = { snapshot: { apps: [] }, config, hostAddresses, healthMemory, now, drains };
   return () => judgeApp(app, appKey, labels, context, [], true).statuses;
 }
 
@@ -116,7 +116,7 @@ function judgeApp(
       else if (address === undefined) unusable.push(`task ${task.id}: host ${endpoint.host} has no known address`);
     }
     const remembered = input.healthMemory.get(task.id);
-    const verdict = judgeTask(task, settings, remembered, input.now);
+    const verdict = judgeTask(task, settings, remembered, input.now, input.drains?.get(task.id));
     if (verdict.observation) observations.push([task.id, verdict.observation]);
     // Verdicts that lean on the clock or on memory are judged afresh every time.
     if (verdict.changesAt !== null || (settings.hasHealthChecks && task.state === 'TASK_RUNNING' && task.healthCheckResults.length === 0)) reusable = false;

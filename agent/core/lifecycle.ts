@@ -43,8 +43,19 @@ export function isActiveTask(task: MarathonTask): boolean {
   return ACTIVE_STATES.has(task.state);
 }
 
-export function judgeTask(task: MarathonTask, settings: PublicationSettings, remembered: RememberedHealth | undefined, now: number): TaskVerdict {
+/**
+ * `drainReason`: set when ops announced that the task is about to be killed
+ * (a drain mark in Redis); the task leaves the upstream whatever its health.
+ */
+export function judgeTask(
+  task: MarathonTask,
+  settings: PublicationSettings,
+  remembered: RememberedHealth | undefined,
+  now: number,
+  drainReason?: string,
+): TaskVerdict {
   if (task.state === 'TASK_KILLING') return idle('draining', 'draining: Marathon is killing the task');
+  if (drainReason !== undefined && isActiveTask(task)) return idle('draining', `draining: ${drainReason}`);
   if (task.state !== 'TASK_RUNNING') return idle('starting', `starting: ${task.state}`);
 
   const startedAt = parseTime(task.startedAt) ?? parseTime(task.stagedAt);

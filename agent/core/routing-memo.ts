@@ -16,6 +16,8 @@ import type { AppRoute, BackendStatus, RoutingConfig, RoutingInput, RoutingResul
 
 type Digest = readonly [number, number];
 
+const NO_DRAINS: ReadonlyMap<string, string> = new Map();
+
 interface JudgedEntry {
   readonly app: MarathonApp;
   readonly judged: JudgedApp;
@@ -50,6 +52,8 @@ export class RoutingMemo {
   /** Marathon apps and logical apps that have problems to report. */
   private readonly troubledApps = new Set<string>();
   private readonly troubledKeys = new Set<string>();
+  /** The drain marks the kept judgements were made with. */
+  private drains: ReadonlyMap<string, string> = NO_DRAINS;
 
   apply(input: RoutingInput): RoutingResult {
     if (this.config === null || !sameConfig(this.config, input.config)) this.reset(input.config);
@@ -70,6 +74,7 @@ export class RoutingMemo {
 
   private reset(config: RoutingConfig): void {
     this.config = config;
+    this.drains = NO_DRAINS;
     this.judged.clear();
     this.logical.clear();
     this.wantedBy.clear();
@@ -85,11 +90,19 @@ export class RoutingMemo {
   /** Marathon app id → its new judgement, or null when the app is gone. */
   private changedApps(input: RoutingInput): Map<string, JudgedEntry | null> {
     const changed = new Map<string, JudgedEntry | null>();
+    const redrained = this.appsWithChangedDrains(input);
     let kept = 0;
     for (const app of input.snapshot.apps) {
       const known = this.judged.get(app.id);
       if (known) kept++;
-      if (known && known.app === app && known.judged.reusable && (known.judged.hostsUsed.length === 0 || sameHosts(known.judged.hostsUsed, input.hostAddresses))) continue;
+      if (
+        known &&
+        known.app === app &&
+        known.judged.reusable &&
+        !redrained.has(app.id) &&
+        (known.judged.hostsUsed.length === 0 || sameHosts(known.judged.hostsUsed, input.hostAddresses))
+      )
+        continue;
       changed.set(app.id, { app, judged: judgeMarathonApp(app, input) });
     }
     if (kept < this.judged.size) {
@@ -97,6 +110,24 @@ export class RoutingMemo {
       for (const id of this.judged.keys()) if (!present.has(id)) changed.set(id, null);
     }
     return changed;
+  }
+
+  /**
+   * Apps holding a task whose drain mark appeared, went or changed since the
+   * last computation. Marks change only when ops drain something, so scanning
+   * the tasks then is cheaper than indexing every task all the time.
+   */
+  private appsWithChangedDrains(input: RoutingInput): Set<string> {
+    const drains = input.drains ?? NO_DRAINS;
+    const apps = new Set<string>();
+    if (drains === this.drains) return apps;
+    const tasks = new Set<string>();
+    for (const [task, reason] of drains) if (this.drains.get(task) !== reason) tasks.add(task);
+    for (const task of this.drains.keys()) if (!drains.has(task)) tasks.add(task);
+    this.drains = drains;
+    if (tasks.size === 0) return apps;
+    for (const app of input.snapshot.apps) if (app.tasks.some((task) => tasks.has(task.id))) apps.add(app.id);
+    return apps;
   }
 
   /** Records an app's new judgement and marks the logical apps it leaves or joins. */

@@ -64,6 +64,8 @@ export interface RoutingInput {
   readonly healthMemory: ReadonlyMap<string, RememberedHealth>;
   /** Milliseconds since the epoch. */
   readonly now: number;
+  /** Task id → why it is drained: announced to be killed, so out of every upstream. */
+  readonly drains?: ReadonlyMap<string, string>;
 }
 
 /** One task of a routed app, routed or not, and why. */

@@ -38,6 +38,12 @@ describe('judgeTask', () => {
     expect(verdict.weight).toBe(0);
   });
 
+  it('takes a drained task out of the upstream whatever its health, and says who drained it', () => {
+    const verdict = judgeTask(task({ healthCheckResults: [alive(5000)] }), checked, undefined, T0 + 60_000, 'kill by ops@node-1');
+    expect(verdict).toMatchObject({ state: 'draining', weight: 0, reason: 'draining: kill by ops@node-1' });
+    expect(judgeTask(task({ state: 'TASK_STAGING' }), plain, undefined, T0, 'kill by ops').state).toBe('draining');
+  });
+
   it('publishes a running task without delay or health checks at once', () => {
     expect(judgeTask(task(), plain, undefined, T0)).toMatchObject({ state: 'published', weight: 100, publishedAt: T0 });
   });

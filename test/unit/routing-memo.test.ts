@@ -37,8 +37,18 @@ function makeApp(rand: () => number, id: string, generation: number): MarathonAp
   return { id, labels, instances: tasks.length, networkMode: 'host', ports: [{ containerPort: null, hostPort: 0, name: null }], healthCheckCount: 0, taskKillGracePeriodSeconds: null, version: null, tasks };
 }
 
-function input(apps: ReadonlyMap<string, MarathonApp>, now: number): RoutingInput {
-  return { snapshot: { apps: [...apps.values()] }, config: { ...DEFAULT_ROUTING_CONFIG }, hostAddresses: new Map(), healthMemory: new Map(), now };
+function input(apps: ReadonlyMap<string, MarathonApp>, now: number, drains: ReadonlyMap<string, string> = new Map()): RoutingInput {
+  return { snapshot: { apps: [...apps.values()] }, config: { ...DEFAULT_ROUTING_CONFIG }, hostAddresses: new Map(), healthMemory: new Map(), now, drains };
+}
+
+/** Drains a few random tasks, or changes nothing; a new map only when the marks change, as the agent does. */
+function nextDrains(rand: () => number, apps: ReadonlyMap<string, MarathonApp>, drains: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+  if (rand() < 0.6) return drains;
+  const next = new Map(drains);
+  const tasks = [...apps.values()].flatMap((app) => app.tasks.map((task) => task.id));
+  if (tasks.length > 0 && rand() < 0.6) next.set(tasks[Math.floor(rand() * tasks.length)] as string, rand() < 0.5 ? 'kill by ops' : 'drain by ops');
+  else for (const task of next.keys()) if (rand() < 0.5) next.delete(task);
+  return next;
 }
 
 describe('RoutingMemo', () => {
@@ -48,13 +58,15 @@ describe('RoutingMemo', () => {
     const apps = new Map<string, MarathonApp>();
     const memo = new RoutingMemo();
     let previous = computeRoutingTable(input(apps, NOW), memo).table;
+    let drains: ReadonlyMap<string, string> = new Map();
     for (let step = 0; step < 150; step++) {
       const id = ids[Math.floor(rand() * ids.length)] as string;
       if (rand() < 0.2) apps.delete(id);
-      else apps.set(id, makeApp(rand, id, step));
+      else if (rand() < 0.8) apps.set(id, makeApp(rand, id, step));
+      drains = nextDrains(rand, apps, drains);
       const now = NOW + step * 1000;
-      const incremental = computeRoutingTable(input(apps, now), memo);
-      const fresh = computeRoutingTable(input(apps, now));
+      const incremental = computeRoutingTable(input(apps, now, drains), memo);
+      const fresh = computeRoutingTable(input(apps, now, drains));
       const context = `seed ${seed}, step ${step}`;
       expect(incremental.table, context).toEqual(fresh.table);
       expect(incremental.problems, context).toEqual(fresh.problems);
