@@ -1,5 +1,6 @@
--- The admin listener's handlers: the agent's push endpoint, status and the
--- health probe. Each request needs the shared admin token except the probe.
+-- The admin listener's handlers: the agent's push endpoint, status, in-flight
+-- requests per backend and the health probe. Each request needs the shared
+-- admin token except the probe.
 
 local cjson = require "cjson.safe"
 local config = require "edgeroute.config"
@@ -10,10 +11,13 @@ local table_sync = require "edgeroute.table_sync"
 local policy_store = require "edgeroute.policy_store"
 local policy_sync = require "edgeroute.policy_sync"
 local metrics = require "edgeroute.metrics"
+local inflight = require "edgeroute.inflight"
 
 local ngx = ngx
 local type = type
 local pairs = pairs
+local ipairs = ipairs
+local gmatch = string.gmatch
 local io_open = io.open
 local sub = string.sub
 local json_encode = cjson.encode
@@ -119,6 +123,39 @@ function _M.status()
         -- Multi-version apps: whether a policy is in force, and why the one in Redis was refused.
         policies = policies,
     })
+end
+
+
+-- `tasks` is "ID1,ID2" (or repeated): the ids whose counts the agent waits on.
+local function task_filter(tasks)
+    if tasks == nil then
+        return nil
+    end
+    if type(tasks) ~= "table" then
+        tasks = { tasks }
+    end
+    local only = {}
+    for _, list in ipairs(tasks) do
+        if type(list) == "string" then
+            for id in gmatch(list, "[^,]+") do
+                only[id] = true
+            end
+        end
+    end
+    return only
+end
+
+
+function _M.inflight()
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    local shared = ngx.shared[config.dict_name]
+    local seq = shared:get(store.KEY_SEQ)
+    local version = shared:get(store.KEY_VERSION)
+    local body = inflight.render(shared, ngx.worker.count(), seq, version, task_filter(ngx.req.get_uri_args().tasks))
+    ngx.header["Content-Type"] = "application/json"
+    ngx.say(body)
 end
 
 

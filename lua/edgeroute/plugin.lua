@@ -8,6 +8,7 @@ local router = require "edgeroute.router"
 local policy_sync = require "edgeroute.policy_sync"
 local policy_refresh = require "edgeroute.policy_refresh"
 local metrics = require "edgeroute.metrics"
+local inflight = require "edgeroute.inflight"
 local push_format = require "edgeroute.push_format"
 local balancer = require "ngx.balancer"
 
@@ -21,6 +22,10 @@ local pcall = pcall
 local set_current_peer = balancer.set_current_peer
 local set_more_tries = balancer.set_more_tries
 local min = math.min
+local inflight_enter = inflight.enter
+local inflight_leave = inflight.leave
+
+local table_state = table_sync.state
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -86,6 +91,7 @@ function _M.init_worker()
     end
     policy_refresh.start()
     metrics.init_worker()
+    inflight.init_worker()
 end
 
 
@@ -115,23 +121,49 @@ function _M.access()
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
-    ngx.ctx.edgeroute_version = version
+    local ctx = ngx.ctx
+    ctx.edgeroute_version = version
+    ctx.edgeroute_seq = table_state.seq
+end
+
+
+-- The table may have changed between access and balancer (a request body
+-- still uploading): a drained task must not get a request chosen by the old
+-- table after this node told its agent that nothing is in flight to it.
+local function current_version(ctx, version)
+    if ctx.edgeroute_seq == table_state.seq then
+        return version
+    end
+    local app = table_state.apps[version.app_id]
+    local fresh = app and app.versions[version.name]
+    if fresh == nil or fresh.peer_count == 0 then
+        return version
+    end
+    ctx.edgeroute_version = fresh
+    return fresh
 end
 
 
 function _M.log()
-    metrics.log(ngx.ctx.edgeroute_version, ngx.status)
+    local ctx = ngx.ctx
+    local peer = ctx.edgeroute_peer
+    if peer ~= nil then
+        -- Cleared so that the request leaves its peer's count only once.
+        ctx.edgeroute_peer = nil
+        inflight_leave(peer)
+    end
+    metrics.log(ctx.edgeroute_version, ngx.status)
 end
 
 
 function _M.balance()
     local ctx = ngx.ctx
     local version = ctx.edgeroute_version
-    local pool = version.balancer
     local peer
     local last = ctx.edgeroute_peer
     if last == nil then
-        peer = pool:pick(nil)
+        version = current_version(ctx, version)
+        peer = version.balancer:pick(nil)
         local retries = min(version.peer_count - 1, MAX_RETRIES)
         if retries > 0 then
             set_more_tries(retries)
@@ -145,8 +177,10 @@ function _M.balance()
         end
         tried[last] = true
         metrics.upstream_failed(version)
-        peer = pool:pick(tried)
+        peer = version.balancer:pick(tried)
+        inflight_leave(last)
     end
+    inflight_enter(peer)
     ctx.edgeroute_peer = peer
     local ok, err = set_current_peer(peer.address, peer.port)
     if not ok then

@@ -51,6 +51,7 @@ local function compile_version(app_id, name, raw)
     end
     return {
         name = name,
+        app_id = app_id,
         -- Request metrics are kept under this key, so they outlive recompiles.
         metrics_key = metrics.key(app_id, name),
         marathon_app = raw.marathonAppId,

@@ -39,6 +39,13 @@ async function pushApp(id: string, vhosts: string[], backends: Array<{ id: strin
     body: pushBodyText({ version: `v${version}`, base: null, apps: { [id]: app } }),
   });
   expect(res.status).toBe(200);
+  // The worker that took the push switches at once, the other within a sync
+  // interval: until both have, a request may still meet the previous table.
+  await waitFor('every worker on the pushed table', async () => {
+    const state = await fetch(`${nginx.adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${nginx.adminToken}` } });
+    const body = (await state.json()) as { version: string | null; settled: boolean };
+    return body.settled && body.version === `v${version}` ? true : undefined;
+  });
 }
 
 beforeAll(async () => {

@@ -1,8 +1,12 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from './server-lifecycle.js';
 
-/** A running task's HTTP endpoint: answers every request with 200 and the task id. */
+/**
+ * A running task's HTTP endpoint: answers every request with 200 and the task id; a path starting
+ * with `/slow/<ms>` is answered after <ms> milliseconds (a long request; closing the server meanwhile
+ * destroys its connection, as when the process dies).
+ */
 export interface TaskServer {
   readonly port: number;
   /** Stops listening and drops idle keep-alive connections, so the port refuses at once. */
@@ -16,6 +20,24 @@ export interface TaskRequestStats {
   lastRequestAt: number | null;
 }
 
+const SLOW_PATH = /^\/slow\/(\d+)/;
+
+/** The delay a `/slow/<ms>` path asks for, or null. */
+function slowPathDelay(url: string | undefined): number | null {
+  const match = SLOW_PATH.exec(url ?? '');
+  return match ? Number(match[1]) : null;
+}
+
+function answer(res: ServerResponse, taskId: string): void {
+  if (res.destroyed) return;
+  res.writeHead(200, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(taskId),
+    'X-Task-Id': taskId,
+  });
+  res.end(taskId);
+}
+
 /** Starts a task server on `host`, on a port the OS picks; `stats` (if given) is updated as each request arrives. */
 export async function startTaskServer(taskId: string, host: string, stats?: TaskRequestStats): Promise<TaskServer> {
   const server = createServer((req, res) => {
@@ -26,12 +48,10 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
       stats.lastRequestAt = now;
     }
     req.resume();
-    res.writeHead(200, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': Buffer.byteLength(taskId),
-      'X-Task-Id': taskId,
-    });
-    res.end(taskId);
+    const delayMs = slowPathDelay(req.url);
+    if (delayMs === null) return answer(res, taskId);
+    const timer = setTimeout(() => answer(res, taskId), delayMs);
+    res.on('close', () => clearTimeout(timer));
   });
   await listen(server, 0, host);
   const { port } = server.address() as AddressInfo;
