@@ -108,6 +108,10 @@ export class Reconciler {
   private failures = 0;
   private stopped = false;
   private readonly reporter: ProblemReporter;
+  /** Tasks announced to be killed, with why; they leave every upstream. */
+  private drains: ReadonlyMap<string, string> = new Map();
+  /** The drain marks each computed table was made with. */
+  private readonly tableDrains = new WeakMap<RoutingTable, ReadonlyMap<string, string>>();
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -187,6 +191,17 @@ export class Reconciler {
     }, wait);
   }
 
+  /** New drain marks (task id → why); the tasks are judged draining from the next sync on. */
+  setDrains(drains: ReadonlyMap<string, string>): void {
+    this.drains = drains;
+    this.requestSync('drain marks changed', 0, false);
+  }
+
+  /** The drain marks the table nginx holds was computed with; null when nginx's table is not known. */
+  get drainsInNginx(): ReadonlyMap<string, string> | null {
+    return this.applied === null ? null : (this.tableDrains.get(this.applied) ?? null);
+  }
+
   /** Asks for a sync that re-reads only these apps (unless a full read is due anyway). */
   requestAppSync(appIds: readonly string[], reason: string): void {
     for (const id of appIds) this.pendingApps.add(id);
@@ -245,7 +260,9 @@ export class Reconciler {
     const healthMemory = unknownHealth.length > 0 ? await memory.recall(unknownHealth) : memory.view();
     const now = this.deps.now();
     const snapshot: MarathonSnapshot = { apps: [...(this.apps as Map<string, MarathonApp>).values()] };
-    const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now }, this.memo);
+    const drains = this.drains;
+    const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now, drains }, this.memo);
+    this.tableDrains.set(result.table, drains);
     this.reporter.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
     this.desired = result.table;
     this.result = result;

@@ -19,6 +19,8 @@ import { SnapshotFile } from './adapters/snapshot-file.js';
 import { NodeRegistry } from './adapters/node-registry.js';
 import { hostname } from 'node:os';
 import type { SyncObserver } from './reconciler.js';
+import { DrainBoard } from './adapters/redis-drains.js';
+import { DrainWatcher } from './drain-watcher.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -115,7 +117,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       pluginStatus: () => nginx.status(),
       healthMemory,
       now: Date.now,
-      observer: withSnapshot(syncReporter(feed, metrics, () => reconciler), snapshot),
+      observer: afterSync(withSnapshot(syncReporter(feed, metrics, () => reconciler), snapshot), () => drains?.poke()),
     },
     {
       routing: {
@@ -154,17 +156,36 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   );
 
   redis?.onReady(() => void healthMemory.flush());
+  const nodeId = opts.nodeId ?? hostname();
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const nodes = redis
-    ? new NodeRegistry(redis.client, opts.redisPrefix, opts.nodeId ?? hostname(), () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl }), log.child({ component: 'fleet' }))
+    ? new NodeRegistry(redis.client, opts.redisPrefix, nodeId, () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl }), log.child({ component: 'fleet' }))
     : null;
-  // Policy changes by anyone who PUBLISHes (the CLI, the API, an operator) reach the feed.
-  // Its own connection, which queues the SUBSCRIBE until connected and renews it after a reconnect.
+  const drainBoard = redis ? new DrainBoard(redis.client, opts.redisPrefix) : null;
+  const drains = drainBoard
+    ? new DrainWatcher(
+        {
+          board: drainBoard,
+          nodeId,
+          setDrains: (marks) => reconciler.setDrains(marks),
+          drainsInNginx: () => reconciler.drainsInNginx,
+          pushedVersion: () => reconciler.pushedVersion,
+          inflight: (ids) => nginx.inflight(ids),
+        },
+        log.child({ component: 'drains' }),
+      )
+    : null;
+  // Policy changes by anyone who PUBLISHes (the CLI, the API, an operator) reach the feed; drain
+  // announcements are read at once. Its own connection, which queues the SUBSCRIBE until
+  // connected and renews it after a reconnect.
   const subscriber = redis ? redis.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null }) : null;
-  if (subscriber && policies) {
-    subscriber.on('message', (_channel: string, app: string) => feed.publish({ type: 'policy-changed', app }));
+  if (subscriber && policies && drainBoard) {
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === drainBoard.channel) drains?.poke();
+      else feed.publish({ type: 'policy-changed', app: message });
+    });
     subscriber.on('error', () => undefined);
-    subscriber.subscribe(policies.channel).catch(() => undefined);
+    subscriber.subscribe(policies.channel, drainBoard.channel).catch(() => undefined);
   }
   redis?.connect();
   // The first sync is when the shared health memory matters most (an agent
@@ -175,6 +196,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     reconciler.start();
     events.start();
     nodes?.start();
+    drains?.start();
   });
   let stopped = false;
   log.info({ marathon: marathon.endpoint.baseUrl, nginxAdmin: opts.nginxAdmin, group: opts.group }, 'agent started');
@@ -195,6 +217,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await running.ready.catch(() => undefined);
       await api?.close();
       await nodes?.stop();
+      await drains?.stop();
       subscriber?.disconnect();
       await started;
       await events.stop();
@@ -217,6 +240,26 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         marathonConnected: () => events.connected,
         redisConnected: () => (redis ? redis.ready : null),
         readyMaxAgeMs: opts.readyMaxAgeMs,
+        operations:
+          redis && drainBoard && policies
+            ? (io) => ({
+                marathon,
+                redis: redis.client,
+                prefix: opts.redisPrefix,
+                board: drainBoard,
+                policies,
+                by: `api@${nodeId}`,
+                apiToken: opts.apiToken ?? opts.adminToken,
+                ...io,
+              })
+            : null,
+        drains: drainBoard
+          ? async () => {
+              const marks = await drainBoard.active();
+              const acks = await drainBoard.acks([...marks.keys()]);
+              return [...marks.values()].map((mark) => ({ ...mark, acks: Object.fromEntries(acks.get(mark.taskId)?.acks ?? []) }));
+            }
+          : null,
       },
       log.child({ component: 'api' }),
     ).then(async (built) => {
@@ -227,6 +270,16 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     });
   }
   return running;
+}
+
+function afterSync(observer: SyncObserver, then: () => void): SyncObserver {
+  return {
+    synced(info) {
+      observer.synced(info);
+      then();
+    },
+    failed: (err) => observer.failed(err),
+  };
 }
 
 /** Also keeps the snapshot file up to date with what nginx was given. */

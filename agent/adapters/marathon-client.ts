@@ -190,11 +190,49 @@ export class MarathonClient {
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
+  /**
+   * A write (POST, PUT, DELETE) with a JSON body; answers the status and the
+   * parsed reply. Another Marathon is tried only when this one cannot be
+   * reached: an answered write is never sent twice.
+   */
+  async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
+      const url = `${this.endpoint.baseUrl}${path}`;
+      let res: Response;
+      try {
+        res = await this.fetch(url, {
+          method,
+          headers: { ...this.headers('application/json'), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (err) {
+        lastError = err;
+        this.failover();
+        continue;
+      }
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text === '' ? null : (JSON.parse(text) as unknown);
+      } catch {
+        // keep the text: Marathon's errors are sometimes plain
+      }
+      return { status: res.status, body: parsed };
+    }
+    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+  }
+
   /** One app with its tasks; null when Marathon has no such app (it was removed). */
   async fetchApp(appId: string): Promise<unknown | null> {
-    const path = appId.split('/').filter(Boolean).map(encodeURIComponent).join('/');
-    return this.getJson(`/v2/apps/${path}?embed=app.tasks`, null);
+    return this.getJson(`${appPath(appId)}?embed=app.tasks`, null);
   }
+}
+
+/** `/v2/apps/<id>` with each segment of the app id escaped. */
+export function appPath(appId: string): string {
+  return `/v2/apps/${appId.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`;
 }
 
 function sameHostPort(a: string, b: string): boolean {

@@ -28,6 +28,15 @@ export interface PluginStatus {
   readonly generation: string | null;
 }
 
+/** Requests nginx is still serving, per backend (task id). */
+export interface InflightReport {
+  /** The table version in nginx's shared memory. */
+  readonly version: string | null;
+  /** True when every worker reported on that version, so the counts are complete. */
+  readonly settled: boolean;
+  readonly backends: ReadonlyMap<string, number>;
+}
+
 export class NginxAdmin {
   constructor(
     private readonly baseUrl: string,
@@ -66,5 +75,20 @@ export class NginxAdmin {
       version: typeof body.version === 'string' ? body.version : null,
       generation: typeof body.generation === 'string' ? body.generation : null,
     };
+  }
+
+  async inflight(taskIds: readonly string[]): Promise<InflightReport> {
+    const query = taskIds.length > 0 ? `?tasks=${encodeURIComponent(taskIds.join(','))}` : '';
+    const res = await fetch(`${this.baseUrl}/edgeroute/inflight${query}`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (!res.ok) throw new Error(`nginx admin inflight answered HTTP ${res.status}`);
+    const body = (await res.json()) as { version?: unknown; settled?: unknown; backends?: unknown };
+    const backends = new Map<string, number>();
+    if (body.backends && typeof body.backends === 'object') {
+      for (const [id, count] of Object.entries(body.backends)) if (typeof count === 'number' && count > 0) backends.set(id, count);
+    }
+    return { version: typeof body.version === 'string' ? body.version : null, settled: body.settled === true, backends };
   }
 }

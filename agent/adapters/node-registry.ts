@@ -30,7 +30,7 @@ export class NodeRegistry {
     private readonly describe: () => { tableVersion: string | null; apiUrl: string | null },
     private readonly log: Logger,
     readonly heartbeatMs = 2_000,
-    readonly ttlMs = 10_000,
+    readonly ttlMs = NODE_TTL_MS,
   ) {}
 
   get key(): string {
@@ -59,23 +59,31 @@ export class NodeRegistry {
   }
 
   /** Every registered node, live or not; entries long dead are removed. */
-  async fleet(now = Date.now()): Promise<FleetNode[]> {
-    const entries = await this.redis.hgetall(this.key);
-    const nodes: FleetNode[] = [];
-    for (const [id, raw] of Object.entries(entries)) {
-      let info: NodeInfo;
-      try {
-        info = JSON.parse(raw) as NodeInfo;
-      } catch {
-        continue;
-      }
-      const age = now - Number(info.heartbeatAt);
-      if (age > this.ttlMs * 30) {
-        await this.redis.hdel(this.key, id).catch(() => undefined);
-        continue;
-      }
-      nodes.push({ ...info, nodeId: id, live: age <= this.ttlMs });
-    }
-    return nodes.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  fleet(now = Date.now()): Promise<FleetNode[]> {
+    return readFleet(this.redis, this.prefix, now, this.ttlMs);
   }
+}
+
+export const NODE_TTL_MS = 10_000;
+
+/** The fleet as anyone sees it (agents, the CLI): every registered node, live or not; entries long dead are removed. */
+export async function readFleet(redis: Redis, prefix: string, now = Date.now(), ttlMs = NODE_TTL_MS): Promise<FleetNode[]> {
+  const key = `${prefix}nodes`;
+  const entries = await redis.hgetall(key);
+  const nodes: FleetNode[] = [];
+  for (const [id, raw] of Object.entries(entries)) {
+    let info: NodeInfo;
+    try {
+      info = JSON.parse(raw) as NodeInfo;
+    } catch {
+      continue;
+    }
+    const age = now - Number(info.heartbeatAt);
+    if (age > ttlMs * 30) {
+      await redis.hdel(key, id).catch(() => undefined);
+      continue;
+    }
+    nodes.push({ ...info, nodeId: id, live: age <= ttlMs });
+  }
+  return nodes.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
 }

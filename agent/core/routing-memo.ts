@@ -369,7 +369,10 @@ function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate
 function appRoute(appKey: string, vhosts: readonly string[], candidates: readonly VersionCandidate[]): AppRoute {
   const versions: Record<string, VersionRoute> = {};
   for (const c of candidates) versions[c.version] = { marathonAppId: c.marathonAppId, backends: c.backends };
-  const defaultVersion = DEFAULT_VERSION in versions ? DEFAULT_VERSION : (candidates[0]?.version ?? DEFAULT_VERSION);
+  // A version still starting (no backend yet) never becomes the default by its name alone: a
+  // new version deployed next to the old one must not take traffic before its policy says so.
+  const defaultVersion =
+    DEFAULT_VERSION in versions ? DEFAULT_VERSION : (candidates.find((c) => c.backends.length > 0) ?? candidates[0])?.version ?? DEFAULT_VERSION;
   return { id: appKey, vhosts, defaultVersion, versions, hash: routeHash(appKey, vhosts, defaultVersion, candidates) };
 }
 

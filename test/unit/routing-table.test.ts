@@ -161,6 +161,14 @@ describe('computeRoutingTable', () => {
     expect(Object.keys(table.apps.shop?.versions ?? {})).toEqual(['grey', 'stable']);
     expect(table.apps.shop?.defaultVersion).toBe('stable');
   });
+
+  it('without a stable version, defaults to the first version that has a backend', () => {
+    const v1 = app('/shop-v1', { 'edgeroute.vhosts': 'shop.example.com', 'edgeroute.app': 'shop', 'edgeroute.version': 'v2' }, [task('v1.1')]);
+    const starting = app('/shop-v2', { 'edgeroute.vhosts': 'shop.example.com', 'edgeroute.app': 'shop', 'edgeroute.version': 'v1' }, [task('v2.1', { state: 'TASK_STAGING' })]);
+    expect(computeRoutingTable(input([v1, starting])).table.apps.shop?.defaultVersion).toBe('v2');
+    const alone = computeRoutingTable(input([starting])).table.apps.shop;
+    expect(alone?.defaultVersion).toBe('v1');
+  });
 });
 
 describe('diffTables', () => {
