@@ -4,6 +4,13 @@ import type { NodeRegistry } from '../adapters/node-registry.js';
 import type { AgentFeed } from '../feed.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Reconciler } from '../reconciler.js';
+import type { OperationContext, Progress } from '../operations/operation-context.js';
+import type { DrainAck, DrainMark } from '../adapters/redis-drains.js';
+
+/** A drain mark with every node's acknowledgement, as /v1/drains lists it. */
+export interface DrainView extends DrainMark {
+  readonly acks: Readonly<Record<string, DrainAck>>;
+}
 
 export interface ApiDeps {
   readonly reconciler: Reconciler;
@@ -14,6 +21,10 @@ export interface ApiDeps {
   /** The fleet of routing nodes; null without Redis. */
   readonly nodes: NodeRegistry | null;
   readonly token: string;
+  /** Builds the context drain, kill, scale, restart and rollout run in; null without Redis. */
+  readonly operations: ((io: { report(progress: Progress): void; signal: AbortSignal }) => OperationContext) | null;
+  /** The current drain marks with their acks; null without Redis. */
+  readonly drains: (() => Promise<DrainView[]>) | null;
   marathonUrl(): string;
   marathonConnected(): boolean;
   redisConnected(): boolean | null;

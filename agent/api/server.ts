@@ -8,6 +8,7 @@ import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { stateRoutes } from './state-routes.js';
+import { operationRoutes } from './operation-routes.js';
 
 export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
@@ -16,6 +17,7 @@ export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInsta
   await app.register(healthRoutes(deps), quiet);
   await app.register(stateRoutes(deps), quiet);
   await app.register(policyRoutes(deps), quiet);
+  await app.register(operationRoutes(deps));
   await app.register(metricsRoutes(deps), quiet);
   await app.register(feedRoutes(deps), quiet);
   await app.register(dashboardRoutes, quiet);

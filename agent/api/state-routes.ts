@@ -40,47 +40,53 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       return { self: deps.nodes.nodeId, ttlMs: deps.nodes.ttlMs, nodes: await deps.nodes.fleet() };
     });
 
-    app.get('/v1/state', async () => {
-      const { reconciler } = deps;
-      const table = reconciler.table;
-      const routes = table ? Object.values(table.apps).sort((a, b) => (a.id < b.id ? -1 : 1)) : [];
-      const policies = await policiesOf(
-        deps,
-        routes.filter((r) => Object.keys(r.versions).length > 1).map((r) => r.id),
-      );
-      return {
-        version: table?.version ?? null,
-        nginxVersion: reconciler.pushedVersion,
-        lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),
-        marathon: { url: deps.marathonUrl(), connected: deps.marathonConnected() },
-        redis: { configured: deps.redisConnected() !== null, connected: deps.redisConnected() === true },
-        problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
-        apps: routes.map((route) => {
-          const statuses = reconciler.statusesOf(route.id);
-          return {
-            id: route.id,
-            vhosts: route.vhosts,
-            defaultVersion: route.defaultVersion,
-            policy: policies.get(route.id)?.policy ?? null,
-            policyError: policies.get(route.id)?.error ?? null,
-            versions: Object.entries(route.versions).map(([name, version]) => ({
-              name,
-              marathonAppId: version.marathonAppId,
-              backends: statuses
-                .filter((s) => s.version === name)
-                .map((s) => ({
-                  taskId: s.taskId,
-                  address: s.address,
-                  port: s.port,
-                  state: s.state,
-                  reason: s.reason,
-                  weight: s.weight,
-                  baseWeight: s.baseWeight,
-                  publishedAt: s.publishedAt === null ? null : new Date(s.publishedAt).toISOString(),
-                })),
-            })),
-          };
-        }),
-      };
-    });
+    app.get<{ Querystring: { app?: string } }>(
+      '/v1/state',
+      { schema: { querystring: { type: 'object', properties: { app: { type: 'string', description: 'only this logical app' } } } } },
+      async (request) => {
+        const { reconciler } = deps;
+        const table = reconciler.table;
+        const only = request.query.app;
+        const all = table ? (only === undefined ? Object.values(table.apps) : [table.apps[only]].filter((r) => r !== undefined)) : [];
+        const routes = all.sort((a, b) => (a.id < b.id ? -1 : 1));
+        const policies = await policiesOf(
+          deps,
+          routes.filter((r) => Object.keys(r.versions).length > 1).map((r) => r.id),
+        );
+        return {
+          version: table?.version ?? null,
+          nginxVersion: reconciler.pushedVersion,
+          lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),
+          marathon: { url: deps.marathonUrl(), connected: deps.marathonConnected() },
+          redis: { configured: deps.redisConnected() !== null, connected: deps.redisConnected() === true },
+          problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
+          apps: routes.map((route) => {
+            const statuses = reconciler.statusesOf(route.id);
+            return {
+              id: route.id,
+              vhosts: route.vhosts,
+              defaultVersion: route.defaultVersion,
+              policy: policies.get(route.id)?.policy ?? null,
+              policyError: policies.get(route.id)?.error ?? null,
+              versions: Object.entries(route.versions).map(([name, version]) => ({
+                name,
+                marathonAppId: version.marathonAppId,
+                backends: statuses
+                  .filter((s) => s.version === name)
+                  .map((s) => ({
+                    taskId: s.taskId,
+                    address: s.address,
+                    port: s.port,
+                    state: s.state,
+                    reason: s.reason,
+                    weight: s.weight,
+                    baseWeight: s.baseWeight,
+                    publishedAt: s.publishedAt === null ? null : new Date(s.publishedAt).toISOString(),
+                  })),
+              })),
+            };
+          }),
+        };
+      },
+    );
   };

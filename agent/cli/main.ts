@@ -6,12 +6,18 @@ import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
 import { watchCommand } from './watch-command.js';
 import { UsageError } from './options.js';
+import { operationCommand, OPERATION_SUMMARIES } from './operations-command.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
   agent: { run: agentCommand, summary: 'keep a routing node nginx in sync with Marathon' },
   'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
   policy: { run: policyCommand, summary: 'set, get, list, remove or validate split policies in Redis' },
   watch: { run: watchCommand, summary: "print the agent's live feed" },
+  drain: { run: operationCommand('drain'), summary: OPERATION_SUMMARIES.drain as string },
+  kill: { run: operationCommand('kill'), summary: OPERATION_SUMMARIES.kill as string },
+  scale: { run: operationCommand('scale'), summary: OPERATION_SUMMARIES.scale as string },
+  restart: { run: operationCommand('restart'), summary: OPERATION_SUMMARIES.restart as string },
+  rollout: { run: operationCommand('rollout'), summary: OPERATION_SUMMARIES.rollout as string },
   demo: { run: demoCommand, summary: 'run a local sandbox: Redis, nginx, a Marathon simulator and the agent' },
 };
 

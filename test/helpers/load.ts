@@ -22,7 +22,7 @@ export interface RunningLoad {
   stop(): Promise<LoadReport>;
 }
 
-export function startLoad(url: string, host: string, opts: { concurrency?: number; maxRequests?: number; headers?: Record<string, string> } = {}): RunningLoad {
+export function startLoad(url: string, host: string, opts: { concurrency?: number; maxRequests?: number; headers?: Record<string, string>; path?: string } = {}): RunningLoad {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 4 });
   const maxRequests = opts.maxRequests ?? 200_000;
   let sent = 0;
@@ -35,7 +35,7 @@ export function startLoad(url: string, host: string, opts: { concurrency?: numbe
       sent++;
       try {
         const post = sent % 2 === 0;
-        const reply = await httpRequest(`${url}/`, { host, agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
+        const reply = await httpRequest(`${url}${opts.path ?? '/'}`, { host, agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
         if (reply.status === 200) byBackend.set(reply.body, (byBackend.get(reply.body) ?? 0) + 1);
         else {
           failed++;

@@ -171,3 +171,52 @@ describe('the fleet', () => {
     expect(after.filter((n) => n.live).map((n) => n.nodeId)).toEqual(['edge-a']);
   });
 });
+
+describe('announce-before-kill operations', () => {
+  const stream = async (path: string, body: unknown, token: string | null = node.nginx.adminToken) => {
+    const res = await fetch(`${api}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get('content-type'), lines: text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  };
+
+  it('needs the token and checks the body against its schema', async () => {
+    expect((await stream('/v1/kill', { tasks: ['x.1'] }, null)).status).toBe(401);
+    expect((await stream('/v1/kill', { tasks: [] })).status).toBe(400);
+    expect((await stream('/v1/scale', { app: '/web', instances: -1 })).status).toBe(400);
+    expect((await stream('/v1/rollout', { app: 'shop' })).status).toBe(400);
+  });
+
+  it('drains a task through the API, streams the progress, shows the ack in /v1/drains, and kills it', async () => {
+    const [drained, ...kept] = taskIds('/web');
+    const drain = await stream('/v1/drain', { tasks: [drained] });
+    expect(drain.status).toBe(200);
+    expect(drain.type).toContain('application/x-ndjson');
+    expect(drain.lines.map((l) => l.message)).toContain('edge-a drained');
+    expect(drain.lines.at(-1)).toMatchObject({ done: true });
+    const { body } = await json('/v1/drains');
+    const marks = body.drains as Array<{ taskId: string; operation: string; by: string; acks: Record<string, { inflight: number; settled: boolean }> }>;
+    expect(marks).toHaveLength(1);
+    expect(marks[0]).toMatchObject({ taskId: drained, operation: 'drain', by: 'api@edge-a' });
+    expect(marks[0]?.acks['edge-a']).toMatchObject({ inflight: 0, settled: true });
+    // The state tells why the task gets no traffic.
+    const state = (await json('/v1/state?app=/web')).body as { apps: Array<{ versions: Array<{ backends: Array<{ taskId: string; state: string; reason: string }> }> }> };
+    expect(state.apps[0]?.versions[0]?.backends.find((b) => b.taskId === drained)).toMatchObject({ state: 'draining', reason: 'draining: drain announced by api@edge-a' });
+    await waitForBackends(node.nginx.publicUrl, 'web.test', kept);
+
+    const killed = await stream('/v1/kill', { tasks: [drained], scale: true });
+    expect(killed.lines.at(-1)).toMatchObject({ done: true });
+    expect(taskIds('/web')).toEqual(kept);
+    // Marathon no longer lists it, so its mark is gone.
+    expect((await json('/v1/drains')).body.drains).toEqual([]);
+  });
+
+  it('ends the stream with the error when the operation fails', async () => {
+    const reply = await stream('/v1/kill', { tasks: ['no-such.task'] });
+    expect(reply.status).toBe(200);
+    expect(reply.lines.at(-1)).toEqual({ error: 'Marathon has no running task no-such.task' });
+  });
+});
