@@ -352,7 +352,12 @@ export class Reconciler {
   /** Returns the size of the push body, 0 when nothing had to be pushed. */
   private async pushDesired(): Promise<number> {
     const desired = this.desired;
-    if (desired === null || this.applied?.version === desired.version) return 0;
+    if (desired === null) return 0;
+    if (this.applied?.version === desired.version) {
+      // Same content; holding the newest object keeps drainsInNginx current.
+      this.applied = desired;
+      return 0;
+    }
     const applied = this.applied;
     const known = this.lastChanges;
     const diff = known !== null && applied !== null && known.table === desired && known.since === applied ? known : diffTables(applied, desired);

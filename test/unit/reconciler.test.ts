@@ -110,6 +110,23 @@ describe('Reconciler', () => {
     expect(state.pushes).toHaveLength(1);
   });
 
+  it('unpublishes drained tasks, and says which drain marks the table in nginx reflects', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    const drains = new Map([['web.1001', 'kill announced by ops@test']]);
+    running.setDrains(drains);
+    await waitFor('the drain pushed', () => (running?.drainsInNginx === drains ? true : undefined));
+    const route = state.pushes.at(-1)?.apps['/web'];
+    expect(route?.versions.stable?.backends.map((b) => b.id)).toEqual(['web.1002']);
+    // A mark on a task this node does not route changes no route, and is reflected all the same.
+    const elsewhere = new Map([...drains, ['other.1', 'drain announced by ops@test']]);
+    running.setDrains(elsewhere);
+    await waitFor('the mark reflected', () => (running?.drainsInNginx === elsewhere ? true : undefined));
+    expect(state.pushes).toHaveLength(2);
+  });
+
   it('sends the full table when nginx holds another version (restart)', async () => {
     const { state, deps } = fakes();
     running = new Reconciler(deps, options, silent);
