@@ -19,6 +19,14 @@ const timeoutProps = {
 } as const;
 const taskList = { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 512 } } as const;
 const appId = { type: 'string', minLength: 1, maxLength: 512 } as const;
+const publishTimeout = { type: 'number', minimum: 1, default: 300 } as const;
+
+/** A JSON body with these required fields and these optional ones, plus the drain timeouts; nothing else. */
+function bodySchema(required: Record<string, object>, optional: Record<string, object>) {
+  return {
+    body: { type: 'object', required: Object.keys(required), additionalProperties: false, properties: { ...required, ...optional, ...timeoutProps } },
+  };
+}
 
 interface Timeouts {
   drainTimeoutSeconds: number;
@@ -64,7 +72,7 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       '/v1/drain',
       {
         onRequest: writeAccess,
-        schema: { body: { type: 'object', required: ['tasks'], additionalProperties: false, properties: { tasks: taskList, lift: { type: 'boolean', default: false }, ...timeoutProps } } },
+        schema: bodySchema({ tasks: taskList }, { lift: { type: 'boolean', default: false } }),
       },
       (request, reply) => stream(request, reply, (ctx) => (request.body.lift ? undrain(ctx, request.body.tasks) : drain(ctx, request.body.tasks, timeouts(request.body)))),
     );
@@ -73,7 +81,7 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       '/v1/kill',
       {
         onRequest: writeAccess,
-        schema: { body: { type: 'object', required: ['tasks'], additionalProperties: false, properties: { tasks: taskList, scale: { type: 'boolean', default: false }, ...timeoutProps } } },
+        schema: bodySchema({ tasks: taskList }, { scale: { type: 'boolean', default: false } }),
       },
       (request, reply) => stream(request, reply, (ctx) => kill(ctx, request.body.tasks, request.body.scale, timeouts(request.body))),
     );
@@ -82,9 +90,7 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       '/v1/scale',
       {
         onRequest: writeAccess,
-        schema: {
-          body: { type: 'object', required: ['app', 'instances'], additionalProperties: false, properties: { app: appId, instances: { type: 'integer', minimum: 0 }, ...timeoutProps } },
-        },
+        schema: bodySchema({ app: appId, instances: { type: 'integer', minimum: 0 } }, {}),
       },
       (request, reply) => stream(request, reply, (ctx) => scale(ctx, request.body.app, request.body.instances, timeouts(request.body))),
     );
@@ -93,14 +99,7 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       '/v1/restart',
       {
         onRequest: writeAccess,
-        schema: {
-          body: {
-            type: 'object',
-            required: ['app'],
-            additionalProperties: false,
-            properties: { app: appId, batch: { type: 'integer', minimum: 1, default: 1 }, publishTimeoutSeconds: { type: 'number', minimum: 1, default: 300 }, ...timeoutProps },
-          },
-        },
+        schema: bodySchema({ app: appId }, { batch: { type: 'integer', minimum: 1, default: 1 }, publishTimeoutSeconds: publishTimeout }),
       },
       (request, reply) =>
         stream(request, reply, (ctx) =>
@@ -112,23 +111,17 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       '/v1/rollout',
       {
         onRequest: writeAccess,
-        schema: {
-          body: {
-            type: 'object',
-            required: ['app'],
-            additionalProperties: false,
-            properties: {
-              app: appId,
-              to: { type: 'object', description: 'the new version: a Marathon app definition' },
-              abort: { type: 'boolean', default: false },
-              steps: { type: 'array', maxItems: 20, items: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 100 }, default: [...DEFAULT_ROLLOUT.steps] },
-              stepWaitSeconds: { type: 'number', minimum: 0, default: DEFAULT_ROLLOUT.stepWaitMs / 1000 },
-              by: { type: 'string', pattern: '^(ip|cookie:.+|header:.+)$', default: DEFAULT_ROLLOUT.by },
-              publishTimeoutSeconds: { type: 'number', minimum: 1, default: 300 },
-              ...timeoutProps,
-            },
+        schema: bodySchema(
+          { app: appId },
+          {
+            to: { type: 'object', description: 'the new version: a Marathon app definition' },
+            abort: { type: 'boolean', default: false },
+            steps: { type: 'array', maxItems: 20, items: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 100 }, default: [...DEFAULT_ROLLOUT.steps] },
+            stepWaitSeconds: { type: 'number', minimum: 0, default: DEFAULT_ROLLOUT.stepWaitMs / 1000 },
+            by: { type: 'string', pattern: '^(ip|cookie:.+|header:.+)$', default: DEFAULT_ROLLOUT.by },
+            publishTimeoutSeconds: publishTimeout,
           },
-        },
+        ),
       },
       async (request, reply) => {
         const body = request.body;
