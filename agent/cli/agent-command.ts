@@ -22,6 +22,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'warmup-aggression', kind: 'string', default: String(AGENT_DEFAULTS.warmupAggression), help: '1 ramps linearly; higher ramps faster at first' },
   { name: 'warmup-step-ms', kind: 'string', default: String(AGENT_DEFAULTS.warmupStepMs), help: 'push weight changes of warming backends at most this often' },
   { name: 'debounce-ms', kind: 'string', default: String(AGENT_DEFAULTS.debounceMs), help: 'wait after the first event of a burst before syncing' },
+  { name: 'stall-timeout', kind: 'string', default: String(AGENT_DEFAULTS.stallTimeoutMs / 1000), help: "seconds without a byte on Marathon's event stream (it sends a heartbeat every 10 s) before reconnecting" },
   { name: 'resync-interval', kind: 'string', default: String(AGENT_DEFAULTS.resyncIntervalMs / 1000), help: 'seconds between full resyncs without events' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error' },
 ];
@@ -57,7 +58,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       readyMaxAgeMs: numberOption(values, 'ready-max-age', 1) * 1000,
       resyncIntervalMs: numberOption(values, 'resync-interval', 1) * 1000,
       nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
-      stallTimeoutMs: AGENT_DEFAULTS.stallTimeoutMs,
+      stallTimeoutMs: numberOption(values, 'stall-timeout', 0.1) * 1000,
     },
     log,
   );
