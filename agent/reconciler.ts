@@ -377,6 +377,7 @@ export class Reconciler {
       return bytes + (await this.pushDesired());
     }
     if (!result.ok) throw new Error(`nginx refused the push (HTTP ${result.status}): ${result.error}`);
+    if (result.generation) this.generation = result.generation;
     this.applied = desired;
     this.log.info(
       // Counting the whole table would build it; the delta says what changed.

@@ -21,7 +21,8 @@ export function pushBodyText(body: PushBody): string {
   return `${lines.join('\n')}\n`;
 }
 
-export type PushResult = ({ ok: true } | { ok: false; status: number; error: string }) & { bytes?: number };
+/** `generation`: the nginx that took the push (it changes when nginx restarts). */
+export type PushResult = ({ ok: true; generation?: string | null } | { ok: false; status: number; error: string }) & { bytes?: number };
 
 export interface PluginStatus {
   readonly version: string | null;
@@ -54,7 +55,16 @@ export class NginxAdmin {
     });
     const text = await res.text();
     const bytes = Buffer.byteLength(json);
-    if (res.ok) return { ok: true, bytes };
+    if (res.ok) {
+      let generation: string | null = null;
+      try {
+        const parsed = JSON.parse(text) as { generation?: unknown };
+        if (typeof parsed.generation === 'string') generation = parsed.generation;
+      } catch {
+        // an older plugin: no generation
+      }
+      return { ok: true, bytes, generation };
+    }
     let error = text.trim();
     try {
       error = String((JSON.parse(text) as { error?: unknown }).error ?? error);

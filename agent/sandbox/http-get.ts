@@ -22,6 +22,11 @@ export function httpGet(url: string, opts: RequestOptions = {}): Promise<HttpRep
   return httpRequest(url, { ...opts, method: 'GET' });
 }
 
+/**
+ * Rejects with `staleKeepAlive: true` when a reused keep-alive connection
+ * closed before any answer: the server never read the request, and HTTP
+ * clients (browsers, OkHttp, undici) send it again on a new connection.
+ */
 export function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -34,8 +39,10 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       res.on('error', reject);
     });
+    let answered = false;
+    req.on('response', () => (answered = true));
     req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
-    req.on('error', reject);
+    req.on('error', (err: Error) => reject(Object.assign(err, { staleKeepAlive: req.reusedSocket && !answered })));
     req.end(opts.body);
   });
 }

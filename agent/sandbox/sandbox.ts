@@ -38,6 +38,8 @@ export interface NginxNodeOptions {
   readonly ipv6?: boolean;
   /** Default info, so tests can read what the plugin logs. */
   readonly errorLogLevel?: string;
+  /** Let nginx daemonize (needed for a restart with USR2, see NginxProcess.upgrade). */
+  readonly daemon?: boolean;
 }
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
@@ -58,9 +60,15 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {
-    const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl });
+    const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl, daemon: opts.daemon });
     return {
-      ...process,
+      get masterPid() {
+        return process.masterPid;
+      },
+      upgrade: () => process.upgrade(),
+      reload: () => process.reload(),
+      workerPids: () => process.workerPids(),
+      errorLog: () => process.errorLog(),
       async stop() {
         await process.stop();
         rmSync(prefix, { recursive: true, force: true });

@@ -92,7 +92,9 @@ function _M.push()
     if status_or_count <= INLINE_SYNC_MAX then
         table_sync.sync()
     end
-    return respond(200, { version = stored, changed = status_or_count })
+    -- The generation tells the agent which nginx took the push: one that
+    -- restarts afterwards shows another, even before the agent first asked.
+    return respond(200, { version = stored, changed = status_or_count, generation = store.status().generation })
 end
 
 

@@ -2,8 +2,10 @@
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { stopChild } from '../../agent/sandbox/child-process.js';
+import { PROJECT_ROOT } from '../../agent/project-paths.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edgeroute.js');
+// From source (vitest) or from dist/ (npm run chaos).
+const BIN = join(PROJECT_ROOT, 'bin', 'edgeroute.js');
 
 export interface AgentProcess {
   readonly pid: number;

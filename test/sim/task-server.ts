@@ -18,6 +18,10 @@ export interface TaskRequestStats {
   requests: number;
   firstRequestAt: number | null;
   lastRequestAt: number | null;
+  /** Requests being answered now, by method. */
+  inflight?: Record<string, number>;
+  /** The requests, by method, that were cut off when the server closed (the task died under them). */
+  cutOff?: Record<string, number>;
 }
 
 const SLOW_PATH = /^\/slow\/(\d+)/;
@@ -47,6 +51,14 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
       stats.firstRequestAt ??= now;
       stats.lastRequestAt = now;
     }
+    if (stats) {
+      const method = req.method ?? 'GET';
+      const inflight = (stats.inflight ??= {});
+      inflight[method] = (inflight[method] ?? 0) + 1;
+      res.once('close', () => {
+        inflight[method] = (inflight[method] ?? 1) - 1;
+      });
+    }
     req.resume();
     const delayMs = slowPathDelay(req.url);
     if (delayMs === null) return answer(res, taskId);
@@ -55,5 +67,11 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
   });
   await listen(server, 0, host);
   const { port } = server.address() as AddressInfo;
-  return { port, close: () => closeServer(server) };
+  return {
+    port,
+    close: () => {
+      if (stats) stats.cutOff = { ...(stats.inflight ?? {}) };
+      return closeServer(server);
+    },
+  };
 }
