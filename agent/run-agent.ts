@@ -27,6 +27,8 @@ export interface AgentOptions {
   readonly nginxAdmin: string;
   readonly adminToken: string;
   readonly redis: string | null;
+  /** CA bundle for a rediss:// Redis; null: the system bundle. */
+  readonly redisCa: string | null;
   readonly group: string | null;
   /** Key prefix in Redis. */
   readonly redisPrefix: string;
@@ -41,6 +43,8 @@ export interface AgentOptions {
   readonly listen: string | null;
   /** Token for the API's writes; null: the admin token. */
   readonly apiToken: string | null;
+  /** "token": the API's reads need the token too (except /healthz, /readyz and the dashboard's files). */
+  readonly apiReads: 'open' | 'token';
   /** /readyz fails when the event stream is down and the last sync is older than this. */
   readonly readyMaxAgeMs: number;
   /** Where to keep the last pushed table for the plugin to load at start (nginx-conf's snapshot file); null: nowhere. */
@@ -54,6 +58,7 @@ export interface AgentOptions {
 
 export const AGENT_DEFAULTS = {
   redisPrefix: 'edgeroute:',
+  redisCa: null,
   healthTtlSeconds: 86_400,
   marathonCa: null,
   publishDelaySeconds: 0,
@@ -63,6 +68,7 @@ export const AGENT_DEFAULTS = {
   debounceMs: 20,
   listen: null,
   apiToken: null,
+  apiReads: 'open',
   readyMaxAgeMs: 60_000,
   snapshotFile: null,
   nodeId: null,
@@ -94,7 +100,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const marathon = new MarathonClient(parseMarathonUrls(opts.marathon), { caFile: opts.marathonCa });
   const nginx = new NginxAdmin(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken);
   const resolver = new HostResolver();
-  const redis = opts.redis ? new RedisLink(opts.redis, log.child({ component: 'redis' })) : null;
+  const redis = opts.redis ? new RedisLink(opts.redis, log.child({ component: 'redis' }), opts.redisCa) : null;
   const healthMemory = new HealthMemory(
     redis ? new RedisHealthStore(redis.client, opts.redisPrefix) : null,
     opts.healthTtlSeconds,
@@ -240,6 +246,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         marathonConnected: () => events.connected,
         redisConnected: () => (redis ? redis.ready : null),
         readyMaxAgeMs: opts.readyMaxAgeMs,
+        readsNeedToken: opts.apiReads === 'token',
         operations:
           redis && drainBoard && policies
             ? (io) => ({

@@ -21,6 +21,8 @@ export interface ApiDeps {
   /** The fleet of routing nodes; null without Redis. */
   readonly nodes: NodeRegistry | null;
   readonly token: string;
+  /** Reads need the token too (`--api-reads token`), except the probes and the dashboard's static files. */
+  readonly readsNeedToken: boolean;
   /** Builds the context drain, kill, scale, restart and rollout run in; null without Redis. */
   readonly operations: ((io: { report(progress: Progress): void; signal: AbortSignal }) => OperationContext) | null;
   /** The current drain marks with their acks; null without Redis. */

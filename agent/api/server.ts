@@ -8,12 +8,25 @@ import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { stateRoutes } from './state-routes.js';
+import { requireToken } from './auth.js';
 import { operationRoutes } from './operation-routes.js';
+
+/** Probes from the layer in front, and the dashboard's files (they hold no data). */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/', '/dashboard.js', '/dashboard.css']);
 
 export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   // Probes and scrapes arrive every few seconds: requests are not logged, problems are.
   const quiet = { logLevel: 'warn' as const };
+  if (deps.readsNeedToken) {
+    const readAccess = requireToken(deps.token, { allowQuery: true });
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') return;
+      const path = request.url.split('?')[0] ?? '';
+      if (OPEN_PATHS.has(path)) return;
+      await readAccess(request, reply);
+    });
+  }
   await app.register(healthRoutes(deps), quiet);
   await app.register(stateRoutes(deps), quiet);
   await app.register(policyRoutes(deps), quiet);

@@ -8,10 +8,12 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'marathon-ca', kind: 'string', help: "PEM file of the CA of Marathon's HTTPS certificate" },
   { name: 'nginx-admin', kind: 'string', default: 'http://127.0.0.1:8081', help: "the plugin's admin listener" },
   { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
-  { name: 'redis', kind: 'string', help: 'Redis URL, e.g. redis://127.0.0.1:6379' },
+  { name: 'redis', kind: 'string', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
+  { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
   { name: 'node-id', kind: 'string', help: "this routing node's id in the fleet (default: the host name)" },
   { name: 'snapshot-file', kind: 'string', help: "where to keep the last table for nginx to load at start (nginx-conf's snapshot file)" },
   { name: 'listen', kind: 'string', default: '127.0.0.1:9090', help: 'the agent API and dashboard, HOST:PORT; "off" for none' },
+  { name: 'api-reads', kind: 'string', default: 'open', help: 'open: anyone reaching --listen may read state and metrics; token: reads need the API token too (not /healthz, /readyz)' },
   { name: 'api-token', kind: 'string', help: "token for the API's writes (default: the admin token)" },
   { name: 'ready-max-age', kind: 'string', default: String(AGENT_DEFAULTS.readyMaxAgeMs / 1000), help: 'seconds /readyz tolerates without a sync while the event stream is down' },
   { name: 'redis-prefix', kind: 'string', default: AGENT_DEFAULTS.redisPrefix, help: 'prefix of every Redis key' },
@@ -42,6 +44,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       nginxAdmin: stringOption(values, 'nginx-admin') ?? '',
       adminToken,
       redis: stringOption(values, 'redis'),
+      redisCa: stringOption(values, 'redis-ca'),
       redisPrefix: stringOption(values, 'redis-prefix') ?? AGENT_DEFAULTS.redisPrefix,
       healthTtlSeconds: numberOption(values, 'health-ttl', 1),
       marathonCa: stringOption(values, 'marathon-ca'),
@@ -53,6 +56,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       debounceMs: numberOption(values, 'debounce-ms', 0),
       listen: stringOption(values, 'listen') === 'off' ? null : stringOption(values, 'listen'),
       apiToken: stringOption(values, 'api-token'),
+      apiReads: apiReads(stringOption(values, 'api-reads')),
       snapshotFile: stringOption(values, 'snapshot-file'),
       nodeId: stringOption(values, 'node-id'),
       readyMaxAgeMs: numberOption(values, 'ready-max-age', 1) * 1000,
@@ -75,4 +79,10 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   });
   await agent.stop();
   return 0;
+}
+
+function apiReads(value: string | null): 'open' | 'token' {
+  if (value === null || value === 'open') return 'open';
+  if (value === 'token') return 'token';
+  throw new UsageError(`--api-reads must be open or token, not ${JSON.stringify(value)}`);
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { MarathonClient, parseMarathonUrls } from '../adapters/marathon-client.js';
 import { DrainBoard } from '../adapters/redis-drains.js';
+import { connectRedis, redisTlsOptions } from '../adapters/redis-link.js';
 import { RedisPolicies } from '../adapters/redis-policies.js';
 import { DEFAULT_DRAIN_TIMEOUTS, OperationError, type OperationContext, type Progress } from '../operations/operation-context.js';
 import { drain, kill, restart, scale, undrain } from '../operations/task-operations.js';
@@ -19,7 +20,8 @@ import { helpText, numberOption, readOptions, stringOption, UsageError, type Opt
 const COMMON: readonly OptionSpec[] = [
   { name: 'marathon', kind: 'string', required: true, help: 'Marathon URL(s), comma-separated' },
   { name: 'marathon-ca', kind: 'string', help: 'CA bundle for an HTTPS Marathon' },
-  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'the Redis the routing nodes share' },
+  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'the Redis the routing nodes share; rediss:// for TLS, USER:PASS@ for an ACL user' },
+  { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
   { name: 'drain-timeout', kind: 'string', default: '60', help: 'seconds to wait for every live node to drain, then go on' },
   { name: 'mark-ttl', kind: 'string', default: '900', help: 'seconds a drain mark lasts if nothing lifts it' },
@@ -152,7 +154,13 @@ export function operationCommand(name: keyof typeof SPECS): (argv: readonly stri
       return 0;
     }
     const redisUrl = stringOption(values, 'redis') ?? '';
-    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 20 ? null : 200) });
+    let tls;
+    try {
+      tls = redisTlsOptions(redisUrl, stringOption(values, 'redis-ca'));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 20 ? null : 200), ...tls });
     redis.on('error', () => undefined);
     const marathon = new MarathonClient(parseMarathonUrls(stringOption(values, 'marathon') ?? ''), { caFile: stringOption(values, 'marathon-ca') });
     const prefix = stringOption(values, 'redis-prefix') ?? 'edgeroute:';
@@ -176,8 +184,8 @@ export function operationCommand(name: keyof typeof SPECS): (argv: readonly stri
       report: values.json === true ? (p) => console.log(JSON.stringify(p)) : (p) => console.log(formatProgress(p, started)),
     };
     try {
-      await redis.connect().catch((err: Error) => {
-        throw new OperationError(`cannot reach Redis at ${redisUrl}: ${err.message}`);
+      await connectRedis(redis, redisUrl).catch((err: Error) => {
+        throw new OperationError(err.message);
       });
       const outcome = await spec.run(ctx, values, values.positionals);
       return outcome && !outcome.drained ? EXIT_NOT_CONFIRMED : 0;

@@ -1,12 +1,14 @@
 /** `edgeroute policy set|get|list|rm|validate`: split policies in Redis, checked before they are written. */
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
+import { connectRedis, redisTlsOptions } from '../adapters/redis-link.js';
 import { RedisPolicies } from '../adapters/redis-policies.js';
 import { checkPolicyText } from '../policy/policy-check.js';
 import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
 const POLICY_OPTIONS: readonly OptionSpec[] = [
-  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'Redis URL' },
+  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
+  { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
 ];
 
@@ -32,11 +34,16 @@ export async function policyCommand(argv: readonly string[]): Promise<number> {
   }
   if (action === 'validate') return validate(args);
 
-  const redis = new Redis(stringOption(values, 'redis') ?? '', { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const url = stringOption(values, 'redis') ?? '';
+  let tls;
   try {
-    await redis.connect().catch((err: Error) => {
-      throw new Error(`cannot reach Redis at ${stringOption(values, 'redis')}: ${err.message}`);
-    });
+    tls = redisTlsOptions(url, stringOption(values, 'redis-ca'));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, ...tls });
+  try {
+    await connectRedis(redis, url);
     const policies = new RedisPolicies(redis, stringOption(values, 'redis-prefix') ?? 'edgeroute:');
     switch (action) {
       case 'set':

@@ -5,6 +5,7 @@ import { helpText, readOptions, stringOption, type OptionSpec } from './options.
 const WATCH_OPTIONS: readonly OptionSpec[] = [
   { name: 'agent', kind: 'string', default: 'http://127.0.0.1:9090', help: "the agent API's URL" },
   { name: 'json', kind: 'boolean', help: 'print the raw JSON messages' },
+  { name: 'api-token', kind: 'string', help: 'the API token, when the agent runs with --api-reads token' },
 ];
 
 interface Message {
@@ -40,7 +41,8 @@ export async function watchCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const base = (stringOption(values, 'agent') ?? '').replace(/\/+$/, '').replace(/^http/, 'ws');
-  const socket = new WebSocket(`${base}/v1/events`);
+  const token = stringOption(values, 'api-token');
+  const socket = token ? new WebSocket(`${base}/v1/events`, { headers: { authorization: `Bearer ${token}` } }) : new WebSocket(`${base}/v1/events`);
   return new Promise<number>((resolve) => {
     socket.on('message', (data) => {
       const text = data.toString();

@@ -1,10 +1,11 @@
 /** Renders templates/nginx.conf.hbs into a ready-to-run nginx prefix folder. */
 import Handlebars from 'handlebars';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isCidr } from '../policy/cidr.js';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { LUA_DIR, TEMPLATES_DIR } from '../project-paths.js';
+import { redactUrl, SYSTEM_CA_BUNDLE } from '../adapters/redis-link.js';
 import { detectFlavor, moduleLines, type Flavor } from './flavor.js';
 import { parseListen } from './listen-address.js';
 
@@ -21,8 +22,12 @@ export interface NginxConfOptions {
   readonly errorLogLevel?: string;
   readonly accessLog?: string;
   readonly syncIntervalSeconds?: number;
-  /** Redis holding split policies (redis://[user:password@]host:port[/db]); none: apps use their default version. */
+  /** Redis holding split policies (redis://[user:password@]host:port[/db], rediss:// for TLS); none: apps use their default version. */
   readonly redis?: string | null;
+  /** CA bundle that signed Redis's certificate (rediss:// only); default: the system bundle. */
+  readonly redisCa?: string | null;
+  /** The name Redis's certificate must carry (rediss:// only); default: the URL's host. */
+  readonly redisTlsName?: string | null;
   readonly redisPrefix?: string;
   readonly policyRefreshSeconds?: number;
   /** nginx variable with the request's region, e.g. geoip2's or http_x_region for a CDN header. */
@@ -84,6 +89,7 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   const realIp = (opts.realIpFrom ?? []).length === 0 ? null : realIpSettings(opts.realIpFrom ?? [], opts.realIpHeader ?? 'X-Forwarded-For');
   const snapshotFile = opts.snapshotFile === undefined ? join(prefix, 'snapshot.ndjson') : opts.snapshotFile === null ? null : resolve(opts.snapshotFile);
   const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
+  const redisTls = redisTlsSettings(redis, opts.redisCa ?? null, opts.redisTlsName ?? null);
   if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
   const redisPrefix = opts.redisPrefix ?? 'edgeroute:';
   if (!/^[A-Za-z0-9:_.\-]{0,64}$/.test(redisPrefix)) throw new Error(`--redis-prefix "${redisPrefix}" may hold only letters, digits and : _ . -`);
@@ -114,6 +120,7 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
       db: redis.db,
       username: redis.username,
       passwordFile: redis.password ? join(prefix, 'redis-password') : null,
+      tls: redisTls,
     },
     redisPrefix,
     policyRefreshInterval: opts.policyRefreshSeconds ?? 0.5,
@@ -149,6 +156,44 @@ interface RedisTarget {
   readonly db: number;
   readonly username: string | null;
   readonly password: string | null;
+  readonly tls: boolean;
+}
+
+/**
+ * What the plugin's TLS handshake checks: the chain against the CA bundle,
+ * and the name (nginx's X509_check_host: DNS names in subjectAltName, else
+ * the subject CN; it does not read IP entries, so a URL with an IP needs a
+ * certificate whose CN is that IP, or --redis-tls-name with a name it has).
+ */
+function redisTlsSettings(redis: RedisTarget | null, caFile: string | null, name: string | null): { caFile: string; serverName: string } | null {
+  if (!redis?.tls) {
+    if (caFile || name) throw new Error('--redis-ca and --redis-tls-name are only for rediss:// (TLS) URLs');
+    return null;
+  }
+  const ca = resolve(caFile ?? SYSTEM_CA_BUNDLE);
+  if (/[\s;"'{}$\\]/.test(ca)) throw new Error(`--redis-ca ${ca}: cannot write this path into nginx.conf`);
+  if (!existsSync(ca)) throw new Error(caFile ? `--redis-ca ${caFile} does not exist` : `no system CA bundle at ${SYSTEM_CA_BUNDLE}: give --redis-ca FILE`);
+  const hidden = hiddenFromWorkers(ca);
+  if (hidden) throw new Error(`--redis-ca ${ca}: nginx's workers (user nobody) load it, and cannot read ${hidden}; make it readable by others (chmod o+r, and o+x on its folders)`);
+  const serverName = name ?? redis.host;
+  if (!/^[A-Za-z0-9.:\-]{1,253}$/.test(serverName)) throw new Error(`--redis-tls-name "${serverName}" is not a host name`);
+  return { caFile: ca, serverName };
+}
+
+/**
+ * nginx's workers, not its master, load lua_ssl_trusted_certificate, and a
+ * worker that cannot read it exits for good: nginx -t passes, then nothing
+ * serves. Under root (the master's usual user) the workers are `nobody`, so the
+ * file needs others' read bit and its folders others' search bit. Returns the
+ * first path that lacks it, or null.
+ */
+function hiddenFromWorkers(file: string): string | null {
+  if (process.getuid?.() !== 0) return null;
+  if ((statSync(file).mode & 0o004) === 0) return file;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return dir;
+    if (dirname(dir) === dir) return null;
+  }
 }
 
 /** The plugin reaches Redis by IP (cosockets need a resolver for names). */
@@ -157,19 +202,20 @@ export function parseRedisUrl(raw: string): RedisTarget {
   try {
     url = new URL(raw);
   } catch {
-    throw new Error(`--redis "${raw}" is not a URL like redis://127.0.0.1:6379/0`);
+    throw new Error('--redis is not a URL like redis://127.0.0.1:6379/0');
   }
-  if (url.protocol !== 'redis:') throw new Error(`--redis "${raw}": only redis:// is supported by the plugin`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`--redis ${redactUrl(raw)}: the plugin takes redis:// or rediss:// (TLS)`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!/^[0-9.]+$/.test(host) && !host.includes(':')) throw new Error(`--redis "${raw}": the plugin needs an IP address, not a host name`);
+  if (!/^[0-9.]+$/.test(host) && !host.includes(':')) throw new Error(`--redis ${redactUrl(raw)}: the plugin needs an IP address, not a host name`);
   const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
-  if (!Number.isInteger(db) || db < 0) throw new Error(`--redis "${raw}": the database must be a number`);
+  if (!Number.isInteger(db) || db < 0) throw new Error(`--redis ${redactUrl(raw)}: the database must be a number`);
   return {
     host,
     port: url.port === '' ? 6379 : Number(url.port),
     db,
     username: url.username ? decodeURIComponent(url.username) : null,
     password: url.password ? decodeURIComponent(url.password) : null,
+    tls: url.protocol === 'rediss:',
   };
 }
 

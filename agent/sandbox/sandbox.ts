@@ -30,6 +30,10 @@ export interface NginxNodeOptions {
   readonly workerProcesses?: number;
   readonly publicPort?: number;
   readonly redis?: string;
+  /** CA bundle for a rediss:// `redis` (the sandbox Redis's caFile). */
+  readonly redisCa?: string;
+  /** The name Redis's certificate must carry; default: the URL's IP. */
+  readonly redisTlsName?: string;
   readonly redisPrefix?: string;
   readonly regionVar?: string;
   readonly versionResponseHeader?: boolean;
@@ -53,6 +57,8 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     workerProcesses: opts.workerProcesses ?? 2,
     errorLogLevel: opts.errorLogLevel ?? 'info',
     redis: opts.redis ?? null,
+    redisCa: opts.redisCa ?? null,
+    redisTlsName: opts.redisTlsName ?? null,
     redisPrefix: opts.redisPrefix,
     regionVar: opts.regionVar ?? null,
     versionResponseHeader: opts.versionResponseHeader,

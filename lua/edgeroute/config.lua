@@ -10,6 +10,7 @@ local _M = {
     host_cache_size = 10000,
     admin_token = nil,
     -- Redis for split policies; nil disables them (apps use their default version).
+    -- { host, port, db, prefix, username, password_file, tls, server_name }.
     redis = nil,
     redis_prefix = "edgeroute:",
     -- How often worker 0 reads the policies of multi-version apps (seconds).
@@ -62,6 +63,10 @@ function _M.load(opts)
         local redis = opts.redis
         if type(redis.host) ~= "string" or type(redis.port) ~= "number" then
             error("edgeroute: redis needs a host and a port")
+        end
+        if redis.tls and type(redis.server_name) ~= "string" then
+            -- Verifying the chain without the name would accept any certificate the CA ever signed.
+            error("edgeroute: redis tls needs the server_name its certificate carries")
         end
         if redis.password_file then
             local password, err = read_secret(redis.password_file)

@@ -34,6 +34,7 @@ local MAX_POLICY_BYTES = 1024 * 1024
 local last_raw = {}
 local last_regions_raw
 local redis_down = false
+local redis_err
 local refreshing, pending = false, false
 
 
@@ -97,20 +98,23 @@ local function apply_policy(app, raw)
 end
 
 
-local function set_redis_state(down, err)
-    if down and not redis_down then
-        ngx_log(WARN, "edgeroute: ", err, "; splitting goes on with the last good policies")
+-- Logged once per change of state or of the reason, not once per attempt.
+-- `refused`: Redis refused the certificate or password, which needs an operator.
+local function set_redis_state(down, err, refused)
+    if down and err ~= redis_err then
+        ngx_log(refused and ERR or WARN, "edgeroute: ", err, "; splitting goes on with the last good policies")
     elseif not down and redis_down then
         ngx_log(NOTICE, "edgeroute: redis reachable again; policies refresh again")
     end
     redis_down = down
+    redis_err = down and err or nil
 end
 
 
 local function fetch(apps, want_regions)
-    local red, err = redis_client.connect()
+    local red, err, refused = redis_client.connect()
     if not red then
-        return nil, err
+        return nil, err, refused
     end
     local prefix = config.redis_prefix
     local keys = {}
@@ -143,9 +147,9 @@ local function refresh_once()
     if #apps == 0 and not want_regions then
         return
     end
-    local values, regions_or_err = fetch(apps, want_regions)
+    local values, regions_or_err, refused = fetch(apps, want_regions)
     if not values then
-        set_redis_state(true, regions_or_err)
+        set_redis_state(true, regions_or_err, refused)
         return
     end
     set_redis_state(false)

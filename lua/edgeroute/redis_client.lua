@@ -1,5 +1,7 @@
 -- Connections to Redis for the plugin's timers (never the request path):
--- pooled with set_keepalive, closed instead when in an unknown state.
+-- pooled with set_keepalive, closed instead when in an unknown state. With
+-- TLS the handshake comes before AUTH, so the password only travels
+-- encrypted, to a server whose certificate was verified.
 
 local config = require "edgeroute.config"
 
@@ -9,47 +11,134 @@ if not ok then
     redis = require "nginx.redis"
 end
 
-local _M = { _VERSION = "0.1.0" }
+local ngx = ngx
+local ngx_now = ngx.now
+local rawget = rawget
+local tostring = tostring
+local find = string.find
+
+local _M = { _VERSION = "0.2.0" }
 
 local TIMEOUT_MS = 1000
 local POOL_IDLE_MS = 30000
 local POOL_SIZE = 4
+-- A refused certificate or password does not fix itself within a second, and
+-- every attempt at a refused certificate makes nginx log it again: the
+-- refusal stands this long before the next attempt.
+local REFUSED_RETRY_S = 5
+
+local refused_err
+local refused_until = 0
 
 
--- Returns a connected client, or nil and a message.
+local function where(settings)
+    if find(settings.host, ":", 1, true) then
+        return "[" .. settings.host .. "]:" .. settings.port
+    end
+    return settings.host .. ":" .. settings.port
+end
+
+
+local function refuse(err)
+    refused_err = err
+    refused_until = ngx_now() + REFUSED_RETRY_S
+    return nil, err, true
+end
+
+
+-- lua-resty-redis 0.27 (Debian) has no ssl option in connect(): the handshake
+-- runs on its socket.
+local function handshake(red, settings)
+    local sock = rawget(red, "_sock")
+    -- false: no session object to keep (pooled connections are reused whole),
+    -- so success is a plain true.
+    local done, err = sock:sslhandshake(false, settings.server_name, true)
+    if done and not sock:getreusedtimes() then
+        -- ngx_lua 0.10.23 reports a certificate refused in a handshake that
+        -- finished at once as a success, with the connection already closed;
+        -- nginx has logged why ("lua ssl certificate ...").
+        done, err = nil, "the certificate was refused (nginx's \"lua ssl\" line says why)"
+    end
+    if not done then
+        return nil, "redis TLS handshake with " .. where(settings) .. " failed: " .. tostring(err)
+            .. " (expected a certificate for " .. settings.server_name .. ")", err ~= "timeout"
+    end
+    return true
+end
+
+
+local function authenticate(red, settings)
+    local authed, err
+    if settings.username then
+        authed, err = red:auth(settings.username, settings.password)
+    else
+        authed, err = red:auth(settings.password)
+    end
+    if authed then
+        return true
+    end
+    if authed == false then
+        -- Redis answered: a refusal, not a transport problem.
+        if settings.username then
+            return nil, "redis refused the password for user " .. settings.username .. ": " .. err, true
+        end
+        return nil, "redis refused the password: " .. err, true
+    end
+    local hint = ""
+    if not settings.tls and err == "closed" then
+        hint = " (a TLS port? use rediss://)"
+    end
+    return nil, "redis at " .. where(settings) .. " closed the connection at AUTH: " .. tostring(err) .. hint
+end
+
+
+-- Returns a connected client, or nil, a message, and true when Redis refused
+-- (certificate or password) rather than being unreachable.
 function _M.connect(timeout_ms)
     local settings = config.redis
     if not settings then
         return nil, "redis is not configured"
     end
+    if refused_err and ngx_now() < refused_until then
+        return nil, refused_err, true
+    end
     local red = redis:new()
     red:set_timeout(timeout_ms or TIMEOUT_MS)
     local connected, err = red:connect(settings.host, settings.port)
     if not connected then
-        return nil, "cannot connect to redis at " .. settings.host .. ":" .. settings.port .. ": " .. err
+        return nil, "cannot connect to redis at " .. where(settings) .. ": " .. err
     end
-    -- A pooled connection was authenticated and selected already.
+    -- A pooled connection was encrypted, authenticated and selected already.
     if red:get_reused_times() == 0 then
-        if settings.password and settings.password ~= "" then
-            local authed, auth_err
-            if settings.username then
-                authed, auth_err = red:auth(settings.username, settings.password)
-            else
-                authed, auth_err = red:auth(settings.password)
+        if settings.tls then
+            local shaken, tls_err, refused = handshake(red, settings)
+            if not shaken then
+                red:close()
+                if refused then
+                    return refuse(tls_err)
+                end
+                return nil, tls_err
             end
+        end
+        if settings.password and settings.password ~= "" then
+            local authed, auth_err, refused = authenticate(red, settings)
             if not authed then
                 red:close()
-                return nil, "redis refused the password: " .. auth_err
+                if refused then
+                    return refuse(auth_err)
+                end
+                return nil, auth_err
             end
         end
         if settings.db and settings.db ~= 0 then
             local selected, select_err = red:select(settings.db)
             if not selected then
                 red:close()
-                return nil, "redis refused select " .. settings.db .. ": " .. select_err
+                return nil, "redis refused select " .. settings.db .. ": " .. tostring(select_err)
             end
         end
     end
+    refused_err = nil
     return red
 end
 

@@ -220,3 +220,43 @@ describe('announce-before-kill operations', () => {
     expect(reply.lines.at(-1)).toEqual({ error: 'Marathon has no running task no-such.task' });
   });
 });
+
+describe('--api-reads token', () => {
+  it('keeps state, policies, nodes, metrics and the feed behind the token; probes and the dashboard page stay open', async () => {
+    const locked = await startRoutingNode(marathon.url, { redis: redis.url, listen: '127.0.0.1:0', nodeId: 'edge-locked', apiReads: 'token' });
+    try {
+      await locked.agent.ready;
+      const base = locked.agent.apiUrl as string;
+      const token = locked.nginx.adminToken;
+      const status = async (path: string, headers: Record<string, string> = {}) => (await fetch(`${base}${path}`, { headers })).status;
+      for (const path of ['/v1/state', '/v1/policies', '/v1/nodes', '/v1/drains', '/metrics']) {
+        expect(await status(path), path).toBe(401);
+        expect(await status(path, { authorization: `Bearer ${token}` }), path).toBe(200);
+        expect(await status(path, { authorization: 'Bearer wrong' }), path).toBe(401);
+      }
+      expect(await status(`/v1/state?token=${token}`)).toBe(200);
+      expect(await status('/healthz')).toBe(200);
+      expect([200, 503]).toContain(await status('/readyz'));
+      expect(await status('/')).toBe(200);
+
+      const open = (url: string) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.on('message', (data) => {
+            resolve(String((JSON.parse(data.toString()) as { type: string }).type));
+            ws.close();
+          });
+          ws.on('unexpected-response', (req, res) => {
+            resolve(`HTTP ${res.statusCode}`);
+            req.destroy();
+          });
+          ws.on('error', () => resolve('error'));
+        });
+      const wsBase = `${base.replace('http', 'ws')}/v1/events`;
+      expect(await open(wsBase)).toBe('HTTP 401');
+      expect(await open(`${wsBase}?token=${token}`)).toBe('hello');
+    } finally {
+      await locked.stop();
+    }
+  });
+});

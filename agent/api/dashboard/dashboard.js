@@ -18,9 +18,14 @@
   var STATES = ['published', 'warming', 'waiting', 'starting', 'unhealthy', 'draining'];
 
   // Relative URLs: the page works at / and behind a path prefix alike.
+  // With --api-reads token, open the dashboard as http://agent/#token=TOKEN: the fragment never reaches a server log.
+  var token = (/(?:^#|&)token=([^&]+)/.exec(location.hash) || [])[1] || null;
   var stateUrl = new URL('v1/state', location.href);
   var eventsUrl = new URL('v1/events', location.href);
   eventsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (token) eventsUrl.searchParams.set('token', decodeURIComponent(token));
+  var stateHeaders = { accept: 'application/json' };
+  if (token) stateHeaders.authorization = 'Bearer ' + decodeURIComponent(token);
 
   var $ = function (id) { return document.getElementById(id); };
 
@@ -253,7 +258,7 @@
     if (inFlight) { again = true; return; } // one fetch at a time; the last request wins
     inFlight = true;
     var seq = ++fetchSeq;
-    fetch(stateUrl, { cache: 'no-store', headers: { accept: 'application/json' } })
+    fetch(stateUrl, { cache: 'no-store', headers: stateHeaders })
       .then(function (res) {
         if (!res.ok) throw new Error('GET ' + stateUrl.pathname + ': HTTP ' + res.status);
         return res.json();
