@@ -1,6 +1,6 @@
 /** Wires the adapters to the reconcile loop: what `edgeroute agent` runs. */
 import type { Logger } from 'pino';
-import { affectsRouting, appsToResync } from './core/marathon-events.js';
+import { affectsRouting, appsToResync, eventTypeLabel } from './core/marathon-events.js';
 import { HostResolver } from './adapters/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './adapters/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './adapters/marathon-event-stream.js';
@@ -143,12 +143,16 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   );
 
   const eventCounts = new Map<string, number>();
+  const countedEventTypes = new Set<string>();
   const events = new MarathonEventStream(
     marathon,
     {
       onEvent: (event) => {
-        eventCounts.set(event.type, (eventCounts.get(event.type) ?? 0) + 1);
-        metrics.events.inc({ type: event.type });
+        // Types come from the bus: bounded, so that garbage cannot grow a series per name.
+        const type = eventTypeLabel(event.type, countedEventTypes);
+        countedEventTypes.add(type);
+        eventCounts.set(type, (eventCounts.get(type) ?? 0) + 1);
+        metrics.events.inc({ type });
         if (!affectsRouting(event)) return;
         const apps = appsToResync(event);
         if (apps) reconciler.requestAppSync(apps, event.type);

@@ -1,7 +1,8 @@
 /**
  * Parses Marathon's `/v2/apps?embed=apps.tasks`, `/v2/apps/{id}` and `/v2/tasks`
  * answers into a MarathonSnapshot. One malformed app or task is reported and
- * skipped; it never hides the others.
+ * skipped; it never hides the others (an app that is not even JSON makes the
+ * whole listing malformed: see ListingParser).
  */
 import type {
   HealthResult,
@@ -12,6 +13,7 @@ import type {
   NetworkMode,
   PortSpec,
 } from './marathon-types.js';
+import { MAX_APP_ID_LENGTH } from './marathon-types.js';
 import { arrayOf, isObject, isPort, numberOr, stringOr, type JsonObject } from './json-guards.js';
 import { ArrayItemStream } from './listing-stream.js';
 
@@ -19,6 +21,9 @@ export interface ParsedSnapshot {
   readonly snapshot: MarathonSnapshot;
   readonly problems: readonly InputProblem[];
 }
+
+/** The start of every error finish() throws. */
+export const NOT_A_LISTING = 'Marathon answered malformed JSON, or a listing without an "apps" array';
 
 type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -34,27 +39,34 @@ export function parseAppsResponse(body: unknown): ParsedSnapshot {
  * the listing's text is never held whole. finish() throws when the text was
  * not a listing (malformed, truncated, or without an "apps" array): a sync
  * then fails and nginx keeps its table, rather than getting an empty one.
+ * An app whose text is not JSON makes the whole text malformed too: Marathon
+ * writes valid JSON, so the text was damaged, and where the damage ends is
+ * unknown (a lost brace merges the next app into the broken one). Skipping
+ * it would silently unroute its neighbours; refusing the listing keeps them.
  */
 export class ListingParser {
   private readonly items = new ArrayItemStream('apps');
   private readonly apps: MarathonApp[] = [];
   private readonly problems: InputProblem[] = [];
+  private malformedApp: string | null = null;
 
   push(text: string): void {
     for (const item of this.items.push(text)) this.parseItem(item);
   }
 
   finish(): ParsedSnapshot {
-    if (!this.items.complete()) throw new Error('Marathon answered malformed JSON, or a listing without an "apps" array');
+    if (!this.items.complete()) throw new Error(NOT_A_LISTING);
+    if (this.malformedApp !== null) throw new Error(`${NOT_A_LISTING}: an app in the listing is not valid JSON (${this.malformedApp})`);
     return { snapshot: { apps: this.apps }, problems: this.problems };
   }
 
   private parseItem(item: string): void {
+    if (this.malformedApp !== null) return;
     let raw: unknown;
     try {
       raw = JSON.parse(item);
     } catch (err) {
-      this.problems.push({ appId: null, message: `an app in the listing is not valid JSON: ${(err as Error).message}` });
+      this.malformedApp = (err as Error).message.slice(0, 200);
       return;
     }
     const parsed = parseApp(raw, this.problems);
@@ -107,6 +119,7 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
   if (!isObject(raw)) return { ok: false, message: 'app is not an object' };
   const id = raw.id;
   if (typeof id !== 'string' || id === '') return { ok: false, message: 'app has no id' };
+  if (id.length > MAX_APP_ID_LENGTH) return { ok: false, message: `app id is longer than ${MAX_APP_ID_LENGTH} characters` };
   const networkMode = networkModeOf(raw);
   const tasks: MarathonTask[] = [];
   for (const rawTask of arrayOf(raw.tasks)) {
@@ -159,15 +172,15 @@ function declaredPorts(app: JsonObject, mode: NetworkMode): PortSpec[] {
   const mappings = arrayOf(container?.portMappings).length > 0 ? arrayOf(container?.portMappings) : arrayOf(docker?.portMappings);
   if (mode !== 'host' && mappings.length > 0) {
     return mappings.map((m) => ({
-      containerPort: isObject(m) ? numberOr(m.containerPort, null) : null,
-      hostPort: isObject(m) ? numberOr(m.hostPort, null) : null,
+      containerPort: isObject(m) ? portOr(m.containerPort) : null,
+      hostPort: isObject(m) ? portOr(m.hostPort) : null,
       name: isObject(m) ? stringOr(m.name, null) : null,
     }));
   }
   const discovery = isObject(app.ipAddress) && isObject(app.ipAddress.discovery) ? app.ipAddress.discovery : null;
   if (mode === 'container' && discovery) {
     return arrayOf(discovery.ports).map((p) => ({
-      containerPort: isObject(p) ? numberOr(p.number, null) : null,
+      containerPort: isObject(p) ? portOr(p.number) : null,
       hostPort: null,
       name: isObject(p) ? stringOr(p.name, null) : null,
     }));
@@ -175,11 +188,20 @@ function declaredPorts(app: JsonObject, mode: NetworkMode): PortSpec[] {
   if (Array.isArray(app.portDefinitions)) {
     return app.portDefinitions.map((p) => ({
       containerPort: null,
-      hostPort: isObject(p) ? numberOr(p.port, null) : null,
+      hostPort: isObject(p) ? portOr(p.port) : null,
       name: isObject(p) ? stringOr(p.name, null) : null,
     }));
   }
-  return arrayOf(app.ports).map((p) => ({ containerPort: null, hostPort: numberOr(p, null), name: null }));
+  return arrayOf(app.ports).map((p) => ({ containerPort: null, hostPort: portOr(p), name: null }));
+}
+
+/**
+ * A declared port, or null for anything that is not one (0 too: Marathon's
+ * "pick one for me"). A containerPort of 70000 or 1.5 would otherwise become
+ * a backend nginx refuses, and with it the whole push.
+ */
+function portOr(value: unknown): number | null {
+  return isPort(value) ? value : null;
 }
 
 function parseTask(raw: unknown, appIdFromParent: string | null): Result<MarathonTask> {

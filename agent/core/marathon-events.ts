@@ -4,6 +4,7 @@
  * the event can change routing and which app it names.
  */
 import { arrayOf, isObject, stringOr } from './json-guards.js';
+import { MAX_APP_ID_LENGTH } from './marathon-types.js';
 
 export interface MarathonEvent {
   readonly type: string;
@@ -33,7 +34,7 @@ export function parseEvent(eventName: string | undefined, data: string): ParsedE
   const type = stringOr(body.eventType, null) ?? (eventName && eventName !== 'message' ? eventName : null);
   if (type === null) return { ok: false, message: 'event has no eventType' };
   const appDefinition = isObject(body.appDefinition) ? body.appDefinition : null;
-  const named = stringOr(body.appId, null) ?? stringOr(body.runSpecId, null) ?? stringOr(appDefinition?.id, null);
+  const named = appIdOr(body.appId) ?? appIdOr(body.runSpecId) ?? appIdOr(appDefinition?.id);
   const appIds = named !== null ? [named] : planApps(body.plan);
   return {
     ok: true,
@@ -79,9 +80,37 @@ const PER_APP_EVENT_TYPES: ReadonlySet<string> = new Set([
 /** Event types after which the routing table may differ. Everything else is ignored quietly. */
 export const ROUTING_EVENT_TYPES: ReadonlySet<string> = new Set([...PER_APP_EVENT_TYPES, ...FULL_RESYNC_EVENT_TYPES]);
 
+/**
+ * Past this many apps one event asks for a full resync: one listing costs
+ * less than hundreds of app reads at once (a group deployment's plan can name
+ * thousands).
+ */
+export const MAX_APPS_PER_EVENT = 64;
+
 /** The apps to re-read for this event, or null when only a full resync will do. */
 export function appsToResync(event: MarathonEvent): readonly string[] | null {
-  return PER_APP_EVENT_TYPES.has(event.type) && event.appIds.length > 0 ? event.appIds : null;
+  if (!PER_APP_EVENT_TYPES.has(event.type)) return null;
+  return event.appIds.length > 0 && event.appIds.length <= MAX_APPS_PER_EVENT ? event.appIds : null;
+}
+
+/** Event types counted under their own name, at most; later new names count as "other". */
+export const MAX_COUNTED_EVENT_TYPES = 64;
+const EVENT_TYPE_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * The metrics label for an event type. The types come from the event bus,
+ * so anything may arrive there: names that no Marathon event could have, and
+ * more new names than `MAX_COUNTED_EVENT_TYPES`, share "other" rather than
+ * each growing a metric series. `counted` holds the names counted so far.
+ */
+export function eventTypeLabel(type: string, counted: ReadonlySet<string>): string {
+  if (ROUTING_EVENT_TYPES.has(type) || counted.has(type)) return type;
+  return EVENT_TYPE_NAME.test(type) && counted.size < MAX_COUNTED_EVENT_TYPES ? type : 'other';
+}
+
+/** An app id as events carry it; empty or oversized ids name no app (a full resync covers them). */
+function appIdOr(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' && value.length <= MAX_APP_ID_LENGTH ? value : null;
 }
 
 /** Deployment plans name apps in `steps[].actions[].app` (current) or `steps[].app` (documented sample). */
@@ -90,9 +119,11 @@ function planApps(plan: unknown): string[] {
   const apps = new Set<string>();
   for (const step of arrayOf(plan.steps)) {
     if (!isObject(step)) continue;
-    if (typeof step.app === 'string') apps.add(step.app);
+    const app = appIdOr(step.app);
+    if (app !== null) apps.add(app);
     for (const action of arrayOf(step.actions)) {
-      if (isObject(action) && typeof action.app === 'string') apps.add(action.app);
+      const named = isObject(action) ? appIdOr(action.app) : null;
+      if (named !== null) apps.add(named);
     }
   }
   return [...apps];

@@ -26,6 +26,13 @@ export interface MarathonTask {
   readonly healthCheckResults: readonly HealthResult[];
 }
 
+/**
+ * Marathon's own ids are far shorter; an id beyond this is garbage, and the
+ * plugin (whose shared dict refuses keys over 64 KiB) would refuse a push
+ * carrying it, holding back every other app's changes.
+ */
+export const MAX_APP_ID_LENGTH = 1024;
+
 export type NetworkMode = 'host' | 'bridge' | 'container';
 
 export interface PortSpec {

@@ -2,7 +2,7 @@
  * A whole routing node on loopback: Redis, nginx with the plugin, a Marathon
  * simulator and the agent. The demo runs one; the integration tests run them too.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -48,6 +48,9 @@ export interface NginxNodeOptions {
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
   const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-nginx-'));
+  // mkdtemp makes it 0700; under root the workers are `nobody` and must reach temp/ to buffer a
+  // request body larger than client_body_buffer_size (else a 500). The admin token stays 0600.
+  chmodSync(prefix, 0o755);
   const publicPort = opts.publicPort ?? (await freePort());
   const adminPort = await freePort();
   const rendered = renderNginxConf({

@@ -34,7 +34,7 @@ function _M.parse(body)
             if header == nil then
                 header = item
             elseif item.remove ~= nil then
-                if type(item.remove) ~= "string" then
+                if type(item.remove) ~= "string" or #item.remove > route_check.MAX_ID_BYTES then
                     return nil, "line " .. line_number .. ": remove must name an app id"
                 end
                 removed[#removed + 1] = item.remove

@@ -7,10 +7,35 @@ local ipairs = ipairs
 local tostring = tostring
 local floor = math.floor
 local find = string.find
+local sub = string.sub
+local gsub = string.gsub
+local byte = string.byte
+local format = string.format
 
 local _M = { _VERSION = "0.1.0" }
 
 local MAX_WEIGHT = 10000
+-- The shared dict refuses keys over 64 KiB ("route:" .. id): a longer id
+-- would fail the push half-stored, as a 507. The agent skips Marathon ids
+-- over 1,024 characters, far below this.
+local MAX_ID_BYTES = 4096
+_M.MAX_ID_BYTES = MAX_ID_BYTES
+-- Values in messages are cut: a refused push is logged, and answered.
+local SHOWN_BYTES = 80
+
+
+-- How a pushed value appears in a message: cut, and with control characters
+-- escaped so that it cannot split the "push refused" line in the error log.
+local function shown(value)
+    local text = tostring(value)
+    if #text > SHOWN_BYTES then
+        text = sub(text, 1, SHOWN_BYTES) .. "... (" .. #text .. " bytes)"
+    end
+    return (gsub(text, "[%z\1-\31\127]", function(c)
+        return format("\\x%02x", byte(c))
+    end))
+end
+_M.shown = shown
 
 
 local function is_whole(n, min, max)
@@ -36,10 +61,10 @@ local function check_backend(backend, where)
         return where .. ".id must be a non-empty string"
     end
     if not is_ip(backend.address) then
-        return where .. ".address must be an IP address, got " .. tostring(backend.address)
+        return where .. ".address must be an IP address, got " .. shown(backend.address)
     end
     if not is_whole(backend.port, 1, 65535) then
-        return where .. ".port must be a port number, got " .. tostring(backend.port)
+        return where .. ".port must be a port number, got " .. shown(backend.port)
     end
     if not is_whole(backend.weight, 1, MAX_WEIGHT) then
         return where .. ".weight must be a whole number from 1 to " .. MAX_WEIGHT
@@ -65,7 +90,10 @@ end
 
 -- Returns nil when `app` is a valid route for `id`, else a message naming the field.
 function _M.check(id, app)
-    local where = "apps[" .. id .. "]"
+    local where = "apps[" .. shown(id) .. "]"
+    if #id > MAX_ID_BYTES then
+        return where .. ".id is longer than " .. MAX_ID_BYTES .. " bytes"
+    end
     if type(app) ~= "table" then
         return where .. " must be an object or null"
     end
@@ -87,7 +115,7 @@ function _M.check(id, app)
         return where .. ".versions must be an object"
     end
     for name, version in pairs(app.versions) do
-        local err = check_version(version, where .. ".versions[" .. tostring(name) .. "]")
+        local err = check_version(version, where .. ".versions[" .. shown(name) .. "]")
         if err then
             return err
         end

@@ -46,7 +46,7 @@ async function main(): Promise<number> {
   if (!values['no-fuzz'] && values.only === undefined) {
     console.log(`fuzz: ${cases} cases per target`);
     fuzz = await runFuzzTargets(cases, (line) => console.log(line));
-    ok &&= fuzz.every((f) => f.crashes === 0);
+    ok &&= fuzz.every((f) => f.crashes === 0 && f.failureCount === 0);
   }
 
   const out = join(PROJECT_ROOT, 'bench', 'results');

@@ -229,6 +229,26 @@ describe('operations on policies', () => {
     expect(await versionFor({ cookie: 'grey=1' })).toBe('grey');
   });
 
+  // Found by fuzzing the plugin against the CLI: cjson took these, JSON.parse does not.
+  it('refuses what the CLI refuses as JSON, and logs refused values on one line', async () => {
+    await setPolicy({ rules: [{ match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' }] }, { headers: { cookie: 'grey=1' }, expect: 'grey' });
+    const refused = async (text: string): Promise<string> => {
+      const before = refusals().length;
+      await redis.set('edgeroute:policy:shop', text);
+      await redis.publish('edgeroute:policy-changed', 'shop');
+      return waitFor(`the refusal of ${text}`, () => refusals()[before]);
+    };
+    expect(await refused('{"rules":[{"match":{"percentage":{"value":NaN,"by":"ip"}},"version":"grey"}]}')).toContain('/: not valid JSON');
+    expect(await refused('{"rules":[{"match":{"percentage":{"value":0x10,"by":"ip"}},"version":"grey"}]}')).toContain('/: not valid JSON');
+    expect(await refused('{"seed":"a\tb"}')).toContain('/: not valid JSON: control character in a string');
+    expect(await refused('{"rules": {}}')).toContain('/rules: must be an array');
+    expect(await refused('[]')).toContain('/: must be a JSON object');
+    expect(await versionFor({ cookie: 'grey=1' })).toBe('grey');
+    const forged = await refused('{"rules":[{"match":{"ip":["10.0.0.1\\n2026/01/01 00:00:00 [emerg] forged"]},"version":"grey"}]}');
+    expect(forged).toContain('"10.0.0.1\\n2026/01/01 00:00:00 [emerg] forged" is not an IPv4 or IPv6 CIDR');
+    expect(node.nginx.process.errorLog()).not.toMatch(/^2026\/01\/01 00:00:00 \[emerg\] forged/m);
+  });
+
   it('sends everything to the default version once the policy is removed', async () => {
     await setPolicy({ rules: [{ match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' }] }, { headers: { cookie: 'grey=1' }, expect: 'grey' });
     await redis.del('edgeroute:policy:shop');
@@ -307,6 +327,11 @@ describe('Redis away', () => {
     }
   });
 });
+
+/** The "refused" lines of the shop's policy in nginx's error log. */
+function refusals(): string[] {
+  return node.nginx.process.errorLog().split('\n').filter((l) => l.includes('split policy of app shop refused'));
+}
 
 /** A uid whose bucket is inside (or outside) [from, to): for probes that must route one way. */
 function userIn(seed: string, inside: boolean, to = 3000, from = 0): string {

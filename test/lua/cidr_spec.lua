@@ -10,12 +10,12 @@ local function v6(text)
 end
 
 describe("cidr.parse", function()
-    for _, text in ipairs({ "10.0.0.0/8", "192.168.1.7", "0.0.0.0/0", "2001:db8::/32", "::1", "::", "::ffff:10.1.2.3", "fe80::1:2:3:4:5/64", "1:2:3:4:5:6:7:8" }) do
+    for _, text in ipairs({ "10.0.0.0/8", "192.168.1.7", "0.0.0.0/0", "2001:db8::/32", "::1", "::", "::ffff:10.1.2.3", "fe80::1:2:3:4:5/64", "1:2:3:4:5:6:7:8", "10.0.0.0/032" }) do
         it("accepts " .. text, function()
             assert.is_table(cidr.parse(text))
         end)
     end
-    for _, text in ipairs({ "10.0.0/8", "300.0.0.0/8", "10.0.0.0/33", "010.0.0.0/8", "2001:db8::/129", "1::2::3", "1:2:3:4:5:6:7:8:9", "hello", "", "10.0.0.0/", "/8", "12345::" }) do
+    for _, text in ipairs({ "10.0.0/8", "300.0.0.0/8", "10.0.0.0/33", "010.0.0.0/8", "2001:db8::/129", "1::2::3", "1:2:3:4:5:6:7:8:9", "hello", "", "10.0.0.0/", "/8", "12345::", "10.0.0.0/0032", "fe80::1%eth0" }) do
         it("refuses " .. text, function()
             local parsed, err = cidr.parse(text)
             assert.is_nil(parsed)

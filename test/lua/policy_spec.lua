@@ -153,3 +153,50 @@ describe("policy choose", function()
         end
     end)
 end)
+
+-- Found by fuzzing the plugin against the CLI's checker (test/fuzz): each
+-- case below was decided differently on the two sides.
+describe("policy check_text agrees with the CLI", function()
+    local function problem(text)
+        local policy, err = check.check_text(text, regex_ok)
+        if policy then
+            return nil
+        end
+        return err
+    end
+
+    it("refuses an empty array where an object belongs, and an empty object where an array does", function()
+        assert.are.equal("/: must be a JSON object", problem("[]"))
+        assert.are.equal("/rules: must be an array", problem('{"rules": {}}'))
+        assert.is_nil(problem('{"rules": []}'))
+        assert.is_nil(problem("{}"))
+    end)
+
+    it("refuses numbers and strings JSON.parse refuses", function()
+        for _, text in ipairs({ '{"rules":[{"match":{"percentage":{"value":NaN,"by":"ip"}},"version":"g"}]}', '{"rules":[{"match":{"percentage":{"value":0x10,"by":"ip"}},"version":"g"}]}', '{"rules":[{"match":{"percentage":{"value":5.,"by":"ip"}},"version":"g"}]}', '{"seed":"a\tb"}' }) do
+            assert.matches("^/: not valid JSON: ", problem(text))
+        end
+    end)
+
+    it("counts lengths in characters, as JSON Schema's maxLength does", function()
+        assert.is_nil(problem('{"seed":"' .. string.rep("é", 128) .. '"}'))
+        assert.are.equal("/seed: longer than 128 characters", problem('{"seed":"' .. string.rep("é", 129) .. '"}'))
+        assert.is_nil(problem('{"rules":[{"match":{"region":["' .. string.rep("😀", 128) .. '"]},"version":"g"}]}'))
+    end)
+
+    it("refuses text over 1 MiB, as the CLI does", function()
+        local values = {}
+        for i = 1, 300 do
+            values[i] = '{"match":{"header":{"name":"X-A","values":["' .. string.rep("v", 4090) .. '"]}},"version":"g"}'
+        end
+        assert.are.equal("/: larger than 1048576 bytes", problem('{"rules":[' .. table.concat(values, ",", 1, 256) .. ']}'))
+    end)
+
+    it("quotes refused values on one line, cut short", function()
+        local err = problem('{"rules":[{"match":{"ip":["10.0.0.1\\n2026/01/01 00:00:00 [emerg] forged"]},"version":"g"}]}')
+        assert.are.equal('/rules/0/match/ip/0: "10.0.0.1\\n2026/01/01 00:00:00 [emerg] forged" is not an IPv4 or IPv6 CIDR', err)
+        assert.is_nil(err:find("\n", 1, true))
+        local long = problem('{"' .. string.rep("k", 5000) .. '": 1}')
+        assert.is_true(#long < 200)
+    end)
+end)

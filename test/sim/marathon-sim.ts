@@ -133,6 +133,7 @@ export class MarathonSim {
   private nextServicePort = 10000;
   private published = 0;
   private rawApps: string | null = null;
+  private onRawAppsServed: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -415,9 +416,13 @@ export class MarathonSim {
     for (const instance of this.instances) instance.hub.setStalled(stall);
   }
 
-  /** When non-null, `GET /v2/apps` answers exactly this body (for malformed-JSON tests). */
-  setRawAppsResponse(body: string | null): void {
+  /**
+   * When non-null, `GET /v2/apps` answers exactly this body (for malformed-JSON tests).
+   * `onServed` runs, synchronously, each time the body is sent.
+   */
+  setRawAppsResponse(body: string | null, onServed?: () => void): void {
     this.rawApps = body;
+    this.onRawAppsServed = body === null ? null : (onServed ?? null);
   }
 
   /** Events published on the bus so far, including stream attach/detach events. */
@@ -433,6 +438,15 @@ export class MarathonSim {
   /** Publishes an arbitrary event, e.g. one of the fixtures or an unknown event type. */
   publishEvent(event: MarathonEvent): void {
     this.publish(event);
+  }
+
+  /**
+   * Writes `frame` on every event stream exactly as given (see frameSseEvent in
+   * test/fuzz): data that is not JSON, or not an object, which publishEvent cannot send.
+   */
+  publishRawFrame(frame: string): void {
+    this.published += 1;
+    for (const instance of this.instances) instance.hub.publishRaw(frame);
   }
 
   /** Closes event streams, every instance's server and every task server. Safe to call twice. */
@@ -494,7 +508,10 @@ export class MarathonSim {
       apps: () => [...this.apps.values()],
       findApp: (appId) => this.apps.get(normalizeAppId(appId)),
       findTask: (taskId) => this.findTask(taskId),
-      rawAppsResponse: () => this.rawApps,
+      rawAppsResponse: () => {
+        if (this.rawApps !== null) this.onRawAppsServed?.();
+        return this.rawApps;
+      },
       deployments: () => [...this.plans.values()],
       openEventStream: (req, res, eventTypes) => this.openEventStream(instance, req, res, eventTypes),
       applyAppSpec: (spec, uri) => this.applyAppSpec(spec, uri),

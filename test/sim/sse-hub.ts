@@ -57,6 +57,11 @@ export class SseHub {
     }
   }
 
+  /** Writes `frame` as is to every stream, whatever event types it asked for: for malformed or fuzzed events. */
+  publishRaw(frame: string): void {
+    this.writeToAll(frame);
+  }
+
   /** While stalled, streams stay open but get nothing: events are dropped, heartbeats skipped. */
   setStalled(stalled: boolean): void {
     this.stalled = stalled;

@@ -1,11 +1,12 @@
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, listen } from './server-lifecycle.js';
 
 /**
  * A running task's HTTP endpoint: answers every request with 200 and the task id; a path starting
  * with `/slow/<ms>` is answered after <ms> milliseconds (a long request; closing the server meanwhile
- * destroys its connection, as when the process dies).
+ * destroys its connection, as when the process dies); `/headers` answers with the request headers
+ * it received, as JSON `{"taskId", "headers": [name, value, name, value, ...]}` (raw, duplicates kept).
  */
 export interface TaskServer {
   readonly port: number;
@@ -25,11 +26,20 @@ export interface TaskRequestStats {
 }
 
 const SLOW_PATH = /^\/slow\/(\d+)/;
+const HEADERS_PATH = /^\/headers(\?|$)/;
+/** nginx passes up to 4 × 8 KiB of headers; Node's default (16 KiB) would refuse some it lets through. */
+const MAX_HEADER_BYTES = 64 * 1024;
 
 /** The delay a `/slow/<ms>` path asks for, or null. */
 function slowPathDelay(url: string | undefined): number | null {
   const match = SLOW_PATH.exec(url ?? '');
   return match ? Number(match[1]) : null;
+}
+
+function echoHeaders(req: IncomingMessage, res: ServerResponse, taskId: string): void {
+  const body = JSON.stringify({ taskId, headers: req.rawHeaders });
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Task-Id': taskId });
+  res.end(body);
 }
 
 function answer(res: ServerResponse, taskId: string): void {
@@ -44,7 +54,7 @@ function answer(res: ServerResponse, taskId: string): void {
 
 /** Starts a task server on `host`, on a port the OS picks; `stats` (if given) is updated as each request arrives. */
 export async function startTaskServer(taskId: string, host: string, stats?: TaskRequestStats): Promise<TaskServer> {
-  const server = createServer((req, res) => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     if (stats) {
       const now = Date.now();
       stats.requests += 1;
@@ -60,6 +70,7 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
       });
     }
     req.resume();
+    if (HEADERS_PATH.test(req.url ?? '')) return echoHeaders(req, res, taskId);
     const delayMs = slowPathDelay(req.url);
     if (delayMs === null) return answer(res, taskId);
     const timer = setTimeout(() => answer(res, taskId), delayMs);

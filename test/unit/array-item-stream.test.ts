@@ -45,10 +45,18 @@ describe('parseAppsListing', () => {
     for (const listing of [text, withTasks]) expect(parseAppsListing(listing)).toEqual(parseAppsResponse(JSON.parse(listing)));
   });
 
-  it('reports a malformed app and keeps the others', () => {
-    const result = parseAppsListing('{"apps":[{"id":"/a"},{"id":"/b", "x": tru},{"id":"/c"}]}');
+  it('reports an app it cannot route and keeps the others', () => {
+    const result = parseAppsListing('{"apps":[{"id":"/a"},{"id":"", "x": true},{"id":"/c"}]}');
     expect(result.snapshot.apps.map((a) => a.id)).toEqual(['/a', '/c']);
-    expect(result.problems[0]?.message).toContain('not valid JSON');
+    expect(result.problems[0]?.message).toBe('app has no id');
+  });
+
+  // Found by fuzzing: a deleted "},{" merged /c into the broken /b, and /c lost its route.
+  it.each([
+    ['an app that is not JSON', '{"apps":[{"id":"/a"},{"id":"/b", "x": tru},{"id":"/c"}]}'],
+    ['two apps merged by a lost "},{"', '{"apps":[{"id":"/a"},{"id":"/b", "x": 1"id":"/c"}]}'],
+  ])('refuses the whole listing for %s, so its neighbours keep their routes', (_title, text) => {
+    expect(() => parseAppsListing(text)).toThrow(/^Marathon answered malformed JSON.*an app in the listing is not valid JSON/);
   });
 
   it('throws on text that is not JSON at all', () => {

@@ -4,6 +4,7 @@
 -- trusted, and nothing in them is ever run as code.
 
 local cidr = require "edgeroute.policy.cidr"
+local json = require "edgeroute.policy.json"
 
 local type = type
 local pairs = pairs
@@ -13,6 +14,8 @@ local floor = math.floor
 local abs = math.abs
 local find = string.find
 local sub = string.sub
+local gsub = string.gsub
+local byte = string.byte
 local format = string.format
 
 local _M = { _VERSION = "0.1.0" }
@@ -25,19 +28,46 @@ local TEST_FIELDS = { values = true, pattern = true, patterns = true }
 local LIMITS = { rules = 256, ip = 4096, region = 1024, values = 1024, patterns = 64 }
 
 
+-- A policy is at most this big (the CLI refuses the same).
+_M.MAX_POLICY_BYTES = 1024 * 1024
+local QUOTE_MAX = 128
+
+local QUOTE_ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function escape_char(c)
+    return QUOTE_ESCAPES[c] or format("\\u%04x", byte(c))
+end
+
+
+-- A value as JSON would write it, cut to QUOTE_MAX bytes: refused text goes
+-- into nginx's error log, where a newline in it could forge a log line.
 local function quote(value)
     if type(value) == "string" then
-        return '"' .. value .. '"'
+        local cut = #value > QUOTE_MAX and sub(value, 1, QUOTE_MAX) .. "..." or value
+        return '"' .. gsub(cut, '[%z\1-\31"\\\127]', escape_char) .. '"'
     end
     return tostring(value)
 end
 
 
--- Arrays decode to tables with keys 1..n; objects to tables with string keys.
--- An empty table could be either, and is accepted as both.
+-- Characters (code points) in UTF-8 text, as JSON Schema's maxLength counts
+-- them: every byte except continuation bytes starts one.
+local function char_length(text)
+    local _, continuations = gsub(text, "[\128-\191]", "")
+    return #text - continuations
+end
+
+
+-- Tables from json.decode say whether they were an array or an object.
+-- Without that mark (a table built by hand, or by cjson), arrays have keys
+-- 1..n and objects string keys, and an empty table is accepted as both.
 local function is_array(value)
     if type(value) ~= "table" then
         return false
+    end
+    local kind = json.kind(value)
+    if kind then
+        return kind == "array"
     end
     local n = #value
     for key in pairs(value) do
@@ -52,6 +82,10 @@ end
 local function is_object(value)
     if type(value) ~= "table" then
         return false
+    end
+    local kind = json.kind(value)
+    if kind then
+        return kind == "object"
     end
     for key in pairs(value) do
         if type(key) ~= "string" then
@@ -75,7 +109,7 @@ local function check_string(value, at, max)
     if type(value) ~= "string" then
         return at .. ": must be a string"
     end
-    if #value > max then
+    if #value > max and char_length(value) > max then
         return format("%s: longer than %d characters", at, max)
     end
 end
@@ -171,7 +205,7 @@ local function check_percentage(p, at)
     if err then
         return err
     end
-    if type(p.value) ~= "number" or p.value < 0 or p.value > 100 then
+    if type(p.value) ~= "number" or p.value ~= p.value or p.value < 0 or p.value > 100 then
         return at .. "/value: must be a number from 0 to 100"
     end
     if abs(p.value * 100 - floor(p.value * 100 + 0.5)) > 1e-6 then
@@ -292,6 +326,24 @@ function _M.check(policy, regex_ok)
         end
     end
     return nil
+end
+
+
+-- Checks policy text as stored in Redis: its size, strict JSON, then
+-- check(). Returns the decoded policy, or nil and the problem.
+function _M.check_text(raw, regex_ok)
+    if #raw > _M.MAX_POLICY_BYTES then
+        return nil, "/: larger than " .. _M.MAX_POLICY_BYTES .. " bytes"
+    end
+    local decoded, err = json.decode(raw)
+    if decoded == nil then
+        return nil, "/: not valid JSON: " .. err
+    end
+    local problem = _M.check(decoded, regex_ok)
+    if problem then
+        return nil, problem
+    end
+    return decoded
 end
 
 

@@ -112,7 +112,8 @@ function _M.parse(text)
     if type(text) ~= "string" or #text > 64 then
         return nil, "not a CIDR"
     end
-    local address, prefix = match(text, "^([^/]+)/(%d+)$")
+    -- One to three digits, as the CLI reads a prefix length ("/0032" is refused by both).
+    local address, prefix = match(text, "^([^/]+)/(%d%d?%d?)$")
     if not address then
         address = text
     end

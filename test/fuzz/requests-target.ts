@@ -1,0 +1,182 @@
+/**
+ * Fuzzed client requests through nginx's public listener. Every request gets
+ * a proper HTTP answer (or, for an HTTP/0.9 request, a body): never a
+ * connection closed with nothing, as a crashed worker leaves. Requests that
+ * reach a backend (the `/headers` echo of the simulator's task servers) show
+ * what nginx sent it: X-Edgeroute-Version exactly once, the version nginx
+ * chose, whatever the client sent.
+ */
+import { connect } from 'node:net';
+import { generateRequestCase } from './request-cases.js';
+import { Rng } from './prng.js';
+import { NginxWatch, type FuzzRig } from './rig.js';
+import { CaseBook, caseIndices, type FuzzSummary } from './summary.js';
+
+export interface RequestFuzzOptions {
+  readonly cases: number;
+  readonly seed: number;
+  readonly rig: FuzzRig;
+  readonly only?: readonly number[];
+  readonly log?: (line: string) => void;
+  /** The X-Fuzz-Mark value the policy in force sends to grey (the policies target leaves one). */
+  readonly mark?: string;
+}
+
+/** Statuses nginx or the plugin may answer a strange request with. 494 is nginx's own code for a header too large (sent as 400). */
+const PROPER_STATUSES = new Set([200, 400, 404, 405, 408, 411, 413, 414, 431, 494, 501, 503, 505]);
+const ANSWER_TIMEOUT_MS = 10_000;
+
+interface RawAnswer {
+  /** null: no status line (an HTTP/0.9 answer, or nothing at all). */
+  readonly status: number | null;
+  readonly headers: ReadonlyMap<string, string[]>;
+  readonly body: Buffer;
+  /** Bytes received in all. */
+  readonly received: number;
+  readonly timedOut: boolean;
+  readonly error: string | null;
+}
+
+/**
+ * Sends `bytes` and reads one answer: until the connection closes, or the
+ * answer's Content-Length or final chunk is in (a request that kept the
+ * connection alive), or the timeout.
+ */
+export function rawExchange(port: number, bytes: Buffer, timeoutMs = ANSWER_TIMEOUT_MS, headOnly = false): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    let error: string | null = null;
+    const socket = connect({ host: '127.0.0.1', port });
+    const finish = (timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ...parseAnswer(Buffer.concat(chunks)), received: chunks.reduce((n, c) => n + c.length, 0), timedOut, error });
+    };
+    const timer = setTimeout(() => finish(true), timeoutMs);
+    socket.on('connect', () => socket.write(bytes));
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (answerComplete(Buffer.concat(chunks), headOnly)) finish(false);
+    });
+    // nginx may answer and close before it read the whole request: a reset after an answer is fine.
+    socket.on('error', (err) => {
+      error = err.message;
+      finish(false);
+    });
+    socket.on('close', () => finish(false));
+  });
+}
+
+function headEnd(data: Buffer): number {
+  return data.indexOf('\r\n\r\n');
+}
+
+function answerComplete(data: Buffer, headOnly: boolean): boolean {
+  const end = headEnd(data);
+  if (end < 0 || !data.subarray(0, 5).equals(Buffer.from('HTTP/'))) return false;
+  if (headOnly) return true;
+  const { headers } = parseAnswer(data);
+  const body = data.subarray(end + 4);
+  const length = headers.get('content-length')?.[0];
+  if (length !== undefined) return body.length >= Number(length);
+  if ((headers.get('transfer-encoding')?.[0] ?? '').includes('chunked')) return body.includes('\r\n0\r\n\r\n') || body.subarray(0, 5).equals(Buffer.from('0\r\n\r\n'));
+  return false;
+}
+
+function parseAnswer(data: Buffer): { status: number | null; headers: Map<string, string[]>; body: Buffer } {
+  const headers = new Map<string, string[]>();
+  const statusLine = /^HTTP\/\d\.\d (\d{3})/.exec(data.subarray(0, 16).toString('latin1'));
+  if (!statusLine) return { status: null, headers, body: data };
+  const end = headEnd(data);
+  const head = data.subarray(0, end < 0 ? data.length : end).toString('latin1').split('\r\n');
+  for (const line of head.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  return { status: Number(statusLine[1]), headers, body: end < 0 ? Buffer.alloc(0) : data.subarray(end + 4) };
+}
+
+/** The body of a chunked answer, joined. */
+function dechunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = body.indexOf('\r\n', at);
+    if (lineEnd < 0) break;
+    const size = Number.parseInt(body.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
+}
+
+export async function fuzzRequests(opts: RequestFuzzOptions): Promise<FuzzSummary> {
+  const book = new CaseBook('requests', opts.seed, opts.log);
+  const { rig } = opts;
+  const nginx = rig.node.nginx;
+  const port = Number(new URL(nginx.publicUrl).port);
+  const watch = new NginxWatch(nginx);
+  const versionOfTask = new Map<string, string>([
+    ...rig.good.taskIds.map((id) => [id, 'stable'] as const),
+    ...rig.shop.stableIds.map((id) => [id, 'stable'] as const),
+    ...rig.shop.greyIds.map((id) => [id, 'grey'] as const),
+  ]);
+
+  for (const index of caseIndices(opts.cases, opts.only)) {
+    const rng = Rng.forCase(opts.seed, 'requests', index);
+    const request = generateRequestCase(rng, { good: rig.good.host, shop: rig.shop.host }, opts.mark ?? 'no-mark');
+    const fail = (reason: string, crash = false) => book.fail(index, reason, request.bytes, request.notes, crash);
+    const answer = await book.timedAsync(index, () => rawExchange(port, request.bytes, ANSWER_TIMEOUT_MS, request.head));
+    if (answer.timedOut && answer.received === 0) {
+      fail(`no answer within ${ANSWER_TIMEOUT_MS} ms`);
+      continue;
+    }
+    if (answer.status === null) {
+      // An HTTP/0.9 request gets a bare body; anything else with no status line lost its answer.
+      if (answer.received > 0 && request.notes.includes('version null')) {
+        book.count('HTTP/0.9 answer');
+        book.rejected++;
+      } else fail(`the connection ended with ${answer.received} bytes and no status line${answer.error ? ` (${answer.error})` : ''}`, answer.received === 0);
+      continue;
+    }
+    book.count(`HTTP ${answer.status}`);
+    if (!PROPER_STATUSES.has(answer.status)) fail(`answered HTTP ${answer.status}`, answer.status >= 500 && answer.status !== 501 && answer.status !== 503 && answer.status !== 505);
+    if (answer.status === 200) book.accepted++;
+    else book.rejected++;
+
+    const taskId = answer.headers.get('x-task-id')?.[0];
+    // Only /headers echoes (nginx passes "/headers/../headers" on as the client wrote it).
+    const echoed = (answer.headers.get('content-type')?.[0] ?? '').startsWith('application/json');
+    if (answer.status === 200 && taskId !== undefined && request.echo && echoed) {
+      const chosen = versionOfTask.get(taskId);
+      const body = (answer.headers.get('transfer-encoding')?.[0] ?? '').includes('chunked') ? dechunk(answer.body) : answer.body;
+      let raw: string[];
+      try {
+        raw = (JSON.parse(body.toString('utf8')) as { headers: string[] }).headers;
+      } catch {
+        fail(`the header echo is not JSON: ${body.toString('latin1').slice(0, 100)}`);
+        continue;
+      }
+      const sent: string[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-edgeroute-version') sent.push(raw[i + 1]!);
+      if (chosen === undefined) fail(`answered by an unknown task ${taskId}`);
+      else if (sent.length !== 1 || sent[0] !== chosen) {
+        fail(`the backend received X-Edgeroute-Version ${JSON.stringify(sent.map((v) => v.slice(0, 40)))}, not just "${chosen}" (client sent ${JSON.stringify(request.spoofedVersions.map((v) => v.slice(0, 40)))})`);
+      } else {
+        book.count('echoed: X-Edgeroute-Version as nginx chose it');
+        if (request.spoofedVersions.length > 0) book.count('echoed: a spoofed X-Edgeroute-Version overwritten');
+      }
+      const told = answer.headers.get('x-edgeroute-version');
+      if (told !== undefined && (told.length !== 1 || told[0] !== chosen)) fail(`the client was told version ${JSON.stringify(told)}, the backend got "${chosen}"`);
+    }
+    if (index % 20 === 0) for (const problem of watch.check()) fail(problem, true);
+  }
+  for (const problem of watch.check()) book.fail(-1, problem, '', [], true);
+  return book.summary(opts.only?.length ?? opts.cases);
+}

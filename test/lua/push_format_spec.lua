@@ -1,0 +1,40 @@
+package.path = "lua/?.lua;" .. package.path
+local push_format = require "edgeroute.push_format"
+
+local function route(id, extra)
+    local backend = extra or '{"id":"t1","address":"127.0.0.1","port":8080,"weight":1}'
+    return '{"id":' .. string.format("%q", id) .. ',"hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backends":[' .. backend .. ']}}}'
+end
+
+local HEADER = '{"version":"v2","base":null}\n'
+
+describe("push_format.parse", function()
+    it("reads a header, routes and removals", function()
+        local version, base, routes, removed = push_format.parse(HEADER .. route("/a") .. '\n{"remove":"/b"}\n')
+        assert.are.equal("v2", version)
+        assert.is_nil(base)
+        assert.is_table(routes["/a"])
+        assert.are.same({ "/b" }, removed)
+    end)
+
+    -- Found by fuzzing: the shared dict refuses keys over 64 KiB, so such an
+    -- id failed the push with a 507, after storing the routes before it.
+    it("refuses an app id over 4096 bytes before anything is stored", function()
+        local version, err = push_format.parse(HEADER .. route(string.rep("l", 70000)))
+        assert.is_nil(version)
+        assert.matches("id is longer than 4096 bytes", err, 1, true)
+        assert.is_true(#err < 200)
+        assert.is_string(push_format.parse(HEADER .. route("/" .. string.rep("l", 4095))))
+        version, err = push_format.parse(HEADER .. '{"remove":"' .. string.rep("l", 5000) .. '"}\n')
+        assert.is_nil(version)
+        assert.matches("remove must name an app id", err, 1, true)
+    end)
+
+    it("names a bad value on one line, cut short", function()
+        local version, err = push_format.parse(HEADER .. route("/a", '{"id":"t1","address":"srv1\\nforged line' .. string.rep("x", 500) .. '","port":8080,"weight":1}'))
+        assert.is_nil(version)
+        assert.is_nil(err:find("\n", 1, true))
+        assert.matches("address must be an IP address, got srv1\\x0aforged line", err, 1, true)
+        assert.is_true(#err < 250)
+    end)
+end)
