@@ -80,8 +80,11 @@ export class DrainBoard {
 
   /** Every mark not yet expired, by task id; expired index entries are dropped on the way. */
   async active(now = Date.now()): Promise<Map<string, DrainMark>> {
-    const ids = await this.redis.zrangebyscore(this.indexKey, now, '+inf');
-    if (Math.random() < 0.1) await this.redis.zremrangebyscore(this.indexKey, '-inf', now - 1);
+    // Expired entries leave the index in the same round trip (their hashes expired by TTL).
+    const listing = await this.redis.pipeline().zrangebyscore(this.indexKey, now, '+inf').zremrangebyscore(this.indexKey, '-inf', now - 1).exec();
+    const [err, listed] = listing?.[0] ?? [null, []];
+    if (err) throw err;
+    const ids = listed as string[];
     const marks = new Map<string, DrainMark>();
     if (ids.length === 0) return marks;
     const pipeline = this.redis.pipeline();

@@ -9,7 +9,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { PassThrough } from 'node:stream';
 import { OperationError, type OperationContext, type Progress } from '../operations/operation-context.js';
 import { drain, kill, restart, scale, undrain } from '../operations/task-operations.js';
-import { abortRollout, DEFAULT_ROLLOUT, rollout } from '../operations/rollout.js';
+import { abortRollout, DEFAULT_ROLLOUT, rollout, SPLIT_KEY_PATTERN } from '../operations/rollout.js';
 import { requireToken } from './auth.js';
 import type { ApiDeps } from './deps.js';
 
@@ -118,7 +118,7 @@ export const operationRoutes = (deps: ApiDeps): FastifyPluginAsync =>
             abort: { type: 'boolean', default: false },
             steps: { type: 'array', maxItems: 20, items: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 100 }, default: [...DEFAULT_ROLLOUT.steps] },
             stepWaitSeconds: { type: 'number', minimum: 0, default: DEFAULT_ROLLOUT.stepWaitMs / 1000 },
-            by: { type: 'string', pattern: '^(ip|cookie:.+|header:.+)$', default: DEFAULT_ROLLOUT.by },
+            by: { type: 'string', pattern: SPLIT_KEY_PATTERN, default: DEFAULT_ROLLOUT.by },
             publishTimeoutSeconds: publishTimeout,
           },
         ),

@@ -13,7 +13,7 @@ import { connectRedis, redisTlsOptions } from '../adapters/redis-link.js';
 import { RedisPolicies } from '../adapters/redis-policies.js';
 import { DEFAULT_DRAIN_TIMEOUTS, OperationError, type OperationContext, type Progress } from '../operations/operation-context.js';
 import { drain, kill, restart, scale, undrain } from '../operations/task-operations.js';
-import { abortRollout, DEFAULT_ROLLOUT, rollout } from '../operations/rollout.js';
+import { abortRollout, DEFAULT_ROLLOUT, rollout, SPLIT_KEY_PATTERN } from '../operations/rollout.js';
 import type { DrainOutcome } from '../operations/drain-wait.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
 
@@ -103,7 +103,7 @@ edgeroute rollout APP --abort             roll back from wherever the rollout st
       const [app] = args;
       if (app === undefined || args.length > 1) throw new UsageError('usage: edgeroute rollout APP --to NEW-APP.json | --abort');
       const by = stringOption(values, 'by') ?? DEFAULT_ROLLOUT.by;
-      if (!/^(ip|cookie:.+|header:.+)$/.test(by)) throw new UsageError(`--by must be ip, cookie:NAME or header:NAME, not ${JSON.stringify(by)}`);
+      if (!new RegExp(SPLIT_KEY_PATTERN).test(by)) throw new UsageError(`--by must be ip, cookie:NAME or header:NAME, not ${JSON.stringify(by)}`);
       const opts = {
         ...timeouts(values),
         steps: ((values.steps as string[] | undefined) ?? []).map((s) => {

@@ -24,6 +24,9 @@ export interface RolloutOptions extends DrainTimeouts {
   readonly publishTimeoutMs: number;
 }
 
+/** What keeps a user on one version during a rollout: the policy's percentage `by`. */
+export const SPLIT_KEY_PATTERN = '^(ip|cookie:.+|header:.+)$';
+
 export const DEFAULT_ROLLOUT: Omit<RolloutOptions, keyof DrainTimeouts> = { steps: [10, 50], stepWaitMs: 10_000, by: 'ip', publishTimeoutMs: 300_000 };
 
 type Phase = 'deploying' | 'shifting' | 'switched' | 'draining' | 'done' | 'aborting' | 'aborted';
