@@ -44,6 +44,8 @@ export interface NginxNodeOptions {
   readonly errorLogLevel?: string;
   /** Let nginx daemonize (needed for a restart with USR2, see NginxProcess.upgrade). */
   readonly daemon?: boolean;
+  /** lua_shared_dict size, default 64m (a small one shows what happens when it is full). */
+  readonly dictSize?: string;
 }
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
@@ -66,6 +68,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     regionVar: opts.regionVar ?? null,
     versionResponseHeader: opts.versionResponseHeader,
     policyRefreshSeconds: opts.policyRefreshSeconds,
+    dictSize: opts.dictSize,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {

@@ -89,9 +89,96 @@ local function fail(status, message)
 end
 
 
+-- A push remembers every value it replaces, so that one the dict cannot hold
+-- is undone whole and no worker ever compiles part of it (a worker that
+-- rebuilds from table:ids reads every route). This matters because a failed
+-- safe_set has already freed the key's old value.
+local function new_journal()
+    return { routes = {}, keys = {} }
+end
+
+
+local function remember_route(shared, journal, id)
+    if journal.routes[id] == nil then
+        local raw = shared:get(_M.route_key(id))
+        journal.routes[id] = { raw = raw or false, hash = raw and shared:get(_M.hash_key(id)) }
+    end
+end
+
+
+local function remember_key(shared, journal, key)
+    if journal.keys[key] == nil then
+        local value = shared:get(key)
+        journal.keys[key] = value == nil and false or value
+    end
+end
+
+
+-- Everything is deleted first, so the old values get back the room the new
+-- ones took. A route that still does not fit is left out and the stored
+-- version cleared: the agent's next delta is refused, and its full push
+-- rewrites the table.
+local function undo(shared, journal)
+    for id in pairs(journal.routes) do
+        shared:delete(_M.route_key(id))
+        shared:delete(_M.hash_key(id))
+    end
+    for key in pairs(journal.keys) do
+        shared:delete(key)
+    end
+    local whole = true
+    for id, old in pairs(journal.routes) do
+        if old.raw then
+            local ok = shared:safe_set(_M.route_key(id), old.raw)
+                       and shared:safe_set(_M.hash_key(id), old.hash)
+            if not ok then
+                shared:delete(_M.route_key(id))
+                shared:delete(_M.hash_key(id))
+                whole = false
+            end
+        end
+    end
+    for key, old in pairs(journal.keys) do
+        if old and not shared:safe_set(key, old) then
+            whole = false
+        end
+    end
+    if not whole then
+        shared:delete(KEY_VERSION)
+        ngx.log(ngx.ERR, "edgeroute: shared dict ", config.dict_name,
+                " could not take back a refused push whole; waiting for a full push")
+    end
+end
+
+
+-- A worker may have read a route of the undone push early (see the top of
+-- this file); a push of the restored routes brings every worker back to them.
+local function announce_undo(shared, journal)
+    local ids = {}
+    for id in pairs(journal.routes) do
+        ids[#ids + 1] = id
+    end
+    if #ids == 0 then
+        return
+    end
+    local seq = (shared:get(KEY_SEQ) or 0) + 1
+    if shared:safe_set(_M.log_key(seq), json_encode({ full = false, changed = ids }), LOG_SECONDS) then
+        shared:safe_set(KEY_SEQ, seq)
+    end
+end
+
+
+local function out_of_room(shared, journal, err)
+    undo(shared, journal)
+    announce_undo(shared, journal)
+    return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
+end
+
+
 -- Applies a validated push: `routes` maps id → { raw = line, hash = hash },
 -- `removed` lists ids. `base` nil replaces the whole table; otherwise it must
--- equal the stored version, or the agent's view is stale.
+-- equal the stored version, or the agent's view is stale. A route whose hash
+-- is already stored is not rewritten.
 -- Returns the new version and the number of apps changed, or nil, http status, message.
 function _M.apply(version, base, routes, removed)
     local shared = dict()
@@ -105,18 +192,23 @@ function _M.apply(version, base, routes, removed)
     local full = base == nil
     local ids_changed = full
     local changed, gone = {}, {}
+    local journal = new_journal()
     for id, route in pairs(routes) do
-        if not ids_changed and shared:get(_M.hash_key(id)) == nil then
+        local stored_hash = shared:get(_M.hash_key(id))
+        if stored_hash == nil then
             ids_changed = true
         end
-        local ok, err = shared:safe_set(_M.route_key(id), route.raw)
-        if ok then
-            ok, err = shared:safe_set(_M.hash_key(id), route.hash)
+        if stored_hash ~= route.hash then
+            remember_route(shared, journal, id)
+            local ok, err = shared:safe_set(_M.route_key(id), route.raw)
+            if ok then
+                ok, err = shared:safe_set(_M.hash_key(id), route.hash)
+            end
+            if not ok then
+                return out_of_room(shared, journal, err)
+            end
+            changed[#changed + 1] = id
         end
-        if not ok then
-            return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
-        end
-        changed[#changed + 1] = id
     end
 
     local old_ids = (full or #removed > 0 or ids_changed) and current_ids() or nil
@@ -133,6 +225,7 @@ function _M.apply(version, base, routes, removed)
         end
     end
     for id in pairs(drop) do
+        remember_route(shared, journal, id)
         shared:delete(_M.route_key(id))
         shared:delete(_M.hash_key(id))
         gone[#gone + 1] = id
@@ -154,14 +247,18 @@ function _M.apply(version, base, routes, removed)
                 ids[#ids + 1] = id
             end
         end
+        remember_key(shared, journal, KEY_IDS)
         local ok, err = shared:safe_set(KEY_IDS, next(ids) == nil and "[]" or json_encode(ids))
         if not ok then
-            return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
+            return out_of_room(shared, journal, err)
         end
     end
 
     local seq = (shared:get(KEY_SEQ) or 0) + 1
     local entry = json_encode({ full = full, changed = next(changed) and changed or nil, removed = next(gone) and gone or nil })
+    remember_key(shared, journal, _M.log_key(seq))
+    remember_key(shared, journal, KEY_VERSION)
+    remember_key(shared, journal, KEY_SEQ)
     local ok, err = shared:safe_set(_M.log_key(seq), entry, LOG_SECONDS)
     if ok then
         ok, err = shared:safe_set(KEY_VERSION, version)
@@ -170,7 +267,7 @@ function _M.apply(version, base, routes, removed)
         ok, err = shared:safe_set(KEY_SEQ, seq)
     end
     if not ok then
-        return fail(507, "shared dict " .. config.dict_name .. ": " .. err)
+        return out_of_room(shared, journal, err)
     end
     shared:delete(KEY_PUSH_LOCK)
     return version, #changed + #gone
