@@ -7,10 +7,12 @@
  * option settings such as (?i:...) and (?-i)) is rewritten into its
  * JavaScript equivalent before compiling, and what PCRE refuses but
  * JavaScript takes (\u escapes, more than 250 nested groups, quantifiers
- * over 65535, \x{...} past 0xff, a quantifier inside a lookbehind, \1 with
- * no group 1, which JavaScript reads as an octal escape) is refused here too. A lookbehind whose alternatives differ in length only
- * inside a nested group remains a known difference.
+ * over 65535, \x{...} past 0xff, a lookbehind that is not fixed-length
+ * (pcre-lookbehind.ts), \1 with no group 1, which JavaScript reads as an
+ * octal escape) is refused here too.
  */
+
+import { groupEnd, lookbehindIsFixedLength } from './pcre-lookbehind.js';
 
 /** PCRE's limit on nested parentheses (PARENS_NEST_LIMIT). */
 const MAX_NESTED_GROUPS = 250;
@@ -29,9 +31,7 @@ export function pcreToJavaScript(pattern: string): Translation {
   let out = '';
   let depth = 0;
   let inClass = false;
-  // Depths of the lookbehinds we are in: PCRE wants them fixed-length.
-  const lookbehinds: number[] = [];
-  const inLookbehind = () => lookbehinds.length > 0;
+  const wrappedLookbehindEnds = new Set<number>();
   for (let i = 0; i < source.length; i++) {
     const c = source[i]!;
     if (c === '\\') {
@@ -96,11 +96,15 @@ export function pcreToJavaScript(pattern: string): Translation {
         if (options[2] === ':') out += '(?:';
         else depth--;
         i += options[0].length - 1;
+        if (options[2] === ')' && /^(\(\?#[^)]*\))*([*+?]|\{\d+(,\d*)?\})/.test(source.slice(i + 1))) return { ok: false, message: 'nothing to repeat' };
         continue;
       }
       if (rest.startsWith('(?<=') || rest.startsWith('(?<!')) {
-        lookbehinds.push(depth);
-        out += rest.slice(0, 4);
+        const end = groupEnd(source, i);
+        if (end >= 0 && !lookbehindIsFixedLength(source.slice(i + 4, end))) return { ok: false, message: 'lookbehind assertion is not fixed length' };
+        // PCRE lets a quantifier follow a lookbehind, JavaScript only a group.
+        wrappedLookbehindEnds.add(end);
+        out += `(?:${rest.slice(0, 4)}`;
         i += 3;
         continue;
       }
@@ -125,15 +129,16 @@ export function pcreToJavaScript(pattern: string): Translation {
       continue;
     }
     if (c === ')') {
-      if (lookbehinds[lookbehinds.length - 1] === depth) lookbehinds.pop();
       depth--;
+      if (wrappedLookbehindEnds.has(i)) {
+        out += '))';
+        continue;
+      }
     }
     if (c === '{') {
       const repeat = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i));
       if (repeat && (Number(repeat[1]) > MAX_REPEAT || Number(repeat[3] || 0) > MAX_REPEAT)) return { ok: false, message: `number too big in {} quantifier (PCRE allows ${MAX_REPEAT})` };
-      if (repeat && inLookbehind() && repeat[2] !== undefined && repeat[3] !== repeat[1]) return { ok: false, message: 'lookbehind assertion is not fixed length' };
     }
-    if (inLookbehind() && (c === '*' || c === '+' || (c === '?' && source[i - 1] !== '('))) return { ok: false, message: 'lookbehind assertion is not fixed length' };
     // Possessive quantifiers (a++, a*+, a?+, a{2}+) match what the greedy ones match.
     if (c === '+' && i > 0 && '+*?}'.includes(source[i - 1]!) && !isQuantifierEscaped(source, i - 1)) continue;
     out += c;

@@ -56,6 +56,48 @@ describe('checkPolicyText', () => {
   ])('judges the pattern %s as PCRE does (valid: %s)', (pattern, valid) => {
     expect(checkPolicyText(withPattern(pattern)).ok).toBe(valid);
   });
+
+  // Each checked against libpcre.so.3 (PCRE 8), which the plugin's ngx.re links.
+  it.each([
+    ['(?<=a(b|cd))x', false],
+    ['(?<=a(b|c))x', true],
+    ['(?<=a(?:bc|de){2})x', true],
+    ['(?<=\\d{3})x', true],
+    ['(?<=\\1)(a)', false],
+    ['(?<=(?=abc)ab)x', true],
+    ['(?<=a(?=b*))x', true],
+    ['(?<=a\\b)x', true],
+    ['(?<=\\R)x', false],
+    ['(?<=\\X)x', false],
+    ['(?<=[abc]\\x41\\x{41})x', true],
+    ['(?<=[[:alpha:]]|ab)x', true],
+    ['(?<=([[:alpha:]]|ab))x', false],
+    ['(?<=([[:alpha:]]b|ab))x', true],
+    ['(?<=a{2,})x', false],
+    ['(?<=(?i:ab|c))x', false],
+    ['(?<=x(?i:ab|cd))x', true],
+    ['(?<=\\pL\\p{Lu})x', true],
+    ['(?<=(?P<n>a|b)c)x', true],
+    ["(?<=(?'n'a|bc))x", false],
+    ['(?<=(?>a|bc))x', false],
+    ['(?<=a(?<=c|de))x', true],
+    ['(?<=(?i)ab)x', true],
+    ['(?<=a(?#c)b)x', true],
+    ['(?<=\\Qab\\E)x', true],
+    ['(?<=(a|bc)|d)x', false],
+    ['(?<=a{2}+)x', true],
+    ['(?<=a{2,2})x', true],
+    ['(?<=a{2,3})x', false],
+    ['(?<=a{,2})x', true],
+    ['(?<=(?<n>ab))x', true],
+    ['(?<=\\k<n>)(?<n>a)', false],
+    ['(?<=ab(?<!cd|e))x', true],
+    ['(?<=a|(?:b|cd))x', false],
+    ['(?<=a{3}?)x', true],
+    ['(?<=\\cA\\011\\0)x', true],
+  ])('measures the lookbehind in %s as PCRE does (valid: %s)', (pattern, valid) => {
+    expect(checkPolicyText(withPattern(pattern)).ok).toBe(valid);
+  });
 });
 
 describe('pcreToJavaScript', () => {
