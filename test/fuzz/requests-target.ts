@@ -128,6 +128,12 @@ export async function fuzzRequests(opts: RequestFuzzOptions): Promise<FuzzSummar
     ...rig.shop.greyIds.map((id) => [id, 'grey'] as const),
   ]);
 
+  const hostOfTask = new Map<string, string>([
+    ...rig.good.taskIds.map((id) => [id, rig.good.host] as const),
+    ...rig.shop.stableIds.map((id) => [id, rig.shop.host] as const),
+    ...rig.shop.greyIds.map((id) => [id, rig.shop.host] as const),
+  ]);
+
   for (const index of caseIndices(opts.cases, opts.only)) {
     const rng = Rng.forCase(opts.seed, 'requests', index);
     const request = generateRequestCase(rng, { good: rig.good.host, shop: rig.shop.host }, opts.mark ?? 'no-mark');
@@ -164,7 +170,17 @@ export async function fuzzRequests(opts: RequestFuzzOptions): Promise<FuzzSummar
         continue;
       }
       const sent: string[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-edgeroute-version') sent.push(raw[i + 1]!);
+      const hosts: string[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const name = raw[i]!.toLowerCase();
+        if (name === 'x-edgeroute-version') sent.push(raw[i + 1]!);
+        if (name === 'host') hosts.push(raw[i + 1]!);
+      }
+      // The backend must be told the host nginx routed by, even when the request line named it.
+      const routedHost = hostOfTask.get(taskId);
+      if (hosts.length !== 1 || hosts[0]!.toLowerCase().replace(/\.?(:\d*)?$/, '') !== routedHost) {
+        fail(`the backend of ${routedHost} received Host ${JSON.stringify(hosts.map((h) => h.slice(0, 40)))}`);
+      } else book.count('echoed: Host names the routed app');
       if (chosen === undefined) fail(`answered by an unknown task ${taskId}`);
       else if (sent.length !== 1 || sent[0] !== chosen) {
         fail(`the backend received X-Edgeroute-Version ${JSON.stringify(sent.map((v) => v.slice(0, 40)))}, not just "${chosen}" (client sent ${JSON.stringify(request.spoofedVersions.map((v) => v.slice(0, 40)))})`);

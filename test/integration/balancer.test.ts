@@ -1,7 +1,7 @@
 // The plugin's data path on its own: pushes straight to the admin endpoint,
 // real backends on loopback, real nginx.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
@@ -17,6 +17,7 @@ let version = 0;
 async function backend(name: string): Promise<number> {
   const server = createServer((req, res) => {
     res.setHeader('x-seen-version', String(req.headers['x-edgeroute-version']));
+    res.setHeader('x-seen-host', String(req.headers.host));
     res.end(name);
   });
   servers.push(server);
@@ -93,6 +94,26 @@ describe('balancer', () => {
     await waitForStatus(nginx.publicUrl, 'v.test', 200);
     const reply = await httpGet(`${nginx.publicUrl}/`, { host: 'v.test', headers: { 'x-edgeroute-version': 'grey' } });
     expect(reply.headers['x-seen-version']).toBe('stable');
+  });
+
+  it('tells the backend the host it was routed by, also when the request line names it', async () => {
+    await pushApp('/h1', ['h1.test'], [{ id: 'h1', port: await backend('h1'), weight: 1 }]);
+    await waitForStatus(nginx.publicUrl, 'h1.test', 200);
+    const port = Number(new URL(nginx.publicUrl).port);
+    const exchange = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request));
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+        socket.on('error', reject);
+      });
+    // The Host header as the client wrote it, port and case kept.
+    expect(await exchange('GET / HTTP/1.1\r\nHost: H1.test:8080\r\nConnection: close\r\n\r\n')).toMatch(/x-seen-host: H1\.test:8080\r\n[\s\S]*\r\nh1$/i);
+    // nginx routes by the request line's host (RFC 9112 3.2.2): the backend must not be told another.
+    expect(await exchange('GET http://h1.test/ HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n')).toMatch(/x-seen-host: h1\.test\r\n[\s\S]*\r\nh1$/i);
+    // HTTP/1.0 needs no Host header.
+    expect(await exchange('GET http://h1.test/ HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200[\s\S]*x-seen-host: h1\.test\r\n/i);
   });
 });
 
