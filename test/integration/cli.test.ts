@@ -130,6 +130,23 @@ describe('edgeroute nginx-conf: TLS, real IP, --check, --config', () => {
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('"nginx-conf" has no option "lisen"');
   });
+
+  it('writes what nginx/example-nginx.conf shows for nginx/edgeroute.json (the example is not stale)', async () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const out = tempDir();
+    const tls = tempDir();
+    writeFileSync(join(tls, 'cert.pem'), '');
+    writeFileSync(join(tls, 'key.pem'), '');
+    const run = await edgeroute(['nginx-conf', '--config', join(root, 'nginx', 'edgeroute.json'), '--out', out, '--flavor', 'debian', '--tls-cert', join(tls, 'cert.pem'), '--tls-key', join(tls, 'key.pem')]);
+    expect(run.exitCode).toBe(0);
+    const written = readFileSync(join(out, 'nginx.conf'), 'utf8')
+      .replaceAll(out, '/etc/edgeroute/nginx')
+      .replaceAll(tls, '/etc/edgeroute/tls')
+      .replaceAll(join(root, 'lua'), '/opt/edgeroute/lua');
+    const example = readFileSync(join(root, 'nginx', 'example-nginx.conf'), 'utf8');
+    // The example's first two lines say where it comes from.
+    expect(example.split('\n').slice(2).join('\n')).toBe(written);
+  });
 });
 
 describe('edgeroute agent', () => {
