@@ -21,3 +21,14 @@ export function arrayOf(value: unknown): readonly unknown[] {
 export function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 65535;
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * False for a string with a lone surrogate, which JSON ("\ud800") can carry
+ * but UTF-8 cannot: the plugin's JSON decoder refuses it, and with it the
+ * whole push. (String.prototype.isWellFormed is ES2024.)
+ */
+export function isWellFormedText(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}

@@ -14,7 +14,7 @@ import type {
   PortSpec,
 } from './marathon-types.js';
 import { MAX_APP_ID_LENGTH } from './marathon-types.js';
-import { arrayOf, isObject, isPort, numberOr, stringOr, type JsonObject } from './json-guards.js';
+import { arrayOf, isObject, isPort, isWellFormedText, numberOr, stringOr, type JsonObject } from './json-guards.js';
 import { ArrayItemStream } from './listing-stream.js';
 
 export interface ParsedSnapshot {
@@ -120,6 +120,7 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
   const id = raw.id;
   if (typeof id !== 'string' || id === '') return { ok: false, message: 'app has no id' };
   if (id.length > MAX_APP_ID_LENGTH) return { ok: false, message: `app id is longer than ${MAX_APP_ID_LENGTH} characters` };
+  if (!isWellFormedText(id)) return { ok: false, message: 'app id is not well-formed Unicode (it has a lone surrogate)' };
   const networkMode = networkModeOf(raw);
   const tasks: MarathonTask[] = [];
   for (const rawTask of arrayOf(raw.tasks)) {
@@ -208,6 +209,7 @@ function parseTask(raw: unknown, appIdFromParent: string | null): Result<Maratho
   if (!isObject(raw)) return { ok: false, message: 'task is not an object' };
   const id = raw.id;
   if (typeof id !== 'string' || id === '') return { ok: false, message: 'task has no id' };
+  if (!isWellFormedText(id)) return { ok: false, message: `task id ${JSON.stringify(id)} is not well-formed Unicode (it has a lone surrogate)` };
   const appId = stringOr(raw.appId, appIdFromParent);
   if (appId === null) return { ok: false, message: `task ${id} has no appId` };
   const startedAt = stringOr(raw.startedAt, null);

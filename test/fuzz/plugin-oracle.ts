@@ -4,6 +4,7 @@
  * computes from any Marathon input must pass it, or nginx refuses the whole
  * push and every app stops following Marathon.
  */
+import { isWellFormedText } from '../../agent/core/json-guards.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 
 /** route_check.lua's MAX_ID_BYTES: the shared dict refuses keys over 64 KiB. */
@@ -21,6 +22,13 @@ function isPluginIp(address: unknown): boolean {
 /** Null when the plugin accepts `route`, else why not. */
 export function pluginRouteProblem(route: AppRoute): string | null {
   const where = `apps[${route.id}]`;
+  // JSON.stringify writes a lone surrogate as "\ud800", which cjson refuses.
+  let loneSurrogate = false;
+  JSON.stringify(route, (key: string, value: unknown) => {
+    if (!isWellFormedText(key) || (typeof value === 'string' && !isWellFormedText(value))) loneSurrogate = true;
+    return value;
+  });
+  if (loneSurrogate) return `${where}: a lone surrogate, which the plugin's JSON decoder refuses`;
   if (typeof route.id !== 'string' || route.id === '') return `${where}: an app route needs an id`;
   if (Buffer.byteLength(route.id) > PLUGIN_MAX_ID_BYTES) return `${where}: id longer than ${PLUGIN_MAX_ID_BYTES} bytes`;
   if (typeof route.hash !== 'string' || route.hash === '') return `${where}.hash must be a non-empty string`;

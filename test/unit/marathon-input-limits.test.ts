@@ -64,4 +64,19 @@ describe('apps the plugin could not take', () => {
     expect(parsed.snapshot.apps.map((app) => app.id)).toEqual(['/ok']);
     expect(parsed.problems).toEqual([{ appId: long, message: `app id is longer than ${MAX_APP_ID_LENGTH} characters` }]);
   });
+
+  // Found by npm run chaos (fuzz agent-e2e): JSON can escape a lone surrogate, JSON.stringify
+  // writes it back escaped, and the plugin's decoder refused the whole push for it.
+  it('skips a task or an app whose id has a lone surrogate, and keeps the others', () => {
+    const app = containerApp('/c', 8080);
+    const listing = `{"apps": [${JSON.stringify({ ...app, tasks: [...app.tasks, { ...task, id: 'PLACEHOLDER', appId: '/c' }] }).replace('PLACEHOLDER', 't2\\udbd2')}, {"id": "/bad\\ud800"}]}`;
+    const parsed = parseAppsListing(listing);
+    expect(parsed.snapshot.apps.map((a) => a.id)).toEqual(['/c']);
+    expect(parsed.problems.map((p) => p.message)).toEqual([
+      'task id "t2\\udbd2" is not well-formed Unicode (it has a lone surrogate)',
+      'app id is not well-formed Unicode (it has a lone surrogate)',
+    ]);
+    const table = computeRoutingTable({ snapshot: parsed.snapshot, config: DEFAULT_ROUTING_CONFIG, hostAddresses: new Map(), healthMemory: new Map(), now: Date.now() }).table;
+    expect(table.apps['/c']?.versions.stable?.backends.map((b) => b.id)).toEqual(['t1']);
+  });
 });
