@@ -9,6 +9,10 @@ local function regex_ok(pattern)
     if pattern == "(" then
         return false, "missing )"
     end
+    if pattern:find("[\n\r]") then
+        -- As PCRE's message does, repeating the pattern raw.
+        return false, 'pcre_compile() failed: missing ) in "' .. pattern .. '"'
+    end
     return true
 end
 
@@ -62,6 +66,12 @@ describe("policy check", function()
             end
         end)
     end
+
+    it("escapes the regex engine's message, which repeats the pattern raw", function()
+        local err = check.check({ rules = { { match = { device = { pattern = "(a\n2026/11/22 [emerg] forged" } }, version = "g" } } }, regex_ok)
+        assert.is_nil(err:find("[\n\r]"))
+        assert.truthy(err:find('(pcre_compile() failed: missing ) in \\"(a\\n2026/11/22 [emerg] forged\\")', 1, true))
+    end)
 
     it("accepts the documented example", function()
         assert.is_nil(check.check({

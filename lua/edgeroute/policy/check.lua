@@ -39,12 +39,18 @@ local function escape_char(c)
 end
 
 
--- A value as JSON would write it, cut to QUOTE_MAX bytes: refused text goes
--- into nginx's error log, where a newline in it could forge a log line.
+-- Text cut to QUOTE_MAX bytes, with control characters, quotes and
+-- backslashes escaped as JSON writes them: refused text goes into nginx's
+-- error log, where a newline in it could forge a log line.
+local function escaped(text)
+    local cut = #text > QUOTE_MAX and sub(text, 1, QUOTE_MAX) .. "..." or text
+    return (gsub(cut, '[%z\1-\31"\\\127]', escape_char))
+end
+
+
 local function quote(value)
     if type(value) == "string" then
-        local cut = #value > QUOTE_MAX and sub(value, 1, QUOTE_MAX) .. "..." or value
-        return '"' .. gsub(cut, '[%z\1-\31"\\\127]', escape_char) .. '"'
+        return '"' .. escaped(value) .. '"'
     end
     return tostring(value)
 end
@@ -168,7 +174,8 @@ local function check_value_test(test, at, regex_ok, extra)
         end
         local ok, why = regex_ok(pattern)
         if not ok then
-            return format("%s: %s is not a valid regex (%s)", where, quote(pattern), tostring(why))
+            -- PCRE's message repeats the pattern, raw.
+            return format("%s: %s is not a valid regex (%s)", where, quote(pattern), escaped(tostring(why)))
         end
     end
     if test.values ~= nil then
