@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { ListingParser, type ParsedSnapshot } from '../core/marathon-apps.js';
+import { appIdSegments } from '../core/marathon-types.js';
 
 export interface MarathonEndpoint {
   readonly baseUrl: string;
@@ -230,9 +231,11 @@ export class MarathonClient {
   }
 }
 
-/** `/v2/apps/<id>` with each segment of the app id escaped. */
+/** `/v2/apps/<id>` with each segment of the app id escaped; throws for an id that names no app. */
 export function appPath(appId: string): string {
-  return `/v2/apps/${appId.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`;
+  const segments = appIdSegments(appId);
+  if (segments === null) throw new Error(`${JSON.stringify(appId)} is not a Marathon app id`);
+  return `/v2/apps/${segments.map(encodeURIComponent).join('/')}`;
 }
 
 function sameHostPort(a: string, b: string): boolean {

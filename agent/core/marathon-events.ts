@@ -4,7 +4,7 @@
  * the event can change routing and which app it names.
  */
 import { arrayOf, isObject, stringOr } from './json-guards.js';
-import { MAX_APP_ID_LENGTH } from './marathon-types.js';
+import { appIdSegments, MAX_APP_ID_LENGTH } from './marathon-types.js';
 
 export interface MarathonEvent {
   readonly type: string;
@@ -108,9 +108,9 @@ export function eventTypeLabel(type: string, counted: ReadonlySet<string>): stri
   return EVENT_TYPE_NAME.test(type) && counted.size < MAX_COUNTED_EVENT_TYPES ? type : 'other';
 }
 
-/** An app id as events carry it; empty or oversized ids name no app (a full resync covers them). */
+/** An app id as events carry it; empty, oversized or pathless ids name no app (a full resync covers them). */
 function appIdOr(value: unknown): string | null {
-  return typeof value === 'string' && value !== '' && value.length <= MAX_APP_ID_LENGTH ? value : null;
+  return typeof value === 'string' && value.length <= MAX_APP_ID_LENGTH && appIdSegments(value) !== null ? value : null;
 }
 
 /** Deployment plans name apps in `steps[].actions[].app` (current) or `steps[].app` (documented sample). */

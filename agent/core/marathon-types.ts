@@ -33,6 +33,16 @@ export interface MarathonTask {
  */
 export const MAX_APP_ID_LENGTH = 1024;
 
+/**
+ * The path segments of an app id, or null when it names no app: "/" or "//"
+ * would address /v2/apps/ itself (every app; a PUT there updates them all),
+ * and "." or ".." segments are resolved away by URL parsing.
+ */
+export function appIdSegments(appId: string): string[] | null {
+  const segments = appId.split('/').filter(Boolean);
+  return segments.length === 0 || segments.some((s) => s === '.' || s === '..') ? null : segments;
+}
+
 export type NetworkMode = 'host' | 'bridge' | 'container';
 
 export interface PortSpec {

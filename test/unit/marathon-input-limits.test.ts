@@ -5,6 +5,7 @@ import { parseAppsListing } from '../../agent/core/marathon-apps.js';
 import { appsToResync, eventTypeLabel, MAX_APPS_PER_EVENT, MAX_COUNTED_EVENT_TYPES, parseEvent, type MarathonEvent } from '../../agent/core/marathon-events.js';
 import { computeRoutingTable, DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 import { MAX_APP_ID_LENGTH } from '../../agent/core/marathon-types.js';
+import { appPath } from '../../agent/adapters/marathon-client.js';
 
 function event(data: unknown): MarathonEvent {
   const parsed = parseEvent(undefined, JSON.stringify(data));
@@ -29,6 +30,12 @@ describe('events naming apps', () => {
       expect(appsToResync(parsed)).toBeNull();
     }
     expect(event(plan(['', '/ok'])).appIds).toEqual(['/ok']);
+  });
+
+  // Found by npm run chaos (fuzz agent-e2e): "/" made the agent read /v2/apps/ as one app.
+  it.each(['/', '//', '/a/../b', '/./'])('names no app for the pathless id %s', (appId) => {
+    expect(event({ eventType: 'status_update_event', appId }).appIds).toEqual([]);
+    expect(() => appPath(appId)).toThrow('is not a Marathon app id');
   });
 
   it('counts event types by name up to a bound, then as "other"', () => {
