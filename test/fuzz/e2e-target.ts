@@ -12,15 +12,10 @@ import { waitForBackends } from '../helpers/traffic.js';
 import { frameSseEvent, generateEventCase, readSseFrame } from './event-cases.js';
 import { generateListingCase, type ListingItem } from './listing-cases.js';
 import { Rng } from './prng.js';
-import { agentHealthProblem, goodAppProblem, NginxWatch, type FuzzRig } from './rig.js';
+import { agentHealthProblem, goodAppProblem, NginxWatch, type RigTargetRun } from './rig.js';
 import { CaseBook, caseIndices, type FuzzSummary } from './summary.js';
 
-export interface AgentFuzzOptions {
-  readonly cases: number;
-  readonly seed: number;
-  readonly rig: FuzzRig;
-  readonly only?: readonly number[];
-  readonly log?: (line: string) => void;
+export interface AgentFuzzOptions extends RigTargetRun {
   /** Share of cases that are listings (the rest are events); listings cost a sync each. */
   readonly listingShare?: number;
 }

@@ -10,14 +10,9 @@ import { frameSseEvent, generateEventCase, readSseFrame } from './event-cases.js
 import { generateListingCase, generateTasksCase } from './listing-cases.js';
 import { pluginRouteProblem } from './plugin-oracle.js';
 import { Rng } from './prng.js';
-import { CaseBook, caseIndices, prototypePolluted, type FuzzSummary } from './summary.js';
+import { CaseBook, caseIndices, prototypePolluted, type FuzzSummary, type TargetRun } from './summary.js';
 
-export interface InProcessOptions {
-  readonly cases: number;
-  readonly seed: number;
-  readonly only?: readonly number[];
-  readonly log?: (line: string) => void;
-}
+export type InProcessOptions = TargetRun;
 
 /**
  * Lets timers and sockets run between cases: the runner may share its process

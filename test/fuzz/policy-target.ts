@@ -9,16 +9,10 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { checkPolicyText } from '../../agent/policy/policy-check.js';
 import { generatePolicyCase, markerPolicy } from './policy-cases.js';
 import { Rng } from './prng.js';
-import { isLogLineStart, NginxWatch, waitForLogLine, type FuzzRig } from './rig.js';
+import { isLogLineStart, NginxWatch, waitForLogLine, type RigTargetRun } from './rig.js';
 import { CaseBook, caseIndices, preview, type FuzzSummary } from './summary.js';
 
-export interface PolicyFuzzOptions {
-  readonly cases: number;
-  readonly seed: number;
-  readonly rig: FuzzRig;
-  readonly only?: readonly number[];
-  readonly log?: (line: string) => void;
-}
+export type PolicyFuzzOptions = RigTargetRun;
 
 const DECISION_TIMEOUT_MS = 5_000;
 

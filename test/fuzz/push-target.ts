@@ -8,16 +8,10 @@
 import { httpRequest } from '../../agent/sandbox/http-get.js';
 import { arrayNode, isObjectNode, mutateDocument, mutateNamedField, mutateText, objectNode, render, setField, TEXT_MUTATIONS, toTree, type JsonTree } from './json-tree.js';
 import { Rng } from './prng.js';
-import { goodAppProblem, NginxWatch, type FuzzRig } from './rig.js';
+import { goodAppProblem, NginxWatch, type RigTargetRun } from './rig.js';
 import { CaseBook, caseIndices, type FuzzSummary } from './summary.js';
 
-export interface PushFuzzOptions {
-  readonly cases: number;
-  readonly seed: number;
-  readonly rig: FuzzRig;
-  readonly only?: readonly number[];
-  readonly log?: (line: string) => void;
-}
+export type PushFuzzOptions = RigTargetRun;
 
 export const PUSH_GOOD_HOST = 'good.push';
 const ROUTE_FIELDS: readonly RegExp[] = [/^id$/, /^hash$/, /^vhosts$/, /^versions$/, /^backends$/, /^address$/, /^port$/, /^weight$/, /^defaultVersion$/, /^(version|base|remove)$/];

@@ -9,15 +9,10 @@
 import { connect } from 'node:net';
 import { generateRequestCase } from './request-cases.js';
 import { Rng } from './prng.js';
-import { NginxWatch, type FuzzRig } from './rig.js';
+import { NginxWatch, type RigTargetRun } from './rig.js';
 import { CaseBook, caseIndices, type FuzzSummary } from './summary.js';
 
-export interface RequestFuzzOptions {
-  readonly cases: number;
-  readonly seed: number;
-  readonly rig: FuzzRig;
-  readonly only?: readonly number[];
-  readonly log?: (line: string) => void;
+export interface RequestFuzzOptions extends RigTargetRun {
   /** The X-Fuzz-Mark value the policy in force sends to grey (the policies target leaves one). */
   readonly mark?: string;
 }

@@ -15,6 +15,7 @@ import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
 import { waitForBackends } from '../helpers/traffic.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
+import type { TargetRun } from './summary.js';
 
 export interface FuzzRig {
   readonly redis: RedisServer;
@@ -29,6 +30,11 @@ export interface FuzzRig {
   /** A two-version app (stable, grey) split by the policies under test. */
   readonly shop: { readonly host: string; readonly app: string; readonly stableIds: readonly string[]; readonly greyIds: readonly string[] };
   stop(): Promise<void>;
+}
+
+/** What a fuzz target that needs the rig is run with. */
+export interface RigTargetRun extends TargetRun {
+  readonly rig: FuzzRig;
 }
 
 export const GOOD_HOST = 'good.fuzz';

@@ -126,6 +126,15 @@ export class CaseBook {
   }
 }
 
+/** What every fuzz target is run with. */
+export interface TargetRun {
+  readonly cases: number;
+  readonly seed: number;
+  /** Case indices to run instead of all (a replay). */
+  readonly only?: readonly number[];
+  readonly log?: (line: string) => void;
+}
+
 /** Case indices to run: all of 0..cases-1, or only the ones asked for (a replay). */
 export function caseIndices(cases: number, only?: readonly number[]): number[] {
   return only ? [...only] : Array.from({ length: cases }, (_, i) => i);
