@@ -12,7 +12,7 @@
  * octal escape) is refused here too.
  */
 
-import { groupEnd, lookbehindIsFixedLength } from './pcre-lookbehind.js';
+import { groupEnd, lookbehindIsFixedLength, tokenEnd } from './pcre-lookbehind.js';
 
 /** PCRE's limit on nested parentheses (PARENS_NEST_LIMIT). */
 const MAX_NESTED_GROUPS = 250;
@@ -149,16 +149,8 @@ export function pcreToJavaScript(pattern: string): Translation {
 /** Capturing groups in the whole pattern (PCRE checks back-references against them once compiled). */
 function capturingGroups(source: string): number {
   let count = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') i++;
-    else if (inClass) inClass = c !== ']';
-    else if (c === '[') {
-      inClass = true;
-      if (source[i + 1] === '^') i++;
-      if (source[i + 1] === ']') i++;
-    } else if (c === '(' && (source[i + 1] !== '?' || /^\(\?(P?<[A-Za-z_]|')/.test(source.slice(i, i + 5)))) count++;
+  for (let i = 0; i < source.length; i = tokenEnd(source, i)) {
+    if (source[i] === '(' && (source[i + 1] !== '?' || /^\(\?(P?<[A-Za-z_]|')/.test(source.slice(i, i + 5)))) count++;
   }
   return count;
 }

@@ -14,7 +14,7 @@ export function lookbehindIsFixedLength(body: string): boolean {
 /** Index of the ")" closing the group opened at `open`, or -1. */
 export function groupEnd(source: string, open: number): number {
   let depth = 0;
-  for (let i = open; i < source.length; i = next(source, i)) {
+  for (let i = open; i < source.length; i = tokenEnd(source, i)) {
     const c = source[i];
     if (c === '(') {
       if (source.startsWith('(?#', i)) {
@@ -34,7 +34,7 @@ export function groupEnd(source: string, open: number): number {
 }
 
 /** Index after the token at `i`: an escape (\Q...\E whole), a character class, or one character. */
-function next(source: string, i: number): number {
+export function tokenEnd(source: string, i: number): number {
   const c = source[i];
   if (c === '\\') {
     if (source[i + 1] === 'Q') {
@@ -64,7 +64,7 @@ function branches(body: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let start = 0;
-  for (let i = 0; i < body.length; i = next(body, i)) {
+  for (let i = 0; i < body.length; i = tokenEnd(body, i)) {
     const c = body[i];
     if (c === '(') depth++;
     else if (c === ')') depth--;
