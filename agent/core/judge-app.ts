@@ -4,6 +4,7 @@
  */
 import { LABEL, readRoutingLabels, type RoutingLabels } from './labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
+import type { RouteSettings } from './route-settings.js';
 import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
 import type { Backend, BackendStatus, RoutingInput } from './routing-table.js';
@@ -13,6 +14,8 @@ export interface VersionCandidate {
   readonly version: string;
   readonly marathonAppId: string;
   readonly vhosts: readonly string[];
+  readonly paths: readonly string[];
+  readonly settings: RouteSettings | null;
   readonly backends: readonly Backend[];
   /** Every active task with its state and reason, judged when asked (a hundred thousand are not needed on every sync). */
   readonly statuses: () => BackendStatus[];
@@ -53,6 +56,8 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
           version: labels.value.version,
           marathonAppId: app.id,
           vhosts: labels.value.vhosts,
+          paths: labels.value.paths,
+          settings: labels.value.settings,
           backends: judged.backends,
           statuses: statusesLater(app, appKey, labels.value, input),
         };

@@ -1,4 +1,5 @@
 /** Reads the `edgeroute.*` Marathon labels of one app. */
+import { readRouteLabels, type RouteSettings } from './route-settings.js';
 
 export const LABEL = {
   vhosts: 'edgeroute.vhosts',
@@ -27,6 +28,10 @@ export interface RoutingLabels {
   /** null: the agent's default. */
   readonly publishDelaySeconds: number | null;
   readonly warmupSeconds: number | null;
+  /** Path prefixes served on every vhost; ['/'] by default. */
+  readonly paths: readonly string[];
+  /** Per-route proxy settings; null: all defaults. */
+  readonly settings: RouteSettings | null;
 }
 
 export type LabelsResult =
@@ -68,10 +73,13 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
     names[key] = value.trim();
   }
 
+  const route = readRouteLabels(labels);
+  if (!route.ok) return route;
+
   return {
     ok: true,
     routed: true,
-    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations },
+    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
   };
 }
 

@@ -8,6 +8,7 @@
  * same table.
  */
 import { DEFAULT_VERSION } from './labels.js';
+import { ROOT_PATH, sameSettings, type RouteSettings } from './route-settings.js';
 import { hashParts, StreamingHash } from './hash.js';
 import { judgeMarathonApp, sameHosts, type JudgedApp, type VersionCandidate } from './judge-app.js';
 import type { RememberedHealth } from './lifecycle.js';
@@ -23,7 +24,11 @@ interface JudgedEntry {
   readonly judged: JudgedApp;
 }
 
-/** One logical app (edgeroute.app): its versions, the host names it wants and holds, its route. */
+/**
+ * One logical app (edgeroute.app): its versions, the (host, path) places it
+ * wants and holds, its route. A place is written `host/path` ("a.example/",
+ * "a.example/api"): a host name has no "/", and a path starts with one.
+ */
 interface LogicalApp {
   /** Marathon app id → its candidate for this logical app. */
   readonly members: Map<string, VersionCandidate>;
@@ -41,7 +46,7 @@ export class RoutingMemo {
   private config: RoutingConfig | null = null;
   private readonly judged = new Map<string, JudgedEntry>();
   private readonly logical = new Map<string, LogicalApp>();
-  /** Host name → logical apps that want it; the first by id owns it. */
+  /** Place (host and path) → logical apps that want it; the first by id owns it. */
   private readonly wantedBy = new Map<string, Set<string>>();
   private readonly owner = new Map<string, string>();
   private table: RoutingTable | null = null;
@@ -169,7 +174,7 @@ export class RoutingMemo {
       const { versions, problems } = pickVersions(key, logical.members);
       logical.versions = versions;
       logical.versionProblems = problems;
-      const wanted = [...new Set(versions.flatMap((v) => v.vhosts))].sort(compare);
+      const wanted = [...new Set(versions.flatMap(placesOf))].sort(compare);
       for (const vhost of logical.wanted) if (!wanted.includes(vhost)) this.unwant(vhost, key, contested);
       for (const vhost of wanted) if (!logical.wanted.includes(vhost)) this.want(vhost, key, contested);
       logical.wanted = wanted;
@@ -213,18 +218,20 @@ export class RoutingMemo {
     const logical = this.logical.get(key);
     const claimed: string[] = [];
     const claimProblems: InputProblem[] = [];
-    for (const vhost of logical?.wanted ?? []) {
-      const holder = this.owner.get(vhost);
-      if (holder === key) claimed.push(vhost);
+    for (const place of logical?.wanted ?? []) {
+      const holder = this.owner.get(place);
+      if (holder === key) claimed.push(place);
       else if (holder !== undefined) {
-        claimProblems.push({ appId: logical?.versions[0]?.marathonAppId ?? key, message: `host ${vhost} is already routed to app ${holder}; not routed here` });
+        claimProblems.push({ appId: logical?.versions[0]?.marathonAppId ?? key, message: `${describePlace(place)} is already routed to app ${holder}; not routed here` });
       }
     }
+    const settingsProblems = logical ? settingsConflicts(key, logical.versions) : [];
+    claimProblems.push(...settingsProblems);
     const oldRoute = logical?.route ?? null;
     const oldDigest = logical?.digest ?? null;
     let route: AppRoute | null = null;
     if (logical && logical.versions.length > 0 && claimed.length > 0) {
-      const same = oldRoute !== null && sameStrings(logical.claimed, claimed) && sameVersions(oldRoute, logical.versions);
+      const same = oldRoute !== null && sameStrings(logical.claimed, claimed) && sameVersions(oldRoute, logical.versions) && oldRoute.settings === routeSettings(logical.versions);
       route = same ? oldRoute : appRoute(key, claimed.length === logical.wanted.length ? logical.wanted : claimed, logical.versions);
       // Rebuilt with the same content (e.g. a task came and went): nothing changed.
       if (oldRoute !== null && route.hash === oldRoute.hash) route = oldRoute;
@@ -366,25 +373,84 @@ function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate
   return { versions: [...byVersion.values()].sort((a, b) => compare(a.version, b.version)), problems };
 }
 
-function appRoute(appKey: string, vhosts: readonly string[], candidates: readonly VersionCandidate[]): AppRoute {
+/** Every (host, path) a version asks for. */
+function placesOf(candidate: VersionCandidate): string[] {
+  return candidate.vhosts.flatMap((host) => candidate.paths.map((path) => `${host}${path}`));
+}
+
+function splitPlace(place: string): [host: string, path: string] {
+  const slash = place.indexOf('/');
+  return [place.slice(0, slash), place.slice(slash)];
+}
+
+function describePlace(place: string): string {
+  const [host, path] = splitPlace(place);
+  return path === ROOT_PATH ? `host ${host}` : `host ${host} path ${path}`;
+}
+
+/** The versions of one logical app share one set of settings: those of the first Marathon app by id. */
+function routeSettings(candidates: readonly VersionCandidate[]): RouteSettings | undefined {
+  return firstById(candidates)?.settings ?? undefined;
+}
+
+function firstById(candidates: readonly VersionCandidate[]): VersionCandidate | undefined {
+  let first: VersionCandidate | undefined;
+  for (const c of candidates) if (first === undefined || compare(c.marathonAppId, first.marathonAppId) < 0) first = c;
+  return first;
+}
+
+function settingsConflicts(key: string, candidates: readonly VersionCandidate[]): InputProblem[] {
+  const first = firstById(candidates);
+  if (!first) return [];
+  return candidates
+    .filter((c) => c !== first && !sameSettings(c.settings, first.settings))
+    .map((c) => ({ appId: c.marathonAppId, message: `its route settings differ from ${first.marathonAppId}'s, which app "${key}" uses for every version` }));
+}
+
+function appRoute(appKey: string, places: readonly string[], candidates: readonly VersionCandidate[]): AppRoute {
+  const vhosts: string[] = [];
+  const pathsByHost: Record<string, string[]> = {};
+  let onlyRoot = true;
+  for (const place of places) {
+    const [host, path] = splitPlace(place);
+    let paths = pathsByHost[host];
+    if (paths === undefined) {
+      paths = [];
+      pathsByHost[host] = paths;
+      vhosts.push(host);
+    }
+    paths.push(path);
+    if (path !== ROOT_PATH) onlyRoot = false;
+  }
+  // Sorted by name, not by place ("a.b/" sorts before "a/").
+  vhosts.sort(compare);
+  const paths = onlyRoot ? undefined : pathsByHost;
+  const settings = routeSettings(candidates);
   const versions: Record<string, VersionRoute> = {};
   for (const c of candidates) versions[c.version] = { marathonAppId: c.marathonAppId, backends: c.backends };
   // A version still starting (no backend yet) never becomes the default by its name alone: a
   // new version deployed next to the old one must not take traffic before its policy says so.
   const defaultVersion =
     DEFAULT_VERSION in versions ? DEFAULT_VERSION : (candidates.find((c) => c.backends.length > 0) ?? candidates[0])?.version ?? DEFAULT_VERSION;
-  return { id: appKey, vhosts, defaultVersion, versions, hash: routeHash(appKey, vhosts, defaultVersion, candidates) };
+  const route: { -readonly [K in keyof AppRoute]: AppRoute[K] } = { id: appKey, vhosts, defaultVersion, versions, hash: '' };
+  if (paths) route.paths = paths;
+  if (settings) route.settings = settings;
+  route.hash = routeHash(route, candidates);
+  return route;
 }
 
 /** Every field the plugin routes by, in a fixed order (candidates come sorted by version). */
-function routeHash(appKey: string, vhosts: readonly string[], defaultVersion: string, candidates: readonly VersionCandidate[]): string {
-  const hash = new StreamingHash().add(appKey).add(vhosts.length);
-  for (const vhost of vhosts) hash.add(vhost);
-  hash.add(defaultVersion).add(candidates.length);
+function routeHash(route: Omit<AppRoute, 'hash'>, candidates: readonly VersionCandidate[]): string {
+  const hash = new StreamingHash().add(route.id).add(route.vhosts.length);
+  for (const vhost of route.vhosts) hash.add(vhost);
+  hash.add(route.defaultVersion).add(candidates.length);
   for (const c of candidates) {
     hash.add(c.version).add(c.marathonAppId).add(c.backends.length);
     for (const b of c.backends) hash.add(b.id).add(b.address).add(b.port).add(b.weight);
   }
+  // Only when present, so that routes without them keep their hashes.
+  if (route.paths) hash.add('paths').add(JSON.stringify(route.paths));
+  if (route.settings) hash.add('settings').add(JSON.stringify(route.settings));
   return hash.hex();
 }
 

@@ -5,6 +5,7 @@
 import type { BackendState, RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonSnapshot } from './marathon-types.js';
 import { RoutingMemo } from './routing-memo.js';
+import type { RouteSettings } from './route-settings.js';
 
 export { RoutingMemo } from './routing-memo.js';
 
@@ -22,7 +23,15 @@ export interface VersionRoute {
 
 export interface AppRoute {
   readonly id: string;
+  /** Host names the app holds (at one path or more). */
   readonly vhosts: readonly string[];
+  /**
+   * Host → the path prefixes the app holds there; absent when it holds every
+   * host at "/" only, as apps without edgeroute.path do.
+   */
+  readonly paths?: Readonly<Record<string, readonly string[]>>;
+  /** Per-route proxy settings; absent when all are defaults. */
+  readonly settings?: RouteSettings;
   readonly defaultVersion: string;
   readonly versions: Readonly<Record<string, VersionRoute>>;
   /** Content hash of this app's route; the plugin rebuilds an app only when it changes. */

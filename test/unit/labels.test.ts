@@ -20,6 +20,8 @@ describe('readRoutingLabels', () => {
         version: 'stable',
         publishDelaySeconds: null,
         warmupSeconds: null,
+        paths: ['/'],
+        settings: null,
       },
     });
   });

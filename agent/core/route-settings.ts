@@ -1,0 +1,155 @@
+/**
+ * Reads the per-route labels of one app (paths and proxy settings). Every
+ * setting is applied by the plugin per request, so none needs a reload.
+ */
+import { isCidr } from '../policy/cidr.js';
+
+export const ROUTE_LABEL = {
+  path: 'edgeroute.path',
+  stripPath: 'edgeroute.stripPath',
+  redirectHttps: 'edgeroute.redirectHttps',
+  sticky: 'edgeroute.sticky',
+  balance: 'edgeroute.balance',
+  connectTimeout: 'edgeroute.connectTimeout',
+  readTimeout: 'edgeroute.readTimeout',
+  sendTimeout: 'edgeroute.sendTimeout',
+  maxBodySize: 'edgeroute.maxBodySize',
+  allowFrom: 'edgeroute.allowFrom',
+} as const;
+
+export const ROOT_PATH = '/';
+export const DEFAULT_STICKY_COOKIE = 'edgeroute_sticky';
+
+/**
+ * What the plugin applies besides Host/path routing. A field is present only
+ * when it differs from the default, so an app without these labels pushes
+ * (and hashes) exactly as before they existed.
+ */
+export interface RouteSettings {
+  readonly stripPath?: true;
+  readonly redirectHttps?: true;
+  /** Cookie name of session affinity. */
+  readonly sticky?: string;
+  readonly balance?: 'leastconn';
+  /** Seconds. */
+  readonly connectTimeout?: number;
+  readonly readTimeout?: number;
+  readonly sendTimeout?: number;
+  /** Bytes. */
+  readonly maxBodySize?: number;
+  readonly allowFrom?: readonly string[];
+}
+
+export interface RouteLabels {
+  /** Sorted, without duplicates; ['/'] when the label is absent. */
+  readonly paths: readonly string[];
+  /** null when every setting is the default. */
+  readonly settings: RouteSettings | null;
+}
+
+const MAX_PATHS = 32;
+const MAX_PATH_LENGTH = 256;
+const MAX_TIMEOUT_SECONDS = 86_400;
+const MAX_ALLOW_ENTRIES = 256;
+/** Characters RFC 3986 allows in a path, less "%" (prefixes match the decoded URI) and "," (the list separator). */
+const PATH = /^\/[A-Za-z0-9._~!$&'()*+;=:@\/-]*$/;
+const COOKIE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const SIZE = /^(\d{1,12})([kKmMgG]?)$/;
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+export type RouteLabelsResult = { ok: true; value: RouteLabels } | { ok: false; message: string };
+
+export function readRouteLabels(labels: Readonly<Record<string, string>>): RouteLabelsResult {
+  const paths = parsePaths(labels[ROUTE_LABEL.path]);
+  if (typeof paths === 'string') return { ok: false, message: paths };
+
+  const settings: { -readonly [K in keyof RouteSettings]: RouteSettings[K] } = {};
+  for (const key of ['stripPath', 'redirectHttps'] as const) {
+    const raw = labels[ROUTE_LABEL[key]];
+    if (raw === undefined) continue;
+    const flag = parseBoolean(raw);
+    if (flag === null) return { ok: false, message: `${ROUTE_LABEL[key]}=${JSON.stringify(raw)} is not true or false` };
+    if (flag) settings[key] = true;
+  }
+
+  const sticky = labels[ROUTE_LABEL.sticky];
+  if (sticky !== undefined) {
+    const flag = parseBoolean(sticky);
+    const name = sticky.trim();
+    if (flag === true) settings.sticky = DEFAULT_STICKY_COOKIE;
+    else if (flag === null) {
+      if (!COOKIE_NAME.test(name)) return { ok: false, message: `${ROUTE_LABEL.sticky}=${JSON.stringify(sticky)} is neither true, false nor a cookie name (letters, digits, _ . -)` };
+      settings.sticky = name;
+    }
+  }
+
+  const balance = labels[ROUTE_LABEL.balance];
+  if (balance !== undefined) {
+    const value = balance.trim().toLowerCase();
+    if (value === 'leastconn') settings.balance = 'leastconn';
+    else if (value !== 'roundrobin') return { ok: false, message: `${ROUTE_LABEL.balance}=${JSON.stringify(balance)} is not roundrobin or leastconn` };
+  }
+
+  for (const key of ['connectTimeout', 'readTimeout', 'sendTimeout'] as const) {
+    const raw = labels[ROUTE_LABEL[key]];
+    if (raw === undefined) continue;
+    const text = raw.trim();
+    const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+    // nginx keeps timeouts in whole milliseconds.
+    if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+      return { ok: false, message: `${ROUTE_LABEL[key]}=${JSON.stringify(raw)} is not a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}` };
+    }
+    settings[key] = Math.round(seconds * 1000) / 1000;
+  }
+
+  const size = labels[ROUTE_LABEL.maxBodySize];
+  if (size !== undefined) {
+    const bytes = parseSize(size);
+    if (bytes === null) return { ok: false, message: `${ROUTE_LABEL.maxBodySize}=${JSON.stringify(size)} is not a size like 512k, 10m or 1g` };
+    if (bytes > 0) settings.maxBodySize = bytes;
+  }
+
+  const allow = labels[ROUTE_LABEL.allowFrom];
+  if (allow !== undefined) {
+    const cidrs = [...new Set(allow.split(',').map((c) => c.trim()).filter((c) => c !== ''))];
+    if (cidrs.length === 0 || cidrs.length > MAX_ALLOW_ENTRIES) return { ok: false, message: `${ROUTE_LABEL.allowFrom} needs 1 to ${MAX_ALLOW_ENTRIES} CIDRs` };
+    const bad = cidrs.find((c) => !isCidr(c));
+    if (bad !== undefined) return { ok: false, message: `${ROUTE_LABEL.allowFrom} has ${JSON.stringify(bad)}, which is not an IPv4 or IPv6 CIDR` };
+    settings.allowFrom = cidrs;
+  }
+
+  return { ok: true, value: { paths, settings: Object.keys(settings).length === 0 ? null : settings } };
+}
+
+/** Prefixes as the plugin compares them: with a leading "/", no trailing one (but "/" itself), no dot segments. */
+function parsePaths(raw: string | undefined): string[] | string {
+  if (raw === undefined) return [ROOT_PATH];
+  const entries = raw.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (entries.length === 0) return `${ROUTE_LABEL.path} is empty`;
+  if (entries.length > MAX_PATHS) return `${ROUTE_LABEL.path} has more than ${MAX_PATHS} prefixes`;
+  const paths = new Set<string>();
+  for (const entry of entries) {
+    if (entry.length > MAX_PATH_LENGTH || !PATH.test(entry)) {
+      return `${ROUTE_LABEL.path} has ${JSON.stringify(entry)}, which is not a path prefix starting with / (no %, ?, # or spaces)`;
+    }
+    // nginx routes on the normalized URI, where these can never occur.
+    if (entry.includes('//') || /\/\.\.?(\/|$)/.test(entry)) return `${ROUTE_LABEL.path} has ${JSON.stringify(entry)}, which has an empty, "." or ".." segment`;
+    paths.add(entry.length > 1 ? entry.replace(/\/$/, '') : entry);
+  }
+  return [...paths].sort();
+}
+
+function parseBoolean(raw: string): boolean | null {
+  const value = raw.trim().toLowerCase();
+  return value === 'true' ? true : value === 'false' ? false : null;
+}
+
+function parseSize(raw: string): number | null {
+  const match = SIZE.exec(raw.trim());
+  if (!match) return null;
+  return Number(match[1]) * (SIZE_UNITS[(match[2] ?? '').toLowerCase()] ?? 1);
+}
+
+export function sameSettings(a: RouteSettings | null | undefined, b: RouteSettings | null | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
