@@ -1,0 +1,55 @@
+/** Self-signed certificates for tests, made with the openssl CLI (node's crypto cannot sign X.509). */
+import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestCert {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * Writes `<base>.crt` and `<base>.key` (or the paths given) for `names` (DNS
+ * subjectAltNames; the first is also the CN). `expired`: valid for one day in 2020.
+ */
+export async function makeTestCert(opts: { names: readonly string[]; cert: string; key: string; expired?: boolean; days?: number }): Promise<TestCert> {
+  const cn = opts.names[0] ?? 'edgeroute.test';
+  const san = opts.names.map((name) => `DNS:${name}`).join(',');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  if (!opts.expired) {
+    await execa('openssl', ['req', '-x509', ...ec, '-keyout', opts.key, '-out', opts.cert, '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`, '-days', String(opts.days ?? 30)]);
+    return { cert: opts.cert, key: opts.key };
+  }
+  // `req -x509` takes no dates in OpenSSL 3.0; `ca -selfsign` does.
+  const work = mkdtempSync(join(tmpdir(), 'edgeroute-ca-'));
+  try {
+    writeFileSync(join(work, 'index.txt'), '');
+    writeFileSync(join(work, 'serial'), '01\n');
+    writeFileSync(
+      join(work, 'ca.cnf'),
+      [
+        '[ca]',
+        'default_ca = test_ca',
+        '[test_ca]',
+        `database = ${join(work, 'index.txt')}`,
+        `serial = ${join(work, 'serial')}`,
+        `new_certs_dir = ${work}`,
+        'default_md = sha256',
+        'policy = any',
+        'unique_subject = no',
+        '[any]',
+        'commonName = supplied',
+        '[ext]',
+        `subjectAltName = ${san}`,
+        '',
+      ].join('\n'),
+    );
+    const csr = join(work, 'req.csr');
+    await execa('openssl', ['req', '-new', ...ec, '-keyout', opts.key, '-out', csr, '-subj', `/CN=${cn}`]);
+    await execa('openssl', ['ca', '-batch', '-config', join(work, 'ca.cnf'), '-selfsign', '-keyfile', opts.key, '-in', csr, '-out', opts.cert, '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-extensions', 'ext', '-notext']);
+    return { cert: opts.cert, key: opts.key };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
