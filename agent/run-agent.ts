@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import type { SyncObserver } from './reconciler.js';
 import { DrainBoard } from './adapters/redis-drains.js';
 import { DrainWatcher } from './drain-watcher.js';
+import { startCertWatcher } from './certs/start-cert-watcher.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -54,6 +55,8 @@ export interface AgentOptions {
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
   readonly stallTimeoutMs: number;
+  /** Folder of certificates to serve by SNI (`--certs`); null: only nginx-conf's --tls-cert. */
+  readonly certs: string | null;
 }
 
 export const AGENT_DEFAULTS = {
@@ -75,6 +78,7 @@ export const AGENT_DEFAULTS = {
   resyncIntervalMs: 300_000,
   nginxCheckIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
+  certs: null,
 } as const;
 
 const REDIS_STARTUP_WAIT_MS = 3_000;
@@ -165,6 +169,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
 
+  const certs = opts.certs
+    ? startCertWatcher(
+        { dir: opts.certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, snapshotFile: opts.snapshotFile, registry: metrics.registry },
+        log.child({ component: 'certs' }),
+      )
+    : null;
+
   redis?.onReady(() => void healthMemory.flush());
   const nodeId = opts.nodeId ?? hostname();
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
@@ -226,6 +237,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       stopped = true;
       await running.ready.catch(() => undefined);
       await api?.close();
+      await certs?.stop();
       await nodes?.stop();
       await drains?.stop();
       subscriber?.disconnect();
@@ -251,6 +263,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         redisConnected: () => (redis ? redis.ready : null),
         readyMaxAgeMs: opts.readyMaxAgeMs,
         readsNeedToken: opts.apiReads === 'token',
+        certificates: certs ? () => certs.certificates() : null,
         operations:
           redis && drainBoard && policies
             ? (io) => ({

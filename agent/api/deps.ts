@@ -6,6 +6,7 @@ import type { AgentMetrics } from '../metrics.js';
 import type { Reconciler } from '../reconciler.js';
 import type { OperationContext, Progress } from '../operations/operation-context.js';
 import type { DrainAck, DrainMark } from '../adapters/redis-drains.js';
+import type { CertificateView } from '../certs/cert-watcher.js';
 
 /** A drain mark with every node's acknowledgement, as /v1/drains lists it. */
 export interface DrainView extends DrainMark {
@@ -27,6 +28,8 @@ export interface ApiDeps {
   readonly operations: ((io: { report(progress: Progress): void; signal: AbortSignal }) => OperationContext) | null;
   /** The current drain marks with their acks; null without Redis. */
   readonly drains: (() => Promise<DrainView[]>) | null;
+  /** The --certs folder's certificates, without key material; null without --certs. */
+  readonly certificates?: (() => readonly CertificateView[]) | null;
   marathonUrl(): string;
   marathonConnected(): boolean;
   redisConnected(): boolean | null;

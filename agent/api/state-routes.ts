@@ -60,11 +60,15 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
           marathon: { url: deps.marathonUrl(), connected: deps.marathonConnected() },
           redis: { configured: deps.redisConnected() !== null, connected: deps.redisConnected() === true },
           problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
+          certificates: deps.certificates?.() ?? [],
           apps: routes.map((route) => {
             const statuses = reconciler.statusesOf(route.id);
             return {
               id: route.id,
               vhosts: route.vhosts,
+              // Host → path prefixes, and the per-route settings (edgeroute.* labels) in force.
+              paths: route.paths ?? Object.fromEntries(route.vhosts.map((host) => [host, ['/']])),
+              settings: route.settings ?? {},
               defaultVersion: route.defaultVersion,
               policy: policies.get(route.id)?.policy ?? null,
               policyError: policies.get(route.id)?.error ?? null,

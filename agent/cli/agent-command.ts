@@ -11,6 +11,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'redis', kind: 'string', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
   { name: 'node-id', kind: 'string', help: "this routing node's id in the fleet (default: the host name)" },
+  { name: 'certs', kind: 'string', help: 'folder of certificates served by SNI: NAME.crt + NAME.key, or certbot\'s live/NAME/fullchain.pem + privkey.pem' },
   { name: 'snapshot-file', kind: 'string', help: "where to keep the last table for nginx to load at start (nginx-conf's snapshot file)" },
   { name: 'listen', kind: 'string', default: '127.0.0.1:9090', help: 'the agent API and dashboard, HOST:PORT; "off" for none' },
   { name: 'api-reads', kind: 'string', default: 'open', help: 'open: anyone reaching --listen may read state and metrics; token: reads need the API token too (not /healthz, /readyz)' },
@@ -63,6 +64,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       resyncIntervalMs: numberOption(values, 'resync-interval', 1) * 1000,
       nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
       stallTimeoutMs: numberOption(values, 'stall-timeout', 0.1) * 1000,
+      certs: stringOption(values, 'certs'),
     },
     log,
   );

@@ -22,6 +22,8 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'tls-listen', kind: 'list', help: 'public TLS listen address(es), e.g. 443' },
   { name: 'tls-cert', kind: 'string', help: 'certificate (PEM) for --tls-listen' },
   { name: 'tls-key', kind: 'string', help: 'private key (PEM) for --tls-listen' },
+  { name: 'max-body-size', kind: 'string', default: '0', help: 'largest request body on this node, nginx size syntax (10m); 0: no limit, as HAProxy (edgeroute.maxBodySize sets one per app)' },
+  { name: 'websocket-idle-timeout', kind: 'string', default: '3600', help: 'seconds an upgraded (WebSocket) connection may stay silent before nginx closes it' },
   { name: 'real-ip-from', kind: 'list', help: 'trusted proxies (CIDRs) whose header gives the client address' },
   { name: 'real-ip-header', kind: 'string', default: 'X-Forwarded-For', help: 'the header with the client address' },
   { name: 'check', kind: 'boolean', help: 'run nginx -t on what was written; exit 1 when it fails' },
@@ -40,6 +42,8 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
   if (workers !== 'auto' && !/^[1-9]\d*$/.test(workers)) throw new UsageError(`--worker-processes must be auto or a positive number`);
   const dictSize = stringOption(values, 'dict-size') ?? '64m';
   if (!/^\d+[km]?$/i.test(dictSize)) throw new UsageError('--dict-size must look like 64m');
+  const maxBodySize = stringOption(values, 'max-body-size') ?? '0';
+  if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new UsageError('--max-body-size must look like 10m, or 0 for no limit');
 
   let rendered;
   try {
@@ -64,6 +68,8 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
       tlsKey: stringOption(values, 'tls-key'),
       realIpFrom: (values['real-ip-from'] as string[] | undefined) ?? [],
       realIpHeader: stringOption(values, 'real-ip-header') ?? 'X-Forwarded-For',
+      maxBodySize,
+      websocketIdleTimeoutSeconds: numberOption(values, 'websocket-idle-timeout', 1),
     });
   } catch (err) {
     throw new UsageError((err as Error).message);

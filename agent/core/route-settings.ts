@@ -51,6 +51,8 @@ const MAX_PATHS = 32;
 const MAX_PATH_LENGTH = 256;
 const MAX_TIMEOUT_SECONDS = 86_400;
 const MAX_ALLOW_ENTRIES = 256;
+/** 1 TiB: larger is no limit in practice, and the plugin keeps sizes as doubles. */
+const MAX_BODY_BYTES = 1024 ** 4;
 /** Characters RFC 3986 allows in a path, less "%" (prefixes match the decoded URI) and "," (the list separator). */
 const PATH = /^\/[A-Za-z0-9._~!$&'()*+;=:@\/-]*$/;
 const COOKIE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -105,7 +107,7 @@ export function readRouteLabels(labels: Readonly<Record<string, string>>): Route
   const size = labels[ROUTE_LABEL.maxBodySize];
   if (size !== undefined) {
     const bytes = parseSize(size);
-    if (bytes === null) return { ok: false, message: `${ROUTE_LABEL.maxBodySize}=${JSON.stringify(size)} is not a size like 512k, 10m or 1g` };
+    if (bytes === null || bytes > MAX_BODY_BYTES) return { ok: false, message: `${ROUTE_LABEL.maxBodySize}=${JSON.stringify(size)} is not a size like 512k, 10m or 1g, up to 1024g` };
     if (bytes > 0) settings.maxBodySize = bytes;
   }
 

@@ -43,6 +43,10 @@ export interface NginxConfOptions {
   /** Trusted proxies (CIDRs) whose real-IP header gives the client address. */
   readonly realIpFrom?: readonly string[];
   readonly realIpHeader?: string;
+  /** Largest request body on the node, nginx size syntax; '0' (default): no limit. */
+  readonly maxBodySize?: string;
+  /** Seconds an upgraded connection may stay idle. */
+  readonly websocketIdleTimeoutSeconds?: number;
 }
 
 export interface RenderedConf {
@@ -88,6 +92,10 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   const tls = tlsListen.length === 0 ? null : tlsFiles(opts.tlsCert ?? null, opts.tlsKey ?? null);
   const realIp = (opts.realIpFrom ?? []).length === 0 ? null : realIpSettings(opts.realIpFrom ?? [], opts.realIpHeader ?? 'X-Forwarded-For');
   const snapshotFile = opts.snapshotFile === undefined ? join(prefix, 'snapshot.ndjson') : opts.snapshotFile === null ? null : resolve(opts.snapshotFile);
+  const maxBodySize = opts.maxBodySize ?? '0';
+  if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new Error(`max body size "${maxBodySize}" is not an nginx size like 10m`);
+  const idleTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
+  if (!(idleTimeout >= 1 && idleTimeout <= 7 * 86_400)) throw new Error('the WebSocket idle timeout must be 1 to 604800 seconds');
   const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
   const redisTls = redisTlsSettings(redis, opts.redisCa ?? null, opts.redisTlsName ?? null);
   if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
@@ -107,6 +115,10 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     listen: listen.map((l) => l.directive),
     adminListen: adminListen.map((l) => l.directive),
     dictSize: opts.dictSize ?? '64m',
+    countersDictSize: '4m',
+    maxBodySize,
+    upgradeIdleTimeout: idleTimeout,
+    httpsPort: httpsPort(tlsListen.map((l) => l.directive)),
     workerProcesses: opts.workerProcesses ?? 'auto',
     workerConnections: opts.workerConnections ?? 4096,
     errorLogLevel: opts.errorLogLevel ?? 'warn',
@@ -134,6 +146,13 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   const confPath = join(prefix, 'nginx.conf');
   writeFileSync(confPath, conf);
   return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor, snapshotFile };
+}
+
+/** Where edgeroute.redirectHttps sends clients: the first TLS listener's port. */
+function httpsPort(directives: readonly string[]): number {
+  const first = directives[0];
+  if (first === undefined || first.startsWith('unix:')) return 443;
+  return Number(/(\d+)$/.exec(first)?.[1] ?? 443);
 }
 
 function tlsFiles(cert: string | null, key: string | null): { cert: string; key: string } {

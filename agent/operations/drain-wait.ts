@@ -20,6 +20,8 @@ export interface DrainOutcome {
   /** Live nodes that had not finished when the wait ended. */
   readonly pending: readonly string[];
   readonly marks: readonly DrainMark[];
+  /** After the timeout: requests and upgraded connections the pending nodes were still serving, cut when the tasks die. */
+  readonly cut?: number;
 }
 
 const POLL_MS = 100;
@@ -51,6 +53,8 @@ export async function waitForDrained(ctx: OperationContext, marks: readonly Drai
     const boards = await ctx.board.acks(ids);
     const pending: string[] = [];
     const states: string[] = [];
+    /** Requests and upgraded connections (WebSockets) the pending nodes still serve on the drained tasks. */
+    let stillInFlight = 0;
     for (const node of live) {
       let inflight = 0;
       let missing = 0;
@@ -62,6 +66,7 @@ export async function waitForDrained(ctx: OperationContext, marks: readonly Drai
       if (missing === 0 && inflight === 0) states.push(`${node.nodeId} drained`);
       else {
         pending.push(node.nodeId);
+        stillInFlight += inflight;
         states.push(missing > 0 ? `${node.nodeId} waiting for its table` : `${node.nodeId} ${inflight} in flight`);
       }
     }
@@ -73,8 +78,9 @@ export async function waitForDrained(ctx: OperationContext, marks: readonly Drai
     const waitedMs = Date.now() - started;
     if (pending.length === 0) return { drained: true, waitedMs, pending, marks };
     if (waitedMs >= timeoutMs) {
-      say(ctx, 'drain', `gave up waiting after ${Math.round(waitedMs / 1000)} s for ${pending.join(', ')}; going on`);
-      return { drained: false, waitedMs, pending, marks };
+      const cut = stillInFlight === 1 ? '1 request or connection' : `${stillInFlight} requests or connections`;
+      say(ctx, 'drain', `gave up waiting after ${Math.round(waitedMs / 1000)} s for ${pending.join(', ')}; going on, which cuts ${cut} still in flight (WebSockets included)`, { pending, cut: stillInFlight });
+      return { drained: false, waitedMs, pending, marks, cut: stillInFlight };
     }
     await pause(ctx, POLL_MS);
   }

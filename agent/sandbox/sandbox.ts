@@ -20,6 +20,8 @@ export interface NginxNode {
   readonly adminToken: string;
   readonly prefix: string;
   readonly snapshotFile: string | null;
+  /** The public TLS port on 127.0.0.1 (with the `tls` option); null: none. */
+  readonly tlsPort: number | null;
   /** The running nginx; replaced by restart(). Its stop() also removes the prefix. */
   process: NginxProcess;
   /** Stops nginx and starts it again from the same files (not a reload). */
@@ -46,6 +48,12 @@ export interface NginxNodeOptions {
   readonly daemon?: boolean;
   /** lua_shared_dict size, default 64m (a small one shows what happens when it is full). */
   readonly dictSize?: string;
+  /** Also listen with TLS on a free port, with this static certificate (nginx-conf's --tls-cert/--tls-key). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** nginx-conf's --max-body-size; default none. */
+  readonly maxBodySize?: string;
+  /** nginx-conf's --websocket-idle-timeout. */
+  readonly websocketIdleTimeoutSeconds?: number;
 }
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
@@ -55,6 +63,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
   chmodSync(prefix, 0o755);
   const publicPort = opts.publicPort ?? (await freePort());
   const adminPort = await freePort();
+  const tlsPort = opts.tls ? await freePort() : null;
   const rendered = renderNginxConf({
     outDir: prefix,
     listen: opts.ipv6 ? [`127.0.0.1:${publicPort}`, `[::1]:${publicPort}`] : [`127.0.0.1:${publicPort}`],
@@ -69,6 +78,11 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     versionResponseHeader: opts.versionResponseHeader,
     policyRefreshSeconds: opts.policyRefreshSeconds,
     dictSize: opts.dictSize,
+    tlsListen: tlsPort === null ? [] : [`127.0.0.1:${tlsPort}`],
+    tlsCert: opts.tls?.cert ?? null,
+    tlsKey: opts.tls?.key ?? null,
+    maxBodySize: opts.maxBodySize,
+    websocketIdleTimeoutSeconds: opts.websocketIdleTimeoutSeconds,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {
@@ -95,6 +109,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     adminToken: rendered.adminToken,
     prefix,
     snapshotFile: rendered.snapshotFile,
+    tlsPort,
     process: current,
     async restart() {
       await current.raw.stop();

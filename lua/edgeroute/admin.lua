@@ -12,6 +12,7 @@ local policy_store = require "edgeroute.policy_store"
 local policy_sync = require "edgeroute.policy_sync"
 local metrics = require "edgeroute.metrics"
 local inflight = require "edgeroute.inflight"
+local certs = require "edgeroute.certs"
 
 local ngx = ngx
 local type = type
@@ -158,6 +159,28 @@ function _M.inflight()
     local body = inflight.render(shared, ngx.worker.count(), seq, version, task_filter(ngx.req.get_uri_args().tasks))
     ngx.header["Content-Type"] = "application/json"
     ngx.say(body)
+end
+
+
+-- GET: the certificate set's version; PUT: replaces the whole set (the
+-- agent's --certs folder). Errors never quote the body: it holds private keys.
+function _M.certs()
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    local method = ngx.req.get_method()
+    if method == "GET" then
+        return respond(200, certs.status())
+    end
+    if method ~= "PUT" then
+        return respond(405, { error = "use GET or PUT" })
+    end
+    local count, status, message = certs.replace(read_body())
+    if not count then
+        ngx.log(ngx.WARN, "edgeroute: certificate push refused: ", message)
+        return respond(status, { error = message })
+    end
+    return respond(200, { version = certs.status().version, certificates = count })
 end
 
 

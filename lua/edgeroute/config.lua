@@ -3,6 +3,12 @@
 local _M = {
     _VERSION = "0.1.0",
     dict_name = "edgeroute",
+    -- Requests in flight per task for least-connections balancing.
+    counters_dict_name = "edgeroute_counters",
+    -- The port plain-HTTP requests are redirected to (edgeroute.redirectHttps).
+    https_port = 443,
+    -- Read and send timeout of an upgraded (WebSocket) connection: its idle timeout.
+    upgrade_idle_timeout = 3600,
     -- How often each worker looks for a new table version (seconds): one
     -- shared-dict read; decoding happens only when the version changed.
     sync_interval = 0.01,
@@ -83,6 +89,12 @@ function _M.load(opts)
     end
     if opts.region_var and opts.region_var ~= "" then
         _M.region_var = opts.region_var
+    end
+    if opts.https_port then
+        _M.https_port = opts.https_port
+    end
+    if opts.upgrade_idle_timeout then
+        _M.upgrade_idle_timeout = opts.upgrade_idle_timeout
     end
     if opts.snapshot_file and opts.snapshot_file ~= "" then
         _M.snapshot_file = opts.snapshot_file

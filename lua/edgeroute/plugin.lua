@@ -10,6 +10,9 @@ local policy_refresh = require "edgeroute.policy_refresh"
 local metrics = require "edgeroute.metrics"
 local inflight = require "edgeroute.inflight"
 local push_format = require "edgeroute.push_format"
+local certs = require "edgeroute.certs"
+local route_settings = require "edgeroute.route_settings"
+local leastconn = require "edgeroute.leastconn"
 local balancer = require "ngx.balancer"
 
 local ngx = ngx
@@ -21,7 +24,15 @@ local ERR = ngx.ERR
 local pcall = pcall
 local set_current_peer = balancer.set_current_peer
 local set_more_tries = balancer.set_more_tries
+local set_timeouts = balancer.set_timeouts
 local min = math.min
+local find = string.find
+local sub = string.sub
+local tonumber = tonumber
+local io_open = io.open
+local allowed = route_settings.allowed
+local leastconn_enter = leastconn.enter
+local leastconn_leave = leastconn.leave
 local inflight_enter = inflight.enter
 local inflight_leave = inflight.leave
 
@@ -61,6 +72,8 @@ function _M.init(opts)
     store.init_generation()
     if config.snapshot_file then
         load_snapshot(config.snapshot_file)
+        -- The agent's certificates (--certs), kept 0600 next to the table.
+        certs.load_snapshot(config.snapshot_file .. ".certs")
     end
 end
 
@@ -103,13 +116,110 @@ local function reject(status, body)
 end
 
 
+local function get_uri()
+    return ngx_var.uri
+end
+
+
+-- The request body's size once read; chunked and HTTP/2 bodies carry no
+-- Content-Length, so only reading tells (nginx buffers request bodies before
+-- proxying anyway).
+local function body_size()
+    ngx.req.read_body()
+    local data = ngx.req.get_body_data()
+    if data then
+        return #data
+    end
+    local path = ngx.req.get_body_file()
+    if not path then
+        return 0
+    end
+    local file = io_open(path, "rb")
+    if not file then
+        return 0
+    end
+    local size = file:seek("end")
+    file:close()
+    return size or 0
+end
+
+
+local function redirect_https()
+    local port = config.https_port
+    local authority = ngx_var.host
+    if port ~= 443 then
+        authority = authority .. ":" .. port
+    end
+    local method = ngx.req.get_method()
+    local status = (method == "GET" or method == "HEAD") and 301 or 308
+    return ngx.redirect("https://" .. authority .. ngx_var.request_uri, status)
+end
+
+
+-- nginx forwards the URI as the client wrote it when Lua leaves it alone:
+-- "/api/../web" would reach the app routed by "/web" with "/api" in it, and
+-- "%2F" or "%2e" could reach a backend past the prefix that routed the
+-- request. Requests routed by a path prefix therefore go on with the
+-- normalized URI whenever the written one could differ from it.
+local function may_differ(request_uri)
+    return find(request_uri, "%", 1, true) or find(request_uri, "/.", 1, true)
+        or find(request_uri, "//", 1, true)
+end
+
+
+-- The per-route checks of an app with settings. Returns true when the
+-- request was answered here.
+local function route_checks(app)
+    if app.allow and not allowed(app.allow, ngx_var.binary_remote_addr) then
+        reject(403, "edgeroute: this client may not use this app")
+        return true
+    end
+    if app.redirect_https and ngx_var.https ~= "on" then
+        redirect_https()
+        return true
+    end
+    local max_body = app.max_body
+    if max_body then
+        local length = tonumber(ngx_var.http_content_length)
+        if length == nil and (ngx_var.http_transfer_encoding or ngx.req.http_version() == 2) then
+            length = body_size()
+        end
+        if length and length > max_body then
+            reject(413, "edgeroute: request body too large for this app")
+            return true
+        end
+    end
+    return false
+end
+
+
+local function rewrite_path(app, prefix)
+    local uri = ngx_var.uri
+    if app.strip_path and prefix ~= "/" then
+        local rest = sub(uri, #prefix + 1)
+        ngx.req.set_uri(rest == "" and "/" or rest)
+    elseif may_differ(ngx_var.request_uri) then
+        ngx.req.set_uri(uri)
+    end
+end
+
+
 function _M.access()
-    local app = router.find_app(ngx_var.host)
+    local app, prefix = router.find_route(ngx_var.host, get_uri)
     if app == nil then
+        if prefix then
+            return reject(404, "edgeroute: no app serves this path on this host")
+        end
         if not router.loaded() then
             return reject(503, "edgeroute: no routing table loaded yet")
         end
         return reject(404, "edgeroute: no app serves this host")
+    end
+    if app.access_work and route_checks(app) then
+        return
+    end
+    if prefix then
+        rewrite_path(app, prefix)
     end
     local version = app.default_version
     if app.version_count > 1 then
@@ -124,6 +234,9 @@ function _M.access()
     local ctx = ngx.ctx
     ctx.edgeroute_version = version
     ctx.edgeroute_seq = table_state.seq
+    if app.sticky_var then
+        ctx.edgeroute_sticky = ngx_var[app.sticky_var]
+    end
 end
 
 
@@ -144,30 +257,71 @@ local function current_version(ctx, version)
 end
 
 
+-- A request leaves its peer's counts: on a retry and at the end (log).
+local function leave(peer)
+    inflight_leave(peer)
+    if peer.lc_key then
+        leastconn_leave(peer)
+    end
+end
+
+
 function _M.log()
     local ctx = ngx.ctx
     local peer = ctx.edgeroute_peer
     if peer ~= nil then
         -- Cleared so that the request leaves its peer's count only once.
         ctx.edgeroute_peer = nil
-        inflight_leave(peer)
+        leave(peer)
     end
     metrics.log(ctx.edgeroute_version, ngx.status)
+end
+
+
+-- The task a sticky cookie names, while it is still a backend of the version.
+local function sticky_peer(ctx, version)
+    local value = ctx.edgeroute_sticky
+    if value == nil then
+        return nil
+    end
+    return version.sticky_peers[value]
+end
+
+
+-- An upgraded connection (WebSocket) lives as long as both ends talk: its
+-- read timeout is its idle timeout, not the app's answer time.
+local function apply_timeouts(app)
+    if ngx_var.http_upgrade then
+        local idle = config.upgrade_idle_timeout
+        local timeouts = app.timeouts
+        set_timeouts(timeouts and timeouts[1], idle, idle)
+    elseif app.timeouts then
+        local timeouts = app.timeouts
+        set_timeouts(timeouts[1], timeouts[2], timeouts[3])
+    end
 end
 
 
 function _M.balance()
     local ctx = ngx.ctx
     local version = ctx.edgeroute_version
+    local app = version.app
     local peer
     local last = ctx.edgeroute_peer
     if last == nil then
         version = current_version(ctx, version)
-        peer = version.balancer:pick(nil)
+        app = version.app
+        if app.sticky_cookie then
+            peer = sticky_peer(ctx, version)
+        end
+        if peer == nil then
+            peer = version.balancer:pick(nil)
+        end
         local retries = min(version.peer_count - 1, MAX_RETRIES)
         if retries > 0 then
             set_more_tries(retries)
         end
+        apply_timeouts(app)
     else
         -- nginx calls us again only after the last peer failed.
         local tried = ctx.edgeroute_tried
@@ -178,10 +332,18 @@ function _M.balance()
         tried[last] = true
         metrics.upstream_failed(version)
         peer = version.balancer:pick(tried)
-        inflight_leave(last)
+        leave(last)
     end
     inflight_enter(peer)
+    if peer.lc_key then
+        leastconn_enter(peer)
+    end
     ctx.edgeroute_peer = peer
+    -- The cookie is (re)issued whenever the request goes to another task
+    -- than the one it names: none yet, one that left, drains or failed.
+    if app.sticky_cookie and peer.sticky ~= ctx.edgeroute_sticky then
+        ngx_var.edgeroute_sticky_cookie = app.sticky_cookie .. "=" .. peer.sticky .. "; Path=/; HttpOnly"
+    end
     local ok, err = set_current_peer(peer.address, peer.port)
     if not ok then
         ngx_log(ERR, "edgeroute: cannot use peer ", peer.address, ":", peer.port, ": ", err)

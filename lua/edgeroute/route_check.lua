@@ -11,6 +11,7 @@ local sub = string.sub
 local gsub = string.gsub
 local byte = string.byte
 local format = string.format
+local cidr = require "edgeroute.policy.cidr"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -88,6 +89,86 @@ local function check_version(version, where)
 end
 
 
+-- Path prefixes as the agent writes them: "/" or "/a/b" without a trailing
+-- "/", so that a match at a "/" boundary is one comparison.
+local function is_prefix(path)
+    return type(path) == "string" and #path <= 1024
+        and (path == "/" or (find(path, "^/[^%s%%?#]*[^/%s%%?#]$") ~= nil
+            and not find(path, "//", 1, true)))
+end
+
+
+local function check_paths(app, where)
+    local paths = app.paths
+    if paths == nil then
+        return
+    end
+    if type(paths) ~= "table" then
+        return where .. ".paths must be an object of host → prefixes"
+    end
+    local hosts = {}
+    for _, vhost in ipairs(app.vhosts) do
+        hosts[vhost] = true
+    end
+    for host, prefixes in pairs(paths) do
+        if not hosts[host] then
+            return where .. ".paths[" .. shown(host) .. "] names a host not in vhosts"
+        end
+        if type(prefixes) ~= "table" or #prefixes == 0 then
+            return where .. ".paths[" .. shown(host) .. "] must be a non-empty array"
+        end
+        for i, prefix in ipairs(prefixes) do
+            if not is_prefix(prefix) then
+                return where .. ".paths[" .. shown(host) .. "][" .. i .. "] is not a path prefix: " .. shown(prefix)
+            end
+        end
+    end
+end
+
+
+local SETTING_CHECKS = {
+    stripPath = function(v) return v == true end,
+    redirectHttps = function(v) return v == true end,
+    sticky = function(v) return type(v) == "string" and find(v, "^[%w_.-]+$") ~= nil and #v <= 64 end,
+    balance = function(v) return v == "leastconn" end,
+    connectTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,
+    readTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,
+    sendTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,
+    maxBodySize = function(v) return is_whole(v, 1, 2 ^ 53) end,
+    allowFrom = function(v)
+        if type(v) ~= "table" or #v == 0 then
+            return false
+        end
+        for _, text in ipairs(v) do
+            if type(text) ~= "string" or not cidr.parse(text) then
+                return false
+            end
+        end
+        return true
+    end,
+}
+
+
+local function check_settings(app, where)
+    local settings = app.settings
+    if settings == nil then
+        return
+    end
+    if type(settings) ~= "table" then
+        return where .. ".settings must be an object"
+    end
+    for name, value in pairs(settings) do
+        local valid = SETTING_CHECKS[name]
+        if valid == nil then
+            return where .. ".settings has an unknown setting " .. shown(name)
+        end
+        if not valid(value) then
+            return where .. ".settings." .. name .. " is not valid: " .. shown(value)
+        end
+    end
+end
+
+
 -- Returns nil when `app` is a valid route for `id`, else a message naming the field.
 function _M.check(id, app)
     local where = "apps[" .. shown(id) .. "]"
@@ -123,6 +204,7 @@ function _M.check(id, app)
     if type(app.defaultVersion) ~= "string" or app.versions[app.defaultVersion] == nil then
         return where .. ".defaultVersion must name one of its versions"
     end
+    return check_paths(app, where) or check_settings(app, where)
 end
 
 

@@ -6,6 +6,9 @@ local cjson = require "cjson.safe"
 local config = require "edgeroute.config"
 local store = require "edgeroute.store"
 local swrr = require "edgeroute.swrr"
+local leastconn = require "edgeroute.leastconn"
+local host_index = require "edgeroute.host_index"
+local route_settings = require "edgeroute.route_settings"
 local metrics = require "edgeroute.metrics"
 
 local ngx = ngx
@@ -14,13 +17,13 @@ local ERR = ngx.ERR
 local WARN = ngx.WARN
 local pairs = pairs
 local ipairs = ipairs
-local sub = string.sub
 local json_decode = cjson.decode
 
 local _M = { _VERSION = "0.1.0" }
 
--- The compiled table. `hosts` maps an exact host name to its app,
--- `wildcards` maps a suffix such as ".example.com" to its app.
+-- The compiled table. `hosts` maps an exact host name to its site,
+-- `wildcards` maps a suffix such as ".example.com" to its site (see
+-- host_index for what a site holds).
 local state = {
     seq = nil,
     version = nil,
@@ -39,73 +42,68 @@ function _M.on_change(fn)
 end
 
 
-local function compile_version(app_id, name, raw)
+local function compile_version(app, name, raw)
     local peers = {}
+    local sticky_peers
+    if app.sticky_cookie then
+        sticky_peers = {}
+    end
     for i, backend in ipairs(raw.backends) do
-        peers[i] = {
+        local peer = {
             id = backend.id,
             address = backend.address,
             port = backend.port,
             weight = backend.weight,
         }
+        if sticky_peers then
+            peer.sticky = route_settings.sticky_value(app.id, backend.id)
+            sticky_peers[peer.sticky] = peer
+        end
+        peers[i] = peer
     end
     return {
         name = name,
-        app_id = app_id,
+        app_id = app.id,
+        app = app,
         -- Request metrics are kept under this key, so they outlive recompiles.
-        metrics_key = metrics.key(app_id, name),
+        metrics_key = metrics.key(app.id, name),
         marathon_app = raw.marathonAppId,
         peer_count = #peers,
-        balancer = swrr.new(peers),
+        balancer = app.leastconn and leastconn.new(peers) or swrr.new(peers),
+        sticky_peers = sticky_peers,
     }
 end
 
 
 local function compile_app(raw)
-    local versions = {}
-    for name, version in pairs(raw.versions) do
-        versions[name] = compile_version(raw.id, name, version)
-    end
-    local count = 0
-    for _ in pairs(versions) do
-        count = count + 1
-    end
-    return {
+    local app = {
         id = raw.id,
         hash = raw.hash,
         vhosts = raw.vhosts,
-        versions = versions,
-        -- Apps with one version never evaluate a split policy.
-        version_count = count,
-        default_version = versions[raw.defaultVersion],
+        paths = raw.paths,
     }
+    route_settings.compile(app, raw.settings)
+    local versions = {}
+    local count = 0
+    for name, version in pairs(raw.versions) do
+        versions[name] = compile_version(app, name, version)
+        count = count + 1
+    end
+    app.versions = versions
+    -- Apps with one version never evaluate a split policy.
+    app.version_count = count
+    app.default_version = versions[raw.defaultVersion]
+    return app
 end
 
 
 local function add_hosts(app)
-    local hosts, wildcards = state.hosts, state.wildcards
-    for _, vhost in ipairs(app.vhosts) do
-        if sub(vhost, 1, 2) == "*." then
-            wildcards[sub(vhost, 2)] = app
-        else
-            hosts[vhost] = app
-        end
-    end
+    host_index.add(state, app)
 end
 
 
--- Only entries still pointing at this app: another app may own the name now.
 local function remove_hosts(app)
-    local hosts, wildcards = state.hosts, state.wildcards
-    for _, vhost in ipairs(app.vhosts) do
-        if sub(vhost, 1, 2) == "*." then
-            if wildcards[sub(vhost, 2)] == app then
-                wildcards[sub(vhost, 2)] = nil
-            end
-        elseif hosts[vhost] == app then
-            hosts[vhost] = nil
-        end
-    end
+    host_index.remove(state, app)
 end
 
 

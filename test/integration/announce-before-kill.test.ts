@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { startNginxNode } from '../../agent/sandbox/sandbox.js';
@@ -214,6 +215,30 @@ describe('announce before kill', () => {
     expect(replies.filter((r) => r.body === victim).length).toBeGreaterThan(0);
     expect(killedAt).toBeGreaterThan(0);
     expect(killedAt).toBeLessThanOrEqual(finished);
+  }, 60_000);
+
+  it('a kill waits for an open WebSocket up to --drain-timeout, then says how many it cuts', async () => {
+    const ids = await deployed('/chat', 'chat.test', 2);
+    const node = nodes[0] as RoutingNode;
+    const socket = new WebSocket(`ws://127.0.0.1:${new URL(node.nginx.publicUrl).port}/live`, { headers: { host: 'chat.test' } });
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    const echo = await new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send('hi'));
+      socket.once('message', (data) => resolve(String(data)));
+      socket.on('error', reject);
+    });
+    const victim = echo.slice(0, -':hi'.length);
+    expect(ids).toContain(victim);
+    const started = Date.now();
+    const run = await edgeroute(['kill', victim, '--drain-timeout', '3']);
+    // The drain waited for the connection, gave up after 3 s, and said what it cut.
+    expect(run.exitCode, run.all).toBe(5);
+    expect(run.all).toMatch(/edge-a 1 in flight/);
+    expect(run.all).toMatch(/gave up waiting after 3 s for edge-a; going on, which cuts 1 request or connection still in flight/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    // Killed only after the wait: the socket closed with the task.
+    expect(await closed).toBeGreaterThanOrEqual(started + 3000);
+    expect(taskIds('/chat')).not.toContain(victim);
   }, 60_000);
 
   it('a request whose body was still uploading when the drain began goes to another task', async () => {

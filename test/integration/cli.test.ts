@@ -86,7 +86,7 @@ describe('edgeroute nginx-conf: TLS, real IP, --check, --config', () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain('test is successful');
     const conf = readFileSync(join(out, 'nginx.conf'), 'utf8');
-    expect(conf).toContain(`listen 127.0.0.1:${https} ssl;`);
+    expect(conf).toContain(`listen 127.0.0.1:${https} ssl http2;`);
     expect(conf).toContain('set_real_ip_from 10.0.0.0/8;');
     expect(conf).toContain('real_ip_header X-Forwarded-For;');
 

@@ -84,6 +84,18 @@ describe('dashboard', () => {
     expect(await page.locator('#events .event-text').allTextContents()).toContainEqual(expect.stringContaining(second!));
   });
 
+  it('shows each route\'s paths and settings', async () => {
+    const [task] = await marathon.deploy({
+      id: '/routed',
+      instances: 1,
+      labels: { 'edgeroute.vhosts': 'r.test', 'edgeroute.path': '/api,/v2', 'edgeroute.readTimeout': '90', 'edgeroute.sticky': 'true', 'edgeroute.maxBodySize': '10m' },
+    });
+    const app = page.locator('section.app', { has: row(task!.id) });
+    await app.waitFor({ timeout: WAIT_MS });
+    expect(await app.locator('.vhost').allTextContents()).toEqual(['r.test/api', 'r.test/v2']);
+    expect(await app.locator('.setting').allTextContents()).toEqual(['sticky (cookie edgeroute_sticky)', 'read 90 s', 'body ≤ 10 MiB']);
+  });
+
   // A skipped app changes no route, so no feed event: this also covers the page's slow poll.
   it('shows label text as text, never as HTML', async () => {
     const payload = '<img src=x id=injected onerror=window.__xss=1>';

@@ -60,6 +60,9 @@ package.loaded["ngx.balancer"] = {
         more_tries[#more_tries + 1] = n
         return true
     end,
+    set_timeouts = function()
+        return true
+    end,
 }
 package.loaded["edgeroute.metrics"] = {
     log = function() end,
@@ -97,7 +100,8 @@ local function version_of(...)
     for i, id in ipairs({ ... }) do
         peers[i] = { id = id, address = "127.0.0." .. i, port = 8000 + i, weight = 1 }
     end
-    return { name = "stable", peer_count = #peers, balancer = swrr.new(peers) }
+    -- As table_sync compiles it: an app without per-route settings.
+    return { name = "stable", peer_count = #peers, balancer = swrr.new(peers), app = { id = "/app" } }
 end
 
 

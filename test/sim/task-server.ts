@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { closeServer, listen } from './server-lifecycle.js';
 
 /**
@@ -7,6 +8,8 @@ import { closeServer, listen } from './server-lifecycle.js';
  * with `/slow/<ms>` is answered after <ms> milliseconds (a long request; closing the server meanwhile
  * destroys its connection, as when the process dies); `/headers` answers with the request headers
  * it received, as JSON `{"taskId", "headers": [name, value, name, value, ...]}` (raw, duplicates kept).
+ * A WebSocket upgrade is accepted and every message echoed as `<taskId>:<message>`; closing the
+ * server cuts open WebSockets too, as the task's death would.
  */
 export interface TaskServer {
   readonly port: number;
@@ -76,12 +79,16 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
     const timer = setTimeout(() => answer(res, taskId), delayMs);
     res.on('close', () => clearTimeout(timer));
   });
+  const sockets = new WebSocketServer({ server });
+  sockets.on('connection', (socket) => socket.on('message', (data) => socket.send(`${taskId}:${String(data)}`)));
   await listen(server, 0, host);
   const { port } = server.address() as AddressInfo;
   return {
     port,
     close: () => {
       if (stats) stats.cutOff = { ...(stats.inflight ?? {}) };
+      for (const socket of sockets.clients) socket.terminate();
+      sockets.close();
       return closeServer(server);
     },
   };

@@ -91,6 +91,7 @@ describe('readRouteLabels', () => {
     ['edgeroute.readTimeout', '5s', 'edgeroute.readTimeout="5s" is not a number of seconds'],
     ['edgeroute.connectTimeout', '0', 'edgeroute.connectTimeout="0" is not a number of seconds'],
     ['edgeroute.maxBodySize', '10mb', 'edgeroute.maxBodySize="10mb" is not a size'],
+    ['edgeroute.maxBodySize', '8388609g', 'up to 1024g'],
     ['edgeroute.allowFrom', '10.0.0.0/33', 'edgeroute.allowFrom has "10.0.0.0/33"'],
     ['edgeroute.sticky', 'a;b', 'edgeroute.sticky="a;b" is neither'],
   ])('refuses %s=%j naming the label', (label, value, message) => {

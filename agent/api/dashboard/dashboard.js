@@ -123,6 +123,40 @@
     $('problems').hidden = list.childElementCount === 0;
   }
 
+  // ---- certificates (agent --certs) -----------------------------------------
+
+  var DAY_MS = 86400000;
+  // Expiring within this many days shows as a warning.
+  var CERT_WARN_DAYS = 14;
+
+  function expiresText(iso) {
+    var t = new Date(iso).getTime();
+    if (isNaN(t)) return '–';
+    var days = Math.floor((t - Date.now()) / DAY_MS);
+    var date = new Date(t).toISOString().slice(0, 10);
+    if (t <= Date.now()) return date + ' (expired)';
+    return date + ' (in ' + days + (days === 1 ? ' day)' : ' days)');
+  }
+
+  function renderCertificates(certs) {
+    var list = $('cert-list');
+    var rows = (certs || []).map(function (c) {
+      var status = str(c.status);
+      var t = new Date(c.notAfter).getTime();
+      var soon = !isNaN(t) && t - Date.now() < CERT_WARN_DAYS * DAY_MS;
+      var badge = status === 'served' ? 'published' : status === 'refused' ? 'unhealthy' : 'unknown';
+      return el('tr', { 'data-cert-id': str(c.id), 'data-status': status },
+        el('td', { class: 'mono' }, (c.names || []).map(function (n) { return el('span', { class: 'vhost mono', text: str(n) }); })),
+        el('td', { class: 'mono task-id', text: str(c.file) }),
+        el('td', { class: 'cert-expiry' + (soon ? ' warn' : ''), title: str(c.notAfter), text: c.notAfter == null ? '–' : expiresText(c.notAfter) }),
+        el('td', null, el('span', { class: 'badge badge-' + badge, text: status || '?' }),
+          c.problem ? el('div', { class: 'reason', text: str(c.problem) }) : null));
+    });
+    list.replaceChildren.apply(list, rows);
+    $('cert-count').textContent = '(' + rows.length + ')';
+    $('certificates').hidden = rows.length === 0;
+  }
+
   // ---- apps --------------------------------------------------------------
 
   function matchesFilter(app, needle) {
@@ -154,6 +188,46 @@
     return { counts: counts, total: total };
   }
 
+  // "host" for an app at "/" only, else "host/prefix" for each prefix.
+  function placesOf(app) {
+    var places = [];
+    (app.vhosts || []).forEach(function (h) {
+      var prefixes = (app.paths && app.paths[h]) || ['/'];
+      prefixes.forEach(function (p) { places.push(p === '/' ? str(h) : str(h) + str(p)); });
+    });
+    return places;
+  }
+
+  var SETTING_TEXT = {
+    stripPath: function () { return 'strip path'; },
+    redirectHttps: function () { return 'redirect to https'; },
+    sticky: function (v) { return 'sticky (cookie ' + str(v) + ')'; },
+    balance: function (v) { return str(v); },
+    connectTimeout: function (v) { return 'connect ' + str(v) + ' s'; },
+    readTimeout: function (v) { return 'read ' + str(v) + ' s'; },
+    sendTimeout: function (v) { return 'send ' + str(v) + ' s'; },
+    maxBodySize: function (v) { return 'body ≤ ' + bytesText(v); },
+    allowFrom: function (v) { return 'allow ' + (Array.isArray(v) ? v.join(', ') : str(v)); },
+  };
+
+  function bytesText(n) {
+    if (typeof n !== 'number') return str(n);
+    var units = ['B', 'KiB', 'MiB', 'GiB'];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1 && n % 1024 === 0) { n /= 1024; i++; }
+    return n + ' ' + units[i];
+  }
+
+  // The route's settings (edgeroute.* labels) as small tags; nothing for the defaults.
+  function renderSettings(settings) {
+    var names = Object.keys(settings || {});
+    if (names.length === 0) return null;
+    return el('span', { class: 'settings' }, names.map(function (name) {
+      var text = SETTING_TEXT[name] ? SETTING_TEXT[name](settings[name]) : name + ' ' + str(settings[name]);
+      return el('span', { class: 'setting mono', 'data-setting': name, text: text });
+    }));
+  }
+
   function renderApp(app) {
     var id = str(app.id);
     var summary = countStates(app);
@@ -166,12 +240,13 @@
 
     var head = el('div', { class: 'app-head' },
       el('h3', { class: 'app-id mono', text: id }),
-      el('div', { class: 'vhosts' }, (app.vhosts || []).map(function (h) { return el('span', { class: 'vhost mono', text: str(h) }); })),
+      el('div', { class: 'vhosts' }, placesOf(app).map(function (h) { return el('span', { class: 'vhost mono', text: h }); })),
       el('div', { class: 'app-summary' }, summary.total === 0 ? el('span', { class: 'muted', text: 'no backends' }) : chips));
 
     var meta = el('div', { class: 'app-meta' },
       el('span', { class: 'label', text: 'default version' }), ' ',
-      el('span', { class: 'mono', text: app.defaultVersion == null ? '–' : str(app.defaultVersion) }));
+      el('span', { class: 'mono', text: app.defaultVersion == null ? '–' : str(app.defaultVersion) }),
+      renderSettings(app.settings));
 
     return el('section', { class: 'app', 'data-app-id': id },
       head,
@@ -288,6 +363,7 @@
     if (!lastState) return;
     renderStatus(lastState);
     renderProblems(lastState.problems);
+    renderCertificates(lastState.certificates);
     renderApps(lastState.apps);
     document.body.setAttribute('data-version', str(lastState.version));
   }

@@ -1,0 +1,123 @@
+-- Host name → site: the apps served on one host, by path prefix. A site
+-- whose only prefix is "/" keeps its app in `only`, so routing by Host alone
+-- costs one table read more than before paths existed.
+--
+--   site = {
+--       apps = { ["/api"] = app, ["/"] = app2 },   -- prefix → app
+--       prefixes = { "/api", "/" },                -- longest first
+--       only = app2 or nil,                        -- the app when "/" is the only prefix
+--   }
+
+local sub = string.sub
+local byte = string.byte
+local sort = table.sort
+local pairs = pairs
+local ipairs = ipairs
+local next = next
+
+local _M = { _VERSION = "0.1.0" }
+
+local SLASH = byte("/")
+local ROOT = { "/" }
+
+
+local function longest_first(a, b)
+    if #a ~= #b then
+        return #a > #b
+    end
+    return a < b
+end
+
+
+-- The (index key, prefixes) pairs an app claims: exact hosts under their
+-- name, wildcards under their suffix (".example.com").
+local function each_host(app, fn)
+    local paths = app.paths
+    for _, vhost in ipairs(app.vhosts) do
+        local prefixes = paths and paths[vhost] or ROOT
+        if sub(vhost, 1, 2) == "*." then
+            fn(true, sub(vhost, 2), prefixes)
+        else
+            fn(false, vhost, prefixes)
+        end
+    end
+end
+
+
+local function settle(site)
+    local prefixes = {}
+    for prefix in pairs(site.apps) do
+        prefixes[#prefixes + 1] = prefix
+    end
+    sort(prefixes, longest_first)
+    site.prefixes = prefixes
+    site.only = (#prefixes == 1 and prefixes[1] == "/") and site.apps["/"] or nil
+end
+
+
+-- A fresh, empty index: { hosts = {}, wildcards = {} }.
+function _M.new()
+    return { hosts = {}, wildcards = {} }
+end
+
+
+function _M.add(index, app)
+    each_host(app, function(wildcard, key, prefixes)
+        local sites = wildcard and index.wildcards or index.hosts
+        local site = sites[key]
+        if site == nil then
+            site = { apps = {} }
+            sites[key] = site
+        end
+        for _, prefix in ipairs(prefixes) do
+            site.apps[prefix] = app
+        end
+        settle(site)
+    end)
+end
+
+
+-- Only entries still pointing at this app: another app may own them now.
+function _M.remove(index, app)
+    each_host(app, function(wildcard, key, prefixes)
+        local sites = wildcard and index.wildcards or index.hosts
+        local site = sites[key]
+        if site == nil then
+            return
+        end
+        for _, prefix in ipairs(prefixes) do
+            if site.apps[prefix] == app then
+                site.apps[prefix] = nil
+            end
+        end
+        if next(site.apps) == nil then
+            sites[key] = nil
+        else
+            settle(site)
+        end
+    end)
+end
+
+
+-- The app whose prefix is the longest to match `uri` (nginx's normalized
+-- $uri) at a "/" boundary, and that prefix; nil when none does.
+function _M.match(site, uri)
+    local prefixes = site.prefixes
+    for i = 1, #prefixes do
+        local prefix = prefixes[i]
+        local n = #prefix
+        if n == 1 then
+            return site.apps[prefix], prefix
+        end
+        if sub(uri, 1, n) == prefix then
+            local after = byte(uri, n + 1)
+            if after == nil or after == SLASH then
+                return site.apps[prefix], prefix
+            end
+        end
+    end
+    return nil
+end
+
+
+return _M
