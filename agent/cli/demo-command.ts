@@ -18,6 +18,8 @@ const DEMO_OPTIONS: readonly OptionSpec[] = [
 const DEMO_APPS = [
   { id: '/demo/web', instances: 3, labels: { 'edgeroute.vhosts': 'web.demo.local,*.web.demo.local' } },
   { id: '/demo/api', instances: 2, labels: { 'edgeroute.vhosts': 'api.demo.local', 'edgeroute.weight': '50' } },
+  // Shares web.demo.local: /auth/... goes to it, with the prefix stripped.
+  { id: '/demo/auth', instances: 1, labels: { 'edgeroute.vhosts': 'web.demo.local', 'edgeroute.path': '/auth', 'edgeroute.stripPath': 'true' } },
   { id: '/demo/shop-stable', instances: 2, labels: { 'edgeroute.vhosts': 'shop.demo.local', 'edgeroute.app': 'shop' } },
   { id: '/demo/shop-grey', instances: 1, labels: { 'edgeroute.vhosts': 'shop.demo.local', 'edgeroute.app': 'shop', 'edgeroute.version': 'grey' } },
 ];
@@ -77,6 +79,7 @@ Try:
   curl -H 'Host: web.demo.local' ${url}/        # one of 3 web tasks answers with its task id
   curl -H 'Host: x.web.demo.local' ${url}/      # wildcard vhost
   curl -H 'Host: api.demo.local' ${url}/
+  curl -H 'Host: web.demo.local' ${url}/auth/login    # the auth app, by path (it sees /login)
   curl -H 'Host: nobody.local' ${url}/          # 404: no app serves this host
   curl ${sandbox.marathon.url}/v2/tasks
   npx edgeroute watch --agent ${sandbox.agent.apiUrl}     # the live feed

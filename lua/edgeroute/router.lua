@@ -58,28 +58,30 @@ end
 -- (nginx's normalized $uri, read only when the host routes by path), and the
 -- prefix it matched (nil when the host's only prefix is "/"); nil and
 -- whether some app serves the host at another path when none serves them.
-function _M.find_route(host, get_uri)
-    local site = state.hosts[host]
-    if site then
-        local only = site.only
-        if only then
-            return only
-        end
-        local app, prefix = match_path(site, get_uri())
-        if app then
-            return app, prefix
-        end
-    end
-    local known = site ~= nil
-    site = wildcard_site(host)
-    if site == nil then
-        return nil, known
-    end
+-- The site's app for the request, and the prefix it matched; nil when no
+-- prefix of the site matches.
+local function route_in(site, get_uri)
     local only = site.only
     if only then
         return only
     end
-    local app, prefix = match_path(site, get_uri())
+    return match_path(site, get_uri())
+end
+
+
+function _M.find_route(host, get_uri)
+    local site = state.hosts[host]
+    if site then
+        local app, prefix = route_in(site, get_uri)
+        if app then
+            return app, prefix
+        end
+    end
+    local wildcard = wildcard_site(host)
+    if wildcard == nil then
+        return nil, site ~= nil
+    end
+    local app, prefix = route_in(wildcard, get_uri)
     if app then
         return app, prefix
     end

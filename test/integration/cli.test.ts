@@ -186,6 +186,8 @@ describe('edgeroute demo', () => {
       expect(web.body).toMatch(/^demo_web\./);
       const api = await httpGet(`http://127.0.0.1:${port}/`, { host: 'api.demo.local' });
       expect(api.body).toMatch(/^demo_api\./);
+      const auth = await httpGet(`http://127.0.0.1:${port}/auth/login`, { host: 'web.demo.local' });
+      expect(auth.body).toMatch(/^demo_auth\./);
       const tester = await waitFor('the demo policy', async () => {
         const reply = await httpGet(`http://127.0.0.1:${port}/`, { host: 'shop.demo.local', headers: { cookie: 'grey=1' } });
         return reply.headers['x-edgeroute-version'] === 'grey' ? reply : undefined;

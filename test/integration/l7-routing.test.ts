@@ -213,6 +213,7 @@ describe('HTTP/2 and redirects to https', () => {
     await pushRoutes(nginx, [
       route('/secure', ['edge.test'], [secure], { settings: { redirectHttps: true } }),
       route('/plain', ['plain.test'], [secure]),
+      route('/h2small', ['h2small.test'], [secure], { settings: { maxBodySize: 100 * 1024 } }),
     ]);
   });
 
@@ -224,6 +225,15 @@ describe('HTTP/2 and redirects to https', () => {
       ]);
       expect(result.stdout).toBe(`secure /h2?x=1 12\n2 200`);
     }
+  });
+
+  it('answers 413 to an HTTP/2 body without a length over edgeroute.maxBodySize', async () => {
+    const upload = (bytes: number) =>
+      execa('curl', ['-sk', '--http2', '-T', '-', '--resolve', `h2small.test:${nginx.tlsPort}:127.0.0.1`, '-w', '\n%{http_version} %{http_code}', `https://h2small.test:${nginx.tlsPort}/up`], {
+        input: Buffer.alloc(bytes, 'z'),
+      });
+    expect((await upload(300 * 1024)).stdout).toMatch(/\n2 413$/);
+    expect((await upload(50 * 1024)).stdout).toBe(`secure /up ${50 * 1024}\n2 200`);
   });
 
   it('redirects plain HTTP with 301 for GET and HEAD, 308 otherwise, to the TLS port', async () => {
