@@ -100,7 +100,7 @@ beforeAll(async () => {
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
     '-keyout', join(certDir, 'node.key'), '-out', join(certDir, 'node.crt'), '-subj', '/CN=edge.test', '-addext', 'subjectAltName=DNS:edge.test',
   ]);
-  nginx = await startNginxNode({ workerProcesses: 2, tls: { cert: join(certDir, 'node.crt'), key: join(certDir, 'node.key') } });
+  nginx = await startNginxNode({ workerProcesses: 2, websocketIdleTimeoutSeconds: 2, tls: { cert: join(certDir, 'node.crt'), key: join(certDir, 'node.key') } });
   started = { master: nginx.process.masterPid, workers: nginx.process.workerPids() };
 });
 
@@ -163,7 +163,8 @@ describe('WebSockets and streaming', () => {
 
   beforeAll(async () => {
     ws = await backend('ws');
-    await pushRoutes(nginx, [route('/ws', ['ws.test'], [ws])]);
+    // A read timeout shorter than the pauses below: an upgraded connection must not use it.
+    await pushRoutes(nginx, [route('/ws', ['ws.test'], [ws], { settings: { readTimeout: 0.5 } })]);
   });
 
   it('passes an upgrade through, counts it in flight while open, and keeps pooling plain requests', async () => {
@@ -189,8 +190,30 @@ describe('WebSockets and streaming', () => {
     expect(ws.connections - before).toBeLessThan(10);
   });
 
+  it('gives an upgraded connection the idle timeout of --websocket-idle-timeout, not the read timeout', async () => {
+    const port = new URL(nginx.publicUrl).port;
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/idle`, { headers: { host: 'ws.test' } });
+    const closedAt = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    await new Promise<void>((resolve, reject) => socket.on('open', () => resolve()).on('error', reject));
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const echo = (text: string) =>
+      new Promise<string>((resolve) => {
+        socket.once('message', (data) => resolve(String(data)));
+        socket.send(text);
+      });
+    // Silent for 1.2 s, over twice the app's 0.5 s read timeout: still open.
+    await pause(1200);
+    expect(await echo('still')).toBe('ws:still');
+    const lastActivity = Date.now();
+    // Silent for longer than the 2 s idle timeout: nginx closes it.
+    const closed = await closedAt;
+    expect(closed - lastActivity).toBeGreaterThanOrEqual(1800);
+    expect(closed - lastActivity).toBeLessThan(5000);
+  });
+
   it('does not buffer a response whose backend says X-Accel-Buffering: no', async () => {
     const started = Date.now();
+    await pushRoutes(nginx, [route('/ws', ['ws.test'], [ws])]);
     const firstEventAfter = await new Promise<number>((resolve, reject) => {
       const url = new URL(nginx.publicUrl);
       const req = request({ host: url.hostname, port: url.port, path: '/sse', headers: { host: 'ws.test' } }, (res) => {
