@@ -6,9 +6,10 @@
  * what text the agent received.
  */
 import { createParser } from 'eventsource-parser';
-import { eventSamples } from './fixtures.js';
+import { eventSamples, routedApp } from './fixtures.js';
 import { arrayNode, field, isObjectNode, mutateDocument, nastyString, objectNode, raw, render, setField, toTree, type JsonTree } from './json-tree.js';
 import type { Rng } from './prng.js';
+import { randomRouteLabels, ROUTE_LABELS, routeLabelMutant } from './route-labels.js';
 
 export interface EventCase {
   /** The SSE `event:` field; undefined: none (Marathon ≤ 1.4). */
@@ -61,6 +62,17 @@ function special(rng: Rng, sample: JsonTree): { tree: JsonTree; note: string } {
         const length = rng.pick([1_025, 8_192, 100_000]);
         setField(tree, 'appId', `/${'a'.repeat(length)}`);
         return { tree, note: `appId of ${length + 1} characters` };
+      },
+    ],
+    [
+      1,
+      () => {
+        // An app definition with per-route labels (issue 13), valid or one near-valid.
+        const name = rng.pick(ROUTE_LABELS);
+        const labels = rng.chance(0.5) ? randomRouteLabels(rng) : { ...randomRouteLabels(rng), [name]: routeLabelMutant(rng, name) };
+        setField(tree, 'eventType', rng.pick(['api_post_event', 'deployment_info']));
+        setField(tree, 'appDefinition', toTree(routedApp(rng.int(200), rng.pick(['host', 'bridge', 'container'] as const), undefined, labels)));
+        return { tree, note: `appDefinition with ${JSON.stringify(labels).slice(0, 200)}` };
       },
     ],
     [1, () => ({ tree: objectNode([['eventType', nastyString(rng)]]), note: 'nasty event type' })],

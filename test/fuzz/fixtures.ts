@@ -70,8 +70,14 @@ export function healthCheckSamples(): readonly Json[] {
  * An app sample made routable: labels, running tasks on loopback addresses,
  * in host, bridge or container networking. `index` keeps ids, hosts and
  * vhosts apart, so a mutated copy never claims another app's names.
+ * `routeLabels`: per-route labels (edgeroute.path, stripPath, ...) it carries too.
  */
-export function routedApp(index: number, mode: 'host' | 'bridge' | 'container', base: Json = appSamples()[index % appSamples().length]!): Json {
+export function routedApp(
+  index: number,
+  mode: 'host' | 'bridge' | 'container',
+  base: Json = appSamples()[index % appSamples().length]!,
+  routeLabels: Readonly<Record<string, string>> = {},
+): Json {
   const id = `/fuzz/routed-${index}`;
   const checks = healthCheckSamples();
   const app: Json = {
@@ -83,6 +89,7 @@ export function routedApp(index: number, mode: 'host' | 'bridge' | 'container', 
       'edgeroute.vhosts': `r${index}.fuzz,*.r${index}.fuzz`,
       'edgeroute.weight': '50',
       ...(index % 3 === 0 ? { 'edgeroute.app': `logical-${index}`, 'edgeroute.version': `v${index % 2}` } : {}),
+      ...routeLabels,
     },
     healthChecks: index % 2 === 0 ? [checks[index % checks.length]] : [],
   };

@@ -5,11 +5,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ListingParser, NOT_A_LISTING, parseAppResponse, parseAppsListing, parseTasksResponse, type ParsedSnapshot } from '../../agent/core/marathon-apps.js';
 import { affectsRouting, appsToResync, MAX_APPS_PER_EVENT, parseEvent } from '../../agent/core/marathon-events.js';
-import { computeRoutingTable, DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
+import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, type AppRoute, type RoutingResult } from '../../agent/core/routing-table.js';
 import { frameSseEvent, generateEventCase, readSseFrame } from './event-cases.js';
-import { generateListingCase, generateTasksCase } from './listing-cases.js';
+import { generateListingCase, generateTasksCase, type ListingCase } from './listing-cases.js';
 import { pluginRouteProblem } from './plugin-oracle.js';
 import { Rng } from './prng.js';
+import { predictRouteLabels, ROUTE_LABELS, withoutRouteLabels } from './route-labels.js';
 import { CaseBook, caseIndices, prototypePolluted, type FuzzSummary, type TargetRun } from './summary.js';
 
 export type InProcessOptions = TargetRun;
@@ -143,6 +144,7 @@ export async function fuzzMarathonListings(opts: InProcessOptions): Promise<Fuzz
             const problem = pluginRouteProblem(route);
             if (problem) fail(`the agent would push a route nginx refuses (so no push at all would pass): ${problem}`);
           }
+          for (const problem of routeLabelProblems(listing, parsed, result, (name) => book.count(name))) fail(problem);
           return parsed;
         });
         if (!routed.ok) fail(`computing the routing table threw: ${routed.error.stack}`, true);
@@ -165,6 +167,59 @@ export async function fuzzMarathonListings(opts: InProcessOptions): Promise<Fuzz
     if (polluted) fail(polluted, true);
   }
   return book.summary(opts.only?.length ?? opts.cases);
+}
+
+/**
+ * The per-route labels (issue 13) of every parsed app with edgeroute.vhosts,
+ * against what route-labels.ts predicts: a bad one skips its app (no route)
+ * with a problem for that app, naming one of the bad labels whenever the
+ * app's other labels are the valid ones it was generated with; good ones
+ * never cause a problem, and the app's route carries exactly the predicted
+ * paths (on each of its hosts) and settings.
+ */
+function routeLabelProblems(listing: ListingCase, parsed: ParsedSnapshot, result: RoutingResult, count: (name: string) => void): string[] {
+  const out: string[] = [];
+  const originals = new Map<string, Record<string, unknown>>();
+  for (const item of listing.generated) {
+    const labels = (JSON.parse(item.text) as { labels?: Record<string, unknown> }).labels;
+    originals.set(item.id, typeof labels === 'object' && labels !== null ? labels : {});
+  }
+  const routeOf = new Map<string, AppRoute>();
+  for (const route of Object.values(result.table.apps)) for (const version of Object.values(route.versions)) routeOf.set(version.marathonAppId, route);
+  const namesRouteLabel = (message: string, labels: readonly string[]) => labels.some((label) => new RegExp(`${label.replace('.', '\\.')}(?![A-Za-z])`).test(message));
+  for (const app of parsed.snapshot.apps) {
+    if (app.labels['edgeroute.vhosts'] === undefined) continue;
+    const prediction = predictRouteLabels(app.labels);
+    const original = originals.get(app.id);
+    const othersAsGenerated = original !== undefined && isDeepStrictEqual(withoutRouteLabels(app.labels), withoutRouteLabels(original));
+    const problems = result.problems.filter((p) => p.appId === app.id).map((p) => p.message);
+    const shown = (labels: readonly string[]) => labels.map((label) => `${label}=${JSON.stringify(app.labels[label]).slice(0, 80)}`).join(', ');
+    if (!prediction.ok) {
+      count('route labels: a bad one skipped its app');
+      if (routeOf.has(app.id)) out.push(`app ${app.id} was routed with a bad ${shown(prediction.bad)}`);
+      if (problems.length === 0) out.push(`app ${app.id} has a bad ${shown(prediction.bad)} and no problem says so`);
+      else if (othersAsGenerated && !problems.some((message) => namesRouteLabel(message, prediction.bad))) {
+        out.push(`app ${app.id} has a bad ${shown(prediction.bad)}, but its problems name none of them: ${problems.join('; ').slice(0, 300)}`);
+      }
+      continue;
+    }
+    const present = ROUTE_LABELS.filter((label) => app.labels[label] !== undefined);
+    if (othersAsGenerated && problems.some((message) => namesRouteLabel(message, ROUTE_LABELS))) {
+      out.push(`app ${app.id} was refused for valid route labels (${shown(present)}): ${problems.join('; ').slice(0, 300)}`);
+    }
+    const route = routeOf.get(app.id);
+    if (route === undefined || !othersAsGenerated || problems.length > 0) continue;
+    const { paths, settings } = prediction.value;
+    const onlyRoot = paths.length === 1 && paths[0] === '/';
+    if (onlyRoot ? route.paths !== undefined : !route.vhosts.every((host) => isDeepStrictEqual([...(route.paths?.[host] ?? [])].sort(), paths))) {
+      out.push(`app ${app.id} (${shown(present)}) was pushed with paths ${JSON.stringify(route.paths)}, not ${JSON.stringify(paths)} on each of ${JSON.stringify(route.vhosts)}`);
+    }
+    if (!isDeepStrictEqual(route.settings ?? null, settings)) {
+      out.push(`app ${app.id} (${shown(present)}) was pushed with settings ${JSON.stringify(route.settings)}, not ${JSON.stringify(settings)}`);
+    }
+    if (present.length > 0) count('route labels: carried into the route as predicted');
+  }
+  return out;
 }
 
 function isJson(text: string): boolean {

@@ -40,8 +40,8 @@ const TARGETS: readonly FuzzTargetInfo[] = [
   { name: 'marathon-listings', needsRig: false, description: 'app and task listings through the parsers and the routing computation (in process)' },
   { name: 'agent-e2e', needsRig: true, description: 'fuzzed events and /v2/apps answers through a real agent and nginx' },
   { name: 'policies', needsRig: true, description: 'split policies through Redis into the plugin, compared with the CLI check' },
-  { name: 'push', needsRig: true, description: "NDJSON pushes to the plugin's admin endpoint" },
-  { name: 'requests', needsRig: true, description: "client requests at nginx's header and URI limits" },
+  { name: 'push', needsRig: true, description: "NDJSON pushes to the plugin's admin endpoint (paths and settings among them)" },
+  { name: 'requests', needsRig: true, description: "client requests at nginx's header and URI limits, and crafted paths on a host apps share by path prefix" },
 ];
 
 /** The targets, in the order a full run goes through them. */

@@ -5,8 +5,9 @@
  * the whole document instead (truncated, random bytes, another document).
  */
 import { appSamples, routedApp, taskSamples } from './fixtures.js';
-import { mutateDocument, mutateNamedField, mutateText, render, TEXT_MUTATIONS, toTree } from './json-tree.js';
+import { field, isObjectNode, mutateDocument, mutateNamedField, mutateText, render, setField, TEXT_MUTATIONS, toTree, type JsonTree } from './json-tree.js';
 import type { Rng } from './prng.js';
+import { randomRouteLabels, ROUTE_LABELS, routeLabelMutant } from './route-labels.js';
 
 /** Fields routing reads, in groups, so that a rare field (a container port) is hit as often as a common one. */
 const ROUTING_FIELDS: readonly RegExp[] = [
@@ -31,6 +32,8 @@ export interface ListingCase {
   readonly untouchedIds: readonly string[];
   /** The mutated app's text, or null when the whole document was mutated instead. */
   readonly mutatedItem: string | null;
+  /** The generated apps as they were before the mutation. */
+  readonly generated: readonly ListingItem[];
   readonly notes: readonly string[];
 }
 
@@ -45,7 +48,8 @@ export function listingApps(rng: Rng, first: number): ListingItem[] {
   }
   const routedCount = rng.between(1, 4);
   for (let i = 0; i < routedCount; i++) {
-    const app = routedApp(first + i, rng.pick(['host', 'bridge', 'container'] as const), rng.pick(samples));
+    // Half of them with per-route labels (paths, settings), all valid: the mutators make them bad.
+    const app = routedApp(first + i, rng.pick(['host', 'bridge', 'container'] as const), rng.pick(samples), rng.chance(0.5) ? randomRouteLabels(rng) : {});
     items.push({ id: String(app.id), text: JSON.stringify(app) });
   }
   return items;
@@ -66,8 +70,10 @@ export function generateListingCase(rng: Rng, keep: readonly ListingItem[] = [])
   const items = generated.map((item, i) => {
     if (wholeDocument || i !== mutateAt) return item.text;
     const tree = toTree(JSON.parse(item.text));
-    // A third of the time, the fields routing reads: ports, addresses, ids, states, labels, health.
-    const targeted = rng.chance(0.4) ? mutateNamedField(rng, tree, rng.pick(ROUTING_FIELDS)) : null;
+    // A third of the time, the fields routing reads: ports, addresses, ids, states, labels, health;
+    // now and then a per-route label set to a string near a valid one (the generic mutators
+    // mostly write numbers and other types, which leave a label out rather than make it bad).
+    const targeted = rng.chance(0.15) ? setRouteLabel(rng, tree) : rng.chance(0.4) ? mutateNamedField(rng, tree, rng.pick(ROUTING_FIELDS)) : null;
     const mutated = targeted ? { text: render(targeted.tree), notes: [targeted.note] } : mutateDocument(rng, tree, { textMutationChance: 0.2, maxBytes: 512 * 1024 });
     notes.push(`app ${item.id}`, ...mutated.notes);
     mutatedItem = mutated.text;
@@ -84,7 +90,17 @@ export function generateListingCase(rng: Rng, keep: readonly ListingItem[] = [])
     notes.push(`whole listing: ${mutated.note}`);
   }
   const untouchedIds = [...keep.map((item) => item.id), ...generated.filter((_, i) => wholeDocument || i !== mutateAt).map((item) => item.id)];
-  return { text, untouchedIds: wholeDocument ? [] : untouchedIds, mutatedItem, notes };
+  return { text, untouchedIds: wholeDocument ? [] : untouchedIds, mutatedItem, generated, notes };
+}
+
+/** Sets one per-route label of an app's labels (added when absent) to a near-valid string; null without labels. */
+function setRouteLabel(rng: Rng, tree: JsonTree): { tree: JsonTree; note: string } | null {
+  const labels = isObjectNode(tree) ? field(tree, 'labels') : undefined;
+  if (labels === undefined || !isObjectNode(labels)) return null;
+  const name = rng.pick(ROUTE_LABELS);
+  const value = routeLabelMutant(rng, name);
+  setField(labels, name, value);
+  return { tree, note: `label ${name} set to ${JSON.stringify(value).slice(0, 60)}` };
 }
 
 export interface TasksCase {

@@ -211,3 +211,54 @@ export function generateRequestCase(rng: Rng, hosts: { good: string; shop: strin
     notes,
   };
 }
+
+/** Prefixes of the shared host's apps, near misses of them, and nothing. */
+const PATH_STARTS = ['', '/api', '/api/admin', '/v1/api', '/static', '/a.b', '/s;p', '/~u', '/...', '/apix', '/api2', '/stat', '/API', '/v1', '/a', '/s', '/%61pi', '/ap%69', '/%2e%2e', '/api%2fadmin', '/api%2Fadmin', '/st%61tic', '/a%2eb', '/%7Eu', '/s%3bp', '/v1%2fapi'];
+/** Segments that mean something else decoded, or to nginx's normalization. */
+const PATH_SEGMENTS = [
+  'x', 'headers', 'admin', 'api', 'static', 'v1', '.', '..', '...', '%2e', '%2E', '%2e%2e', '%2E%2e', '.%2e', '%2e.', '%2f', '%2F', '', 'a%2fb', '%2f..%2f',
+  '%61pi', '%252e%252e', '%25', '%c3%a9', '\u00c3\u00a9', '%20', '+', '~', 'x;y=1', ';', ';jsessionid=1', 'x.', 'x..', '.x', '..x', '%3f', '%23', '%3B', 'a%00b',
+  '%0a', '%0d', '%09', '%7f', '%01', '%ff', '%', '%z', '%2', '%%', '\\', '..\\..', 'a"b', '{x}', '|', '^', '`', '!$&\'()*+,=:@', '%5c', '%2e%2e%5c', '@', 'headers%3fq',
+];
+
+/**
+ * A request for the shared host with a crafted path: dot segments, escaped
+ * dots and slashes, empty segments, escaped letters, ";" parameters, a query
+ * with escapes of its own, very long ones. The target is returned so the
+ * runner can predict the app and the path its backend receives.
+ */
+export function generatePathCase(rng: Rng, host: string): RequestCase & { readonly target: string } {
+  const notes: string[] = [];
+  let path = rng.pick(PATH_STARTS);
+  const count = rng.weighted<number>([[4, rng.between(0, 3)], [3, rng.between(3, 8)], [1, rng.between(8, 30)]]);
+  for (let i = 0; i < count; i++) path += `${rng.chance(0.08) ? '//' : '/'}${rng.pick(PATH_SEGMENTS)}`;
+  if (path === '' || !path.startsWith('/')) path = `/${path}`;
+  path += rng.weighted<string>([[8, ''], [2, '/'], [1, '.'], [1, '/.'], [1, '/..'], [1, '%2f'], [1, '%2e']]);
+  if (rng.chance(0.05)) {
+    // Long paths: near and past one 8 KiB header buffer (the request line must fit one).
+    const want = rng.pick([2_000, 7_000, HEADER_BUFFER_BYTES - 60, HEADER_BUFFER_BYTES + 100]);
+    const unit = rng.pick(['/x', '/.', '/..', '/%2e', '//', '/a/..', '/%61']);
+    path += unit.repeat(Math.max(0, Math.ceil((want - path.length) / unit.length)));
+    notes.push(`path of ${path.length} bytes`);
+  }
+  let query = '';
+  if (rng.chance(0.3)) {
+    query = `?${rng.pick(['a=1', 'q=%2e%2e/x&y=%2F', 'next=/api/../admin', 'x=%zz', '%', 'a?b=c?d', '', 'u=%c3%a9&v=\u00c3\u00a9', '../..', 'x=1;y=2', '//a//b', '%00'])}`;
+  }
+  const target = path + query;
+  notes.push(`target ${JSON.stringify(target.slice(0, 120))}`);
+  const method = rng.weighted<string>([[10, 'GET'], [1, 'HEAD'], [1, 'POST']]);
+  const headers: Array<[string, string]> = [['Host', rng.pick([host, host.toUpperCase(), `${host}.`])]];
+  if (method === 'POST') headers.push(['Content-Length', '3']);
+  headers.push(['Connection', 'close']);
+  const head = `${method} ${target} HTTP/1.1\r\n${headers.map(([name, value]) => `${name}: ${value}`).join('\r\n')}\r\n\r\n`;
+  return {
+    bytes: Buffer.from(head + (method === 'POST' ? 'x=1' : ''), 'latin1'),
+    hosts: [host],
+    spoofedVersions: [],
+    echo: method !== 'HEAD',
+    head: method === 'HEAD',
+    notes,
+    target,
+  };
+}

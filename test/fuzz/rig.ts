@@ -15,6 +15,7 @@ import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
 import { waitForBackends } from '../helpers/traffic.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
+import { PATH_APPS, PATHS_HOST } from './path-oracle.js';
 import type { TargetRun } from './summary.js';
 
 export interface FuzzRig {
@@ -29,6 +30,8 @@ export interface FuzzRig {
   readonly good: { readonly host: string; readonly appId: string; readonly taskIds: readonly string[] };
   /** A two-version app (stable, grey) split by the policies under test. */
   readonly shop: { readonly host: string; readonly app: string; readonly stableIds: readonly string[]; readonly greyIds: readonly string[] };
+  /** Apps sharing one host by path prefix (path-oracle.ts's PATH_APPS, from their labels): Marathon app id → task ids. */
+  readonly paths: { readonly host: string; readonly taskIds: ReadonlyMap<string, readonly string[]> };
   stop(): Promise<void>;
 }
 
@@ -63,6 +66,8 @@ export async function startFuzzRig(): Promise<FuzzRig> {
     const shopLabels = (version: string) => ({ 'edgeroute.vhosts': SHOP_HOST, 'edgeroute.app': SHOP_APP, 'edgeroute.version': version });
     const stable = await marathon.deploy({ id: '/fuzz-shop-stable', instances: 1, labels: shopLabels('stable') });
     const grey = await marathon.deploy({ id: '/fuzz-shop-grey', instances: 1, labels: shopLabels('grey') });
+    const pathTasks = new Map<string, string[]>();
+    for (const app of PATH_APPS) pathTasks.set(app.id, (await marathon.deploy({ id: app.id, instances: 1, labels: { ...app.labels } })).map((t) => t.id));
     const good = { host: GOOD_HOST, appId: '/fuzz-good', taskIds: goodTasks.map((t) => t.id) };
     await waitForBackends(node.nginx.publicUrl, GOOD_HOST, good.taskIds);
     await waitForBackends(node.nginx.publicUrl, SHOP_HOST, stable.map((t) => t.id));
@@ -74,6 +79,7 @@ export async function startFuzzRig(): Promise<FuzzRig> {
       pushNginx,
       good,
       shop: { host: SHOP_HOST, app: SHOP_APP, stableIds: stable.map((t) => t.id), greyIds: grey.map((t) => t.id) },
+      paths: { host: PATHS_HOST, taskIds: pathTasks },
       stop: stopAll,
     };
   } catch (err) {

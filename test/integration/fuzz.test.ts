@@ -61,6 +61,9 @@ describe('fuzzing', () => {
     const summary = await fuzz('marathon-listings');
     expectClean(summary);
     expect(summary.details['refused whole']).toBeGreaterThan(0);
+    // Per-route labels (issue 13): bad ones skip their app with a problem naming them, good ones reach the route.
+    expect(summary.details['route labels: a bad one skipped its app']).toBeGreaterThan(0);
+    expect(summary.details['route labels: carried into the route as predicted']).toBeGreaterThan(0);
   }, TARGET_TIMEOUT_MS);
 
   it('agent-e2e: the agent stays up, logs what it refused, and nginx keeps routing the good app', async () => {
@@ -83,11 +86,17 @@ describe('fuzzing', () => {
     const summary = await fuzz('push');
     expectClean(summary);
     expect(summary.details['HTTP 500']).toBeUndefined();
+    // Paths and settings: valid ones taken, invalid ones refused whole with a 400 naming the field.
+    expect(summary.details['paths and settings: valid push']).toBeGreaterThan(0);
+    expect(summary.details['paths and settings: invalid push']).toBeGreaterThan(0);
   }, TARGET_TIMEOUT_MS);
 
-  it('requests: every request gets a proper status, and no client X-Edgeroute-Version reaches a backend', async () => {
+  it('requests: every request gets a proper status, no client X-Edgeroute-Version reaches a backend, crafted paths reach the right app normalized', async () => {
     const summary = await fuzz('requests');
     expectClean(summary);
     expect(summary.details['echoed: a spoofed X-Edgeroute-Version overwritten']).toBeGreaterThan(0);
+    // Crafted paths on a host shared by path prefix: the backend got the normalized path, and nginx refused some.
+    expect(summary.details['paths: the backend got the normalized path']).toBeGreaterThan(0);
+    expect(summary.details['paths: nginx refuses the path (400)']).toBeGreaterThan(0);
   }, TARGET_TIMEOUT_MS);
 });
