@@ -409,7 +409,8 @@ function settingsConflicts(key: string, candidates: readonly VersionCandidate[])
 
 function appRoute(appKey: string, places: readonly string[], candidates: readonly VersionCandidate[]): AppRoute {
   const vhosts: string[] = [];
-  const pathsByHost: Record<string, string[]> = {};
+  // Host names are data: "__proto__" is a valid one.
+  const pathsByHost: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   let onlyRoot = true;
   for (const place of places) {
     const [host, path] = splitPlace(place);

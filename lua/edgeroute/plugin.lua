@@ -197,9 +197,10 @@ local function rewrite_path(app, prefix)
     local uri = ngx_var.uri
     if app.strip_path and prefix ~= "/" then
         local rest = sub(uri, #prefix + 1)
-        ngx.req.set_uri(rest == "" and "/" or rest)
+        ngx.req.set_uri(rest == "" and "/" or rest, false, true)
     elseif may_differ(ngx_var.request_uri) then
-        ngx.req.set_uri(uri)
+        -- binary: a decoded control byte (%0a, %7f) is allowed; nginx escapes it when proxying.
+        ngx.req.set_uri(uri, false, true)
     end
 end
 

@@ -132,6 +132,13 @@ describe('routing by host and path', () => {
     expect(problems).toEqual([{ appId: '/shop-b', message: 'its route settings differ from /shop-a\'s, which app "shop" uses for every version' }]);
   });
 
+  it('routes a host named __proto__ by path like any other', () => {
+    const odd = app('/odd', { 'edgeroute.vhosts': '__proto__', 'edgeroute.path': '/x' });
+    const { table, problems } = computeRoutingTable(input([odd]));
+    expect(problems).toEqual([]);
+    expect(JSON.parse(JSON.stringify(table.apps['/odd']?.paths))).toEqual(JSON.parse('{"__proto__": ["/x"]}'));
+  });
+
   it('changes the route hash when a setting changes, and keeps it for apps without settings', () => {
     const plain = computeRoutingTable(input([app('/w', { 'edgeroute.vhosts': 'w.example' })])).table.apps['/w']?.hash;
     const slow = computeRoutingTable(input([app('/w', { 'edgeroute.vhosts': 'w.example', 'edgeroute.readTimeout': '90' })])).table.apps['/w']?.hash;
