@@ -1,9 +1,12 @@
 import type { Benchmark } from './lib/benchmark.js';
 import { dataplane } from './dataplane.js';
+import { pathScale } from './path-scale.js';
 import { policyLatency } from './policy-latency.js';
 import { publication } from './publication.js';
 import { scale } from './scale.js';
+import { tlsHandshake } from './tls-handshake.js';
+import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets];

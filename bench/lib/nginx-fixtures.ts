@@ -92,3 +92,19 @@ export async function startLuaFloor(port: number, workers = 1): Promise<{ url: s
     },
   };
 }
+
+/** nginx with a static certificate and no Lua: the baseline of TLS handshakes. */
+export async function startStaticTls(cert: string, key: string, workers = 1): Promise<{ tlsPort: number; process: NginxProcess; stop(): Promise<void> }> {
+  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-tls-'));
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  const confPath = render('tls-static.conf.hbs', prefix, { port, tlsPort, cert, key, workers });
+  const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `http://127.0.0.1:${port}/` });
+  return {
+    tlsPort,
+    process,
+    async stop() {
+      await process.stop();
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,5 +1,6 @@
 /** Pushes routing tables straight to the plugin, for benchmarks of the data plane alone. */
 import { hashString } from '../../agent/core/hash.js';
+import type { RouteSettings } from '../../agent/core/route-settings.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import { NginxAdmin } from '../../agent/adapters/nginx-admin.js';
 
@@ -8,6 +9,10 @@ export interface BenchApp {
   readonly vhosts: readonly string[];
   /** version name → backend ports on 127.0.0.1 */
   readonly versions: Readonly<Record<string, readonly number[]>>;
+  /** Host → path prefixes the app holds there (AppRoute.paths); absent: "/" on every host. */
+  readonly paths?: Readonly<Record<string, readonly string[]>>;
+  /** Per-route proxy settings (AppRoute.settings). */
+  readonly settings?: RouteSettings;
 }
 
 export function appRoute(app: BenchApp): AppRoute {
@@ -17,7 +22,14 @@ export function appRoute(app: BenchApp): AppRoute {
       { marathonAppId: `${app.id}-${name}`, backends: ports.map((port, i) => ({ id: `${app.id}.${name}.${i}`, address: '127.0.0.1', port, weight: 100 })) },
     ]),
   );
-  const route = { id: app.id, vhosts: app.vhosts, defaultVersion: 'stable', versions };
+  const route = {
+    id: app.id,
+    vhosts: app.vhosts,
+    ...(app.paths ? { paths: app.paths } : {}),
+    ...(app.settings ? { settings: app.settings } : {}),
+    defaultVersion: 'stable',
+    versions,
+  };
   return { ...route, hash: hashString(JSON.stringify(route)) };
 }
 
