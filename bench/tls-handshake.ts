@@ -21,13 +21,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { childScript } from './lib/child-script.js';
 import { startNginxNode } from '../agent/sandbox/sandbox.js';
 import { makeTestCert } from '../test/helpers/test-certs.js';
 import { atLeast, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 import { startStaticTls } from './lib/nginx-fixtures.js';
 
-const CLIENT_SCRIPT = fileURLToPath(new URL('./lib/tls-client.js', import.meta.url));
+
 const STATIC_NAME = 'static.bench';
 const PUSHED_NAME = 'pushed.bench';
 
@@ -63,7 +63,7 @@ async function handshakeLoad(port: number, servername: string, seconds: number, 
   const cpuBefore = cpuSeconds(workerPid);
   const reports = await Promise.all(
     Array.from({ length: processes }, async () => {
-      const { stdout } = await execa(process.execPath, [CLIENT_SCRIPT, String(port), servername, String(seconds), String(concurrency)], { timeout: (seconds + 30) * 1000 });
+      const { stdout } = await execa(process.execPath, [childScript('tls-client'), String(port), servername, String(seconds), String(concurrency)], { timeout: (seconds + 30) * 1000 });
       return JSON.parse(stdout) as ClientReport;
     }),
   );

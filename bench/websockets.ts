@@ -16,7 +16,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { childScript } from './lib/child-script.js';
 import { WebSocket } from 'ws';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
@@ -25,7 +25,7 @@ import { startEdgeNode, type EdgeNode } from './lib/edge-node.js';
 import { pushTable } from './lib/push.js';
 
 const HOST = 'ws.bench';
-const BACKEND_SCRIPT = fileURLToPath(new URL('./lib/ws-backend.js', import.meta.url));
+
 const SOURCE_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const WORKERS = 2;
 /** 10,000 WebSockets over 2 workers are about 10,000 descriptors each; below the 20,000 limit. */
@@ -53,7 +53,7 @@ interface WsBackend {
 }
 
 async function startWsBackend(): Promise<WsBackend> {
-  const child: ResultPromise = execa(process.execPath, [BACKEND_SCRIPT], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false, reject: false });
+  const child: ResultPromise = execa(process.execPath, [childScript('ws-backend')], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false, reject: false });
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error('the WebSocket backend did not start within 10 s')), 10_000);
