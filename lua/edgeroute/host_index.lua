@@ -109,11 +109,11 @@ function _M.match(site, uri)
         if n == 1 then
             return site.apps[prefix], prefix
         end
-        if sub(uri, 1, n) == prefix then
-            local after = byte(uri, n + 1)
-            if after == nil or after == SLASH then
-                return site.apps[prefix], prefix
-            end
+        -- The boundary first: one byte read rules most prefixes out before
+        -- a substring is hashed.
+        local after = byte(uri, n + 1)
+        if (after == nil or after == SLASH) and sub(uri, 1, n) == prefix then
+            return site.apps[prefix], prefix
         end
     end
     return nil

@@ -116,8 +116,15 @@ local function reject(status, body)
 end
 
 
+-- The request's $uri, read once: the router asks for it only for hosts that
+-- route by path, and rewrite_path (which runs only then) reuses it. The
+-- access phase does not yield in between, so no other request can overwrite it.
+local request_uri_path
+
 local function get_uri()
-    return ngx_var.uri
+    local uri = ngx_var.uri
+    request_uri_path = uri
+    return uri
 end
 
 
@@ -194,7 +201,7 @@ end
 
 
 local function rewrite_path(app, prefix)
-    local uri = ngx_var.uri
+    local uri = request_uri_path
     if app.strip_path and prefix ~= "/" then
         local rest = sub(uri, #prefix + 1)
         ngx.req.set_uri(rest == "" and "/" or rest, false, true)
