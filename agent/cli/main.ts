@@ -6,6 +6,7 @@ import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
 import { watchCommand } from './watch-command.js';
 import { UsageError } from './options.js';
+import { EDGEROUTE_VERSION, SHIPPED_PLUGIN_VERSION } from '../version.js';
 import { operationCommand, OPERATION_SUMMARIES } from './operations-command.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
@@ -24,7 +25,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
 function usage(): string {
   const lines = ['Usage: edgeroute COMMAND [options]', '', 'Commands:'];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)}${command.summary}`);
-  lines.push('', 'Run `edgeroute COMMAND --help` for its options.');
+  lines.push('', 'Run `edgeroute COMMAND --help` for its options, `edgeroute --version` for the release.');
   return lines.join('\n');
 }
 
@@ -33,6 +34,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`edgeroute ${EDGEROUTE_VERSION} (Lua plugin ${SHIPPED_PLUGIN_VERSION}, Node ${process.version})`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
