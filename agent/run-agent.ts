@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import type { SyncObserver } from './reconciler.js';
 import { DrainBoard } from './adapters/redis-drains.js';
 import { DrainWatcher } from './drain-watcher.js';
+import { PluginVersionWatch } from './plugin-version.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
 
 export interface AgentOptions {
@@ -118,13 +119,18 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     for (const status of reconciler.backendStatuses) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
     return counts;
   });
+  const pluginVersion = new PluginVersionWatch(log.child({ component: 'plugin' }), metrics.registry);
   const reconciler: Reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
       fetchApp: (id) => marathon.fetchApp(id),
       resolveHosts: (names) => resolver.resolve(names),
       push: (body) => nginx.push(body),
-      pluginStatus: () => nginx.status(),
+      pluginStatus: async () => {
+        const status = await nginx.status();
+        pluginVersion.observe(status.pluginVersion);
+        return status;
+      },
       healthMemory,
       now: Date.now,
       observer: afterSync(withSnapshot(syncReporter(feed, metrics, () => reconciler), snapshot), () => drains?.poke()),
@@ -264,6 +270,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         readyMaxAgeMs: opts.readyMaxAgeMs,
         readsNeedToken: opts.apiReads === 'token',
         certificates: certs ? () => certs.certificates() : null,
+        pluginVersion: () => pluginVersion.pluginVersion,
         operations:
           redis && drainBoard && policies
             ? (io) => ({

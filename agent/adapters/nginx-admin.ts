@@ -27,6 +27,8 @@ export type PushResult = ({ ok: true; generation?: string | null } | { ok: false
 export interface PluginStatus {
   readonly version: string | null;
   readonly generation: string | null;
+  /** The Lua plugin's release; null from a plugin older than 0.2.0. */
+  readonly pluginVersion: string | null;
 }
 
 /** Requests nginx is still serving, per backend (task id). */
@@ -80,10 +82,11 @@ export class NginxAdmin {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (!res.ok) throw new Error(`nginx admin status answered HTTP ${res.status}`);
-    const body = (await res.json()) as { version?: unknown; generation?: unknown };
+    const body = (await res.json()) as { version?: unknown; generation?: unknown; plugin_version?: unknown };
     return {
       version: typeof body.version === 'string' ? body.version : null,
       generation: typeof body.generation === 'string' ? body.generation : null,
+      pluginVersion: typeof body.plugin_version === 'string' ? body.plugin_version : null,
     };
   }
 

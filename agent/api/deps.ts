@@ -30,6 +30,8 @@ export interface ApiDeps {
   readonly drains: (() => Promise<DrainView[]>) | null;
   /** The --certs folder's certificates, without key material; null without --certs. */
   readonly certificates?: (() => readonly CertificateView[]) | null;
+  /** The Lua plugin release nginx reported; null until it answered. */
+  readonly pluginVersion?: () => string | null;
   marathonUrl(): string;
   marathonConnected(): boolean;
   redisConnected(): boolean | null;

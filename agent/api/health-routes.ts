@@ -1,6 +1,7 @@
 /** /healthz (the process answers) and /readyz (it routes with a fresh table). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiDeps } from './deps.js';
+import { EDGEROUTE_VERSION } from '../version.js';
 
 export function readiness(deps: ApiDeps, now = Date.now()): string[] {
   const { reconciler } = deps;
@@ -17,7 +18,11 @@ export function readiness(deps: ApiDeps, now = Date.now()): string[] {
 
 export const healthRoutes = (deps: ApiDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+    app.get(
+      '/healthz',
+      { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, pluginVersion: { type: ['string', 'null'] } } } } } },
+      async () => ({ status: 'ok', version: EDGEROUTE_VERSION, pluginVersion: deps.pluginVersion?.() ?? null }),
+    );
 
     app.get(
       '/readyz',

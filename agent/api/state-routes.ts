@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { checkPolicyText } from '../policy/policy-check.js';
 import type { ApiDeps } from './deps.js';
+import { EDGEROUTE_VERSION } from '../version.js';
 
 interface PolicyView {
   policy: unknown;
@@ -54,6 +55,7 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
           routes.filter((r) => Object.keys(r.versions).length > 1).map((r) => r.id),
         );
         return {
+          edgeroute: { version: EDGEROUTE_VERSION, pluginVersion: deps.pluginVersion?.() ?? null },
           version: table?.version ?? null,
           nginxVersion: reconciler.pushedVersion,
           lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),

@@ -12,6 +12,7 @@ local policy_store = require "edgeroute.policy_store"
 local policy_sync = require "edgeroute.policy_sync"
 local metrics = require "edgeroute.metrics"
 local inflight = require "edgeroute.inflight"
+local plugin_version = require "edgeroute.version"
 local certs = require "edgeroute.certs"
 
 local ngx = ngx
@@ -120,6 +121,7 @@ function _M.status()
         version = status.version or json_null,
         seq = status.seq or json_null,
         generation = status.generation,
+        plugin_version = plugin_version,
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
         policies_version = policy_store.version() or json_null,

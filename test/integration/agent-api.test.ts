@@ -1,6 +1,7 @@
 // The agent's HTTP API and live feed, through a real routing node.
 import { execa } from 'execa';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
@@ -17,6 +18,8 @@ let api: string;
 let feed: Array<Record<string, unknown>>;
 let socket: WebSocket;
 
+/** The release as package.json states it: the agent, the CLI and the plugin all report it. */
+const RELEASE = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 const taskIds = (appId: string) => marathon.tasks(appId).map((t) => t.id);
 const json = async (path: string, init?: RequestInit) => {
   const res = await fetch(`${api}${path}`, init);
@@ -50,10 +53,19 @@ afterAll(async () => {
 
 describe('health', () => {
   it('answers /healthz, and /readyz once synced with Marathon and acknowledged by nginx', async () => {
-    expect(await json('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    const healthz = await json('/healthz');
+    expect(healthz).toMatchObject({ status: 200, body: { status: 'ok', version: RELEASE } });
     await marathon.deploy({ id: '/web', instances: 2, labels: { 'edgeroute.vhosts': 'web.test' } });
     await waitForBackends(node.nginx.publicUrl, 'web.test', taskIds('/web'));
     await waitFor('ready', async () => ((await json('/readyz')).status === 200 ? true : undefined));
+    // The agent asks nginx which plugin it runs (every second): the same release.
+    const health = await waitFor('the plugin version', async () => {
+      const body = (await json('/healthz')).body;
+      return body.pluginVersion !== null ? body : undefined;
+    });
+    expect(health).toEqual({ status: 'ok', version: RELEASE, pluginVersion: RELEASE });
+    expect((await json('/v1/state')).body.edgeroute).toEqual({ version: RELEASE, pluginVersion: RELEASE });
+    expect(node.logs.has((l) => l.msg === 'nginx runs the plugin of this release' && l.pluginVersion === RELEASE)).toBe(true);
   });
 
   it('turns /readyz to 503 with the reason when Marathon stays away', async () => {
@@ -114,6 +126,7 @@ describe('/metrics', () => {
     expect(text).toMatch(/edgeroute_redis_connected 1/);
     expect(text).toMatch(/edgeroute_backends\{state="published"\} 2/);
     expect(text).toMatch(/edgeroute_backends\{state="waiting"\} 1/);
+    expect(text).toContain(`edgeroute_build_info{version="${RELEASE}",plugin_version="${RELEASE}"} 1`);
   });
 });
 
