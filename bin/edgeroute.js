@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Runs the compiled CLI, building it first when the TypeScript sources are
-// newer than dist/ (a fresh checkout, or after an edit).
+// Runs the compiled CLI. In a source checkout (tsconfig.json and agent/*.ts
+// present) it first builds dist/ when the TypeScript sources are newer (a fresh
+// checkout, or after an edit); an installed package has no sources and no tsc,
+// so it just runs dist/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,7 +22,10 @@ function newestSource(dir) {
   return newest;
 }
 
+const isCheckout = existsSync(join(root, 'tsconfig.json')) && existsSync(join(root, 'agent', 'cli', 'main.ts'));
+
 function needsBuild() {
+  if (!isCheckout) return false;
   if (!existsSync(entry)) return true;
   if (!existsSync(tsc)) return false;
   const built = statSync(entry).mtimeMs;
@@ -34,6 +39,11 @@ if (needsBuild()) {
   }
   const build = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+if (!existsSync(entry)) {
+  console.error('edgeroute: ' + entry + ' is missing: this package was packed without running its build');
+  process.exit(1);
 }
 
 await import(entry);
