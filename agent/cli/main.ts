@@ -2,6 +2,7 @@
 /** `edgeroute COMMAND [options]`. Exit codes: 0 done, 1 failed, 2 bad usage. */
 import { agentCommand } from './agent-command.js';
 import { demoCommand } from './demo-command.js';
+import { installCommand } from './install-command.js';
 import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
 import { watchCommand } from './watch-command.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
   restart: { run: operationCommand('restart'), summary: OPERATION_SUMMARIES.restart as string },
   rollout: { run: operationCommand('rollout'), summary: OPERATION_SUMMARIES.rollout as string },
   demo: { run: demoCommand, summary: 'run a local sandbox: Redis, nginx, a Marathon simulator and the agent' },
+  install: { run: installCommand, summary: 'make this Debian host a routing node: user, /etc/edgeroute, systemd units, log rotation' },
 };
 
 function usage(): string {

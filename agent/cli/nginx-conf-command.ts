@@ -1,8 +1,8 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
 import { execa } from 'execa';
-import { renderNginxConf } from '../nginx-conf/render.js';
+import { renderNginxConf, type NginxConfOptions } from '../nginx-conf/render.js';
 import { defaultNginxBinary, type Flavor } from '../nginx-conf/flavor.js';
-import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
+import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
 
 export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'out', kind: 'string', required: true, help: 'folder to write nginx.conf, admin-token, logs/ and temp/ into' },
@@ -36,41 +36,9 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
     console.log(helpText('nginx-conf', 'Renders templates/nginx.conf.hbs into a folder that `nginx -p DIR -c DIR/nginx.conf` runs.', NGINX_CONF_OPTIONS));
     return 0;
   }
-  const flavor = stringOption(values, 'flavor') ?? 'auto';
-  if (!['auto', 'debian', 'openresty'].includes(flavor)) throw new UsageError(`--flavor must be auto, debian or openresty, got "${flavor}"`);
-  const workers = stringOption(values, 'worker-processes') ?? 'auto';
-  if (workers !== 'auto' && !/^[1-9]\d*$/.test(workers)) throw new UsageError(`--worker-processes must be auto or a positive number`);
-  const dictSize = stringOption(values, 'dict-size') ?? '64m';
-  if (!/^\d+[km]?$/i.test(dictSize)) throw new UsageError('--dict-size must look like 64m');
-  const maxBodySize = stringOption(values, 'max-body-size') ?? '0';
-  if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new UsageError('--max-body-size must look like 10m, or 0 for no limit');
-
   let rendered;
   try {
-    rendered = renderNginxConf({
-      outDir: stringOption(values, 'out') ?? '',
-      listen: (values.listen as string[] | undefined) ?? [],
-      adminListen: (values['admin-listen'] as string[] | undefined) ?? [],
-      flavor: flavor as Flavor | 'auto',
-      adminToken: stringOption(values, 'admin-token') ?? undefined,
-      dictSize,
-      workerProcesses: workers === 'auto' ? 'auto' : Number(workers),
-      redis: stringOption(values, 'redis'),
-      redisCa: stringOption(values, 'redis-ca'),
-      redisTlsName: stringOption(values, 'redis-tls-name'),
-      redisPrefix: stringOption(values, 'redis-prefix') ?? 'edgeroute:',
-      policyRefreshSeconds: numberOption(values, 'policy-refresh', 0.05),
-      regionVar: stringOption(values, 'region-var'),
-      versionResponseHeader: values['version-header'] === true,
-      snapshotFile: stringOption(values, 'snapshot-file') === 'off' ? null : (stringOption(values, 'snapshot-file') ?? undefined),
-      tlsListen: (values['tls-listen'] as string[] | undefined) ?? [],
-      tlsCert: stringOption(values, 'tls-cert'),
-      tlsKey: stringOption(values, 'tls-key'),
-      realIpFrom: (values['real-ip-from'] as string[] | undefined) ?? [],
-      realIpHeader: stringOption(values, 'real-ip-header') ?? 'X-Forwarded-For',
-      maxBodySize,
-      websocketIdleTimeoutSeconds: numberOption(values, 'websocket-idle-timeout', 1),
-    });
+    rendered = renderNginxConf(nginxConfOptions(values));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -93,4 +61,40 @@ export async function nginxConfCommand(argv: readonly string[]): Promise<number>
   console.log(`start nginx with:\n  ${nginx} -p ${rendered.prefix} -c ${rendered.confPath}`);
   if (rendered.snapshotFile) console.log(`and give the agent --snapshot-file ${rendered.snapshotFile}, so a restarted nginx serves the last table at once`);
   return 0;
+}
+
+/** The renderer's options from the flags (or a config file's "nginx-conf" section); `edgeroute install` reads them too. */
+export function nginxConfOptions(values: OptionValues): NginxConfOptions {
+  const flavor = stringOption(values, 'flavor') ?? 'auto';
+  if (!['auto', 'debian', 'openresty'].includes(flavor)) throw new UsageError(`--flavor must be auto, debian or openresty, got "${flavor}"`);
+  const workers = stringOption(values, 'worker-processes') ?? 'auto';
+  if (workers !== 'auto' && !/^[1-9]\d*$/.test(workers)) throw new UsageError(`--worker-processes must be auto or a positive number`);
+  const dictSize = stringOption(values, 'dict-size') ?? '64m';
+  if (!/^\d+[km]?$/i.test(dictSize)) throw new UsageError('--dict-size must look like 64m');
+  const maxBodySize = stringOption(values, 'max-body-size') ?? '0';
+  if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new UsageError('--max-body-size must look like 10m, or 0 for no limit');
+  return {
+    outDir: stringOption(values, 'out') ?? '',
+    listen: (values.listen as string[] | undefined) ?? [],
+    adminListen: (values['admin-listen'] as string[] | undefined) ?? [],
+    flavor: flavor as Flavor | 'auto',
+    adminToken: stringOption(values, 'admin-token') ?? undefined,
+    dictSize,
+    workerProcesses: workers === 'auto' ? 'auto' : Number(workers),
+    redis: stringOption(values, 'redis'),
+    redisCa: stringOption(values, 'redis-ca'),
+    redisTlsName: stringOption(values, 'redis-tls-name'),
+    redisPrefix: stringOption(values, 'redis-prefix') ?? 'edgeroute:',
+    policyRefreshSeconds: numberOption(values, 'policy-refresh', 0.05),
+    regionVar: stringOption(values, 'region-var'),
+    versionResponseHeader: values['version-header'] === true,
+    snapshotFile: stringOption(values, 'snapshot-file') === 'off' ? null : (stringOption(values, 'snapshot-file') ?? undefined),
+    tlsListen: (values['tls-listen'] as string[] | undefined) ?? [],
+    tlsCert: stringOption(values, 'tls-cert'),
+    tlsKey: stringOption(values, 'tls-key'),
+    realIpFrom: (values['real-ip-from'] as string[] | undefined) ?? [],
+    realIpHeader: stringOption(values, 'real-ip-header') ?? 'X-Forwarded-For',
+    maxBodySize,
+    websocketIdleTimeoutSeconds: numberOption(values, 'websocket-idle-timeout', 1),
+  };
 }

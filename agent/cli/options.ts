@@ -65,8 +65,10 @@ export function readOptions(specs: readonly OptionSpec[], argv: readonly string[
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const values: OptionValues = { help: parsed.values.help === true, positionals: parsed.positionals };
-  const fromFile = configSection((parsed.values.config as string | undefined) ?? env.EDGEROUTE_CONFIG, command, specs);
+  const configFile = (parsed.values.config as string | undefined) ?? env.EDGEROUTE_CONFIG;
+  // `config` too: `edgeroute install` installs the file itself.
+  const values: OptionValues = { help: parsed.values.help === true, positionals: parsed.positionals, config: configFile };
+  const fromFile = configSection(configFile, command, specs);
   for (const spec of specs) {
     const flag = parsed.values[spec.name];
     const file = fromFile[spec.name];

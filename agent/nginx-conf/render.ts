@@ -59,10 +59,28 @@ export interface RenderedConf {
   readonly snapshotFile: string | null;
 }
 
+/** What renderNginxConf writes, before it writes it (`edgeroute install` compares it with what is there). */
+export interface NginxConfFiles extends RenderedConf {
+  /** Folders nginx -p needs but does not create. */
+  readonly dirs: readonly string[];
+  readonly files: readonly { readonly path: string; readonly content: string; readonly mode: number }[];
+}
+
 const TEMP_DIRS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
 const MIN_TOKEN_LENGTH = 16;
 
 export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
+  const rendered = nginxConfFiles(opts);
+  for (const dir of rendered.dirs) mkdirSync(dir, { recursive: true });
+  for (const file of rendered.files) {
+    writeFileSync(file.path, file.content, { mode: file.mode });
+    chmodSync(file.path, file.mode);
+  }
+  return rendered;
+}
+
+/** Renders the folder's files into memory; nothing is written. */
+export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
   const flavor = opts.flavor === undefined || opts.flavor === 'auto' ? detectFlavor() : opts.flavor;
   if (flavor === null) {
     throw new Error('no nginx with the Lua module found: install Debian\'s nginx-extras (npm run system-deps) or OpenResty, or pass --flavor');
@@ -82,11 +100,9 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   }
 
   const prefix = resolve(opts.outDir);
-  mkdirSync(join(prefix, 'logs'), { recursive: true });
-  for (const dir of TEMP_DIRS) mkdirSync(join(prefix, 'temp', dir), { recursive: true });
+  const dirs = [join(prefix, 'logs'), ...TEMP_DIRS.map((dir) => join(prefix, 'temp', dir))];
   const tokenFile = join(prefix, 'admin-token');
-  writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
-  chmodSync(tokenFile, 0o600);
+  const files = [{ path: tokenFile, content: `${adminToken}\n`, mode: 0o600 }];
 
   const tlsListen = (opts.tlsListen ?? []).map(parseListen);
   const tls = tlsListen.length === 0 ? null : tlsFiles(opts.tlsCert ?? null, opts.tlsKey ?? null);
@@ -98,7 +114,7 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
   if (!(idleTimeout >= 1 && idleTimeout <= 7 * 86_400)) throw new Error('the WebSocket idle timeout must be 1 to 604800 seconds');
   const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
   const redisTls = redisTlsSettings(redis, opts.redisCa ?? null, opts.redisTlsName ?? null);
-  if (redis?.password) writeFileSync(join(prefix, 'redis-password'), `${redis.password}\n`, { mode: 0o600 });
+  if (redis?.password) files.push({ path: join(prefix, 'redis-password'), content: `${redis.password}\n`, mode: 0o600 });
   const redisPrefix = opts.redisPrefix ?? 'edgeroute:';
   if (!/^[A-Za-z0-9:_.\-]{0,64}$/.test(redisPrefix)) throw new Error(`--redis-prefix "${redisPrefix}" may hold only letters, digits and : _ . -`);
   if (opts.regionVar && !/^[a-z0-9_]{1,64}$/.test(opts.regionVar)) throw new Error(`--region-var "${opts.regionVar}" is not an nginx variable name (lower case, digits, _)`);
@@ -144,8 +160,8 @@ export function renderNginxConf(opts: NginxConfOptions): RenderedConf {
     realIp,
   });
   const confPath = join(prefix, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor, snapshotFile };
+  files.push({ path: confPath, content: conf, mode: 0o644 });
+  return { prefix, confPath, tokenFile, adminToken, tokenGenerated, flavor, snapshotFile, dirs, files };
 }
 
 /** Where edgeroute.redirectHttps sends clients: the first TLS listener's port. */
