@@ -7,9 +7,19 @@
 # LuaJIT comes from luajit2 (OpenResty's branch): Debian's plain `luajit`
 # conflicts with the library nginx's Lua module links, and installing it
 # makes apt remove nginx-extras.
+#
+# `--runtime` installs only what a routing node runs (nginx with the Lua
+# module, lua-cjson, lua-resty-redis): no Redis server (the fleet shares one,
+# elsewhere), no test or benchmark tools, no browser.
 set -euo pipefail
 
-PACKAGES=(nginx-extras lua-nginx-redis lua-cjson redis-server wrk lua-busted luajit2 chromium)
+RUNTIME_PACKAGES=(nginx-extras lua-nginx-redis lua-cjson)
+PACKAGES=("${RUNTIME_PACKAGES[@]}" redis-server wrk lua-busted luajit2 chromium)
+RUNTIME_ONLY=false
+if [ "${1:-}" = "--runtime" ]; then
+  RUNTIME_ONLY=true
+  PACKAGES=("${RUNTIME_PACKAGES[@]}")
+fi
 
 have_all() {
   [ -x /usr/sbin/nginx ] || return 1
@@ -17,6 +27,7 @@ have_all() {
   [ -f /usr/lib/nginx/modules/ndk_http_module.so ] || return 1
   [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || ls /usr/lib/*/lua/5.1/cjson.so >/dev/null 2>&1 || return 1
   [ -f /usr/share/lua/5.1/nginx/redis.lua ] || [ -f /usr/share/lua/5.1/resty/redis.lua ] || return 1
+  [ "$RUNTIME_ONLY" = true ] && return 0
   command -v redis-server >/dev/null 2>&1 || return 1
   command -v wrk >/dev/null 2>&1 || return 1
   command -v busted >/dev/null 2>&1 || return 1
