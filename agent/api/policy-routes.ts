@@ -13,6 +13,12 @@ export const policyRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       if (!policies) await reply.code(503).send({ error: 'the agent has no Redis (--redis); policies live there' });
     });
     const writeAccess = requireToken(deps.token);
+    // Redis away (not connected yet, or down): say so, rather than a bare 500.
+    app.setErrorHandler(async (error: Error & { statusCode?: number }, _request, reply) => {
+      const status = error.statusCode;
+      if (status !== undefined && status < 500) return reply.code(status).send({ error: error.message });
+      return reply.code(503).send({ error: `Redis did not answer: ${error.message}` });
+    });
 
     app.get('/v1/policies', async () => {
       const apps = await policies!.list();

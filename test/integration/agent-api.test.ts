@@ -242,6 +242,11 @@ describe('--api-reads token', () => {
       const base = locked.agent.apiUrl as string;
       const token = locked.nginx.adminToken;
       const status = async (path: string, headers: Record<string, string> = {}) => (await fetch(`${base}${path}`, { headers })).status;
+      // Until the agent's Redis connection is up, policies answer 503 (said, not a bare 500).
+      await waitFor('the agent connected to Redis', async () => {
+        const state = (await (await fetch(`${base}/v1/state`, { headers: { authorization: `Bearer ${token}` } })).json()) as { redis: { connected: boolean } };
+        return state.redis.connected ? true : undefined;
+      });
       for (const path of ['/v1/state', '/v1/policies', '/v1/nodes', '/v1/drains', '/metrics']) {
         expect(await status(path), path).toBe(401);
         expect(await status(path, { authorization: `Bearer ${token}` }), path).toBe(200);
