@@ -1,27 +1,27 @@
 /** Wires the adapters to the reconcile loop: what `edgeroute agent` runs. */
 import type { Logger } from 'pino';
 import { affectsRouting, appsToResync, eventTypeLabel } from './core/marathon-events.js';
-import { HostResolver } from './adapters/host-resolver.js';
-import { MarathonClient, parseMarathonUrls } from './adapters/marathon-client.js';
-import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './adapters/marathon-event-stream.js';
-import { NginxAdmin } from './adapters/nginx-admin.js';
-import { RedisHealthStore } from './adapters/redis-health-store.js';
-import { RedisLink } from './adapters/redis-link.js';
-import { HealthMemory } from './health-memory.js';
-import { Reconciler } from './reconciler.js';
-import { RedisPolicies } from './adapters/redis-policies.js';
+import { HostResolver } from './source/marathon/host-resolver.js';
+import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-client.js';
+import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
+import { NginxAdmin } from './dataplane/nginx/admin.js';
+import { RedisHealthStore } from './fleet/redis-health-store.js';
+import { RedisLink } from './fleet/redis-link.js';
+import { HealthMemory } from './control/health-memory.js';
+import { Reconciler } from './control/reconciler.js';
+import { RedisPolicies } from './fleet/redis-policies.js';
 import { buildApi, parseListenAddress } from './api/server.js';
-import { AgentFeed } from './feed.js';
-import { AgentMetrics } from './metrics.js';
-import { syncReporter } from './sync-reporting.js';
+import { AgentFeed } from './observe/feed.js';
+import { AgentMetrics } from './observe/metrics.js';
+import { syncReporter } from './observe/sync-reporting.js';
 import type { FastifyInstance } from 'fastify';
-import { SnapshotFile } from './adapters/snapshot-file.js';
-import { NodeRegistry } from './adapters/node-registry.js';
+import { SnapshotFile } from './dataplane/nginx/snapshot-file.js';
+import { NodeRegistry } from './fleet/node-registry.js';
 import { hostname } from 'node:os';
-import type { SyncObserver } from './reconciler.js';
-import { DrainBoard } from './adapters/redis-drains.js';
-import { DrainWatcher } from './drain-watcher.js';
-import { PluginVersionWatch } from './plugin-version.js';
+import type { SyncObserver } from './control/reconciler.js';
+import { DrainBoard } from './fleet/redis-drains.js';
+import { DrainWatcher } from './control/drain-watcher.js';
+import { PluginVersionWatch } from './dataplane/nginx/plugin-version.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
 
 export interface AgentOptions {

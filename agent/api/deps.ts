@@ -1,11 +1,11 @@
 /** What the API reads from the running agent. */
-import type { RedisPolicies } from '../adapters/redis-policies.js';
-import type { NodeRegistry } from '../adapters/node-registry.js';
-import type { AgentFeed } from '../feed.js';
-import type { AgentMetrics } from '../metrics.js';
-import type { Reconciler } from '../reconciler.js';
+import type { RedisPolicies } from '../fleet/redis-policies.js';
+import type { NodeRegistry } from '../fleet/node-registry.js';
+import type { AgentFeed } from '../observe/feed.js';
+import type { AgentMetrics } from '../observe/metrics.js';
+import type { Reconciler } from '../control/reconciler.js';
 import type { OperationContext, Progress } from '../operations/operation-context.js';
-import type { DrainAck, DrainMark } from '../adapters/redis-drains.js';
+import type { DrainAck, DrainMark } from '../fleet/redis-drains.js';
 import type { CertificateView } from '../certs/cert-watcher.js';
 
 /** A drain mark with every node's acknowledgement, as /v1/drains lists it. */

@@ -3,7 +3,7 @@ import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisPolicies } from '../adapters/redis-policies.js';
+import { RedisPolicies } from '../fleet/redis-policies.js';
 import { httpGet } from '../sandbox/http-get.js';
 import { startSandbox } from '../sandbox/sandbox.js';
 import { waitFor } from '../sandbox/wait.js';

@@ -1,7 +1,7 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
 import { execa } from 'execa';
-import { renderNginxConf, type NginxConfOptions } from '../nginx-conf/render.js';
-import { defaultNginxBinary, type Flavor } from '../nginx-conf/flavor.js';
+import { renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
+import { defaultNginxBinary, type Flavor } from '../dataplane/nginx/conf/flavor.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
 
 export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [

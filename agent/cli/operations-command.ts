@@ -7,10 +7,10 @@
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { MarathonClient, parseMarathonUrls } from '../adapters/marathon-client.js';
-import { DrainBoard } from '../adapters/redis-drains.js';
-import { connectRedis, redisTlsOptions } from '../adapters/redis-link.js';
-import { RedisPolicies } from '../adapters/redis-policies.js';
+import { MarathonClient, parseMarathonUrls } from '../source/marathon/marathon-client.js';
+import { DrainBoard } from '../fleet/redis-drains.js';
+import { connectRedis, redisTlsOptions } from '../fleet/redis-link.js';
+import { RedisPolicies } from '../fleet/redis-policies.js';
 import { DEFAULT_DRAIN_TIMEOUTS, OperationError, type OperationContext, type Progress } from '../operations/operation-context.js';
 import { drain, kill, restart, scale, undrain } from '../operations/task-operations.js';
 import { abortRollout, DEFAULT_ROLLOUT, rollout, SPLIT_KEY_PATTERN } from '../operations/rollout.js';

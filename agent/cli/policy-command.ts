@@ -1,8 +1,8 @@
 /** `edgeroute policy set|get|list|rm|validate`: split policies in Redis, checked before they are written. */
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { connectRedis, redisTlsOptions } from '../adapters/redis-link.js';
-import { RedisPolicies } from '../adapters/redis-policies.js';
+import { connectRedis, redisTlsOptions } from '../fleet/redis-link.js';
+import { RedisPolicies } from '../fleet/redis-policies.js';
 import { checkPolicyText } from '../policy/policy-check.js';
 import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 

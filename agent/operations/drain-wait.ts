@@ -4,8 +4,8 @@
  * Nodes whose heartbeat stopped are not waited for; a node that stays live
  * but silent is waited for until the timeout.
  */
-import { readFleet } from '../adapters/node-registry.js';
-import type { DrainMark } from '../adapters/redis-drains.js';
+import { readFleet } from '../fleet/node-registry.js';
+import type { DrainMark } from '../fleet/redis-drains.js';
 import { checkAborted, pause, say, type DrainTimeouts, type OperationContext } from './operation-context.js';
 
 export interface TaskRef {

@@ -1,5 +1,5 @@
 /** The Marathon calls the operations make, with errors an operator can act on. */
-import { appPath } from '../adapters/marathon-client.js';
+import { appPath } from '../source/marathon/marathon-client.js';
 import { parseAppResponse, parseTasksResponse } from '../core/marathon-apps.js';
 import { isActiveTask } from '../core/lifecycle.js';
 import type { MarathonApp, MarathonTask } from '../core/marathon-types.js';

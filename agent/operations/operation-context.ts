@@ -4,9 +4,9 @@
  * asking, and somewhere to report progress.
  */
 import type { Redis } from 'ioredis';
-import type { MarathonClient } from '../adapters/marathon-client.js';
-import type { DrainBoard } from '../adapters/redis-drains.js';
-import type { RedisPolicies } from '../adapters/redis-policies.js';
+import type { MarathonClient } from '../source/marathon/marathon-client.js';
+import type { DrainBoard } from '../fleet/redis-drains.js';
+import type { RedisPolicies } from '../fleet/redis-policies.js';
 
 /** One line of progress: `step` names the phase ("drain", "kill", "publish", "traffic", ...). */
 export interface Progress {

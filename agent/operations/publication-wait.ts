@@ -4,7 +4,7 @@
  * without an API cannot be asked; when no node has one, Marathon's own view
  * (running, and healthy where checked) stands in.
  */
-import { readFleet, type FleetNode } from '../adapters/node-registry.js';
+import { readFleet, type FleetNode } from '../fleet/node-registry.js';
 import { readRoutingLabels } from '../core/labels.js';
 import type { MarathonApp } from '../core/marathon-types.js';
 import { readApp } from './marathon-actions.js';

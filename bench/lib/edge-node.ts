@@ -9,8 +9,8 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNginxBinary } from '../../agent/nginx-conf/flavor.js';
-import { renderNginxConf } from '../../agent/nginx-conf/render.js';
+import { defaultNginxBinary } from '../../agent/dataplane/nginx/conf/flavor.js';
+import { renderNginxConf } from '../../agent/dataplane/nginx/conf/render.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { startNginx, type NginxProcess } from '../../agent/sandbox/nginx-process.js';
 

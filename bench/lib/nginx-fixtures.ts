@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../agent/project-paths.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { startNginx, type NginxProcess } from '../../agent/sandbox/nginx-process.js';
-import { detectFlavor, moduleLines } from '../../agent/nginx-conf/flavor.js';
+import { detectFlavor, moduleLines } from '../../agent/dataplane/nginx/conf/flavor.js';
 
 const NGINX = '/usr/sbin/nginx';
 

@@ -2,7 +2,7 @@
 import { hashString } from '../../agent/core/hash.js';
 import type { RouteSettings } from '../../agent/core/route-settings.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
-import { NginxAdmin } from '../../agent/adapters/nginx-admin.js';
+import { NginxAdmin } from '../../agent/dataplane/nginx/admin.js';
 
 export interface BenchApp {
   readonly id: string;

@@ -11,7 +11,7 @@ import { freePort, isPortFree } from '../../agent/sandbox/free-port.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startNginx, type NginxProcess } from '../../agent/sandbox/nginx-process.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
-import { defaultNginxBinary, detectFlavor } from '../../agent/nginx-conf/flavor.js';
+import { defaultNginxBinary, detectFlavor } from '../../agent/dataplane/nginx/conf/flavor.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

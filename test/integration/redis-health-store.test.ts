@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisHealthStore } from '../../agent/adapters/redis-health-store.js';
+import { RedisHealthStore } from '../../agent/fleet/redis-health-store.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 
 let server: RedisServer;

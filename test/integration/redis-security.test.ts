@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, redisTlsOptions } from '../../agent/adapters/redis-link.js';
+import { connectRedis, redisTlsOptions } from '../../agent/fleet/redis-link.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RememberedHealth } from '../../agent/core/lifecycle.js';
-import { HealthMemory, type HealthStore } from '../../agent/health-memory.js';
+import { HealthMemory, type HealthStore } from '../../agent/control/health-memory.js';
 import { captureLog } from '../helpers/log-capture.js';
 
 function fakeStore() {

@@ -5,7 +5,7 @@ import { parseAppsListing } from '../../agent/core/marathon-apps.js';
 import { appsToResync, eventTypeLabel, MAX_APPS_PER_EVENT, MAX_COUNTED_EVENT_TYPES, parseEvent, type MarathonEvent } from '../../agent/core/marathon-events.js';
 import { computeRoutingTable, DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 import { MAX_APP_ID_LENGTH } from '../../agent/core/marathon-types.js';
-import { appPath } from '../../agent/adapters/marathon-client.js';
+import { appPath } from '../../agent/source/marathon/marathon-client.js';
 
 function event(data: unknown): MarathonEvent {
   const parsed = parseEvent(undefined, JSON.stringify(data));

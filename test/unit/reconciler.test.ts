@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PushBody, PushResult } from '../../agent/adapters/nginx-admin.js';
-import { HealthMemory } from '../../agent/health-memory.js';
+import type { PushBody, PushResult } from '../../agent/dataplane/nginx/admin.js';
+import { HealthMemory } from '../../agent/control/health-memory.js';
 import { DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
-import { Reconciler } from '../../agent/reconciler.js';
+import { Reconciler } from '../../agent/control/reconciler.js';
 import { parseAppsListing } from '../../agent/core/marathon-apps.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 

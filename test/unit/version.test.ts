@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { EDGEROUTE_VERSION, SHIPPED_PLUGIN_VERSION } from '../../agent/version.js';
-import { PluginVersionWatch } from '../../agent/plugin-version.js';
+import { PluginVersionWatch } from '../../agent/dataplane/nginx/plugin-version.js';
 import { captureLog } from '../helpers/log-capture.js';
 
 const root = join(import.meta.dirname, '..', '..');

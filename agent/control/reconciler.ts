@@ -5,10 +5,10 @@
  * retried with backoff; nginx keeps its last table meanwhile.
  */
 import type { Logger } from 'pino';
-import { parseAppResponse, type ParsedSnapshot } from './core/marathon-apps.js';
-import { isIpAddress, taskEndpoint } from './core/endpoint.js';
-import { readRoutingLabels } from './core/labels.js';
-import type { InputProblem, MarathonApp, MarathonSnapshot } from './core/marathon-types.js';
+import { parseAppResponse, type ParsedSnapshot } from '../core/marathon-apps.js';
+import { isIpAddress, taskEndpoint } from '../core/endpoint.js';
+import { readRoutingLabels } from '../core/labels.js';
+import type { InputProblem, MarathonApp, MarathonSnapshot } from '../core/marathon-types.js';
 import {
   computeRoutingTable,
   RoutingMemo,
@@ -16,10 +16,10 @@ import {
   type BackendStatus,
   type RoutingConfig,
   type RoutingTable,
-} from './core/routing-table.js';
+} from '../core/routing-table.js';
 import type { HealthMemory } from './health-memory.js';
-import { diffTables, isEmptyDiff } from './core/table-diff.js';
-import type { PluginStatus, PushBody, PushResult } from './adapters/nginx-admin.js';
+import { diffTables, isEmptyDiff } from '../core/table-diff.js';
+import type { PluginStatus, PushBody, PushResult } from '../dataplane/nginx/admin.js';
 import { ProblemReporter } from './problem-reporter.js';
 
 /** Told what each sync did, for the feed and the metrics. */

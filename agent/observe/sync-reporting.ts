@@ -1,8 +1,8 @@
 /** Turns what each sync did into feed events and metrics. */
-import type { AppRoute } from './core/routing-table.js';
+import type { AppRoute } from '../core/routing-table.js';
 import type { AgentFeed } from './feed.js';
 import type { AgentMetrics } from './metrics.js';
-import type { Reconciler, SyncObserver } from './reconciler.js';
+import type { Reconciler, SyncObserver } from '../control/reconciler.js';
 
 /**
  * Beyond this many changed apps in one sync (a first full sync, a Marathon

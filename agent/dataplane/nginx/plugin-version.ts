@@ -6,7 +6,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { EDGEROUTE_VERSION } from './version.js';
+import { EDGEROUTE_VERSION } from '../../version.js';
 
 export class PluginVersionWatch {
   /** null until nginx answered; "unknown" for a plugin older than 0.2.0, which does not say. */

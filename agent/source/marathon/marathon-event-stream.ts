@@ -5,7 +5,7 @@
  */
 import { createParser } from 'eventsource-parser';
 import type { Logger } from 'pino';
-import { parseEvent, type MarathonEvent } from '../core/marathon-events.js';
+import { parseEvent, type MarathonEvent } from '../../core/marathon-events.js';
 import type { MarathonClient } from './marathon-client.js';
 
 export interface EventStreamHandlers {

@@ -6,8 +6,8 @@
  * to it. Whoever drains waits for every live node's ack with zero in flight.
  */
 import type { Logger } from 'pino';
-import type { DrainAck, DrainBoard, DrainMark } from './adapters/redis-drains.js';
-import type { InflightReport } from './adapters/nginx-admin.js';
+import type { DrainAck, DrainBoard, DrainMark } from '../fleet/redis-drains.js';
+import type { InflightReport } from '../dataplane/nginx/admin.js';
 
 export interface DrainWatcherDeps {
   readonly board: DrainBoard;

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
-import { ListingParser, type ParsedSnapshot } from '../core/marathon-apps.js';
-import { appIdSegments } from '../core/marathon-types.js';
+import { ListingParser, type ParsedSnapshot } from '../../core/marathon-apps.js';
+import { appIdSegments } from '../../core/marathon-types.js';
 
 export interface MarathonEndpoint {
   readonly baseUrl: string;

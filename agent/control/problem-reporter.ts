@@ -3,7 +3,7 @@
  * away, instead of on every sync.
  */
 import type { Logger } from 'pino';
-import type { InputProblem } from './core/marathon-types.js';
+import type { InputProblem } from '../core/marathon-types.js';
 
 export class ProblemReporter {
   private active = new Map<string, InputProblem>();

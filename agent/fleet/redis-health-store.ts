@@ -1,7 +1,7 @@
 /** Health memory in Redis: `<prefix>health:<taskId>` → JSON {healthy, since}, with a TTL. */
 import type { Redis } from 'ioredis';
 import type { RememberedHealth } from '../core/lifecycle.js';
-import type { HealthStore } from '../health-memory.js';
+import type { HealthStore } from '../control/health-memory.js';
 
 const BATCH = 1000;
 

@@ -2,10 +2,10 @@
 import Handlebars from 'handlebars';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { isCidr } from '../policy/cidr.js';
+import { isCidr } from '../../../policy/cidr.js';
 import { dirname, join, resolve } from 'node:path';
-import { LUA_DIR, TEMPLATES_DIR } from '../project-paths.js';
-import { redactUrl, SYSTEM_CA_BUNDLE } from '../adapters/redis-link.js';
+import { LUA_DIR, TEMPLATES_DIR } from '../../../project-paths.js';
+import { redactUrl, SYSTEM_CA_BUNDLE } from '../../../fleet/redis-link.js';
 import { detectFlavor, moduleLines, type Flavor } from './flavor.js';
 import { parseListen } from './listen-address.js';
 

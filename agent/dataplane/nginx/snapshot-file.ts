@@ -6,8 +6,8 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { RoutingTable } from '../core/routing-table.js';
-import { pushBodyText } from './nginx-admin.js';
+import type { RoutingTable } from '../../core/routing-table.js';
+import { pushBodyText } from './admin.js';
 
 export class SnapshotFile {
   private pending: RoutingTable | null = null;

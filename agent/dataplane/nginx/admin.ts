@@ -1,5 +1,5 @@
 /** The plugin's admin endpoint on the routing node's nginx. */
-import type { AppRoute } from '../core/routing-table.js';
+import type { AppRoute } from '../../core/routing-table.js';
 
 export interface PushBody {
   readonly version: string;

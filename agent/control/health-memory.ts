@@ -6,7 +6,7 @@
  * up when it returns.
  */
 import type { Logger } from 'pino';
-import type { RememberedHealth } from './core/lifecycle.js';
+import type { RememberedHealth } from '../core/lifecycle.js';
 
 /** The persistent side (Redis). Both calls throw when the store is unreachable. */
 export interface HealthStore {
