@@ -4,7 +4,7 @@ import { affectsRouting, appsToResync, eventTypeLabel } from './core/marathon-ev
 import { HostResolver } from './source/marathon/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
-import { NginxAdmin } from './dataplane/nginx/admin.js';
+import { NginxDataPlane } from './dataplane/nginx/nginx-data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
 import { RedisLink } from './fleet/redis-link.js';
 import { HealthMemory } from './control/health-memory.js';
@@ -15,13 +15,11 @@ import { AgentFeed } from './observe/feed.js';
 import { AgentMetrics } from './observe/metrics.js';
 import { syncReporter } from './observe/sync-reporting.js';
 import type { FastifyInstance } from 'fastify';
-import { SnapshotFile } from './dataplane/nginx/snapshot-file.js';
 import { NodeRegistry } from './fleet/node-registry.js';
 import { hostname } from 'node:os';
 import type { SyncObserver } from './control/reconciler.js';
 import { DrainBoard } from './fleet/redis-drains.js';
 import { DrainWatcher } from './control/drain-watcher.js';
-import { PluginVersionWatch } from './dataplane/nginx/plugin-version.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
 
 export interface AgentOptions {
@@ -103,7 +101,6 @@ export interface RunningAgent {
 
 export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const marathon = new MarathonClient(parseMarathonUrls(opts.marathon), { caFile: opts.marathonCa });
-  const nginx = new NginxAdmin(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken);
   const resolver = new HostResolver();
   const redis = opts.redis ? new RedisLink(opts.redis, log.child({ component: 'redis' }), opts.redisCa) : null;
   const healthMemory = new HealthMemory(
@@ -112,28 +109,22 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     log.child({ component: 'health-memory' }),
   );
 
-  const snapshot = opts.snapshotFile ? new SnapshotFile(opts.snapshotFile, log.child({ component: 'snapshot' })) : null;
   const feed = new AgentFeed();
   const metrics = new AgentMetrics(() => {
     const counts = new Map<string, number>();
     for (const status of reconciler.backendStatuses) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
     return counts;
   });
-  const pluginVersion = new PluginVersionWatch(log.child({ component: 'plugin' }), metrics.registry);
+  const dataPlane = new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
   const reconciler: Reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
       fetchApp: (id) => marathon.fetchApp(id),
       resolveHosts: (names) => resolver.resolve(names),
-      push: (body) => nginx.push(body),
-      pluginStatus: async () => {
-        const status = await nginx.status();
-        pluginVersion.observe(status.pluginVersion);
-        return status;
-      },
+      dataPlane,
       healthMemory,
       now: Date.now,
-      observer: afterSync(withSnapshot(syncReporter(feed, metrics, () => reconciler), snapshot), () => drains?.poke()),
+      observer: afterSync(syncReporter(feed, metrics, () => reconciler), () => drains?.poke()),
     },
     {
       routing: {
@@ -145,7 +136,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       },
       debounceMs: opts.debounceMs,
       resyncIntervalMs: opts.resyncIntervalMs,
-      nginxCheckIntervalMs: opts.nginxCheckIntervalMs,
+      dataPlaneCheckIntervalMs: opts.nginxCheckIntervalMs,
       minRetryMs: 250,
       maxRetryMs: 10_000,
     },
@@ -195,9 +186,9 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
           board: drainBoard,
           nodeId,
           setDrains: (marks) => reconciler.setDrains(marks),
-          drainsInNginx: () => reconciler.drainsInNginx,
+          drainsApplied: () => reconciler.drainsApplied,
           pushedVersion: () => reconciler.pushedVersion,
-          inflight: (ids) => nginx.inflight(ids),
+          dataPlane,
         },
         log.child({ component: 'drains' }),
       )
@@ -251,7 +242,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await events.stop();
       await reconciler.stop();
       await redis?.close();
-      await snapshot?.flush();
+      await dataPlane.close();
     },
   };
   if (opts.listen) {
@@ -270,7 +261,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         readyMaxAgeMs: opts.readyMaxAgeMs,
         readsNeedToken: opts.apiReads === 'token',
         certificates: certs ? () => certs.certificates() : null,
-        pluginVersion: () => pluginVersion.pluginVersion,
+        pluginVersion: () => dataPlane.release,
         operations:
           redis && drainBoard && policies
             ? (io) => ({
@@ -308,18 +299,6 @@ function afterSync(observer: SyncObserver, then: () => void): SyncObserver {
     synced(info) {
       observer.synced(info);
       then();
-    },
-    failed: (err) => observer.failed(err),
-  };
-}
-
-/** Also keeps the snapshot file up to date with what nginx was given. */
-function withSnapshot(observer: SyncObserver, snapshot: SnapshotFile | null): SyncObserver {
-  if (!snapshot) return observer;
-  return {
-    synced(info) {
-      observer.synced(info);
-      if (info.pushed) snapshot.save(info.table);
     },
     failed: (err) => observer.failed(err),
   };

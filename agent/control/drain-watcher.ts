@@ -2,21 +2,22 @@
  * The agent's half of announce-before-kill. It follows the drain marks in
  * Redis (polled, and at once on a PUBLISH), hands them to the reconciler so
  * the tasks leave this node's upstreams, and acknowledges each mark once
- * nginx holds a table without the task, with the requests nginx still serves
- * to it. Whoever drains waits for every live node's ack with zero in flight.
+ * the data plane holds a table without the task, with the requests it still
+ * serves to it. Whoever drains waits for every live node's ack with zero in flight.
  */
 import type { Logger } from 'pino';
 import type { DrainAck, DrainBoard, DrainMark } from '../fleet/redis-drains.js';
-import type { InflightReport } from '../dataplane/nginx/admin.js';
+import type { DataPlane, InflightReport } from '../dataplane/data-plane.js';
 
 export interface DrainWatcherDeps {
   readonly board: DrainBoard;
   readonly nodeId: string;
   setDrains(drains: ReadonlyMap<string, string>): void;
-  /** The drain marks behind the table nginx holds; null while unknown. */
-  drainsInNginx(): ReadonlyMap<string, string> | null;
+  /** The drain marks behind the table the data plane holds; null while unknown. */
+  drainsApplied(): ReadonlyMap<string, string> | null;
   pushedVersion(): string | null;
-  inflight(taskIds: readonly string[]): Promise<InflightReport>;
+  /** Where the in-flight counts come from. */
+  readonly dataPlane: Pick<DataPlane, 'name' | 'inflight'>;
 }
 
 export interface DrainWatcherOptions {
@@ -109,18 +110,18 @@ export class DrainWatcher {
     await this.acknowledge();
   }
 
-  /** Acks the marks nginx's table already reflects, with what is still in flight to those tasks. */
+  /** Acks the marks the data plane's table already reflects, with what is still in flight to those tasks. */
   private async acknowledge(): Promise<void> {
-    const applied = this.deps.drainsInNginx();
+    const applied = this.deps.drainsApplied();
     if (applied === null) return;
     const due = [...this.marks.values()].filter((m) => applied.has(m.taskId) && !this.finished.has(doneKey(m)));
     if (due.length === 0) return;
     const version = this.deps.pushedVersion();
     let report: InflightReport;
     try {
-      report = await this.deps.inflight(due.map((m) => m.taskId));
+      report = await this.deps.dataPlane.inflight(due.map((m) => m.taskId));
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'cannot read in-flight requests from nginx; not acknowledging yet');
+      this.log.debug({ err: (err as Error).message }, `cannot read in-flight requests from ${this.deps.dataPlane.name}; not acknowledging yet`);
       return;
     }
     const settled = report.settled && report.version === version;

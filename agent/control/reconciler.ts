@@ -1,8 +1,9 @@
 /**
  * The agent's control loop. Events only ask for a sync; a sync fetches a fresh
- * snapshot, recomputes the whole table (pure), and pushes to nginx only the
- * apps whose routes changed. Requests are debounced and coalesced, failures
- * retried with backoff; nginx keeps its last table meanwhile.
+ * snapshot, recomputes the whole table (pure), and applies to the data plane
+ * only the apps whose routes changed. Requests are debounced and coalesced,
+ * failures retried with backoff; the data plane keeps its last table
+ * meanwhile. It knows the data plane only through its port (`DataPlane`).
  */
 import type { Logger } from 'pino';
 import { parseAppResponse, type ParsedSnapshot } from '../core/marathon-apps.js';
@@ -19,7 +20,7 @@ import {
 } from '../core/routing-table.js';
 import type { HealthMemory } from './health-memory.js';
 import { diffTables, isEmptyDiff } from '../core/table-diff.js';
-import type { PluginStatus, PushBody, PushResult } from '../dataplane/nginx/admin.js';
+import type { DataPlane, TableChange } from '../dataplane/data-plane.js';
 import { ProblemReporter } from './problem-reporter.js';
 
 /** Told what each sync did, for the feed and the metrics. */
@@ -42,8 +43,7 @@ export interface ReconcilerDeps {
   /** One app with its tasks (`/v2/apps/{id}?embed=app.tasks`); null when Marathon has no such app. */
   fetchApp(appId: string): Promise<unknown | null>;
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
-  push(body: PushBody): Promise<PushResult>;
-  pluginStatus(): Promise<PluginStatus>;
+  dataPlane: DataPlane;
   healthMemory: HealthMemory;
   now(): number;
   observer?: SyncObserver;
@@ -55,8 +55,8 @@ export interface ReconcilerOptions {
   readonly debounceMs: number;
   /** Full resync even without events, as a safety net. */
   readonly resyncIntervalMs: number;
-  /** How often to check that nginx still holds the pushed table (it may have restarted). */
-  readonly nginxCheckIntervalMs: number;
+  /** How often to check that the data plane still holds the pushed table (it may have restarted). */
+  readonly dataPlaneCheckIntervalMs: number;
   readonly minRetryMs: number;
   readonly maxRetryMs: number;
 }
@@ -95,10 +95,10 @@ export class Reconciler {
   private readonly pendingApps = new Set<string>();
   private timing: SyncTiming | null = null;
   private lastSyncEndedAt = 0;
-  /** The nginx generation last seen; a new one means nginx restarted. */
+  /** The data plane's generation last seen; a new one means it restarted. */
   private generation: string | null = null;
   private clockTimer: NodeJS.Timeout | null = null;
-  /** What nginx holds, as far as we know; null when unknown. */
+  /** What the data plane holds, as far as we know; null when unknown. */
   private applied: RoutingTable | null = null;
   private syncing: Promise<void> | null = null;
   private dirty = false;
@@ -124,7 +124,7 @@ export class Reconciler {
   start(): void {
     this.requestSync('start', 0);
     this.intervals.push(setInterval(() => this.requestSync('periodic resync'), this.opts.resyncIntervalMs));
-    this.intervals.push(setInterval(() => void this.checkNginx(), this.opts.nginxCheckIntervalMs));
+    this.intervals.push(setInterval(() => void this.checkDataPlane(), this.opts.dataPlaneCheckIntervalMs));
   }
 
   async stop(): Promise<void> {
@@ -197,8 +197,8 @@ export class Reconciler {
     this.requestSync('drain marks changed', 0, false);
   }
 
-  /** The drain marks the table nginx holds was computed with; null when nginx's table is not known. */
-  get drainsInNginx(): ReadonlyMap<string, string> | null {
+  /** The drain marks the table the data plane holds was computed with; null when its table is not known. */
+  get drainsApplied(): ReadonlyMap<string, string> | null {
     return this.applied === null ? null : (this.tableDrains.get(this.applied) ?? null);
   }
 
@@ -218,6 +218,7 @@ export class Reconciler {
       this.stats.lastSyncAt = Date.now();
       this.stats.lastSync = this.timing;
       if (this.timing && this.lastChanges && this.desired) {
+        if (this.applied === this.desired) this.deps.dataPlane.holds(this.desired);
         this.deps.observer?.synced({
           timing: this.timing,
           table: this.desired,
@@ -232,7 +233,7 @@ export class Reconciler {
       this.failures++;
       this.stats.syncFailures++;
       const retryMs = Math.min(this.opts.maxRetryMs, this.opts.minRetryMs * 2 ** (this.failures - 1));
-      this.log.warn({ err: (err as Error).message, retryMs, attempt: this.failures }, 'sync failed; nginx keeps its current table');
+      this.log.warn({ err: (err as Error).message, retryMs, attempt: this.failures }, `sync failed; ${this.deps.dataPlane.name} keeps its current table`);
       this.deps.observer?.failed(err as Error);
       this.scheduleRetry(retryMs);
     }
@@ -354,7 +355,7 @@ export class Reconciler {
     const desired = this.desired;
     if (desired === null) return 0;
     if (this.applied?.version === desired.version) {
-      // Same content; holding the newest object keeps drainsInNginx current.
+      // Same content; holding the newest object keeps drainsApplied current.
       this.applied = desired;
       return 0;
     }
@@ -365,39 +366,41 @@ export class Reconciler {
       this.applied = desired;
       return 0;
     }
-    const body: PushBody = applied === null ? fullPush(desired) : deltaPush(applied.version, desired.version, diff.upserts, diff.removals);
-    const result = await this.deps.push(body);
-    const bytes = result.bytes ?? 0;
+    const plane = this.deps.dataPlane;
+    const change: TableChange = applied === null ? wholeTable(desired) : changesSince(applied.version, desired.version, diff.upserts, diff.removals);
+    const result = await plane.apply(change);
+    const bytes = result.bytes;
     this.stats.pushes++;
     if (applied === null) this.stats.fullPushes++;
-    if (!result.ok && result.status === 409 && applied !== null) {
-      // nginx holds something else (restarted, or another writer): send everything.
-      this.log.info({ error: result.error }, 'nginx table differs from the last push; pushing the full table');
+    if (!result.ok && result.otherBase && applied !== null) {
+      // The data plane holds something else (restarted, or another writer): send everything.
+      this.log.info({ error: result.error }, `${plane.name} table differs from the last push; pushing the full table`);
       this.applied = null;
       return bytes + (await this.pushDesired());
     }
-    if (!result.ok) throw new Error(`nginx refused the push (HTTP ${result.status}): ${result.error}`);
+    if (!result.ok) throw new Error(result.message);
     if (result.generation) this.generation = result.generation;
     this.applied = desired;
     this.log.info(
       // Counting the whole table would build it; the delta says what changed.
-      { version: desired.version, changed: Object.keys(body.apps).length, full: body.base === null },
-      'pushed routing table to nginx',
+      { version: desired.version, changed: Object.keys(change.apps).length, full: change.base === null },
+      `pushed routing table to ${plane.name}`,
     );
     return bytes;
   }
 
-  private async checkNginx(): Promise<void> {
+  private async checkDataPlane(): Promise<void> {
     if (this.syncing || this.desired === null) return;
+    const plane = this.deps.dataPlane;
     try {
-      const status = await this.deps.pluginStatus();
+      const status = await plane.status();
       const restarted = this.generation !== null && status.generation !== null && status.generation !== this.generation;
       this.generation = status.generation ?? this.generation;
       if (restarted) {
         // It may hold an older snapshot, or nothing: send everything.
-        this.log.info({ generation: status.generation }, 'nginx restarted; pushing the full table');
+        this.log.info({ generation: status.generation }, `${plane.name} restarted; pushing the full table`);
         this.applied = null;
-        this.requestSync('nginx restarted', 0, false);
+        this.requestSync(`${plane.name} restarted`, 0, false);
         return;
       }
       if (this.applied === null && status.version === this.desired.version) {
@@ -405,22 +408,22 @@ export class Reconciler {
         return;
       }
       if (status.version !== (this.applied?.version ?? null)) {
-        this.log.warn({ nginxVersion: status.version, expected: this.applied?.version ?? null }, 'nginx does not hold the pushed table; resyncing');
+        this.log.warn({ [`${plane.name}Version`]: status.version, expected: this.applied?.version ?? null }, `${plane.name} does not hold the pushed table; resyncing`);
         this.applied = null;
-        this.requestSync('nginx table differs', 0);
+        this.requestSync(`${plane.name} table differs`, 0);
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'nginx admin endpoint unreachable');
+      this.log.warn({ err: (err as Error).message }, `${plane.name} admin endpoint unreachable`);
       this.applied = null;
     }
   }
 }
 
-function fullPush(table: RoutingTable): PushBody {
+function wholeTable(table: RoutingTable): TableChange {
   return { version: table.version, base: null, apps: table.apps };
 }
 
-function deltaPush(base: string, version: string, upserts: readonly AppRoute[], removals: readonly string[]): PushBody {
+function changesSince(base: string, version: string, upserts: readonly AppRoute[], removals: readonly string[]): TableChange {
   const apps: Record<string, AppRoute | null> = {};
   for (const app of upserts) apps[app.id] = app;
   for (const id of removals) apps[id] = null;

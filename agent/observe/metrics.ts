@@ -21,7 +21,7 @@ export class AgentMetrics {
   readonly pushBytes = new Counter({ name: 'edgeroute_push_bytes_total', help: 'Bytes pushed to the nginx plugin', registers: [this.registry] });
   readonly marathonConnected = new Gauge({ name: 'edgeroute_marathon_connected', help: '1 while the Marathon event stream is attached', registers: [this.registry] });
   readonly redisConnected = new Gauge({ name: 'edgeroute_redis_connected', help: '1 while Redis is connected (0 when unset or down)', registers: [this.registry] });
-  readonly nginxInSync = new Gauge({ name: 'edgeroute_nginx_in_sync', help: '1 when nginx holds the current routing table', registers: [this.registry] });
+  readonly dataPlaneInSync = new Gauge({ name: 'edgeroute_nginx_in_sync', help: '1 when nginx holds the current routing table', registers: [this.registry] });
   readonly apps = new Gauge({ name: 'edgeroute_apps', help: 'Routed logical apps', registers: [this.registry] });
   readonly backends: Gauge<'state'>;
 

@@ -21,7 +21,7 @@ export function syncReporter(feed: AgentFeed, metrics: AgentMetrics, reconciler:
         metrics.pushSeconds.observe(timing.pushMs / 1000);
         metrics.pushBytes.inc(timing.pushBytes);
       }
-      metrics.nginxInSync.set(pushed ? 1 : 0);
+      metrics.dataPlaneInSync.set(pushed ? 1 : 0);
       metrics.apps.set(Number(/-(\d+)$/.exec(table.version)?.[1] ?? 0));
       const count = upserts.length + removals.length;
       if (count === 0) return;

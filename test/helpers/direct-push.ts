@@ -1,6 +1,6 @@
 /** Pushes routes straight to a plugin's admin endpoint (no agent), and waits until every worker routes with them. */
 import { expect } from 'vitest';
-import { pushBodyText } from '../../agent/dataplane/nginx/admin.js';
+import { pushBodyText } from '../../agent/dataplane/nginx/push-format.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import type { NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
-import { pushBodyText } from '../../agent/dataplane/nginx/admin.js';
+import { pushBodyText } from '../../agent/dataplane/nginx/push-format.js';
 import { answers, waitForStatus } from '../helpers/traffic.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
-import { pushBodyText, type PushBody } from '../../agent/dataplane/nginx/admin.js';
+import { pushBodyText, type PushBody } from '../../agent/dataplane/nginx/push-format.js';
 import { answers } from '../helpers/traffic.js';
 
 const APPS = 20;

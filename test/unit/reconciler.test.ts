@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PushBody, PushResult } from '../../agent/dataplane/nginx/admin.js';
+import type { ApplyResult, DataPlane, TableChange } from '../../agent/dataplane/data-plane.js';
 import { HealthMemory } from '../../agent/control/health-memory.js';
 import { DEFAULT_ROUTING_CONFIG } from '../../agent/core/routing-table.js';
 import { Reconciler } from '../../agent/control/reconciler.js';
@@ -25,7 +25,7 @@ function fakes() {
     fetches: 0,
     appFetches: [] as string[],
     fetchFails: false,
-    pushes: [] as PushBody[],
+    pushes: [] as TableChange[],
     nginxVersion: null as string | null,
   };
   const deps = {
@@ -42,20 +42,27 @@ function fakes() {
       return app ? { app } : null;
     },
     resolveHosts: async () => new Map<string, string>(),
-    push: async (body: PushBody): Promise<PushResult> => {
-      state.pushes.push(body);
-      if (body.base !== null && body.base !== state.nginxVersion) return { ok: false, status: 409, error: 'base version does not match' };
-      state.nginxVersion = body.version;
-      return { ok: true };
-    },
-    pluginStatus: async () => ({ version: state.nginxVersion, generation: 'g1' }),
+    dataPlane: {
+      name: 'nginx',
+      apply: async (body: TableChange): Promise<ApplyResult> => {
+        state.pushes.push(body);
+        if (body.base !== null && body.base !== state.nginxVersion) return { ok: false, bytes: 0, otherBase: true, error: 'base version does not match', message: 'nginx refused the push (HTTP 409)' };
+        state.nginxVersion = body.version;
+        return { ok: true, bytes: 0, generation: null };
+      },
+      status: async () => ({ version: state.nginxVersion, generation: 'g1' }),
+      inflight: async () => ({ version: null, settled: false, backends: new Map<string, number>() }),
+      release: null,
+      holds: () => undefined,
+      close: async () => undefined,
+    } satisfies DataPlane,
     healthMemory: new HealthMemory(null, 60, silent),
     now: Date.now,
   };
   return { state, deps };
 }
 
-const options = { routing: DEFAULT_ROUTING_CONFIG, debounceMs: 10, resyncIntervalMs: 60_000, nginxCheckIntervalMs: 60_000, minRetryMs: 20, maxRetryMs: 100 };
+const options = { routing: DEFAULT_ROUTING_CONFIG, debounceMs: 10, resyncIntervalMs: 60_000, dataPlaneCheckIntervalMs: 60_000, minRetryMs: 20, maxRetryMs: 100 };
 let running: Reconciler | null = null;
 afterEach(async () => {
   await running?.stop();
@@ -117,13 +124,13 @@ describe('Reconciler', () => {
     await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
     const drains = new Map([['web.1001', 'kill announced by ops@test']]);
     running.setDrains(drains);
-    await waitFor('the drain pushed', () => (running?.drainsInNginx === drains ? true : undefined));
+    await waitFor('the drain pushed', () => (running?.drainsApplied === drains ? true : undefined));
     const route = state.pushes.at(-1)?.apps['/web'];
     expect(route?.versions.stable?.backends.map((b) => b.id)).toEqual(['web.1002']);
     // A mark on a task this node does not route changes no route, and is reflected all the same.
     const elsewhere = new Map([...drains, ['other.1', 'drain announced by ops@test']]);
     running.setDrains(elsewhere);
-    await waitFor('the mark reflected', () => (running?.drainsInNginx === elsewhere ? true : undefined));
+    await waitFor('the mark reflected', () => (running?.drainsApplied === elsewhere ? true : undefined));
     expect(state.pushes).toHaveLength(2);
   });
 

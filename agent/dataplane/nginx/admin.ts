@@ -1,25 +1,6 @@
 /** The plugin's admin endpoint on the routing node's nginx. */
-import type { AppRoute } from '../../core/routing-table.js';
-
-export interface PushBody {
-  readonly version: string;
-  /** The version the push builds on; null replaces the whole table. */
-  readonly base: string | null;
-  /** Changed apps; null removes an app. */
-  readonly apps: Readonly<Record<string, AppRoute | null>>;
-}
-
-/** `bytes`: the size of the body sent. */
-/**
- * The push as the plugin reads it: NDJSON, a header line, then one line per
- * changed app route or {"remove": id}. The plugin stores each route line as
- * sent, so nothing is encoded twice.
- */
-export function pushBodyText(body: PushBody): string {
-  const lines = [JSON.stringify({ version: body.version, base: body.base })];
-  for (const [id, route] of Object.entries(body.apps)) lines.push(route === null ? JSON.stringify({ remove: id }) : JSON.stringify(route));
-  return `${lines.join('\n')}\n`;
-}
+import type { InflightReport } from '../data-plane.js';
+import { pushBodyText, type PushBody } from './push-format.js';
 
 /** `generation`: the nginx that took the push (it changes when nginx restarts). */
 export type PushResult = ({ ok: true; generation?: string | null } | { ok: false; status: number; error: string }) & { bytes?: number };
@@ -29,15 +10,6 @@ export interface PluginStatus {
   readonly generation: string | null;
   /** The Lua plugin's release; null from a plugin older than 0.2.0. */
   readonly pluginVersion: string | null;
-}
-
-/** Requests nginx is still serving, per backend (task id). */
-export interface InflightReport {
-  /** The table version in nginx's shared memory. */
-  readonly version: string | null;
-  /** True when every worker reported on that version, so the counts are complete. */
-  readonly settled: boolean;
-  readonly backends: ReadonlyMap<string, number>;
 }
 
 export class NginxAdmin {

@@ -7,7 +7,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { RoutingTable } from '../../core/routing-table.js';
-import { pushBodyText } from './admin.js';
+import { pushBodyText } from './push-format.js';
 
 export class SnapshotFile {
   private pending: RoutingTable | null = null;
