@@ -1,6 +1,5 @@
 /** Wires the adapters to the reconcile loop: what `edgeroute agent` runs. */
 import type { Logger } from 'pino';
-import { affectsRouting, appsToResync, eventTypeLabel } from './core/marathon-events.js';
 import { HostResolver } from './source/marathon/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
@@ -12,7 +11,10 @@ import { Reconciler } from './control/reconciler.js';
 import { RedisPolicies } from './fleet/redis-policies.js';
 import { buildApi, parseListenAddress } from './api/server.js';
 import { AgentFeed } from './observe/feed.js';
-import { AgentMetrics } from './observe/metrics.js';
+import { AgentMetrics, countByState } from './observe/metrics.js';
+import { EventCounts } from './observe/event-counts.js';
+import { syncOnEvents } from './control/event-handling.js';
+import { subscribeFleetChannels } from './fleet/fleet-channels.js';
 import { syncReporter } from './observe/sync-reporting.js';
 import type { FastifyInstance } from 'fastify';
 import { NodeRegistry } from './fleet/node-registry.js';
@@ -110,11 +112,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   );
 
   const feed = new AgentFeed();
-  const metrics = new AgentMetrics(() => {
-    const counts = new Map<string, number>();
-    for (const status of reconciler.backendStatuses) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
-    return counts;
-  });
+  const metrics = new AgentMetrics(() => countByState(reconciler.backendStatuses));
   const dataPlane = new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
   const reconciler: Reconciler = new Reconciler(
     {
@@ -143,25 +141,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     log.child({ component: 'reconciler' }),
   );
 
-  const eventCounts = new Map<string, number>();
-  const countedEventTypes = new Set<string>();
+  const eventCounts = new EventCounts(metrics);
   const events = new MarathonEventStream(
     marathon,
-    {
-      onEvent: (event) => {
-        // Types come from the bus: bounded, so that garbage cannot grow a series per name.
-        const type = eventTypeLabel(event.type, countedEventTypes);
-        countedEventTypes.add(type);
-        eventCounts.set(type, (eventCounts.get(type) ?? 0) + 1);
-        metrics.events.inc({ type });
-        if (!affectsRouting(event)) return;
-        const apps = appsToResync(event);
-        if (apps) reconciler.requestAppSync(apps, event.type);
-        else reconciler.requestSync(event.type);
-      },
-      // Events may have been missed while detached.
-      onConnected: () => reconciler.requestSync('event stream attached'),
-    },
+    syncOnEvents(reconciler, (event) => eventCounts.count(event.type)),
     log.child({ component: 'marathon-events' }),
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
@@ -193,18 +176,14 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         log.child({ component: 'drains' }),
       )
     : null;
-  // Policy changes by anyone who PUBLISHes (the CLI, the API, an operator) reach the feed; drain
-  // announcements are read at once. Its own connection, which queues the SUBSCRIBE until
-  // connected and renews it after a reconnect.
-  const subscriber = redis ? redis.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null }) : null;
-  if (subscriber && policies && drainBoard) {
-    subscriber.on('message', (channel: string, message: string) => {
-      if (channel === drainBoard.channel) drains?.poke();
-      else feed.publish({ type: 'policy-changed', app: message });
-    });
-    subscriber.on('error', () => undefined);
-    subscriber.subscribe(policies.channel, drainBoard.channel).catch(() => undefined);
-  }
+  const subscriber =
+    redis && policies && drainBoard
+      ? subscribeFleetChannels(
+          redis.client,
+          { policies: policies.channel, drains: drainBoard.channel },
+          { drainsChanged: () => drains?.poke(), policyChanged: (app) => feed.publish({ type: 'policy-changed', app }) },
+        )
+      : null;
   redis?.connect();
   // The first sync is when the shared health memory matters most (an agent
   // restarted during a Marathon failover), so give Redis a moment to connect.
@@ -223,7 +202,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const running: RunningAgent = {
     reconciler,
     events,
-    eventCounts,
+    eventCounts: eventCounts.byType,
     healthMemory,
     feed,
     metrics,
@@ -275,13 +254,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
                 ...io,
               })
             : null,
-        drains: drainBoard
-          ? async () => {
-              const marks = await drainBoard.active();
-              const acks = await drainBoard.acks([...marks.keys()]);
-              return [...marks.values()].map((mark) => ({ ...mark, acks: Object.fromEntries(acks.get(mark.taskId)?.acks ?? []) }));
-            }
-          : null,
+        drains: drainBoard ? () => drainBoard.activeWithAcks() : null,
       },
       log.child({ component: 'api' }),
     ).then(async (built) => {

@@ -30,7 +30,7 @@ export interface ApiDeps {
   readonly drains: (() => Promise<DrainView[]>) | null;
   /** The --certs folder's certificates, without key material; null without --certs. */
   readonly certificates?: (() => readonly CertificateView[]) | null;
-  /** The Lua plugin release nginx reported; null until it answered. */
+  /** The release of edgeroute's part of the data plane (the Lua plugin) it reported; null until it answered. */
   readonly pluginVersion?: () => string | null;
   marathonUrl(): string;
   marathonConnected(): boolean;

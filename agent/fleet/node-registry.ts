@@ -10,7 +10,7 @@ export interface NodeInfo {
   readonly nodeId: string;
   readonly heartbeatAt: number;
   readonly startedAt: number;
-  /** The table this node's nginx holds. */
+  /** The table this node's data plane holds. */
   readonly tableVersion: string | null;
   readonly apiUrl: string | null;
 }

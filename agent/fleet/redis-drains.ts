@@ -27,11 +27,11 @@ export interface DrainMark {
 export interface DrainAck {
   /** When the node last confirmed (ms). */
   readonly at: number;
-  /** The table version its nginx routes with; it does not route to the task. */
+  /** The table version its data plane routes with; it does not route to the task. */
   readonly tableVersion: string | null;
-  /** Requests to the task still being served by this node's nginx. */
+  /** Requests to the task still being served by this node's data plane. */
   readonly inflight: number;
-  /** True when every nginx worker reported on that table, so `inflight` is complete. */
+  /** True when the whole data plane (every nginx worker) reported on that table, so `inflight` is complete. */
   readonly settled: boolean;
 }
 
@@ -129,6 +129,13 @@ export class DrainBoard {
       result.set(id, { mark, acks });
     });
     return result;
+  }
+
+  /** The active marks, each with every node's acknowledgement (as /v1/drains lists them). */
+  async activeWithAcks(): Promise<Array<DrainMark & { readonly acks: Readonly<Record<string, DrainAck>> }>> {
+    const marks = await this.active();
+    const acks = await this.acks([...marks.keys()]);
+    return [...marks.values()].map((mark) => ({ ...mark, acks: Object.fromEntries(acks.get(mark.taskId)?.acks ?? []) }));
   }
 }
 

@@ -39,3 +39,10 @@ export class AgentMetrics {
     });
   }
 }
+
+/** Tasks by state, for the backends gauge. */
+export function countByState(statuses: readonly { readonly state: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const status of statuses) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
+  return counts;
+}
