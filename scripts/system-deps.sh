@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the system packages edgeroute runs on are present: nginx with the
-# Lua module (Debian's nginx-extras), lua-cjson, lua-resty-redis and
-# redis-server, plus wrk, busted and LuaJIT for the tests and benchmarks.
+# Lua module (Debian's nginx-extras), lua-cjson, lua-resty-redis, HAProxy
+# (Debian's haproxy 2.6, for HAProxy routing nodes) and redis-server, plus
+# wrk, busted and LuaJIT for the tests and benchmarks.
 # Installs them with apt-get when it can; otherwise says what to run.
 #
 # LuaJIT comes from luajit2 (OpenResty's branch): Debian's plain `luajit`
@@ -10,24 +11,45 @@
 #
 # `--runtime` installs only what a routing node runs (nginx with the Lua
 # module, lua-cjson, lua-resty-redis): no Redis server (the fleet shares one,
-# elsewhere), no test or benchmark tools, no browser.
+# elsewhere), no test or benchmark tools, no browser, no HAProxy.
+#
+# `--runtime-haproxy` installs only what an HAProxy routing node runs
+# (`edgeroute haproxy-conf`): HAProxy, and no nginx. A routing node runs nginx
+# or HAProxy, never both.
 set -euo pipefail
 
 RUNTIME_PACKAGES=(nginx-extras lua-nginx-redis lua-cjson)
-PACKAGES=("${RUNTIME_PACKAGES[@]}" redis-server wrk lua-busted luajit2 chromium)
+HAPROXY_PACKAGES=(haproxy)
+PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted luajit2 chromium)
 RUNTIME_ONLY=false
-if [ "${1:-}" = "--runtime" ]; then
-  RUNTIME_ONLY=true
-  PACKAGES=("${RUNTIME_PACKAGES[@]}")
-fi
+MODE=full
+case "${1:-}" in
+  --runtime)
+    RUNTIME_ONLY=true
+    PACKAGES=("${RUNTIME_PACKAGES[@]}")
+    ;;
+  --runtime-haproxy)
+    MODE=haproxy
+    PACKAGES=("${HAPROXY_PACKAGES[@]}")
+    ;;
+esac
+
+have_haproxy() {
+  [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1
+}
 
 have_all() {
+  if [ "$MODE" = haproxy ]; then
+    have_haproxy
+    return
+  fi
   [ -x /usr/sbin/nginx ] || return 1
   [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || return 1
   [ -f /usr/lib/nginx/modules/ndk_http_module.so ] || return 1
   [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || ls /usr/lib/*/lua/5.1/cjson.so >/dev/null 2>&1 || return 1
   [ -f /usr/share/lua/5.1/nginx/redis.lua ] || [ -f /usr/share/lua/5.1/resty/redis.lua ] || return 1
   [ "$RUNTIME_ONLY" = true ] && return 0
+  have_haproxy || return 1
   command -v redis-server >/dev/null 2>&1 || return 1
   command -v wrk >/dev/null 2>&1 || return 1
   command -v busted >/dev/null 2>&1 || return 1
@@ -39,8 +61,9 @@ if have_all; then
   exit 0
 fi
 
-# OpenResty users bring their own nginx; they still need redis-server.
-if [ -x /usr/local/openresty/nginx/sbin/nginx ] && command -v redis-server >/dev/null 2>&1; then
+# OpenResty users bring their own nginx; they still need redis-server (and
+# HAProxy, for the HAProxy tests).
+if [ "$MODE" = full ] && [ -x /usr/local/openresty/nginx/sbin/nginx ] && command -v redis-server >/dev/null 2>&1 && { [ "$RUNTIME_ONLY" = true ] || have_haproxy; }; then
   exit 0
 fi
 
@@ -62,7 +85,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "edgeroute: installing ${PACKAGES[*]} ..."
-# Keep the packages from starting their own nginx on :80 and redis on :6379.
+# Keep the packages from starting their own nginx on :80, HAProxy, and redis on :6379.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
@@ -71,7 +94,7 @@ fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 if ! have_all; then
-  echo "edgeroute: packages installed but nginx's Lua module or redis-server is still missing" >&2
+  echo "edgeroute: packages installed but nginx's Lua module, haproxy or redis-server is still missing" >&2
   exit 1
 fi
 echo "edgeroute: system packages ready."

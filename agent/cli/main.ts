@@ -13,6 +13,7 @@ import { operationCommand, OPERATION_SUMMARIES } from './operations-command.js';
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
   agent: { run: agentCommand, summary: 'keep a routing node nginx in sync with Marathon' },
   'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
+  'haproxy-conf': { run: async (argv) => (await import('./haproxy-conf-command.js')).haproxyConfCommand(argv), summary: 'write the HAProxy config for an HAProxy routing node' },
   policy: { run: policyCommand, summary: 'set, get, list, remove or validate split policies in Redis' },
   watch: { run: watchCommand, summary: "print the agent's live feed" },
   drain: { run: operationCommand('drain'), summary: OPERATION_SUMMARIES.drain as string },

@@ -1,0 +1,147 @@
+/**
+ * Renders templates/haproxy.cfg.hbs into a folder that `haproxy -W -f
+ * DIR/haproxy.cfg` runs: the static part of an HAProxy routing node. What
+ * changes with Marathon (which host goes to which backend, the servers) is
+ * the agent's, through the admin socket; nothing here is about apps.
+ */
+import Handlebars from 'handlebars';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { TEMPLATES_DIR } from '../../project-paths.js';
+import { checkCfgPath, parseBind } from './bind-address.js';
+
+/** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
+export const POOL_BACKEND_PREFIX = 'pool-';
+export const NO_APP_BACKEND = 'edgeroute-no-app';
+export const HTTP_FRONTEND = 'edgeroute-http';
+export const HOSTS_MAP_FILE = 'hosts.map';
+export const DEFAULT_BACKEND_POOL = 64;
+/** About 10 KB of HAProxy memory each (PLATFORM-NOTES): 100,000 is 1 GB. */
+export const MAX_BACKEND_POOL = 100_000;
+/** A unix socket path is at most 107 bytes (sun_path). */
+const MAX_SOCKET_PATH = 107;
+
+export function poolBackendName(index: number): string {
+  return `${POOL_BACKEND_PREFIX}${index}`;
+}
+
+export interface HaproxyConfOptions {
+  readonly outDir: string;
+  /** Public HTTP listen addresses: PORT, HOST:PORT, [IPv6]:PORT, unix:/path. */
+  readonly listen: readonly string[];
+  /** The runtime API's unix socket; default DIR/run/admin.sock. */
+  readonly adminSocket?: string | null;
+  /** A group that may use the admin socket too (mode 660), e.g. the agent's. */
+  readonly adminSocketGroup?: string | null;
+  /** Public TLS listen addresses; they need tlsCert and tlsKey. */
+  readonly tlsListen?: readonly string[];
+  readonly tlsCert?: string | null;
+  readonly tlsKey?: string | null;
+  /** How many empty backends to pre-declare for apps. */
+  readonly backendPool?: number;
+  /** The user the workers run as once started as root (its group too, unless group is given). */
+  readonly user?: string | null;
+  readonly group?: string | null;
+  /** Seconds an upgraded connection may stay idle. */
+  readonly websocketIdleTimeoutSeconds?: number;
+}
+
+export interface HaproxyConfFiles {
+  readonly dir: string;
+  readonly confPath: string;
+  readonly hostsMap: string;
+  readonly adminSocket: string;
+  readonly pidFile: string;
+  /** Where to point `haproxy -S` for the master CLI (the systemd unit does). */
+  readonly masterSocket: string;
+  readonly backendPool: number;
+  /** Folders to create. */
+  readonly dirs: readonly string[];
+  /** Files to write; `keep`: only when absent (the map is the agent's once it runs). */
+  readonly files: readonly { readonly path: string; readonly content: string; readonly mode: number; readonly keep?: boolean }[];
+}
+
+export function renderHaproxyConf(opts: HaproxyConfOptions): HaproxyConfFiles {
+  const rendered = haproxyConfFiles(opts);
+  for (const dir of rendered.dirs) mkdirSync(dir, { recursive: true });
+  for (const file of rendered.files) {
+    if (file.keep && existsSync(file.path)) continue;
+    writeFileSync(file.path, file.content, { mode: file.mode });
+    chmodSync(file.path, file.mode);
+  }
+  return rendered;
+}
+
+/** Renders the folder's files into memory; nothing is written. */
+export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
+  if (opts.outDir === '') throw new Error('--out is needed');
+  const dir = checkCfgPath(resolve(opts.outDir), '--out');
+  if (opts.listen.length === 0) throw new Error('at least one --listen address is needed');
+  const listen = opts.listen.map(parseBind);
+  const tlsListen = (opts.tlsListen ?? []).map(parseBind);
+  const runDir = join(dir, 'run');
+  const adminSocket = checkCfgPath(resolve(opts.adminSocket ?? join(runDir, 'admin.sock')), '--admin-socket');
+  if (Buffer.byteLength(adminSocket) > MAX_SOCKET_PATH) throw new Error(`--admin-socket ${adminSocket} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`);
+  const masterSocket = join(runDir, 'master.sock');
+  const group = opts.adminSocketGroup ?? null;
+  if (group !== null && !NAME.test(group)) throw new Error(`--admin-socket-group "${group}" is not a group name`);
+  const user = opts.user ?? null;
+  if (user !== null && !NAME.test(user)) throw new Error(`--user "${user}" is not a user name`);
+  const workerGroup = opts.group ?? user;
+  if (workerGroup !== null && !NAME.test(workerGroup)) throw new Error(`group "${workerGroup}" is not a group name`);
+  const backendPool = opts.backendPool ?? DEFAULT_BACKEND_POOL;
+  if (!Number.isInteger(backendPool) || backendPool < 0 || backendPool > MAX_BACKEND_POOL) {
+    throw new Error(`--backend-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
+  }
+  const tunnelTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
+  if (!Number.isInteger(tunnelTimeout) || tunnelTimeout < 1 || tunnelTimeout > 7 * 86_400) throw new Error('--websocket-idle-timeout must be 1 to 604800 whole seconds');
+
+  const hostsMap = join(dir, HOSTS_MAP_FILE);
+  const pidFile = join(runDir, 'haproxy.pid');
+  const dirs = [dir, runDir, dirname(adminSocket)];
+  const files: { path: string; content: string; mode: number; keep?: boolean }[] = [];
+  let tls: { pem: string } | null = null;
+  if (tlsListen.length > 0) {
+    // HAProxy reads the certificate and its key from one PEM file.
+    const pem = join(dir, 'tls', 'default.pem');
+    files.push({ path: pem, content: tlsBundle(opts.tlsCert ?? null, opts.tlsKey ?? null), mode: 0o600 });
+    dirs.push(dirname(pem));
+    tls = { pem };
+  } else if (opts.tlsCert || opts.tlsKey) {
+    throw new Error('--tls-cert and --tls-key are for --tls-listen, which is not given');
+  }
+  files.push({ path: hostsMap, content: '', mode: 0o644, keep: true });
+
+  const confPath = join(dir, 'haproxy.cfg');
+  const template = Handlebars.create().compile(readFileSync(join(TEMPLATES_DIR, 'haproxy.cfg.hbs'), 'utf8'), { noEscape: true, strict: true });
+  const conf = template({
+    confPath,
+    pidFile,
+    adminSocket: { path: adminSocket, mode: group === null ? '600' : '660', group },
+    user,
+    group: workerGroup,
+    closeSpreadTime: '2s',
+    connectTimeout: '2s',
+    tunnelTimeout: `${tunnelTimeout}s`,
+    listen: listen.map((l) => l.bind),
+    tlsListen: tlsListen.map((l) => l.bind),
+    tls,
+    hostsMap,
+    poolPrefix: POOL_BACKEND_PREFIX,
+    pool: Array.from({ length: backendPool }, (_, i) => poolBackendName(i + 1)),
+  });
+  files.push({ path: confPath, content: conf, mode: 0o644 });
+  return { dir, confPath, hostsMap, adminSocket, pidFile, masterSocket, backendPool, dirs: [...new Set(dirs)], files };
+}
+
+const NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;
+
+function tlsBundle(cert: string | null, key: string | null): string {
+  if (!cert || !key) throw new Error('--tls-listen needs --tls-cert and --tls-key');
+  const parts = [cert, key].map((file) => {
+    if (!existsSync(file)) throw new Error(`TLS file ${file} does not exist`);
+    const text = readFileSync(file, 'utf8');
+    return text.endsWith('\n') ? text : `${text}\n`;
+  });
+  return parts.join('');
+}
