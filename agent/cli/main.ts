@@ -3,6 +3,7 @@
 import { agentCommand } from './agent-command.js';
 import { demoCommand } from './demo-command.js';
 import { installCommand } from './install-command.js';
+import { haproxyConfCommand } from './haproxy-conf-command.js';
 import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
 import { watchCommand } from './watch-command.js';
@@ -13,7 +14,7 @@ import { operationCommand, OPERATION_SUMMARIES } from './operations-command.js';
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; summary: string }> = {
   agent: { run: agentCommand, summary: 'keep a routing node nginx in sync with Marathon' },
   'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
-  'haproxy-conf': { run: async (argv) => (await import('./haproxy-conf-command.js')).haproxyConfCommand(argv), summary: 'write the HAProxy config for an HAProxy routing node' },
+  'haproxy-conf': { run: haproxyConfCommand, summary: 'write the HAProxy config for an HAProxy routing node' },
   policy: { run: policyCommand, summary: 'set, get, list, remove or validate split policies in Redis' },
   watch: { run: watchCommand, summary: "print the agent's live feed" },
   drain: { run: operationCommand('drain'), summary: OPERATION_SUMMARIES.drain as string },
@@ -27,7 +28,8 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
 
 function usage(): string {
   const lines = ['Usage: edgeroute COMMAND [options]', '', 'Commands:'];
-  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)}${command.summary}`);
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}${command.summary}`);
   lines.push('', 'Run `edgeroute COMMAND --help` for its options, `edgeroute --version` for the release.');
   return lines.join('\n');
 }
