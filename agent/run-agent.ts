@@ -241,6 +241,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         readsNeedToken: opts.apiReads === 'token',
         certificates: certs ? () => certs.certificates() : null,
         pluginVersion: () => dataPlane.release,
+        dataPlane: dataPlane.name,
         operations:
           redis && drainBoard && policies
             ? (io) => ({

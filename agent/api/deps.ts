@@ -32,6 +32,8 @@ export interface ApiDeps {
   readonly certificates?: (() => readonly CertificateView[]) | null;
   /** The release of edgeroute's part of the data plane (the Lua plugin) it reported; null until it answered. */
   readonly pluginVersion?: () => string | null;
+  /** Which data plane this node runs ("nginx"). */
+  readonly dataPlane?: string;
   marathonUrl(): string;
   marathonConnected(): boolean;
   redisConnected(): boolean | null;

@@ -7,7 +7,7 @@ export const feedRoutes = (deps: ApiDeps): FastifyPluginAsync =>
   async (app) => {
     await app.register(websocket);
     app.get('/v1/events', { websocket: true }, (socket) => {
-      socket.send(JSON.stringify({ type: 'hello', at: new Date().toISOString(), version: deps.reconciler.table?.version ?? null }));
+      socket.send(JSON.stringify({ type: 'hello', at: new Date().toISOString(), version: deps.reconciler.table?.version ?? null, dataPlane: deps.dataPlane ?? 'nginx' }));
       const unsubscribe = deps.feed.subscribe((message) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
       });

@@ -56,6 +56,8 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
         );
         return {
           edgeroute: { version: EDGEROUTE_VERSION, pluginVersion: deps.pluginVersion?.() ?? null },
+          // Which data plane this node runs, and the table it holds (nginxVersion stays, for older readers).
+          dataPlane: { kind: deps.dataPlane ?? 'nginx', holds: reconciler.pushedVersion },
           version: table?.version ?? null,
           nginxVersion: reconciler.pushedVersion,
           lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),

@@ -18,7 +18,7 @@ export function describe(message: Message): string {
   const time = message.at.slice(11, 23);
   switch (message.type) {
     case 'hello':
-      return `${time} connected; table ${String(message.version)}`;
+      return `${time} connected; table ${String(message.version)}${message.dataPlane ? ` (${String(message.dataPlane)} node)` : ''}`;
     case 'routing-changed':
       return `${time} routing changed: ${(message.changed as string[]).join(', ') || '-'}${(message.removed as string[]).length ? `; removed ${(message.removed as string[]).join(', ')}` : ''}`;
     case 'published':

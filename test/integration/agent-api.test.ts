@@ -65,6 +65,8 @@ describe('health', () => {
     });
     expect(health).toEqual({ status: 'ok', version: RELEASE, pluginVersion: RELEASE });
     expect((await json('/v1/state')).body.edgeroute).toEqual({ version: RELEASE, pluginVersion: RELEASE });
+    const state = (await json('/v1/state')).body;
+    expect(state.dataPlane).toEqual({ kind: 'nginx', holds: state.version });
     expect(node.logs.has((l) => l.msg === 'nginx runs the plugin of this release' && l.pluginVersion === RELEASE)).toBe(true);
   });
 
@@ -147,6 +149,7 @@ describe('the live feed', () => {
     watch.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
       await waitFor('watch to connect', () => (output.includes('connected; table') ? true : undefined));
+      expect(output).toMatch(/connected; table \S+ \(nginx node\)/);
       const before = new Set(taskIds('/web'));
       await marathon.scale('/web', 3);
       const added = taskIds('/web').find((id) => !before.has(id)) as string;

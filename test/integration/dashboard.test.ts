@@ -68,6 +68,7 @@ describe('dashboard', () => {
     expect(await app.locator('.app-id').textContent()).toContain('dash');
     expect(await app.locator('.vhost').allTextContents()).toEqual(['dash.test']);
     expect(await page.locator('#st-marathon').textContent()).toBe('connected');
+    expect(await page.locator('#st-dataplane').textContent()).toBe('nginx holds');
 
     // A reload would lose this mark.
     await page.evaluate(() => { (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true; });

@@ -98,10 +98,12 @@
     else setText('st-redis', r.connected ? 'connected' : 'disconnected', r.connected ? 'ok' : 'bad', '');
 
     setText('st-version', state.version == null ? 'none yet' : str(state.version), 'mono' + (state.version == null ? ' muted' : ''));
+    var plane = str((state.dataPlane && state.dataPlane.kind) || 'nginx');
+    setText('st-dataplane', plane + ' holds', '', 'the data plane this routing node runs');
     var inSync = state.version != null && state.nginxVersion === state.version;
     var nginxText = state.nginxVersion == null ? 'nothing loaded' : str(state.nginxVersion);
     setText('st-nginx', nginxText, 'mono ' + (state.nginxVersion == null ? 'bad' : inSync ? 'ok' : 'warn'),
-      state.nginxVersion == null ? 'nginx has no routing table from this agent yet' : inSync ? 'nginx holds the current table' : 'nginx holds another table version than the agent');
+      state.nginxVersion == null ? plane + ' has no routing table from this agent yet' : inSync ? plane + ' holds the current table' : plane + ' holds another table version than the agent');
 
     lastSyncAt = state.lastSyncAt || null;
     renderSyncTime();
