@@ -4,6 +4,8 @@ import { HostResolver } from './source/marathon/host-resolver.js';
 import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-client.js';
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
 import { NginxDataPlane } from './dataplane/nginx/nginx-data-plane.js';
+import { HaproxyDataPlane } from './dataplane/haproxy/haproxy-data-plane.js';
+import type { DataPlane } from './dataplane/data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
 import { RedisLink } from './fleet/redis-link.js';
 import { HealthMemory } from './control/health-memory.js';
@@ -27,6 +29,8 @@ import { startCertWatcher } from './certs/start-cert-watcher.js';
 export interface AgentOptions {
   readonly marathon: string;
   readonly nginxAdmin: string;
+  /** HAProxy's admin stats socket (haproxy-conf's --admin-socket): drive HAProxy instead of nginx; null: nginx. */
+  readonly haproxySocket: string | null;
   readonly adminToken: string;
   readonly redis: string | null;
   /** CA bundle for a rediss:// Redis; null: the system bundle. */
@@ -80,6 +84,7 @@ export const AGENT_DEFAULTS = {
   nginxCheckIntervalMs: 1_000,
   stallTimeoutMs: 30_000,
   certs: null,
+  haproxySocket: null,
 } as const;
 
 const REDIS_STARTUP_WAIT_MS = 3_000;
@@ -113,7 +118,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
 
   const feed = new AgentFeed();
   const metrics = new AgentMetrics(() => countByState(reconciler.backendStatuses));
-  const dataPlane = new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
+  if (opts.haproxySocket && opts.certs) throw new Error('--certs is for nginx nodes only; an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  const dataPlane: DataPlane = opts.haproxySocket
+    ? new HaproxyDataPlane({ socket: opts.haproxySocket }, log.child({ component: 'haproxy' }))
+    : new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
   const reconciler: Reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
@@ -196,7 +204,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     drains?.start();
   });
   let stopped = false;
-  log.info({ marathon: marathon.endpoint.baseUrl, nginxAdmin: opts.nginxAdmin, group: opts.group }, 'agent started');
+  log.info(
+    { marathon: marathon.endpoint.baseUrl, ...(opts.haproxySocket ? { haproxySocket: opts.haproxySocket } : { nginxAdmin: opts.nginxAdmin }), group: opts.group },
+    'agent started',
+  );
 
   let api: FastifyInstance | null = null;
   const running: RunningAgent = {

@@ -3,10 +3,13 @@ import { AGENT_DEFAULTS, startAgent } from '../run-agent.js';
 import { createLogger } from './logger.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
+const DEFAULT_NGINX_ADMIN = 'http://127.0.0.1:8081';
+
 export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'marathon', kind: 'string', required: true, help: 'Marathon URL(s), comma-separated; http://user:pass@host for basic auth' },
   { name: 'marathon-ca', kind: 'string', help: "PEM file of the CA of Marathon's HTTPS certificate" },
-  { name: 'nginx-admin', kind: 'string', default: 'http://127.0.0.1:8081', help: "the plugin's admin listener" },
+  { name: 'nginx-admin', kind: 'string', help: `the plugin's admin listener (default ${DEFAULT_NGINX_ADMIN})` },
+  { name: 'haproxy-socket', kind: 'string', help: "drive HAProxy instead of nginx: its admin stats socket (haproxy-conf's --admin-socket)" },
   { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
   { name: 'redis', kind: 'string', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
@@ -33,16 +36,29 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
 export async function agentCommand(argv: readonly string[]): Promise<number> {
   const values = readOptions(AGENT_OPTIONS, argv, process.env, false, 'agent');
   if (values.help) {
-    console.log(helpText('agent', 'Watches Marathon and pushes routing changes to nginx, without reloads.', AGENT_OPTIONS));
+    console.log(helpText('agent', 'Watches Marathon and pushes routing changes to nginx (or HAProxy, --haproxy-socket), without reloads.', AGENT_OPTIONS));
     return 0;
   }
-  const adminToken = stringOption(values, 'admin-token');
-  if (!adminToken) throw new UsageError('the admin token is required: set EDGEROUTE_ADMIN_TOKEN (or --admin-token) to the token nginx-conf used');
+  const haproxySocket = stringOption(values, 'haproxy-socket');
+  const nginxAdmin = stringOption(values, 'nginx-admin');
+  if (haproxySocket !== null && nginxAdmin !== null) throw new UsageError('--haproxy-socket and --nginx-admin name two data planes: give one of them');
+  if (haproxySocket !== null && stringOption(values, 'certs') !== null) {
+    throw new UsageError('--certs is for nginx nodes only for now: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  }
+  const adminToken = stringOption(values, 'admin-token') ?? (haproxySocket !== null ? stringOption(values, 'api-token') : null);
+  if (!adminToken) {
+    throw new UsageError(
+      haproxySocket !== null
+        ? 'an HAProxy node needs a token for the agent API\'s writes: set EDGEROUTE_API_TOKEN (or --api-token)'
+        : 'the admin token is required: set EDGEROUTE_ADMIN_TOKEN (or --admin-token) to the token nginx-conf used',
+    );
+  }
   const log = createLogger(stringOption(values, 'log-level') ?? 'info');
   const agent = startAgent(
     {
       marathon: stringOption(values, 'marathon') ?? '',
-      nginxAdmin: stringOption(values, 'nginx-admin') ?? '',
+      nginxAdmin: nginxAdmin ?? DEFAULT_NGINX_ADMIN,
+      haproxySocket,
       adminToken,
       redis: stringOption(values, 'redis'),
       redisCa: stringOption(values, 'redis-ca'),

@@ -1,0 +1,324 @@
+/**
+ * HAProxy (from `edgeroute haproxy-conf`) as the agent's data plane, through
+ * its runtime API only, never a reload: each routed app gets one of the
+ * pre-declared pool backends, its hosts go to that backend in hosts.map, its
+ * tasks are dynamic servers, weighted and drained at run time.
+ *
+ * What HAProxy holds is the truth: the adapter keeps a model of it (map
+ * entries, servers), read back from HAProxy on every whole-table apply (so an
+ * agent or an HAProxy restart needs nothing on disk), and each apply edits
+ * only what differs. Routing is by host, to the app's default version.
+ */
+import type { Logger } from 'pino';
+import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
+import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
+import { HOSTS_MAP_FILE } from './render.js';
+import { HaproxyRuntime } from './runtime-client.js';
+import { appHosts, diffHostMap, findMapFile, parseInfoGeneration, parseShowMap, parseShowStat, scaleWeights, serverName, unsupportedFeatures, type StatServer } from './runtime-plan.js';
+
+export interface HaproxyDataPlaneOptions {
+  /** The admin stats socket (haproxy-conf's --admin-socket). */
+  readonly socket: string;
+  /** How often draining servers are checked for their last session. */
+  readonly reapIntervalMs?: number;
+}
+
+interface ServerModel {
+  readonly backend: string;
+  readonly name: string;
+  readonly taskId: string | null;
+  weight: number;
+  draining: boolean;
+}
+
+export class HaproxyDataPlane implements DataPlane {
+  readonly name = 'haproxy';
+  readonly release = null;
+  private readonly runtime: HaproxyRuntime;
+  private mapFile: string | null = null;
+  /** What HAProxy holds. */
+  private hosts = new Map<string, string>();
+  private servers = new Map<string, ServerModel>();
+  private pool: string[] = [];
+  /** App → its pool backend. */
+  private readonly assigned = new Map<string, string>();
+  /** The routes last applied, by app. */
+  private routes = new Map<string, AppRoute>();
+  /** Apps the pool had no backend for. */
+  private readonly unplaced = new Set<string>();
+  /** Server name → task id, for every name the agent derived. */
+  private readonly taskOfServer = new Map<string, string>();
+  private readonly warned = new Map<string, string>();
+  private version: string | null = null;
+  private generation: string | null = null;
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(
+    opts: HaproxyDataPlaneOptions,
+    private readonly log: Logger,
+  ) {
+    this.runtime = new HaproxyRuntime(opts.socket);
+    this.reaper = setInterval(() => void this.exclusive(() => this.reap()).catch((err: Error) => this.log.debug({ err: err.message }, 'drain check failed')), opts.reapIntervalMs ?? 250);
+    this.reaper.unref();
+  }
+
+  apply(change: TableChange): Promise<ApplyResult> {
+    return this.exclusive(() => this.applyNow(change));
+  }
+
+  async status(): Promise<DataPlaneStatus> {
+    const generation = parseInfoGeneration(await this.runtime.one('show info'));
+    return { version: generation !== null && generation === this.generation ? this.version : null, generation };
+  }
+
+  inflight(taskIds: readonly string[]): Promise<InflightReport> {
+    return this.exclusive(async () => {
+      const [info, stat] = await this.runtime.run(['show info', 'show stat']);
+      const generation = parseInfoGeneration(info!);
+      const wanted = new Set(taskIds);
+      const backends = new Map<string, number>();
+      for (const s of parseShowStat(stat!).servers) {
+        const task = this.servers.get(key(s.backend, s.name))?.taskId ?? this.taskOfServer.get(s.name);
+        if (task !== undefined && task !== null && wanted.has(task) && s.busy > 0) backends.set(task, (backends.get(task) ?? 0) + s.busy);
+      }
+      return { version: this.version, settled: generation !== null && generation === this.generation, backends };
+    });
+  }
+
+  holds(_table: RoutingTable): void {
+    // HAProxy keeps nothing across restarts; the agent re-applies everything.
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.reaper);
+    await this.lock.catch(() => undefined);
+    this.runtime.close();
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(change: TableChange): Promise<ApplyResult> {
+    const sent = { bytes: 0 };
+    const generation = parseInfoGeneration(await this.send(sent, 'show info'));
+    if (change.base !== null && (change.base !== this.version || generation !== this.generation)) {
+      const error = generation !== this.generation ? 'HAProxy restarted' : `HAProxy holds ${this.version ?? 'no table'}, not ${change.base}`;
+      return { ok: false, bytes: sent.bytes, otherBase: true, error, message: `haproxy refused the change: ${error}` };
+    }
+    let looked: Set<string>;
+    if (change.base === null) {
+      await this.readBack(sent);
+      looked = new Set([...this.routes.keys(), ...Object.keys(change.apps), ...this.assigned.keys()]);
+      this.routes = new Map(Object.entries(change.apps).filter((e): e is [string, AppRoute] => e[1] !== null));
+    } else {
+      looked = new Set(Object.keys(change.apps));
+      for (const [id, route] of Object.entries(change.apps)) {
+        if (route === null) this.routes.delete(id);
+        else this.routes.set(id, route);
+      }
+    }
+    for (const id of this.unplaced) looked.add(id);
+    const errors = await this.reconcile(sent, looked);
+    if (errors.length > 0) {
+      return { ok: false, bytes: sent.bytes, otherBase: false, error: errors.join('; '), message: `haproxy refused ${errors.length} command(s): ${errors.slice(0, 3).join('; ')}` };
+    }
+    this.version = change.version;
+    this.generation = generation;
+    return { ok: true, bytes: sent.bytes, generation };
+  }
+
+  /** Rebuilds the model from what HAProxy holds (after a restart of either side). */
+  private async readBack(sent: { bytes: number }): Promise<void> {
+    if (this.mapFile === null) {
+      this.mapFile = findMapFile(await this.send(sent, 'show map'), HOSTS_MAP_FILE);
+      if (this.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
+    }
+    const [map, stat] = await this.sendAll(sent, [`show map ${this.mapFile}`, 'show stat']);
+    this.hosts = parseShowMap(map!);
+    const report = parseShowStat(stat!);
+    this.pool = [...report.pool];
+    this.servers = new Map(report.servers.map((s) => [key(s.backend, s.name), this.modelOf(s)]));
+    // Keep app → backend where HAProxy still agrees, else learn it from the map.
+    const byBackend = new Map<string, string>();
+    for (const [app, backend] of this.assigned) {
+      if (this.pool.includes(backend)) byBackend.set(backend, app);
+      else this.assigned.delete(app);
+    }
+    for (const [app, route] of this.routes) {
+      if (this.assigned.has(app)) continue;
+      const backend = appHosts(route).map((h) => this.hosts.get(h)).find((b) => b !== undefined && this.pool.includes(b) && !byBackend.has(b));
+      if (backend) {
+        this.assigned.set(app, backend);
+        byBackend.set(backend, app);
+      }
+    }
+  }
+
+  private modelOf(s: StatServer): ServerModel {
+    return { backend: s.backend, name: s.name, taskId: this.taskOfServer.get(s.name) ?? null, weight: s.weight, draining: s.status === 'DRAIN' || s.status === 'MAINT' };
+  }
+
+  /** Makes HAProxy route the `looked` apps as `this.routes` says (removing those it no longer has). */
+  private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>): Promise<string[]> {
+    const errors: string[] = [];
+    const desiredHosts = new Map<string, string>();
+    const scope = new Set<string>();
+    const serverCommands: string[] = [];
+    const drainCommands: string[] = [];
+    // Removed apps first, so their backends may serve new ones once empty.
+    for (const app of looked) {
+      if (this.routes.has(app)) continue;
+      this.unplaced.delete(app);
+      this.warned.delete(app);
+      const backend = this.assigned.get(app);
+      if (backend === undefined) continue;
+      this.assigned.delete(app);
+      for (const [host, be] of this.hosts) if (be === backend) scope.add(host);
+      drainCommands.push(...this.drainAllBut(backend, new Set()));
+    }
+    const taken = new Set(this.assigned.values());
+    for (const app of [...looked].sort()) {
+      const route = this.routes.get(app);
+      if (!route) continue;
+      this.warnUnsupported(route);
+      let backend = this.assigned.get(app);
+      if (backend === undefined) {
+        backend = this.pool.find((b) => !taken.has(b) && ![...this.servers.values()].some((s) => s.backend === b));
+        if (backend === undefined) {
+          if (!this.unplaced.has(app)) this.log.warn({ app, pool: this.pool.length }, `no free backend left in HAProxy's pool for app ${app}: it has no route on this node (raise haproxy-conf --backend-pool and restart HAProxy)`);
+          this.unplaced.add(app);
+          continue;
+        }
+        this.assigned.set(app, backend);
+        taken.add(backend);
+      }
+      this.unplaced.delete(app);
+      for (const [host, be] of this.hosts) if (be === backend) scope.add(host);
+      for (const host of appHosts(route)) {
+        scope.add(host);
+        desiredHosts.set(host, backend);
+      }
+      const version = route.versions[route.defaultVersion];
+      const backends = version?.backends ?? [];
+      const weights = scaleWeights(backends);
+      const keep = new Set<string>();
+      for (const b of backends) {
+        const name = serverName(b.id, b.address, b.port);
+        this.taskOfServer.set(name, b.id);
+        keep.add(name);
+        const weight = weights.get(b.id)!;
+        const have = this.servers.get(key(backend, name));
+        const at = `${backend}/${name}`;
+        if (!have) {
+          const address = b.address.includes(':') ? `[${b.address}]` : b.address;
+          serverCommands.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s`, `set server ${at} state ready`);
+          this.servers.set(key(backend, name), { backend, name, taskId: b.id, weight, draining: false });
+        } else {
+          if (have.draining) serverCommands.push(`set server ${at} state ready`);
+          if (have.weight !== weight || have.draining) serverCommands.push(`set server ${at} weight ${weight}`);
+          have.weight = weight;
+          have.draining = false;
+        }
+      }
+      drainCommands.push(...this.drainAllBut(backend, keep));
+    }
+    // Servers before hosts, so a new host goes live with its tasks; drains after hosts.
+    errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
+    errors.push(...(await this.editMap(sent, diffHostMap(this.hosts, desiredHosts, scope))));
+    errors.push(...check(drainCommands, await this.sendAll(sent, drainCommands)));
+    return errors;
+  }
+
+  private drainAllBut(backend: string, keep: ReadonlySet<string>): string[] {
+    const commands: string[] = [];
+    for (const s of this.servers.values()) {
+      if (s.backend !== backend || keep.has(s.name) || s.draining) continue;
+      s.draining = true;
+      commands.push(`set server ${backend}/${s.name} state drain`);
+    }
+    return commands;
+  }
+
+  private async editMap(sent: { bytes: number }, edits: ReturnType<typeof diffHostMap>): Promise<string[]> {
+    const file = this.mapFile!;
+    const sets = [...edits.set];
+    const replies = await this.sendAll(sent, [...sets.map(([h, b]) => `set map ${file} ${h} ${b}`), ...edits.del.map((h) => `del map ${file} ${h}`)]);
+    const adds: [string, string][] = [];
+    const errors: string[] = [];
+    sets.forEach(([host, backend], i) => {
+      const reply = replies[i]!.trim();
+      if (reply === '') this.hosts.set(host, backend);
+      else if (/entry not found/i.test(reply)) adds.push([host, backend]);
+      else errors.push(`set map ${host}: ${reply}`);
+    });
+    edits.del.forEach((host, i) => {
+      const reply = replies[sets.length + i]!.trim();
+      if (reply === '' || /entry not found|key not found/i.test(reply)) this.hosts.delete(host);
+      else errors.push(`del map ${host}: ${reply}`);
+    });
+    const addReplies = await this.sendAll(sent, adds.map(([h, b]) => `add map ${file} ${h} ${b}`));
+    adds.forEach(([host, backend], i) => {
+      const reply = addReplies[i]!.trim();
+      if (reply === '') this.hosts.set(host, backend);
+      else errors.push(`add map ${host}: ${reply}`);
+    });
+    return errors;
+  }
+
+  /** Draining servers without sessions left: maintenance, then deleted. */
+  private async reap(): Promise<void> {
+    if (![...this.servers.values()].some((s) => s.draining)) return;
+    const stat = parseShowStat(await this.runtime.one('show stat'));
+    const idle = stat.servers.filter((s) => s.busy === 0 && this.servers.get(key(s.backend, s.name))?.draining === true);
+    const gone = new Set(stat.servers.map((s) => key(s.backend, s.name)));
+    for (const k of this.servers.keys()) if (!gone.has(k)) this.servers.delete(k);
+    if (idle.length === 0) return;
+    const replies = await this.runtime.run(idle.flatMap((s) => [`set server ${s.backend}/${s.name} state maint`, `del server ${s.backend}/${s.name}`]));
+    idle.forEach((s, i) => {
+      const reply = replies[2 * i + 1]!.trim();
+      if (/Server deleted/i.test(reply)) {
+        this.servers.delete(key(s.backend, s.name));
+        this.log.info({ backend: s.backend, server: s.name, task: this.taskOfServer.get(s.name) ?? null }, 'drained server removed from haproxy');
+        this.taskOfServer.delete(s.name);
+      } else {
+        this.log.debug({ backend: s.backend, server: s.name, reply }, 'drained server not deleted yet');
+      }
+    });
+  }
+
+  private warnUnsupported(route: AppRoute): void {
+    const missing = unsupportedFeatures(route);
+    const said = missing.join(', ');
+    if (missing.length === 0 || this.warned.get(route.id) === said) return;
+    this.warned.set(route.id, said);
+    this.log.warn({ app: route.id, unsupported: missing }, `app ${route.id} uses what an HAProxy node does not apply yet (${said}); it is routed by host to its default version only`);
+  }
+
+  private async send(sent: { bytes: number }, command: string): Promise<string> {
+    return (await this.sendAll(sent, [command]))[0]!;
+  }
+
+  private sendAll(sent: { bytes: number }, commands: readonly string[]): Promise<string[]> {
+    for (const c of commands) sent.bytes += Buffer.byteLength(c) + 1;
+    return this.runtime.run(commands);
+  }
+}
+
+function key(backend: string, name: string): string {
+  return `${backend}/${name}`;
+}
+
+/** Replies that are not what success looks like. */
+function check(commands: readonly string[], replies: readonly string[]): string[] {
+  const errors: string[] = [];
+  commands.forEach((command, i) => {
+    const reply = (replies[i] ?? '').trim();
+    const ok = command.startsWith('add server') ? /New server registered/i.test(reply) : reply === '';
+    if (!ok) errors.push(`${command.split(' ').slice(0, 3).join(' ')}: ${reply}`);
+  });
+  return errors;
+}

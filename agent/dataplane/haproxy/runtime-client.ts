@@ -1,0 +1,116 @@
+/**
+ * HAProxy's runtime API on its admin stats socket: one connection in `prompt`
+ * mode, kept open, commands pipelined, each reply ending at the prompt
+ * ("\n> "). Success is told by the reply's text only (PLATFORM-NOTES).
+ */
+import { createConnection, type Socket } from 'node:net';
+
+const PROMPT = '\n> ';
+
+interface Pending {
+  readonly resolve: (reply: string) => void;
+  readonly reject: (err: Error) => void;
+}
+
+export class HaproxyRuntime {
+  private socket: Socket | null = null;
+  private connecting: Promise<Socket> | null = null;
+  private buffer = '';
+  private pending: Pending[] = [];
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  /** Sends the commands in one write and resolves with their replies, in order. */
+  async run(commands: readonly string[]): Promise<string[]> {
+    if (commands.length === 0) return [];
+    for (const c of commands) if (c.includes('\n')) throw new Error(`a runtime-API command holds a line break: ${JSON.stringify(c)}`);
+    const socket = await this.connect();
+    const replies = commands.map(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          this.pending.push({ resolve, reject });
+        }),
+    );
+    const timer = setTimeout(() => this.fail(socket, new Error(`HAProxy's runtime API did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    socket.write(`${commands.join('\n')}\n`);
+    try {
+      return await Promise.all(replies);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async one(command: string): Promise<string> {
+    return (await this.run([command]))[0]!;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.socket) this.fail(this.socket, new Error('runtime API client closed'));
+  }
+
+  private connect(): Promise<Socket> {
+    if (this.closed) return Promise.reject(new Error('runtime API client closed'));
+    if (this.socket) return Promise.resolve(this.socket);
+    if (this.connecting) return this.connecting;
+    this.connecting = new Promise<Socket>((resolve, reject) => {
+      const socket = createConnection(this.path);
+      socket.setEncoding('utf8');
+      let ready = false;
+      const timer = setTimeout(() => socket.destroy(new Error(`cannot reach HAProxy's runtime API at ${this.path} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      socket.on('error', (err) => {
+        clearTimeout(timer);
+        if (!ready) reject(new Error(`HAProxy's runtime API at ${this.path}: ${err.message}`));
+        this.fail(socket, err);
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        if (!ready) reject(new Error(`HAProxy's runtime API at ${this.path} closed the connection`));
+        this.fail(socket, new Error("HAProxy's runtime API closed the connection"));
+      });
+      socket.on('data', (chunk: string) => this.receive(chunk));
+      socket.on('connect', () => {
+        // The replies to `prompt` and `set timeout` come first; idle sessions would close after 10 s.
+        const setup = [0, 1].map(() => new Promise<string>((res, rej) => this.pending.push({ resolve: res, reject: rej })));
+        socket.write('prompt\nset timeout cli 3600\n');
+        this.socket = socket;
+        this.buffer = '';
+        Promise.all(setup).then(
+          () => {
+            clearTimeout(timer);
+            ready = true;
+            resolve(socket);
+          },
+          (err: Error) => reject(err),
+        );
+      });
+    }).finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private receive(chunk: string): void {
+    this.buffer += chunk;
+    for (;;) {
+      const at = this.buffer.indexOf(PROMPT);
+      if (at === -1) return;
+      const reply = this.buffer.slice(0, at);
+      this.buffer = this.buffer.slice(at + PROMPT.length);
+      this.pending.shift()?.resolve(reply.replace(/\n$/, ''));
+    }
+  }
+
+  private fail(socket: Socket, err: Error): void {
+    if (this.socket === socket) this.socket = null;
+    socket.destroy();
+    const pending = this.pending;
+    this.pending = [];
+    this.buffer = '';
+    for (const p of pending) p.reject(err);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The pure parts of the HAProxy adapter: server names, weight scaling, what
+ * the runtime API's `show` commands answer, and the host-map diff. Nothing
+ * here talks to HAProxy.
+ */
+import { createHash } from 'node:crypto';
+import type { AppRoute, Backend } from '../../core/routing-table.js';
+import { POOL_BACKEND_PREFIX } from './render.js';
+
+/** HAProxy's server weights run 0-256; 0 would stop new requests, so a routed task gets at least 1. */
+export const HAPROXY_MAX_WEIGHT = 256;
+
+/**
+ * A stable, valid HAProxy identifier for a task at an address: Marathon task
+ * ids are long and hold characters HAProxy refuses. The address is part of
+ * it, so a task that moved becomes a new server rather than a stale one.
+ */
+export function serverName(taskId: string, address: string, port: number): string {
+  return `t${createHash('sha256').update(`${taskId}\n${address}\n${port}`).digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * edgeroute weights (1-10000, default 100) scaled to HAProxy's 1-256,
+ * relative to the heaviest task of the version: equal tasks get 256 each, and
+ * a warming task at 1% of its weight gets 3, so warm-up keeps its resolution.
+ */
+export function scaleWeights(backends: readonly Backend[]): Map<string, number> {
+  const max = backends.reduce((m, b) => Math.max(m, b.weight), 0);
+  const scaled = new Map<string, number>();
+  for (const b of backends) scaled.set(b.id, max <= 0 ? 1 : Math.min(HAPROXY_MAX_WEIGHT, Math.max(1, Math.round((b.weight * HAPROXY_MAX_WEIGHT) / max))));
+  return scaled;
+}
+
+/** Hosts of an app as the map holds them: lower case, no duplicates. */
+export function appHosts(route: AppRoute): string[] {
+  return [...new Set(route.vhosts.map((h) => h.toLowerCase()))].sort();
+}
+
+/** What HAProxy cannot apply at run time for this app (routing by host only): path prefixes and per-route settings. */
+export function unsupportedFeatures(route: AppRoute): string[] {
+  const out: string[] = [];
+  const paths = new Set(Object.values(route.paths ?? {}).flat());
+  paths.delete('/');
+  if (paths.size > 0) out.push(`edgeroute.path (${[...paths].sort().join(', ')})`);
+  for (const key of Object.keys(route.settings ?? {}).sort()) out.push(`edgeroute.${key}`);
+  if (Object.keys(route.versions).length > 1) out.push('versions other than the default (split policies)');
+  return out;
+}
+
+export interface MapEdits {
+  /** Host → backend to set (set map, then add map when absent). */
+  readonly set: ReadonlyMap<string, string>;
+  /** Hosts to delete. */
+  readonly del: readonly string[];
+}
+
+/**
+ * The map edits that take `current` (host → backend, as HAProxy holds it) to
+ * `desired` for the hosts in `scope` (the hosts of the apps looked at, old and
+ * new): hosts outside the scope are left alone.
+ */
+export function diffHostMap(current: ReadonlyMap<string, string>, desired: ReadonlyMap<string, string>, scope: Iterable<string>): MapEdits {
+  const set = new Map<string, string>();
+  const del: string[] = [];
+  for (const host of new Set(scope)) {
+    const want = desired.get(host);
+    const have = current.get(host);
+    if (want !== undefined && want !== have) set.set(host, want);
+    else if (want === undefined && have !== undefined) del.push(host);
+  }
+  return { set, del: del.sort() };
+}
+
+/** `show map FILE`: "0xADDR key value" lines. */
+export function parseShowMap(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length >= 3 && parts[0]!.startsWith('0x') && !entries.has(parts[1]!)) entries.set(parts[1]!, parts[2]!);
+  }
+  return entries;
+}
+
+/** `show map` (no file): the file of the map whose name ends with `/basename`. */
+export function findMapFile(text: string, basename: string): string | null {
+  for (const line of text.split('\n')) {
+    const m = /^-?\d+ \(([^)]+)\)/.exec(line.trim());
+    if (m && (m[1] === basename || m[1]!.endsWith(`/${basename}`))) return m[1]!;
+  }
+  return null;
+}
+
+/** `show info`: the worker's Pid and start time, which change when HAProxy restarts. */
+export function parseInfoGeneration(text: string): string | null {
+  const field = (name: string) => new RegExp(`^${name}: *(\\S+)`, 'm').exec(text)?.[1] ?? null;
+  const pid = field('Pid');
+  const start = field('Start_time_sec');
+  return pid === null ? null : `${pid}@${start ?? '?'}`;
+}
+
+export interface StatServer {
+  readonly backend: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** The configured weight (uweight). */
+  readonly weight: number;
+  /** "no check", "UP", "DRAIN", "MAINT", ... */
+  readonly status: string;
+  /** Current sessions plus queued requests. */
+  readonly busy: number;
+}
+
+export interface StatReport {
+  /** The pool's backends, in number order. */
+  readonly pool: readonly string[];
+  readonly servers: readonly StatServer[];
+}
+
+/** `show stat` CSV: the pool's backends and their servers. */
+export function parseShowStat(text: string): StatReport {
+  const lines = text.split('\n');
+  const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
+  const col = (name: string) => header.indexOf(name);
+  const [px, sv, scur, qcur, status, addr, uweight, weight] = ['pxname', 'svname', 'scur', 'qcur', 'status', 'addr', 'uweight', 'weight'].map(col) as [number, number, number, number, number, number, number, number];
+  if (px < 0 || sv < 0 || scur < 0) throw new Error('show stat answered without its CSV header');
+  const pool: string[] = [];
+  const servers: StatServer[] = [];
+  for (const line of lines.slice(1)) {
+    const f = line.split(',');
+    const backend = f[px];
+    if (!backend || !isPoolBackend(backend)) continue;
+    const name = f[sv]!;
+    if (name === 'BACKEND') {
+      pool.push(backend);
+      continue;
+    }
+    if (name === 'FRONTEND') continue;
+    const where = addr >= 0 ? (f[addr] ?? '') : '';
+    const colon = where.lastIndexOf(':');
+    servers.push({
+      backend,
+      name,
+      address: colon > 0 ? where.slice(0, colon).replace(/^\[|\]$/g, '') : where,
+      port: colon > 0 ? Number(where.slice(colon + 1)) : 0,
+      weight: Number(f[uweight >= 0 ? uweight : weight] ?? 0),
+      status: f[status] ?? '',
+      busy: Number(f[scur] ?? 0) + Number(qcur >= 0 ? (f[qcur] ?? 0) : 0),
+    });
+  }
+  pool.sort((a, b) => poolIndex(a) - poolIndex(b));
+  return { pool, servers };
+}
+
+export function isPoolBackend(name: string): boolean {
+  return name.startsWith(POOL_BACKEND_PREFIX) && /^\d+$/.test(name.slice(POOL_BACKEND_PREFIX.length));
+}
+
+function poolIndex(name: string): number {
+  return Number(name.slice(POOL_BACKEND_PREFIX.length));
+}

@@ -1,0 +1,106 @@
+/**
+ * An HAProxy routing node for a test: a real HAProxy (master-worker) on what
+ * `haproxy-conf` renders, plus an in-process agent with --haproxy-socket whose
+ * logs the test reads.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderHaproxyConf } from '../../agent/dataplane/haproxy/render.js';
+import { HaproxyRuntime } from '../../agent/dataplane/haproxy/runtime-client.js';
+import { freePort } from '../../agent/sandbox/free-port.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
+import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../../agent/run-agent.js';
+import { captureLog, type CapturedLog } from './log-capture.js';
+
+export const HAPROXY_BIN = '/usr/sbin/haproxy';
+
+export interface HaproxyProcess {
+  readonly dir: string;
+  readonly socket: string;
+  readonly publicUrl: string;
+  /** The worker's PID, from `show info`. */
+  workerPid(): Promise<number>;
+  /** One runtime-API command on a fresh client. */
+  runtime(command: string): Promise<string>;
+  /** Stops HAProxy and starts it again on the same config (every run-time change is gone). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startHaproxy(opts: { backendPool?: number } = {}): Promise<HaproxyProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
+  const port = await freePort();
+  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8 });
+  let proc: ResultPromise | null = null;
+  let stderr = '';
+  const launch = async () => {
+    rmSync(files.adminSocket, { force: true });
+    proc = execa(HAPROXY_BIN, ['-W', '-f', files.confPath], { reject: false, buffer: false });
+    proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.stdout?.resume();
+    await waitFor(`HAProxy's admin socket (${stderr})`, () => (existsSync(files.adminSocket) ? true : undefined), 10_000);
+    await waitFor('HAProxy to answer', async () => ((await node.runtime('show info')).includes('Pid:') ? true : undefined), 10_000);
+  };
+  const halt = async () => {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null) return;
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 5_000);
+    await p;
+    clearTimeout(timer);
+  };
+  const node: HaproxyProcess = {
+    dir,
+    socket: files.adminSocket,
+    publicUrl: `http://127.0.0.1:${port}`,
+    async workerPid() {
+      return Number(/^Pid: (\d+)/m.exec(await node.runtime('show info'))?.[1]);
+    },
+    async runtime(command) {
+      const client = new HaproxyRuntime(files.adminSocket, 5_000);
+      try {
+        return await client.one(command);
+      } finally {
+        client.close();
+      }
+    },
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await launch();
+  return node;
+}
+
+export interface HaproxyRoutingNode {
+  readonly haproxy: HaproxyProcess;
+  agent: RunningAgent;
+  logs: CapturedLog;
+  stop(): Promise<void>;
+}
+
+export async function startHaproxyRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, haproxyOptions: { backendPool?: number } = {}): Promise<HaproxyRoutingNode> {
+  const haproxy = await startHaproxy(haproxyOptions);
+  const logs = captureLog();
+  const agent = startAgent(
+    { ...AGENT_DEFAULTS, marathon: marathonUrls, nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: 'an-api-token-of-16-chars', redis: null, group: null, ...agentOptions },
+    logs.log,
+  );
+  return {
+    haproxy,
+    agent,
+    logs,
+    async stop() {
+      await agent.stop();
+      await haproxy.stop();
+    },
+  };
+}
