@@ -84,23 +84,32 @@ export interface HaproxyRoutingNode {
   readonly haproxy: HaproxyProcess;
   agent: RunningAgent;
   logs: CapturedLog;
+  /** Stops the agent and starts a fresh one (new memory, same flags). */
+  restartAgent(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startHaproxyRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, haproxyOptions: { backendPool?: number } = {}): Promise<HaproxyRoutingNode> {
   const haproxy = await startHaproxy(haproxyOptions);
-  const logs = captureLog();
-  const agent = startAgent(
-    { ...AGENT_DEFAULTS, marathon: marathonUrls, nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: 'an-api-token-of-16-chars', redis: null, group: null, ...agentOptions },
-    logs.log,
-  );
-  return {
+  const launch = () => {
+    const logs = captureLog();
+    const agent = startAgent(
+      { ...AGENT_DEFAULTS, marathon: marathonUrls, nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: 'an-api-token-of-16-chars', redis: null, group: null, ...agentOptions },
+      logs.log,
+    );
+    return { agent, logs };
+  };
+  const node: HaproxyRoutingNode = {
     haproxy,
-    agent,
-    logs,
+    ...launch(),
+    async restartAgent() {
+      await node.agent.stop();
+      Object.assign(node, launch());
+    },
     async stop() {
-      await agent.stop();
+      await node.agent.stop();
       await haproxy.stop();
     },
   };
+  return node;
 }

@@ -108,6 +108,22 @@ describe('an HAProxy routing node', () => {
     await expectNoReload();
   }, 90_000);
 
+  it('a restarted agent reads back what HAProxy holds and changes nothing that is right', async () => {
+    const servers = async () => (await node.haproxy.runtime('show servers state')).split('\n').filter((l) => / pool-\d+ /.test(l)).map((l) => l.split(' ').slice(1, 4).join(' ')).sort();
+    // /web has one task drained (still running in Marathon, out of the table).
+    const routed = taskIds('/web').length - 1 + taskIds('/two').length + taskIds('/four').length;
+    await waitFor('drains finished', async () => ((await servers()).length === routed ? true : undefined), 15_000);
+    const before = await servers();
+    await node.restartAgent();
+    await waitFor('the new agent synced', () => (node.logs.has((l) => String(l.msg).startsWith('pushed routing table to haproxy')) ? true : undefined), 15_000);
+    expect(await servers()).toEqual(before);
+    expect(before).toHaveLength(routed);
+    await waitForBackends(url(), 'four.test', taskIds('/four'));
+    await waitForBackends(url(), 'two.test', taskIds('/two'));
+    expect(node.logs.has((l) => String(l.msg).includes('no free backend'))).toBe(false);
+    await expectNoReload();
+  }, 30_000);
+
   it('re-applies everything when HAProxy restarts', async () => {
     await node.haproxy.restart();
     expect(await node.haproxy.workerPid()).not.toBe(workerPid);

@@ -111,9 +111,10 @@ export class HaproxyDataPlane implements DataPlane {
     }
     let looked: Set<string>;
     if (change.base === null) {
-      await this.readBack(sent);
       looked = new Set([...this.routes.keys(), ...Object.keys(change.apps), ...this.assigned.keys()]);
       this.routes = new Map(Object.entries(change.apps).filter((e): e is [string, AppRoute] => e[1] !== null));
+      // After the new routes: an app keeps the backend its hosts point at.
+      await this.readBack(sent);
     } else {
       looked = new Set(Object.keys(change.apps));
       for (const [id, route] of Object.entries(change.apps)) {
@@ -122,7 +123,7 @@ export class HaproxyDataPlane implements DataPlane {
       }
     }
     for (const id of this.unplaced) looked.add(id);
-    const errors = await this.reconcile(sent, looked);
+    const errors = await this.reconcile(sent, looked, change.base === null);
     if (errors.length > 0) {
       return { ok: false, bytes: sent.bytes, otherBase: false, error: errors.join('; '), message: `haproxy refused ${errors.length} command(s): ${errors.slice(0, 3).join('; ')}` };
     }
@@ -163,7 +164,7 @@ export class HaproxyDataPlane implements DataPlane {
   }
 
   /** Makes HAProxy route the `looked` apps as `this.routes` says (removing those it no longer has). */
-  private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>): Promise<string[]> {
+  private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>, whole: boolean): Promise<string[]> {
     const errors: string[] = [];
     const desiredHosts = new Map<string, string>();
     const scope = new Set<string>();
@@ -225,6 +226,11 @@ export class HaproxyDataPlane implements DataPlane {
         }
       }
       drainCommands.push(...this.drainAllBut(backend, keep));
+    }
+    if (whole) {
+      // Servers left in backends no app holds (an agent restarted after its apps went): drained too.
+      const held = new Set(this.assigned.values());
+      for (const backend of new Set([...this.servers.values()].map((s) => s.backend))) if (!held.has(backend)) drainCommands.push(...this.drainAllBut(backend, new Set()));
     }
     // Servers before hosts, so a new host goes live with its tasks; drains after hosts.
     errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
