@@ -12,7 +12,7 @@ export function readiness(deps: ApiDeps, now = Date.now()): string[] {
     reasons.push(`the Marathon event stream is down and the last sync was ${Math.round((now - lastSyncAt) / 1000)} s ago`);
   }
   const version = reconciler.table?.version ?? null;
-  if (version !== null && reconciler.pushedVersion !== version) reasons.push('nginx has not acknowledged the current routing table');
+  if (version !== null && reconciler.pushedVersion !== version) reasons.push(`${deps.dataPlane ?? 'nginx'} has not acknowledged the current routing table`);
   return reasons;
 }
 

@@ -208,6 +208,14 @@ describe('the npm package', () => {
       expect(conf).not.toContain(ROOT + '/');
     });
 
+    it('writes an HAProxy config that passes haproxy -c (haproxy-conf --check), with the installed template', async () => {
+      const haproxyDir = join(scratch, 'haproxy');
+      const run = await installed(['haproxy-conf', '--out', haproxyDir, '--listen', `127.0.0.1:${await freePort()}`, '--check']);
+      expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(readFileSync(join(haproxyDir, 'haproxy.cfg'), 'utf8')).toContain('map(');
+      expect(existsSync(join(haproxyDir, 'hosts.map'))).toBe(true);
+    });
+
     it('runs an agent that routes a Marathon app and serves its dashboard, /v1/state and /metrics', async () => {
       expect(existsSync(join(nginxDir, 'nginx.conf'))).toBe(true);
       chmodSync(nginxDir, 0o755);
