@@ -2,7 +2,7 @@
  * Judges one Marathon app: its labels, its tasks' endpoints and lifecycle
  * verdicts, and the version of a logical app it contributes. Pure.
  */
-import { LABEL, readRoutingLabels, type RoutingLabels } from './labels.js';
+import { LABEL, readRoutingLabels, SERVICE_PORT, type RoutingLabels } from './labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
 import type { RouteSettings } from './route-settings.js';
 import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
@@ -14,6 +14,8 @@ export interface VersionCandidate {
   readonly version: string;
   readonly marathonAppId: string;
   readonly vhosts: readonly string[];
+  /** edgeroute.tcpPort resolved to a port; null: none. */
+  readonly tcpPort: number | null;
   readonly paths: readonly string[];
   readonly settings: RouteSettings | null;
   readonly backends: readonly Backend[];
@@ -47,6 +49,15 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
   }
   if (!labels.routed || labels.value.group !== input.config.group) return unrouted;
   const appKey = labels.value.app ?? app.id;
+  let tcpPort: number | null = null;
+  if (labels.value.tcpPort === SERVICE_PORT) {
+    const servicePort = app.servicePorts?.[labels.value.portIndex] ?? null;
+    if (servicePort === null) {
+      problems.push({ appId: app.id, message: `skipped: ${LABEL.tcpPort}=${SERVICE_PORT} but the app declares no service port at ${LABEL.portIndex}=${labels.value.portIndex}` });
+      return unrouted;
+    }
+    tcpPort = servicePort;
+  } else tcpPort = labels.value.tcpPort ?? null;
   const judged = judgeApp(app, appKey, labels.value, input, problems);
   const candidate: VersionCandidate | null =
     judged.backends === null
@@ -56,6 +67,7 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
           version: labels.value.version,
           marathonAppId: app.id,
           vhosts: labels.value.vhosts,
+          tcpPort,
           paths: labels.value.paths,
           settings: labels.value.settings,
           backends: judged.backends,

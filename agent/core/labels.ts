@@ -10,7 +10,11 @@ export const LABEL = {
   weight: 'edgeroute.weight',
   publishDelaySeconds: 'edgeroute.publishDelaySeconds',
   warmupSeconds: 'edgeroute.warmupSeconds',
+  tcpPort: 'edgeroute.tcpPort',
 } as const;
+
+/** `edgeroute.tcpPort=service`: the app's Marathon service port at edgeroute.portIndex. */
+export const SERVICE_PORT = 'service';
 
 export const DEFAULT_VERSION = 'stable';
 export const DEFAULT_WEIGHT = 100;
@@ -18,7 +22,10 @@ const MAX_WEIGHT = 10_000;
 const MAX_SECONDS = 86_400;
 
 export interface RoutingLabels {
+  /** Empty for a TCP-only app (edgeroute.tcpPort without edgeroute.vhosts). */
   readonly vhosts: readonly string[];
+  /** edgeroute.tcpPort: a port, or 'service' (resolved against the app definition); absent when not set. */
+  readonly tcpPort?: number | typeof SERVICE_PORT;
   readonly portIndex: number;
   readonly group: string | null;
   /** Logical app; null means "the Marathon app id". */
@@ -45,10 +52,14 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,127}$/;
 
 export function readRoutingLabels(labels: Readonly<Record<string, string>>): LabelsResult {
   const rawVhosts = labels[LABEL.vhosts];
-  if (rawVhosts === undefined) return { ok: true, routed: false };
+  const rawTcpPort = labels[LABEL.tcpPort];
+  if (rawVhosts === undefined && rawTcpPort === undefined) return { ok: true, routed: false };
 
-  const vhosts = parseVhosts(rawVhosts);
+  const vhosts = rawVhosts === undefined ? [] : parseVhosts(rawVhosts);
   if (typeof vhosts === 'string') return { ok: false, message: vhosts };
+
+  const tcpPort = rawTcpPort === undefined ? null : parseTcpPort(rawTcpPort);
+  if (tcpPort === undefined) return { ok: false, message: `${LABEL.tcpPort}=${JSON.stringify(rawTcpPort)} is not a port (1 to 65535) or "${SERVICE_PORT}"` };
 
   const portIndex = parseInteger(labels[LABEL.portIndex], 0, 0, 1000);
   if (portIndex === null) return { ok: false, message: `${LABEL.portIndex}=${JSON.stringify(labels[LABEL.portIndex])} is not a port index (0, 1, ...)` };
@@ -79,7 +90,7 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   return {
     ok: true,
     routed: true,
-    value: { vhosts, portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
+    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
   };
 }
 
@@ -94,6 +105,14 @@ function parseVhosts(raw: string): string[] | string {
     if (host.length > 253 || !VHOST.test(host)) return `${LABEL.vhosts} has an invalid host name ${JSON.stringify(host)}`;
   }
   return [...new Set(hosts)].sort();
+}
+
+/** A port, 'service', or undefined when it is neither. */
+function parseTcpPort(raw: string): number | typeof SERVICE_PORT | undefined {
+  const text = raw.trim();
+  if (text.toLowerCase() === SERVICE_PORT) return SERVICE_PORT;
+  const port = parseInteger(text, 0, 1, 65_535);
+  return port === null ? undefined : port;
 }
 
 function parseInteger(raw: string | undefined, fallback: number, min: number, max: number): number | null {

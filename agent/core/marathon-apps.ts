@@ -128,6 +128,7 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
     if (task.ok) tasks.push(task.value);
     else problems.push({ appId: id, message: task.message });
   }
+  const service = servicePortsOf(raw, networkMode);
   return {
     ok: true,
     value: {
@@ -136,6 +137,8 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
       instances: numberOr(raw.instances, 0) ?? 0,
       networkMode,
       ports: declaredPorts(raw, networkMode),
+      // Only when declared, so apps without service ports stay as they were.
+      ...(service.some((p) => p !== null) ? { servicePorts: service } : {}),
       healthCheckCount: arrayOf(raw.healthChecks).length,
       taskKillGracePeriodSeconds: numberOr(raw.taskKillGracePeriodSeconds, null),
       version: stringOr(raw.version, null),
@@ -194,6 +197,20 @@ function declaredPorts(app: JsonObject, mode: NetworkMode): PortSpec[] {
     }));
   }
   return arrayOf(app.ports).map((p) => ({ containerPort: null, hostPort: portOr(p), name: null }));
+}
+
+/**
+ * Marathon's service ports, in port-index order: `portMappings[].servicePort`
+ * (container or docker, for bridge and container networking), else
+ * `portDefinitions[].port`, else the legacy `ports`.
+ */
+function servicePortsOf(app: JsonObject, mode: NetworkMode): (number | null)[] {
+  const container = isObject(app.container) ? app.container : null;
+  const docker = container && isObject(container.docker) ? container.docker : null;
+  const mappings = arrayOf(container?.portMappings).length > 0 ? arrayOf(container?.portMappings) : arrayOf(docker?.portMappings);
+  if (mode !== 'host' && mappings.length > 0) return mappings.map((m) => (isObject(m) ? portOr(m.servicePort) : null));
+  if (Array.isArray(app.portDefinitions)) return app.portDefinitions.map((p) => (isObject(p) ? portOr(p.port) : null));
+  return arrayOf(app.ports).map(portOr);
 }
 
 /**

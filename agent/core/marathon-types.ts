@@ -59,6 +59,11 @@ export interface MarathonApp {
   readonly networkMode: NetworkMode;
   /** Declared ports in port-index order, from portDefinitions, portMappings or ipAddress.discovery. */
   readonly ports: readonly PortSpec[];
+  /**
+   * Marathon service ports in port-index order (portDefinitions[].port, ports,
+   * or portMappings[].servicePort); null where none is declared. Absent: none.
+   */
+  readonly servicePorts?: readonly (number | null)[];
   readonly healthCheckCount: number;
   readonly taskKillGracePeriodSeconds: number | null;
   readonly version: string | null;

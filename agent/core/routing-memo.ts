@@ -174,7 +174,8 @@ export class RoutingMemo {
       const { versions, problems } = pickVersions(key, logical.members);
       logical.versions = versions;
       logical.versionProblems = problems;
-      const wanted = [...new Set(versions.flatMap(placesOf))].sort(compare);
+      const tcp = tcpPlace(versions);
+      const wanted = [...new Set([...versions.flatMap(placesOf), ...(tcp === null ? [] : [tcp])])].sort(compare);
       for (const vhost of logical.wanted) if (!wanted.includes(vhost)) this.unwant(vhost, key, contested);
       for (const vhost of wanted) if (!logical.wanted.includes(vhost)) this.want(vhost, key, contested);
       logical.wanted = wanted;
@@ -225,7 +226,7 @@ export class RoutingMemo {
         claimProblems.push({ appId: logical?.versions[0]?.marathonAppId ?? key, message: `${describePlace(place)} is already routed to app ${holder}; not routed here` });
       }
     }
-    const settingsProblems = logical ? settingsConflicts(key, logical.versions) : [];
+    const settingsProblems = logical ? [...settingsConflicts(key, logical.versions), ...tcpPortConflicts(key, logical.versions)] : [];
     claimProblems.push(...settingsProblems);
     const oldRoute = logical?.route ?? null;
     const oldDigest = logical?.digest ?? null;
@@ -373,6 +374,25 @@ function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate
   return { versions: [...byVersion.values()].sort((a, b) => compare(a.version, b.version)), problems };
 }
 
+/**
+ * A TCP port is a place too, written `tcp:PORT` (a host name has no ":"):
+ * the logical app's, from its first Marathon app by id.
+ */
+const TCP_PLACE = 'tcp:';
+
+function tcpPlace(candidates: readonly VersionCandidate[]): string | null {
+  const port = firstById(candidates)?.tcpPort ?? null;
+  return port === null ? null : `${TCP_PLACE}${port}`;
+}
+
+function tcpPortConflicts(key: string, candidates: readonly VersionCandidate[]): InputProblem[] {
+  const first = firstById(candidates);
+  if (!first) return [];
+  return candidates
+    .filter((c) => c !== first && c.tcpPort !== first.tcpPort)
+    .map((c) => ({ appId: c.marathonAppId, message: `its edgeroute.tcpPort differs from ${first.marathonAppId}'s, which app "${key}" uses for every version` }));
+}
+
 /** Every (host, path) a version asks for. */
 function placesOf(candidate: VersionCandidate): string[] {
   return candidate.vhosts.flatMap((host) => candidate.paths.map((path) => `${host}${path}`));
@@ -384,6 +404,7 @@ function splitPlace(place: string): [host: string, path: string] {
 }
 
 function describePlace(place: string): string {
+  if (place.startsWith(TCP_PLACE)) return `TCP port ${place.slice(TCP_PLACE.length)}`;
   const [host, path] = splitPlace(place);
   return path === ROOT_PATH ? `host ${host}` : `host ${host} path ${path}`;
 }
@@ -412,7 +433,12 @@ function appRoute(appKey: string, places: readonly string[], candidates: readonl
   // Host names are data: "__proto__" is a valid one.
   const pathsByHost: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   let onlyRoot = true;
+  let tcpPort: number | undefined;
   for (const place of places) {
+    if (place.startsWith(TCP_PLACE)) {
+      tcpPort = Number(place.slice(TCP_PLACE.length));
+      continue;
+    }
     const [host, path] = splitPlace(place);
     let paths = pathsByHost[host];
     if (paths === undefined) {
@@ -436,6 +462,7 @@ function appRoute(appKey: string, places: readonly string[], candidates: readonl
   const route: { -readonly [K in keyof AppRoute]: AppRoute[K] } = { id: appKey, vhosts, defaultVersion, versions, hash: '' };
   if (paths) route.paths = paths;
   if (settings) route.settings = settings;
+  if (tcpPort !== undefined) route.tcpPort = tcpPort;
   route.hash = routeHash(route, candidates);
   return route;
 }
@@ -452,6 +479,7 @@ function routeHash(route: Omit<AppRoute, 'hash'>, candidates: readonly VersionCa
   // Only when present, so that routes without them keep their hashes.
   if (route.paths) hash.add('paths').add(JSON.stringify(route.paths));
   if (route.settings) hash.add('settings').add(JSON.stringify(route.settings));
+  if (route.tcpPort !== undefined) hash.add('tcpPort').add(route.tcpPort);
   return hash.hex();
 }
 

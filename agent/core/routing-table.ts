@@ -32,6 +32,12 @@ export interface AppRoute {
   readonly paths?: Readonly<Record<string, readonly string[]>>;
   /** Per-route proxy settings; absent when all are defaults. */
   readonly settings?: RouteSettings;
+  /**
+   * edgeroute.tcpPort: HAProxy nodes route this TCP port to the app's default
+   * version; absent when the app has none. An app with only a TCP port has no
+   * vhosts (nginx nodes leave it out).
+   */
+  readonly tcpPort?: number;
   readonly defaultVersion: string;
   readonly versions: Readonly<Record<string, VersionRoute>>;
   /** Content hash of this app's route; the plugin rebuilds an app only when it changes. */

@@ -29,10 +29,17 @@ export interface HaproxyProcess {
   stop(): Promise<void>;
 }
 
-export async function startHaproxy(opts: { backendPool?: number } = {}): Promise<HaproxyProcess> {
+export interface HaproxyOptions {
+  backendPool?: number;
+  /** haproxy-conf --tcp-ports FROM-TO (bound on 127.0.0.1). */
+  tcpPorts?: string;
+  tcpBackendPool?: number;
+}
+
+export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
   const port = await freePort();
-  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8 });
+  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }) });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {
@@ -89,7 +96,7 @@ export interface HaproxyRoutingNode {
   stop(): Promise<void>;
 }
 
-export async function startHaproxyRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, haproxyOptions: { backendPool?: number } = {}): Promise<HaproxyRoutingNode> {
+export async function startHaproxyRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, haproxyOptions: HaproxyOptions = {}): Promise<HaproxyRoutingNode> {
   const haproxy = await startHaproxy(haproxyOptions);
   const launch = () => {
     const logs = captureLog();

@@ -10,8 +10,10 @@ import {
   findMapFile,
   parseInfoGeneration,
   parseShowMap,
+  parseGetVar,
   parseShowStat,
   scaleWeights,
+  tcpPortKey,
   serverName,
   unsupportedFeatures,
 } from '../../agent/dataplane/haproxy/runtime-plan.js';
@@ -105,11 +107,26 @@ describe('runtime API answers', () => {
       'pool-2,tabc,1,0,3,0,DRAIN,0,10.0.0.1:31000,7',
       'pool-2,BACKEND,0,0,3,0,UP,0,,',
       'edgeroute-no-app,BACKEND,0,0,0,0,UP,0,,',
+      'tcp-pool-1,techo,0,0,2,0,UP,0,10.0.0.2:31001,256',
+      'tcp-pool-1,BACKEND,0,0,2,0,UP,0,,',
+      'edgeroute-no-tcp-app,BACKEND,0,0,0,0,UP,0,,',
     ].join('\n');
     expect(parseShowStat(stat)).toEqual({
       pool: ['pool-2', 'pool-10'],
-      servers: [{ backend: 'pool-2', name: 'tabc', address: '10.0.0.1', port: 31000, weight: 7, status: 'DRAIN', busy: 4 }],
+      tcpPool: ['tcp-pool-1'],
+      servers: [
+        { backend: 'pool-2', name: 'tabc', address: '10.0.0.1', port: 31000, weight: 7, status: 'DRAIN', busy: 4 },
+        { backend: 'tcp-pool-1', name: 'techo', address: '10.0.0.2', port: 31001, weight: 256, status: 'UP', busy: 2 },
+      ],
     });
+  });
+
+  it('reads the TCP port range from get var, and tells which ports it routes', () => {
+    expect(parseGetVar('proc.edgeroute_tcp_ports_from: type=sint value=<10000>\n')).toBe(10000);
+    expect(parseGetVar('Variable not found.\n')).toBeNull();
+    expect(tcpPortKey(10001, { from: 10000, to: 10100 })).toEqual({ ok: true, key: '10001' });
+    expect(tcpPortKey(9999, { from: 10000, to: 10100 })).toMatchObject({ ok: false, why: expect.stringContaining('outside the TCP port range') });
+    expect(tcpPortKey(10001, null)).toMatchObject({ ok: false, why: expect.stringContaining('--tcp-ports') });
   });
 });
 

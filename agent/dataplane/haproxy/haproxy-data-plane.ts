@@ -8,19 +8,50 @@
  * entries, servers), read back from HAProxy on every whole-table apply (so an
  * agent or an HAProxy restart needs nothing on disk), and each apply edits
  * only what differs. Routing is by host, to the app's default version.
+ *
+ * TCP (edgeroute.tcpPort) works the same way on a second pool: an app with a
+ * TCP port gets one of the `mode tcp` pool backends, its port goes to that
+ * backend in tcp-ports.map (read by the TCP frontend that binds the whole
+ * --tcp-ports range), and its tasks are servers there too.
  */
 import type { Logger } from 'pino';
 import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
-import { HOSTS_MAP_FILE } from './render.js';
+import { HOSTS_MAP_FILE, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
-import { appHosts, diffHostMap, findMapFile, parseInfoGeneration, parseShowMap, parseShowStat, scaleWeights, serverName, unsupportedFeatures, type StatServer } from './runtime-plan.js';
+import {
+  appHosts,
+  diffHostMap,
+  findMapFile,
+  parseGetVar,
+  parseInfoGeneration,
+  parseShowMap,
+  parseShowStat,
+  scaleWeights,
+  serverName,
+  tcpPortKey,
+  unsupportedFeatures,
+  type StatServer,
+} from './runtime-plan.js';
 
 export interface HaproxyDataPlaneOptions {
   /** The admin stats socket (haproxy-conf's --admin-socket). */
   readonly socket: string;
   /** How often draining servers are checked for their last session. */
   readonly reapIntervalMs?: number;
+}
+
+type Kind = 'http' | 'tcp';
+
+/** One of the two ways an app is routed: its pool, its map (key → backend) and which backend each app holds. */
+interface Routing {
+  readonly kind: Kind;
+  mapFile: string | null;
+  /** What the map holds: host or port → backend. */
+  entries: Map<string, string>;
+  pool: string[];
+  /** App → its pool backend. */
+  readonly assigned: Map<string, string>;
 }
 
 interface ServerModel {
@@ -35,17 +66,18 @@ export class HaproxyDataPlane implements DataPlane {
   readonly name = 'haproxy';
   readonly release = null;
   private readonly runtime: HaproxyRuntime;
-  private mapFile: string | null = null;
+  private readonly http: Routing = { kind: 'http', mapFile: null, entries: new Map(), pool: [], assigned: new Map() };
+  private readonly tcp: Routing = { kind: 'tcp', mapFile: null, entries: new Map(), pool: [], assigned: new Map() };
+  /** The ports the TCP frontend binds (haproxy-conf --tcp-ports); null: none. */
+  private tcpRange: { from: number; to: number } | null = null;
   /** What HAProxy holds. */
-  private hosts = new Map<string, string>();
   private servers = new Map<string, ServerModel>();
-  private pool: string[] = [];
-  /** App → its pool backend. */
-  private readonly assigned = new Map<string, string>();
   /** The routes last applied, by app. */
   private routes = new Map<string, AppRoute>();
-  /** Apps the pool had no backend for. */
+  /** Apps a pool had no backend for, as `kind app`. */
   private readonly unplaced = new Set<string>();
+  /** App → why its TCP port is not routed, once warned. */
+  private readonly tcpWarned = new Map<string, string>();
   /** Server name → task id, for every name the agent derived. */
   private readonly taskOfServer = new Map<string, string>();
   private readonly warned = new Map<string, string>();
@@ -111,7 +143,7 @@ export class HaproxyDataPlane implements DataPlane {
     }
     let looked: Set<string>;
     if (change.base === null) {
-      looked = new Set([...this.routes.keys(), ...Object.keys(change.apps), ...this.assigned.keys()]);
+      looked = new Set([...this.routes.keys(), ...Object.keys(change.apps), ...this.http.assigned.keys(), ...this.tcp.assigned.keys()]);
       this.routes = new Map(Object.entries(change.apps).filter((e): e is [string, AppRoute] => e[1] !== null));
       // After the new routes: an app keeps the backend its hosts point at.
       await this.readBack(sent);
@@ -122,7 +154,7 @@ export class HaproxyDataPlane implements DataPlane {
         else this.routes.set(id, route);
       }
     }
-    for (const id of this.unplaced) looked.add(id);
+    for (const unit of this.unplaced) looked.add(unit.slice(unit.indexOf(' ') + 1));
     const errors = await this.reconcile(sent, looked, change.base === null);
     if (errors.length > 0) {
       return { ok: false, bytes: sent.bytes, otherBase: false, error: errors.join('; '), message: `haproxy refused ${errors.length} command(s): ${errors.slice(0, 3).join('; ')}` };
@@ -134,26 +166,39 @@ export class HaproxyDataPlane implements DataPlane {
 
   /** Rebuilds the model from what HAProxy holds (after a restart of either side). */
   private async readBack(sent: { bytes: number }): Promise<void> {
-    if (this.mapFile === null) {
-      this.mapFile = findMapFile(await this.send(sent, 'show map'), HOSTS_MAP_FILE);
-      if (this.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
+    if (this.http.mapFile === null) {
+      const maps = await this.send(sent, 'show map');
+      this.http.mapFile = findMapFile(maps, HOSTS_MAP_FILE);
+      if (this.http.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
+      this.tcp.mapFile = findMapFile(maps, TCP_PORTS_MAP_FILE);
     }
-    const [map, stat] = await this.sendAll(sent, [`show map ${this.mapFile}`, 'show stat']);
-    this.hosts = parseShowMap(map!);
+    const commands = [`show map ${this.http.mapFile}`, 'show stat'];
+    if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`);
+    const [map, stat, tcpMap, from, to] = await this.sendAll(sent, commands);
+    this.http.entries = parseShowMap(map!);
     const report = parseShowStat(stat!);
-    this.pool = [...report.pool];
+    this.http.pool = [...report.pool];
+    this.tcp.pool = [...report.tcpPool];
+    this.tcp.entries = tcpMap === undefined ? new Map() : parseShowMap(tcpMap);
+    const range = { from: parseGetVar(from ?? ''), to: parseGetVar(to ?? '') };
+    this.tcpRange = range.from !== null && range.to !== null ? { from: range.from, to: range.to } : null;
     this.servers = new Map(report.servers.map((s) => [key(s.backend, s.name), this.modelOf(s)]));
-    // Keep app → backend where HAProxy still agrees, else learn it from the map.
+    this.learnAssignments(this.http, (route) => appHosts(route));
+    this.learnAssignments(this.tcp, (route) => (route.tcpPort === undefined ? [] : [String(route.tcpPort)]));
+  }
+
+  /** Keeps app → backend where HAProxy still agrees, else learns it from the map. */
+  private learnAssignments(routing: Routing, keysOf: (route: AppRoute) => string[]): void {
     const byBackend = new Map<string, string>();
-    for (const [app, backend] of this.assigned) {
-      if (this.pool.includes(backend)) byBackend.set(backend, app);
-      else this.assigned.delete(app);
+    for (const [app, backend] of routing.assigned) {
+      if (routing.pool.includes(backend)) byBackend.set(backend, app);
+      else routing.assigned.delete(app);
     }
     for (const [app, route] of this.routes) {
-      if (this.assigned.has(app)) continue;
-      const backend = appHosts(route).map((h) => this.hosts.get(h)).find((b) => b !== undefined && this.pool.includes(b) && !byBackend.has(b));
+      if (routing.assigned.has(app)) continue;
+      const backend = keysOf(route).map((k) => routing.entries.get(k)).find((b) => b !== undefined && routing.pool.includes(b) && !byBackend.has(b));
       if (backend) {
-        this.assigned.set(app, backend);
+        routing.assigned.set(app, backend);
         byBackend.set(backend, app);
       }
     }
@@ -166,77 +211,118 @@ export class HaproxyDataPlane implements DataPlane {
   /** Makes HAProxy route the `looked` apps as `this.routes` says (removing those it no longer has). */
   private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>, whole: boolean): Promise<string[]> {
     const errors: string[] = [];
-    const desiredHosts = new Map<string, string>();
-    const scope = new Set<string>();
     const serverCommands: string[] = [];
     const drainCommands: string[] = [];
-    // Removed apps first, so their backends may serve new ones once empty.
-    for (const app of looked) {
-      if (this.routes.has(app)) continue;
-      this.unplaced.delete(app);
-      this.warned.delete(app);
-      const backend = this.assigned.get(app);
-      if (backend === undefined) continue;
-      this.assigned.delete(app);
-      for (const [host, be] of this.hosts) if (be === backend) scope.add(host);
-      drainCommands.push(...this.drainAllBut(backend, new Set()));
-    }
-    const taken = new Set(this.assigned.values());
-    for (const app of [...looked].sort()) {
-      const route = this.routes.get(app);
-      if (!route) continue;
-      this.warnUnsupported(route);
-      let backend = this.assigned.get(app);
-      if (backend === undefined) {
-        backend = this.pool.find((b) => !taken.has(b) && ![...this.servers.values()].some((s) => s.backend === b));
+    const edits: Array<[Routing, Map<string, string>, Set<string>]> = [];
+    for (const routing of [this.http, this.tcp]) {
+      const desired = new Map<string, string>();
+      const scope = new Set<string>();
+      edits.push([routing, desired, scope]);
+      const keysOf = (app: string, route: AppRoute): string[] => (routing.kind === 'http' ? appHosts(route) : this.tcpKeys(app, route));
+      // Removed apps (or apps that no longer route this way) first, so their backends may serve new ones once empty.
+      for (const app of looked) {
+        const route = this.routes.get(app);
+        if (route && keysOf(app, route).length > 0) continue;
+        this.unplaced.delete(`${routing.kind} ${app}`);
+        if (!route) {
+          this.warned.delete(app);
+          this.tcpWarned.delete(app);
+        }
+        const backend = routing.assigned.get(app);
+        if (backend === undefined) continue;
+        routing.assigned.delete(app);
+        for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
+        drainCommands.push(...this.drainAllBut(backend, new Set()));
+      }
+      const taken = new Set(routing.assigned.values());
+      for (const app of [...looked].sort()) {
+        const route = this.routes.get(app);
+        if (!route) continue;
+        const keys = keysOf(app, route);
+        if (keys.length === 0) continue;
+        if (routing.kind === 'http') this.warnUnsupported(route);
+        let backend = routing.assigned.get(app);
         if (backend === undefined) {
-          if (!this.unplaced.has(app)) this.log.warn({ app, pool: this.pool.length }, `no free backend left in HAProxy's pool for app ${app}: it has no route on this node (raise haproxy-conf --backend-pool and restart HAProxy)`);
-          this.unplaced.add(app);
-          continue;
+          backend = routing.pool.find((b) => !taken.has(b) && ![...this.servers.values()].some((s) => s.backend === b));
+          if (backend === undefined) {
+            const unit = `${routing.kind} ${app}`;
+            if (!this.unplaced.has(unit)) {
+              if (routing.kind === 'http') this.log.warn({ app, pool: routing.pool.length }, `no free backend left in HAProxy's pool for app ${app}: it has no route on this node (raise haproxy-conf --backend-pool and restart HAProxy)`);
+              else this.log.warn({ app, tcpPort: route.tcpPort, pool: routing.pool.length }, `no free backend left in HAProxy's TCP pool for app ${app}: its TCP port ${route.tcpPort} has no route on this node (raise haproxy-conf --tcp-backend-pool and restart HAProxy)`);
+            }
+            this.unplaced.add(unit);
+            continue;
+          }
+          routing.assigned.set(app, backend);
+          taken.add(backend);
         }
-        this.assigned.set(app, backend);
-        taken.add(backend);
-      }
-      this.unplaced.delete(app);
-      for (const [host, be] of this.hosts) if (be === backend) scope.add(host);
-      for (const host of appHosts(route)) {
-        scope.add(host);
-        desiredHosts.set(host, backend);
-      }
-      const version = route.versions[route.defaultVersion];
-      const backends = version?.backends ?? [];
-      const weights = scaleWeights(backends);
-      const keep = new Set<string>();
-      for (const b of backends) {
-        const name = serverName(b.id, b.address, b.port);
-        this.taskOfServer.set(name, b.id);
-        keep.add(name);
-        const weight = weights.get(b.id)!;
-        const have = this.servers.get(key(backend, name));
-        const at = `${backend}/${name}`;
-        if (!have) {
-          const address = b.address.includes(':') ? `[${b.address}]` : b.address;
-          serverCommands.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s`, `set server ${at} state ready`);
-          this.servers.set(key(backend, name), { backend, name, taskId: b.id, weight, draining: false });
-        } else {
-          if (have.draining) serverCommands.push(`set server ${at} state ready`);
-          if (have.weight !== weight || have.draining) serverCommands.push(`set server ${at} weight ${weight}`);
-          have.weight = weight;
-          have.draining = false;
+        this.unplaced.delete(`${routing.kind} ${app}`);
+        for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
+        for (const k of keys) {
+          scope.add(k);
+          desired.set(k, backend);
         }
+        const { servers, drains } = this.serverCommands(backend, route);
+        serverCommands.push(...servers);
+        drainCommands.push(...drains);
       }
-      drainCommands.push(...this.drainAllBut(backend, keep));
     }
     if (whole) {
       // Servers left in backends no app holds (an agent restarted after its apps went): drained too.
-      const held = new Set(this.assigned.values());
+      const held = new Set([...this.http.assigned.values(), ...this.tcp.assigned.values()]);
       for (const backend of new Set([...this.servers.values()].map((s) => s.backend))) if (!held.has(backend)) drainCommands.push(...this.drainAllBut(backend, new Set()));
     }
-    // Servers before hosts, so a new host goes live with its tasks; drains after hosts.
+    // Servers before map entries, so a new host or port goes live with its tasks; drains after them.
     errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
-    errors.push(...(await this.editMap(sent, diffHostMap(this.hosts, desiredHosts, scope))));
+    for (const [routing, desired, scope] of edits) {
+      if (routing.mapFile === null) continue;
+      errors.push(...(await this.editMap(sent, routing, diffHostMap(routing.entries, desired, scope))));
+    }
     errors.push(...check(drainCommands, await this.sendAll(sent, drainCommands)));
     return errors;
+  }
+
+  /** The map key of an app's TCP port, or none (warned once per app) when HAProxy cannot route it. */
+  private tcpKeys(app: string, route: AppRoute): string[] {
+    if (route.tcpPort === undefined) return [];
+    const port = tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
+    if (port.ok) {
+      this.tcpWarned.delete(app);
+      return [port.key];
+    }
+    if (this.tcpWarned.get(app) !== port.why) {
+      this.tcpWarned.set(app, port.why);
+      this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: the port is not routed on this node`);
+    }
+    return [];
+  }
+
+  /** Adds, reweights or readies the servers of the app's default version in `backend`; drains the others. */
+  private serverCommands(backend: string, route: AppRoute): { servers: string[]; drains: string[] } {
+    const servers: string[] = [];
+    const version = route.versions[route.defaultVersion];
+    const backends = version?.backends ?? [];
+    const weights = scaleWeights(backends);
+    const keep = new Set<string>();
+    for (const b of backends) {
+      const name = serverName(b.id, b.address, b.port);
+      this.taskOfServer.set(name, b.id);
+      keep.add(name);
+      const weight = weights.get(b.id)!;
+      const have = this.servers.get(key(backend, name));
+      const at = `${backend}/${name}`;
+      if (!have) {
+        const address = b.address.includes(':') ? `[${b.address}]` : b.address;
+        servers.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s`, `set server ${at} state ready`);
+        this.servers.set(key(backend, name), { backend, name, taskId: b.id, weight, draining: false });
+      } else {
+        if (have.draining) servers.push(`set server ${at} state ready`);
+        if (have.weight !== weight || have.draining) servers.push(`set server ${at} weight ${weight}`);
+        have.weight = weight;
+        have.draining = false;
+      }
+    }
+    return { servers, drains: this.drainAllBut(backend, keep) };
   }
 
   private drainAllBut(backend: string, keep: ReadonlySet<string>): string[] {
@@ -249,27 +335,28 @@ export class HaproxyDataPlane implements DataPlane {
     return commands;
   }
 
-  private async editMap(sent: { bytes: number }, edits: ReturnType<typeof diffHostMap>): Promise<string[]> {
-    const file = this.mapFile!;
+  private async editMap(sent: { bytes: number }, routing: Routing, edits: ReturnType<typeof diffHostMap>): Promise<string[]> {
+    const file = routing.mapFile!;
+    const entries = routing.entries;
     const sets = [...edits.set];
     const replies = await this.sendAll(sent, [...sets.map(([h, b]) => `set map ${file} ${h} ${b}`), ...edits.del.map((h) => `del map ${file} ${h}`)]);
     const adds: [string, string][] = [];
     const errors: string[] = [];
     sets.forEach(([host, backend], i) => {
       const reply = replies[i]!.trim();
-      if (reply === '') this.hosts.set(host, backend);
+      if (reply === '') entries.set(host, backend);
       else if (/entry not found/i.test(reply)) adds.push([host, backend]);
       else errors.push(`set map ${host}: ${reply}`);
     });
     edits.del.forEach((host, i) => {
       const reply = replies[sets.length + i]!.trim();
-      if (reply === '' || /entry not found|key not found/i.test(reply)) this.hosts.delete(host);
+      if (reply === '' || /entry not found|key not found/i.test(reply)) entries.delete(host);
       else errors.push(`del map ${host}: ${reply}`);
     });
     const addReplies = await this.sendAll(sent, adds.map(([h, b]) => `add map ${file} ${h} ${b}`));
     adds.forEach(([host, backend], i) => {
       const reply = addReplies[i]!.trim();
-      if (reply === '') this.hosts.set(host, backend);
+      if (reply === '') entries.set(host, backend);
       else errors.push(`add map ${host}: ${reply}`);
     });
     return errors;
@@ -284,9 +371,11 @@ export class HaproxyDataPlane implements DataPlane {
     for (const k of this.servers.keys()) if (!gone.has(k)) this.servers.delete(k);
     if (idle.length === 0) return;
     const replies = await this.runtime.run(idle.flatMap((s) => [`set server ${s.backend}/${s.name} state maint`, `del server ${s.backend}/${s.name}`]));
+    let deleted = false;
     idle.forEach((s, i) => {
       const reply = replies[2 * i + 1]!.trim();
       if (/Server deleted/i.test(reply)) {
+        deleted = true;
         this.servers.delete(key(s.backend, s.name));
         this.log.info({ backend: s.backend, server: s.name, task: this.taskOfServer.get(s.name) ?? null }, 'drained server removed from haproxy');
         this.taskOfServer.delete(s.name);
@@ -294,6 +383,12 @@ export class HaproxyDataPlane implements DataPlane {
         this.log.debug({ backend: s.backend, server: s.name, reply }, 'drained server not deleted yet');
       }
     });
+    // A backend may be free now: apps that waited for one (the pool ran out) get it without waiting for the next change.
+    if (deleted && this.unplaced.size > 0) {
+      const waiting = new Set([...this.unplaced].map((unit) => unit.slice(unit.indexOf(' ') + 1)));
+      const errors = await this.reconcile({ bytes: 0 }, waiting, false);
+      if (errors.length > 0) this.log.warn({ errors }, 'placing apps that waited for a free backend failed');
+    }
   }
 
   private warnUnsupported(route: AppRoute): void {

@@ -15,6 +15,14 @@ export const POOL_BACKEND_PREFIX = 'pool-';
 export const NO_APP_BACKEND = 'edgeroute-no-app';
 export const HTTP_FRONTEND = 'edgeroute-http';
 export const HOSTS_MAP_FILE = 'hosts.map';
+/** TCP (edgeroute.tcpPort): the pool's backends are `tcp-pool-1` ... `tcp-pool-N`, found by port in tcp-ports.map. */
+export const TCP_POOL_BACKEND_PREFIX = 'tcp-pool-';
+export const TCP_FRONTEND = 'edgeroute-tcp';
+export const TCP_PORTS_MAP_FILE = 'tcp-ports.map';
+/** HAProxy process variables holding the --tcp-ports range, read by the agent with `get var`. */
+export const TCP_PORTS_FROM_VAR = 'proc.edgeroute_tcp_ports_from';
+export const TCP_PORTS_TO_VAR = 'proc.edgeroute_tcp_ports_to';
+export const DEFAULT_TCP_BACKEND_POOL = 32;
 export const DEFAULT_BACKEND_POOL = 64;
 /** About 10 KB of HAProxy memory each (PLATFORM-NOTES): 100,000 is 1 GB. */
 export const MAX_BACKEND_POOL = 100_000;
@@ -23,6 +31,19 @@ const MAX_SOCKET_PATH = 107;
 
 export function poolBackendName(index: number): string {
   return `${POOL_BACKEND_PREFIX}${index}`;
+}
+
+export function tcpPoolBackendName(index: number): string {
+  return `${TCP_POOL_BACKEND_PREFIX}${index}`;
+}
+
+/** `FROM-TO` (e.g. 10000-10100): the TCP ports one frontend binds for edgeroute.tcpPort. */
+export function parseTcpPortRange(raw: string): { from: number; to: number } {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(raw);
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2]);
+  if (!m || from < 1 || to > 65_535 || from > to) throw new Error(`--tcp-ports must be FROM-TO with 1 <= FROM <= TO <= 65535 (e.g. 10000-10100), got "${raw}"`);
+  return { from, to };
 }
 
 export interface HaproxyConfOptions {
@@ -39,6 +60,10 @@ export interface HaproxyConfOptions {
   readonly tlsKey?: string | null;
   /** How many empty backends to pre-declare for apps. */
   readonly backendPool?: number;
+  /** TCP ports (FROM-TO) one TCP frontend binds on the listen hosts for edgeroute.tcpPort; null: none. */
+  readonly tcpPorts?: string | null;
+  /** How many empty TCP backends to pre-declare for TCP apps (with tcpPorts). */
+  readonly tcpBackendPool?: number;
   /** The user the workers run as once started as root (its group too, unless group is given). */
   readonly user?: string | null;
   readonly group?: string | null;
@@ -55,6 +80,8 @@ export interface HaproxyConfFiles {
   /** Where to point `haproxy -S` for the master CLI (the systemd unit does). */
   readonly masterSocket: string;
   readonly backendPool: number;
+  /** tcp-ports.map, and the range and TCP pool size; null without --tcp-ports. */
+  readonly tcp: { readonly map: string; readonly from: number; readonly to: number; readonly pool: number } | null;
   /** Folders to create. */
   readonly dirs: readonly string[];
   /** Files to write; `keep`: only when absent (the map is the agent's once it runs). */
@@ -96,6 +123,19 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   const tunnelTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!Number.isInteger(tunnelTimeout) || tunnelTimeout < 1 || tunnelTimeout > 7 * 86_400) throw new Error('--websocket-idle-timeout must be 1 to 604800 whole seconds');
 
+  let tcp: HaproxyConfFiles['tcp'] = null;
+  let tcpBinds: string[] = [];
+  if (opts.tcpPorts) {
+    const range = parseTcpPortRange(opts.tcpPorts);
+    const pool = opts.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL;
+    if (!Number.isInteger(pool) || pool < 0 || pool > MAX_BACKEND_POOL) throw new Error(`--tcp-backend-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
+    // The hosts of the HTTP listen addresses, each binding the whole range (unix sockets have no ports).
+    tcpBinds = [...new Set(listen.filter((l) => !l.bind.startsWith('unix@')).map((l) => `${l.bind.slice(0, l.bind.lastIndexOf(':'))}:${range.from}-${range.to}`))];
+    if (tcpBinds.length === 0) throw new Error('--tcp-ports needs a --listen address with a host and port (not only unix sockets)');
+    tcp = { map: join(dir, TCP_PORTS_MAP_FILE), from: range.from, to: range.to, pool };
+  } else if (opts.tcpBackendPool !== undefined && opts.tcpBackendPool !== DEFAULT_TCP_BACKEND_POOL) {
+    throw new Error('--tcp-backend-pool is for --tcp-ports, which is not given');
+  }
   const hostsMap = join(dir, HOSTS_MAP_FILE);
   const pidFile = join(runDir, 'haproxy.pid');
   const dirs = [dir, runDir, dirname(adminSocket)];
@@ -111,6 +151,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     throw new Error('--tls-cert and --tls-key are for --tls-listen, which is not given');
   }
   files.push({ path: hostsMap, content: '', mode: 0o644, keep: true });
+  if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
 
   const confPath = join(dir, 'haproxy.cfg');
   const template = Handlebars.create().compile(readFileSync(join(TEMPLATES_DIR, 'haproxy.cfg.hbs'), 'utf8'), { noEscape: true, strict: true });
@@ -129,9 +170,18 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     hostsMap,
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: Array.from({ length: backendPool }, (_, i) => poolBackendName(i + 1)),
+    tcp: tcp && {
+      ...tcp,
+      binds: tcpBinds,
+      fromVar: TCP_PORTS_FROM_VAR,
+      toVar: TCP_PORTS_TO_VAR,
+      frontend: TCP_FRONTEND,
+      poolPrefix: TCP_POOL_BACKEND_PREFIX,
+      backends: Array.from({ length: tcp.pool }, (_, i) => tcpPoolBackendName(i + 1)),
+    },
   });
   files.push({ path: confPath, content: conf, mode: 0o644 });
-  return { dir, confPath, hostsMap, adminSocket, pidFile, masterSocket, backendPool, dirs: [...new Set(dirs)], files };
+  return { dir, confPath, hostsMap, adminSocket, pidFile, masterSocket, backendPool, tcp, dirs: [...new Set(dirs)], files };
 }
 
 const NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;

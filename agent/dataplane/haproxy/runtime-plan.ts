@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AppRoute, Backend } from '../../core/routing-table.js';
-import { POOL_BACKEND_PREFIX } from './render.js';
+import { POOL_BACKEND_PREFIX, TCP_POOL_BACKEND_PREFIX } from './render.js';
 
 /** HAProxy's server weights run 0-256; 0 would stop new requests, so a routed task gets at least 1. */
 export const HAPROXY_MAX_WEIGHT = 256;
@@ -114,6 +114,8 @@ export interface StatServer {
 export interface StatReport {
   /** The pool's backends, in number order. */
   readonly pool: readonly string[];
+  /** The TCP pool's backends (haproxy-conf --tcp-ports), in number order. */
+  readonly tcpPool: readonly string[];
   readonly servers: readonly StatServer[];
 }
 
@@ -125,14 +127,15 @@ export function parseShowStat(text: string): StatReport {
   const [px, sv, scur, qcur, status, addr, uweight, weight] = ['pxname', 'svname', 'scur', 'qcur', 'status', 'addr', 'uweight', 'weight'].map(col) as [number, number, number, number, number, number, number, number];
   if (px < 0 || sv < 0 || scur < 0) throw new Error('show stat answered without its CSV header');
   const pool: string[] = [];
+  const tcpPool: string[] = [];
   const servers: StatServer[] = [];
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     const backend = f[px];
-    if (!backend || !isPoolBackend(backend)) continue;
+    if (!backend || !(isPoolBackend(backend) || isTcpPoolBackend(backend))) continue;
     const name = f[sv]!;
     if (name === 'BACKEND') {
-      pool.push(backend);
+      (isPoolBackend(backend) ? pool : tcpPool).push(backend);
       continue;
     }
     if (name === 'FRONTEND') continue;
@@ -149,13 +152,31 @@ export function parseShowStat(text: string): StatReport {
     });
   }
   pool.sort((a, b) => poolIndex(a) - poolIndex(b));
-  return { pool, servers };
+  tcpPool.sort((a, b) => poolIndex(a) - poolIndex(b));
+  return { pool, tcpPool, servers };
 }
 
 export function isPoolBackend(name: string): boolean {
   return name.startsWith(POOL_BACKEND_PREFIX) && /^\d+$/.test(name.slice(POOL_BACKEND_PREFIX.length));
 }
 
+export function isTcpPoolBackend(name: string): boolean {
+  return name.startsWith(TCP_POOL_BACKEND_PREFIX) && /^\d+$/.test(name.slice(TCP_POOL_BACKEND_PREFIX.length));
+}
+
 function poolIndex(name: string): number {
-  return Number(name.slice(POOL_BACKEND_PREFIX.length));
+  return Number(/\d+$/.exec(name)?.[0]);
+}
+
+/** `get var proc.NAME`: "proc.NAME: type=sint value=<10000>"; null when the variable is not set. */
+export function parseGetVar(text: string): number | null {
+  const m = /value=<(\d+)>/.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/** The map key of an app's TCP port when the TCP frontend binds it; else why not. */
+export function tcpPortKey(port: number, range: { from: number; to: number } | null): { ok: true; key: string } | { ok: false; why: string } {
+  if (range === null) return { ok: false, why: 'HAProxy binds no TCP port range (haproxy-conf --tcp-ports)' };
+  if (port < range.from || port > range.to) return { ok: false, why: `it is outside the TCP port range HAProxy binds (${range.from}-${range.to}, haproxy-conf --tcp-ports)` };
+  return { ok: true, key: String(port) };
 }

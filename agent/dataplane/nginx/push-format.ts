@@ -11,6 +11,11 @@ export type PushBody = TableChange;
  */
 export function pushBodyText(body: PushBody): string {
   const lines = [JSON.stringify({ version: body.version, base: body.base })];
-  for (const [id, route] of Object.entries(body.apps)) lines.push(route === null ? JSON.stringify({ remove: id }) : JSON.stringify(route));
+  for (const [id, route] of Object.entries(body.apps)) {
+    // An app with only a TCP port (edgeroute.tcpPort, no vhosts) is for HAProxy nodes: nginx never holds it.
+    const forNginx = route !== null && route.vhosts.length > 0;
+    if (forNginx) lines.push(JSON.stringify(route));
+    else if (body.base !== null) lines.push(JSON.stringify({ remove: id }));
+  }
   return `${lines.join('\n')}\n`;
 }
