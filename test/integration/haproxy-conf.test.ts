@@ -166,6 +166,27 @@ describe('edgeroute haproxy-conf', () => {
     expect(cfg2).not.toContain('backend pool-3\n');
   });
 
+  it('with --tcp-ports, writes one TCP frontend binding the range, an empty tcp-ports.map and a TCP pool that haproxy -c passes', async () => {
+    const out = tempDir();
+    const run = await edgeroute(['haproxy-conf', '--out', out, '--listen', '127.0.0.1:18184,[::1]:18184', '--tcp-ports', '20100-20110', '--tcp-backend-pool', '3', '--check']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain('TCP ports 20100-20110, 3 TCP pool backends');
+    const cfg = readFileSync(join(out, 'haproxy.cfg'), 'utf8');
+    expect(cfg).toContain('bind 127.0.0.1:20100-20110\n');
+    expect(cfg).toContain('bind [::1]:20100-20110\n');
+    expect(cfg).toContain(`use_backend %[dst_port,map(${out}/tcp-ports.map)]`);
+    expect(cfg).toContain('set-var proc.edgeroute_tcp_ports_from int(20100)');
+    expect(cfg).toContain('set-var proc.edgeroute_tcp_ports_to int(20110)');
+    expect(cfg.match(/^backend tcp-pool-\d+\n\s+balance roundrobin$/gm)).toHaveLength(3);
+    expect(readFileSync(join(out, 'tcp-ports.map'), 'utf8')).toBe('');
+    // Without --tcp-ports: no TCP frontend and no map.
+    const plain = tempDir();
+    expect((await edgeroute(['haproxy-conf', '--out', plain, '--listen', '18185'])).exitCode).toBe(0);
+    expect(readFileSync(join(plain, 'haproxy.cfg'), 'utf8')).not.toContain('mode tcp');
+    expect(existsSync(join(plain, 'tcp-ports.map'))).toBe(false);
+  });
+
   it('writes a systemd unit beside nginx\'s that runs haproxy -Ws on the folder', async (ctx) => {
     const out = tempDir();
     const unitFile = join(out, 'units', 'edgeroute-haproxy.service');
@@ -200,6 +221,11 @@ describe('edgeroute haproxy-conf', () => {
     [['--out', '/tmp/x', '--backend-pool', '100001'], '--backend-pool must be a whole number from 0 to 100000'],
     [['--out', '/tmp/x', '--admin-socket', '/tmp/with space.sock'], 'holds a space or a special character'],
     [['--out', '/tmp/x', '--admin-socket', `/tmp/${'x'.repeat(120)}.sock`], 'longer than a unix socket path'],
+    [['--out', '/tmp/x', '--tcp-ports', '10100-10000'], '--tcp-ports must be FROM-TO'],
+    [['--out', '/tmp/x', '--tcp-ports', '10000'], '--tcp-ports must be FROM-TO'],
+    [['--out', '/tmp/x', '--tcp-ports', '10000-70000'], '--tcp-ports must be FROM-TO'],
+    [['--out', '/tmp/x', '--tcp-backend-pool', '4'], '--tcp-backend-pool is for --tcp-ports'],
+    [['--out', '/tmp/x', '--tcp-ports', '10000-10001', '--tcp-backend-pool', 'x'], '--tcp-backend-pool must be a whole number'],
     [['--out', '/tmp/x', '--bogus'], "Unknown option '--bogus'"],
   ])('refuses %j with exit code 2 and a message', async (args, message) => {
     const run = await edgeroute(['haproxy-conf', ...args]);

@@ -194,6 +194,23 @@ describe('TCP apps on an HAProxy routing node', () => {
     await expectNoReload();
   }, 60_000);
 
+  it('a restarted agent reads back the TCP pool and changes no server; a restarted HAProxy gets the TCP ports again', async () => {
+    const servers = async () => (await node.haproxy.runtime('show servers state')).split('\n').filter((l) => / tcp-pool-\d+ /.test(l)).map((l) => l.split(' ').slice(1, 4).join(' ')).sort();
+    const routed = marathon.tasks('/echo').length + marathon.tasks('/other').length;
+    await waitFor('drains finished', async () => ((await servers()).length === routed ? true : undefined), 15_000);
+    const before = await servers();
+    await node.restartAgent();
+    await waitFor('the new agent synced', () => (node.logs.has((l) => String(l.msg).startsWith('pushed routing table to haproxy')) ? true : undefined), 15_000);
+    expect(await servers()).toEqual(before);
+    await reaches(base, namesOf('/echo'));
+    await reaches(base + 2, ['other-0', 'other-1']);
+    await expectNoReload();
+    await node.haproxy.restart();
+    await reaches(base, namesOf('/echo'));
+    await reaches(base + 2, ['other-0', 'other-1']);
+    workerPid = await node.haproxy.workerPid();
+  }, 60_000);
+
   it('warns, naming the app, when its TCP port is outside the range HAProxy binds', async () => {
     await marathon.deploy({ id: '/far', instances: 1, backendPorts: [echoPorts[0]!], labels: { 'edgeroute.tcpPort': String(base + RANGE + 5) } });
     await waitFor('the range warning', () => (node.logs.has((l) => l.app === '/far' && String(l.msg).includes('outside the TCP port range')) ? true : undefined), 10_000);
