@@ -12,6 +12,7 @@ local policy_store = require "edgeroute.policy_store"
 local policy_sync = require "edgeroute.policy_sync"
 local metrics = require "edgeroute.metrics"
 local inflight = require "edgeroute.inflight"
+local request_body = require "edgeroute.request_body"
 local plugin_version = require "edgeroute.version"
 local certs = require "edgeroute.certs"
 
@@ -20,7 +21,6 @@ local type = type
 local pairs = pairs
 local ipairs = ipairs
 local gmatch = string.gmatch
-local io_open = io.open
 local sub = string.sub
 local json_encode = cjson.encode
 local json_null = cjson.null
@@ -49,24 +49,7 @@ local function authorized()
 end
 
 
-local function read_body()
-    ngx.req.read_body()
-    local body = ngx.req.get_body_data()
-    if body then
-        return body
-    end
-    local path = ngx.req.get_body_file()
-    if not path then
-        return nil
-    end
-    local file = io_open(path, "rb")
-    if not file then
-        return nil
-    end
-    body = file:read("*a")
-    file:close()
-    return body
-end
+local read_body = request_body.read
 
 
 function _M.push()

@@ -12,6 +12,7 @@ local inflight = require "edgeroute.inflight"
 local push_format = require "edgeroute.push_format"
 local certs = require "edgeroute.certs"
 local route_settings = require "edgeroute.route_settings"
+local request_body = require "edgeroute.request_body"
 local leastconn = require "edgeroute.leastconn"
 local balancer = require "ngx.balancer"
 
@@ -29,8 +30,8 @@ local min = math.min
 local find = string.find
 local sub = string.sub
 local tonumber = tonumber
-local io_open = io.open
 local allowed = route_settings.allowed
+local body_size = request_body.size
 local leastconn_enter = leastconn.enter
 local leastconn_leave = leastconn.leave
 local inflight_enter = inflight.enter
@@ -125,29 +126,6 @@ local function get_uri()
     local uri = ngx_var.uri
     request_uri_path = uri
     return uri
-end
-
-
--- The request body's size once read; chunked and HTTP/2 bodies carry no
--- Content-Length, so only reading tells (nginx buffers request bodies before
--- proxying anyway).
-local function body_size()
-    ngx.req.read_body()
-    local data = ngx.req.get_body_data()
-    if data then
-        return #data
-    end
-    local path = ngx.req.get_body_file()
-    if not path then
-        return 0
-    end
-    local file = io_open(path, "rb")
-    if not file then
-        return 0
-    end
-    local size = file:seek("end")
-    file:close()
-    return size or 0
 end
 
 
