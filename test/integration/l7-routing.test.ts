@@ -151,6 +151,9 @@ describe('paths', () => {
       ['//api//orders', 'api /orders 0'],
       ['/%61pi/orders', 'api /orders 0'],
       ['/api/./orders?q=%2e%2e', 'api /orders?q=%2e%2e 0'],
+      // Ordinary paths reach the backend as written, arguments and escapes included.
+      ['/web/page?x=1&y=%2F', 'web /web/page?x=1&y=%2F 0'],
+      ['/web/a%20b', 'web /web/a%20b 0'],
     ];
     for (const [path, expected] of cases) expect([path, (await send('shop.test', path)).body]).toEqual([path, expected]);
     // Nothing a backend saw can climb out of the prefix it was routed by.
