@@ -5,6 +5,7 @@ import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-cl
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
 import { NginxDataPlane } from './dataplane/nginx/nginx-data-plane.js';
 import { HaproxyDataPlane } from './dataplane/haproxy/haproxy-data-plane.js';
+import { HaproxyStatsMetrics } from './dataplane/haproxy/stats-metrics.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
 import { RedisLink } from './fleet/redis-link.js';
@@ -122,6 +123,8 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const dataPlane: DataPlane = opts.haproxySocket
     ? new HaproxyDataPlane({ socket: opts.haproxySocket }, log.child({ component: 'haproxy' }))
     : new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
+  // An HAProxy node's metrics per app and version: HAProxy's own counters, read when Prometheus scrapes.
+  const haproxyStats = dataPlane instanceof HaproxyDataPlane && opts.haproxySocket ? new HaproxyStatsMetrics({ socket: opts.haproxySocket, labels: dataPlane, registry: metrics.registry, log: log.child({ component: 'haproxy-stats' }) }) : null;
   const reconciler: Reconciler = new Reconciler(
     {
       fetchApps: () => marathon.fetchApps(),
@@ -233,6 +236,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await reconciler.stop();
       await redis?.close();
       await dataPlane.close();
+      haproxyStats?.close();
     },
   };
   if (opts.listen) {

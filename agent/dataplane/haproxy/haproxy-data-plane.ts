@@ -19,6 +19,7 @@ import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
 import { HOSTS_MAP_FILE, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
+import type { BackendOwner } from './stats-metrics.js';
 import {
   appHosts,
   diffHostMap,
@@ -116,6 +117,27 @@ export class HaproxyDataPlane implements DataPlane {
       }
       return { version: this.version, settled: generation !== null && generation === this.generation, backends };
     });
+  }
+
+  /**
+   * Which app and version each backend serves now, for the metrics read from
+   * HAProxy's counters (stats-metrics.ts). Each app's default version has
+   * one backend per mode (HTTP, TCP).
+   */
+  backendOwners(): Map<string, BackendOwner> {
+    const owners = new Map<string, BackendOwner>();
+    for (const routing of [this.http, this.tcp]) {
+      for (const [app, backend] of routing.assigned) {
+        const route = this.routes.get(app);
+        if (route) owners.set(backend, { app, version: route.defaultVersion, mode: routing.kind });
+      }
+    }
+    return owners;
+  }
+
+  /** The task a server is (null: not one the agent added), for the metrics. */
+  serverTask(backend: string, server: string): string | null {
+    return this.servers.get(key(backend, server))?.taskId ?? this.taskOfServer.get(server) ?? null;
   }
 
   holds(_table: RoutingTable): void {
