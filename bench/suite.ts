@@ -1,5 +1,6 @@
 import type { Benchmark } from './lib/benchmark.js';
 import { dataplane } from './dataplane.js';
+import { haproxy } from './haproxy.js';
 import { pathScale } from './path-scale.js';
 import { policyLatency } from './policy-latency.js';
 import { publication } from './publication.js';
@@ -9,4 +10,4 @@ import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy];
