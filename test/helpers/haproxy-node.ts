@@ -22,6 +22,10 @@ export interface HaproxyProcess {
   readonly publicUrl: string;
   /** The worker's PID, from `show info`. */
   workerPid(): Promise<number>;
+  /** The master's PID (`haproxy -W`, our child); changes with restart(). */
+  masterPid(): number;
+  /** What HAProxy wrote on stderr since it started (its log: proxy and worker events). */
+  log(): string;
   /** One runtime-API command on a fresh client. */
   runtime(command: string): Promise<string>;
   /** Stops HAProxy and starts it again on the same config (every run-time change is gone). */
@@ -66,6 +70,8 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
     async workerPid() {
       return Number(/^Pid: (\d+)/m.exec(await node.runtime('show info'))?.[1]);
     },
+    masterPid: () => proc?.pid ?? 0,
+    log: () => stderr,
     async runtime(command) {
       const client = new HaproxyRuntime(files.adminSocket, 5_000);
       try {

@@ -1,0 +1,232 @@
+/**
+ * A routing node of either data plane, driven by the agent, behind one
+ * interface: the integration tests of routing, lifecycle, drain and split run
+ * one test body over both rigs (`describe.each(RIGS)`), through real nginx
+ * and real HAProxy processes.
+ *
+ * A rig starts the data plane alone (`startDataPlane`: the agent options and
+ * the `edgeroute agent` flags that point at it, its PIDs, its own log); a
+ * node is that data plane plus an in-process agent whose logs the test reads
+ * (`startRigNode`), or a test spawns the real CLI with `agentFlags`.
+ * Everything a rig starts it stops by PID.
+ *
+ * What the two data planes do in their own documented way is data on the rig
+ * (`rig.differs`), so a shared test asserts each one's behaviour rather than
+ * skipping one of them.
+ */
+import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
+import { serverName } from '../../agent/dataplane/haproxy/runtime-plan.js';
+import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../../agent/run-agent.js';
+import { startHaproxy, type HaproxyProcess } from './haproxy-node.js';
+import { captureLog, type CapturedLog } from './log-capture.js';
+
+export type DataPlaneKind = 'nginx' | 'haproxy';
+
+/** The data plane's processes: nginx's master and workers, HAProxy's master (`haproxy -W`) and its worker. */
+export interface DataPlanePids {
+  readonly master: number;
+  readonly workers: readonly number[];
+}
+
+export interface DataPlaneOptions {
+  /** Redis holding split policies, read by the data plane itself (nginx-conf --redis). */
+  readonly policyRedis?: string;
+  /** Also send X-Edgeroute-Version to clients (nginx-conf --version-header). */
+  readonly versionResponseHeader?: boolean;
+  /** The variable holding the request's region (nginx-conf --region-var). */
+  readonly regionVar?: string;
+  /** Also listen on [::1] at the same port. */
+  readonly ipv6?: boolean;
+  /** nginx's worker_processes (default 2); HAProxy runs one worker. */
+  readonly workerProcesses?: number;
+  /** HAProxy's pool of pre-declared backends (haproxy-conf --backend-pool, default 16). */
+  readonly backendPool?: number;
+}
+
+/** A running data plane, not yet driven by any agent. */
+export interface DataPlaneUnderTest {
+  readonly kind: DataPlaneKind;
+  /** Its public HTTP listener. */
+  readonly publicUrl: string;
+  /** What points an in-process agent at it. */
+  readonly agentOptions: Pick<AgentOptions, 'nginxAdmin' | 'haproxySocket' | 'adminToken'>;
+  /** What points `edgeroute agent` at it: flags and environment. */
+  readonly agentFlags: { readonly args: readonly string[]; readonly env: Readonly<Record<string, string>> };
+  pids(): Promise<DataPlanePids>;
+  /** Its own log: nginx's error.log, HAProxy's stderr. */
+  log(): string;
+  /** For assertions about one data plane only; null on the other. */
+  readonly nginx: NginxNode | null;
+  readonly haproxy: HaproxyProcess | null;
+  stop(): Promise<void>;
+}
+
+export interface DataPlaneRig {
+  readonly kind: DataPlaneKind;
+  /** What this data plane does its own (documented) way. */
+  readonly differs: {
+    /** The body of the 503 for an app without published tasks. */
+    readonly noBackendBody: RegExp;
+    /** What the agent logs when it applied a whole table. */
+    readonly pushedMessage: string;
+    /** Lines of the data plane's log that mean a worker died or was replaced (a reload). */
+    readonly workerReplaced: RegExp;
+    /**
+     * Split policies from Redis are evaluated. false: only each app's default
+     * version is routed, policies are not read, and the agent warns once per
+     * multi-version app (README, "What HAProxy nodes do not do yet").
+     */
+    readonly splits: boolean;
+    /**
+     * A request is routed once its headers are in (HAProxy), not once its
+     * body is (nginx's access phase runs before the body is read, its peer
+     * is picked after): an upload under way when its task is drained still
+     * finishes on that task, and the drain waits for it.
+     */
+    readonly serverPickedBeforeBody: boolean;
+  };
+  /**
+   * What this data plane should do like the other but does not yet: the
+   * shared test runs as \`it.fails\` for it, so it turns red (flip the flag)
+   * the day the gap is closed, and never passes by being skipped.
+   */
+  readonly gaps: {
+    /**
+     * \`*.example.com\` vhosts: HAProxy looks the Host up in hosts.map with an
+     * exact \`map()\`, where the wildcard is a literal key, so a subdomain
+     * answers 404 (nginx: exact host, then the longest wildcard).
+     */
+    readonly wildcardVhosts: boolean;
+  };
+  startDataPlane(opts?: DataPlaneOptions): Promise<DataPlaneUnderTest>;
+  /**
+   * The weight each task's server has in the data plane now, for the tasks
+   * given (HAProxy: `show servers state`, 1-256); null where the data plane
+   * does not show weights per task (nginx's table is inside the plugin).
+   */
+  taskWeights(dataPlane: DataPlaneUnderTest, tasks: ReadonlyArray<{ readonly id: string; readonly host: string; readonly port: number }>): Promise<Map<string, number> | null>;
+}
+
+/** The token an HAProxy node's agent API takes (it has no nginx admin token to fall back on). */
+const HAPROXY_API_TOKEN = 'an-api-token-of-16-chars';
+
+export const NGINX_RIG: DataPlaneRig = {
+  kind: 'nginx',
+  differs: {
+    noBackendBody: /no backend/,
+    pushedMessage: 'pushed routing table to nginx',
+    workerReplaced: /signal \d+|worker process \d+ exited/,
+    splits: true,
+    serverPickedBeforeBody: false,
+  },
+  gaps: { wildcardVhosts: false },
+  async startDataPlane(opts = {}) {
+    const nginx = await startNginxNode({
+      workerProcesses: opts.workerProcesses ?? 2,
+      ...(opts.policyRedis === undefined ? {} : { redis: opts.policyRedis }),
+      ...(opts.regionVar === undefined ? {} : { regionVar: opts.regionVar }),
+      ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
+      ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
+    });
+    return {
+      kind: 'nginx',
+      publicUrl: nginx.publicUrl,
+      agentOptions: { nginxAdmin: nginx.adminUrl, haproxySocket: null, adminToken: nginx.adminToken },
+      agentFlags: { args: ['--nginx-admin', nginx.adminUrl], env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken } },
+      pids: async () => ({ master: nginx.process.masterPid, workers: nginx.process.workerPids() }),
+      log: () => nginx.process.errorLog(),
+      nginx,
+      haproxy: null,
+      stop: () => nginx.process.stop(),
+    };
+  },
+  taskWeights: async () => null,
+};
+
+export const HAPROXY_RIG: DataPlaneRig = {
+  kind: 'haproxy',
+  differs: {
+    noBackendBody: /No server is available to handle this request/,
+    pushedMessage: 'pushed routing table to haproxy',
+    // The master logs "Current worker (PID) exited with code ..." when its worker dies; a reload
+    // logs "Reexecuting Master process", forks a second "New worker" and lets the former one exit.
+    workerReplaced: /worker \(\d+\) exited|Reexecuting Master process|New worker[\s\S]*New worker/,
+    splits: false,
+    serverPickedBeforeBody: true,
+  },
+  gaps: { wildcardVhosts: true },
+  async startDataPlane(opts = {}) {
+    if (opts.policyRedis !== undefined || opts.regionVar !== undefined || opts.versionResponseHeader !== undefined || opts.ipv6 !== undefined) {
+      // Say so rather than start a node that silently ignores them.
+      throw new Error('the HAProxy rig has no split-policy options yet (policyRedis, regionVar, versionResponseHeader, ipv6): HAProxy nodes do not evaluate policies');
+    }
+    const haproxy = await startHaproxy({ backendPool: opts.backendPool ?? 16 });
+    return {
+      kind: 'haproxy',
+      publicUrl: haproxy.publicUrl,
+      agentOptions: { nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: HAPROXY_API_TOKEN },
+      agentFlags: { args: ['--haproxy-socket', haproxy.socket], env: { EDGEROUTE_API_TOKEN: HAPROXY_API_TOKEN, EDGEROUTE_ADMIN_TOKEN: '' } },
+      pids: async () => ({ master: haproxy.masterPid(), workers: [await haproxy.workerPid()] }),
+      log: () => haproxy.log(),
+      nginx: null,
+      haproxy,
+      stop: () => haproxy.stop(),
+    };
+  },
+  async taskWeights(dataPlane, tasks) {
+    const byName = new Map(tasks.map((t) => [serverName(t.id, t.host, t.port), t.id]));
+    const weights = new Map<string, number>();
+    // show servers state: "be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight ..."
+    for (const line of (await dataPlane.haproxy!.runtime('show servers state')).split('\n')) {
+      const f = line.trim().split(/\s+/);
+      const task = byName.get(f[3] ?? '');
+      if (task !== undefined) weights.set(task, Number(f[7]));
+    }
+    return weights;
+  },
+};
+
+/** Both data planes: `describe.each(RIGS)('... ($kind)', (rig) => ...)`. */
+export const RIGS: readonly DataPlaneRig[] = [NGINX_RIG, HAPROXY_RIG];
+
+/** A data plane with an in-process agent driving it. */
+export interface RigNode {
+  readonly kind: DataPlaneKind;
+  readonly rig: DataPlaneRig;
+  readonly dataPlane: DataPlaneUnderTest;
+  readonly publicUrl: string;
+  agent: RunningAgent;
+  logs: CapturedLog;
+  pids(): Promise<DataPlanePids>;
+  /** Stops the agent and starts a fresh one (new memory, same flags). */
+  restartAgent(overrides?: Partial<AgentOptions>): Promise<void>;
+  /** The agent, then the data plane. */
+  stop(): Promise<void>;
+}
+
+export async function startRigNode(rig: DataPlaneRig, marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, dataPlaneOptions: DataPlaneOptions = {}): Promise<RigNode> {
+  const dataPlane = await rig.startDataPlane(dataPlaneOptions);
+  const launch = (overrides: Partial<AgentOptions>) => {
+    const logs = captureLog();
+    const agent = startAgent({ ...AGENT_DEFAULTS, marathon: marathonUrls, redis: null, group: null, ...dataPlane.agentOptions, ...agentOptions, ...overrides }, logs.log);
+    return { agent, logs };
+  };
+  const node: RigNode = {
+    kind: rig.kind,
+    rig,
+    dataPlane,
+    publicUrl: dataPlane.publicUrl,
+    ...launch({}),
+    pids: () => dataPlane.pids(),
+    async restartAgent(overrides = {}) {
+      await node.agent.stop();
+      Object.assign(node, launch(overrides));
+    },
+    async stop() {
+      await node.agent.stop();
+      await dataPlane.stop();
+    },
+  };
+  return node;
+}
+
