@@ -32,6 +32,8 @@ export interface AgentOptions {
   readonly nginxAdmin: string;
   /** HAProxy's admin stats socket (haproxy-conf's --admin-socket): drive HAProxy instead of nginx; null: nginx. */
   readonly haproxySocket: string | null;
+  /** The folder haproxy-conf wrote: lets the agent grow the pool or add TCP listeners with a reload; null: it only warns. */
+  readonly haproxyConfDir: string | null;
   readonly adminToken: string;
   readonly redis: string | null;
   /** CA bundle for a rediss:// Redis; null: the system bundle. */
@@ -86,6 +88,7 @@ export const AGENT_DEFAULTS = {
   stallTimeoutMs: 30_000,
   certs: null,
   haproxySocket: null,
+  haproxyConfDir: null,
 } as const;
 
 const REDIS_STARTUP_WAIT_MS = 3_000;
@@ -121,7 +124,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const metrics = new AgentMetrics(() => countByState(reconciler.backendStatuses));
   if (opts.haproxySocket && opts.certs) throw new Error('--certs is for nginx nodes only; an HAProxy node serves the certificate of haproxy-conf --tls-cert');
   const dataPlane: DataPlane = opts.haproxySocket
-    ? new HaproxyDataPlane({ socket: opts.haproxySocket }, log.child({ component: 'haproxy' }))
+    ? new HaproxyDataPlane({ socket: opts.haproxySocket, confDir: opts.haproxyConfDir }, log.child({ component: 'haproxy' }))
     : new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
   // An HAProxy node's metrics per app and version: HAProxy's own counters, read when Prometheus scrapes.
   const haproxyStats = dataPlane instanceof HaproxyDataPlane && opts.haproxySocket ? new HaproxyStatsMetrics({ socket: opts.haproxySocket, labels: dataPlane, registry: metrics.registry, log: log.child({ component: 'haproxy-stats' }) }) : null;

@@ -10,6 +10,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'marathon-ca', kind: 'string', help: "PEM file of the CA of Marathon's HTTPS certificate" },
   { name: 'nginx-admin', kind: 'string', help: `the plugin's admin listener (default ${DEFAULT_NGINX_ADMIN})` },
   { name: 'haproxy-socket', kind: 'string', help: "drive HAProxy instead of nginx: its admin stats socket (haproxy-conf's --admin-socket)" },
+  { name: 'haproxy-conf-dir', kind: 'string', help: 'with --haproxy-socket: the folder haproxy-conf wrote; when the backend pool runs out or a TCP port is outside --tcp-ports, the agent re-renders haproxy.cfg there and reloads HAProxy seamlessly (default: it only warns)' },
   { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
   { name: 'redis', kind: 'string', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
@@ -45,6 +46,8 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   if (haproxySocket !== null && stringOption(values, 'certs') !== null) {
     throw new UsageError('--certs is for nginx nodes only for now: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
   }
+  const haproxyConfDir = stringOption(values, 'haproxy-conf-dir');
+  if (haproxyConfDir !== null && haproxySocket === null) throw new UsageError('--haproxy-conf-dir is for HAProxy nodes: give --haproxy-socket too');
   const adminToken = stringOption(values, 'admin-token') ?? (haproxySocket !== null ? stringOption(values, 'api-token') : null);
   if (!adminToken) {
     throw new UsageError(
@@ -59,6 +62,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       marathon: stringOption(values, 'marathon') ?? '',
       nginxAdmin: nginxAdmin ?? DEFAULT_NGINX_ADMIN,
       haproxySocket,
+      haproxyConfDir,
       adminToken,
       redis: stringOption(values, 'redis'),
       redisCa: stringOption(values, 'redis-ca'),

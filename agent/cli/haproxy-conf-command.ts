@@ -90,5 +90,6 @@ export function haproxyConfOptions(values: OptionValues): HaproxyConfOptions {
     tcpBackendPool: Number(tcpPool),
     user: stringOption(values, 'user'),
     websocketIdleTimeoutSeconds: idle,
+    haproxy: stringOption(values, 'haproxy') ?? DEFAULT_HAPROXY_BINARY,
   };
 }

@@ -17,8 +17,10 @@
 import type { Logger } from 'pino';
 import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
-import { HOSTS_MAP_FILE, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
+import { HOSTS_MAP_FILE, TCP_EXTRA_PORTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
+import { HaproxyReloader } from './reload.js';
+import { WorkerWatch } from './worker-watch.js';
 import type { BackendOwner } from './stats-metrics.js';
 import {
   appHosts,
@@ -40,6 +42,14 @@ export interface HaproxyDataPlaneOptions {
   readonly socket: string;
   /** How often draining servers are checked for their last session. */
   readonly reapIntervalMs?: number;
+  /**
+   * The folder haproxy-conf wrote (--haproxy-conf-dir): when the pool runs
+   * out or a TCP port is outside what HAProxy binds, the agent re-renders
+   * haproxy.cfg there and reloads HAProxy (reload.ts). null: it only warns.
+   */
+  readonly confDir?: string | null;
+  /** How long needs for a reload gather before one reload. */
+  readonly reloadDebounceMs?: number;
 }
 
 type Kind = 'http' | 'tcp';
@@ -71,6 +81,12 @@ export class HaproxyDataPlane implements DataPlane {
   private readonly tcp: Routing = { kind: 'tcp', mapFile: null, entries: new Map(), pool: [], assigned: new Map() };
   /** The ports the TCP frontend binds (haproxy-conf --tcp-ports); null: none. */
   private tcpRange: { from: number; to: number } | null = null;
+  /** Ports it binds besides the range (added by reloads). */
+  private tcpExtraPorts: ReadonlySet<number> = new Set();
+  /** Grows the pool or binds more TCP ports by a reload; null without --haproxy-conf-dir. */
+  private readonly reloader: HaproxyReloader | null;
+  /** The worker the runtime connection reaches, followed across reloads. */
+  private readonly workers: WorkerWatch;
   /** What HAProxy holds. */
   private servers = new Map<string, ServerModel>();
   /** The routes last applied, by app. */
@@ -92,6 +108,19 @@ export class HaproxyDataPlane implements DataPlane {
     private readonly log: Logger,
   ) {
     this.runtime = new HaproxyRuntime(opts.socket);
+    this.workers = new WorkerWatch(this.runtime);
+    this.reloader = opts.confDir
+      ? new HaproxyReloader(
+          { confDir: opts.confDir, socket: opts.socket, ...(opts.reloadDebounceMs === undefined ? {} : { debounceMs: opts.reloadDebounceMs }) },
+          {
+            exclusive: (fn) => this.exclusive(fn),
+            runtime: this.runtime,
+            waiting: () => ({ http: [...this.unplaced].filter((u) => u.startsWith('http ')).length, tcp: [...this.unplaced].filter((u) => u.startsWith('tcp ')).length }),
+            reapply: () => this.reapplyAfterReload(),
+          },
+          log,
+        )
+      : null;
     this.reaper = setInterval(() => void this.exclusive(() => this.reap()).catch((err: Error) => this.log.debug({ err: err.message }, 'drain check failed')), opts.reapIntervalMs ?? 250);
     this.reaper.unref();
   }
@@ -101,21 +130,23 @@ export class HaproxyDataPlane implements DataPlane {
   }
 
   async status(): Promise<DataPlaneStatus> {
-    const generation = parseInfoGeneration(await this.runtime.one('show info'));
+    const generation = parseInfoGeneration(await this.workers.info());
     return { version: generation !== null && generation === this.generation ? this.version : null, generation };
   }
 
   inflight(taskIds: readonly string[]): Promise<InflightReport> {
     return this.exclusive(async () => {
-      const [info, stat] = await this.runtime.run(['show info', 'show stat']);
-      const generation = parseInfoGeneration(info!);
+      const info = await this.workers.info();
+      const stat = await this.runtime.one('show stat');
+      const generation = parseInfoGeneration(info);
       const wanted = new Set(taskIds);
       const backends = new Map<string, number>();
       for (const s of parseShowStat(stat!).servers) {
         const task = this.servers.get(key(s.backend, s.name))?.taskId ?? this.taskOfServer.get(s.name);
         if (task !== undefined && task !== null && wanted.has(task) && s.busy > 0) backends.set(task, (backends.get(task) ?? 0) + s.busy);
       }
-      return { version: this.version, settled: generation !== null && generation === this.generation, backends };
+      // A worker left by a reload may still serve a task's last requests: not settled until it is gone.
+      return { version: this.version, settled: generation !== null && generation === this.generation && !this.workers.oldWorkersAlive(), backends };
     });
   }
 
@@ -146,6 +177,7 @@ export class HaproxyDataPlane implements DataPlane {
 
   async close(): Promise<void> {
     clearInterval(this.reaper);
+    await this.reloader?.close();
     await this.lock.catch(() => undefined);
     this.runtime.close();
   }
@@ -158,7 +190,8 @@ export class HaproxyDataPlane implements DataPlane {
 
   private async applyNow(change: TableChange): Promise<ApplyResult> {
     const sent = { bytes: 0 };
-    const generation = parseInfoGeneration(await this.send(sent, 'show info'));
+    sent.bytes += 'show info\n'.length;
+    const generation = parseInfoGeneration(await this.workers.info());
     if (change.base !== null && (change.base !== this.version || generation !== this.generation)) {
       const error = generation !== this.generation ? 'HAProxy restarted' : `HAProxy holds ${this.version ?? 'no table'}, not ${change.base}`;
       return { ok: false, bytes: sent.bytes, otherBase: true, error, message: `haproxy refused the change: ${error}` };
@@ -186,17 +219,27 @@ export class HaproxyDataPlane implements DataPlane {
     return { ok: true, bytes: sent.bytes, generation };
   }
 
-  /** Rebuilds the model from what HAProxy holds (after a restart of either side). */
+  /** After the agent's own reload (holding the lock): the new worker read back, every app re-applied. */
+  private async reapplyAfterReload(): Promise<void> {
+    const sent = { bytes: 0 };
+    const generation = parseInfoGeneration(await this.workers.info());
+    await this.readBack(sent);
+    const errors = await this.reconcile(sent, new Set([...this.routes.keys(), ...this.http.assigned.keys(), ...this.tcp.assigned.keys()]), true);
+    if (errors.length > 0) throw new Error(`re-applying after the reload: ${errors.slice(0, 3).join('; ')}`);
+    this.generation = generation;
+  }
+
+  /** Rebuilds the model from what HAProxy holds (after a restart of either side, or a reload). */
   private async readBack(sent: { bytes: number }): Promise<void> {
-    if (this.http.mapFile === null) {
-      const maps = await this.send(sent, 'show map');
-      this.http.mapFile = findMapFile(maps, HOSTS_MAP_FILE);
-      if (this.http.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
-      this.tcp.mapFile = findMapFile(maps, TCP_PORTS_MAP_FILE);
-    }
+    // Looked up every time: a reload may have added the TCP map.
+    const maps = await this.send(sent, 'show map');
+    this.http.mapFile = findMapFile(maps, HOSTS_MAP_FILE);
+    if (this.http.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
+    this.tcp.mapFile = findMapFile(maps, TCP_PORTS_MAP_FILE);
     const commands = [`show map ${this.http.mapFile}`, 'show stat'];
-    if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`);
-    const [map, stat, tcpMap, from, to] = await this.sendAll(sent, commands);
+    if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`, `get var ${TCP_EXTRA_PORTS_VAR}`);
+    const [map, stat, tcpMap, from, to, extra] = await this.sendAll(sent, commands);
+    this.tcpExtraPorts = parseExtraPorts(extra ?? '');
     this.http.entries = parseShowMap(map!);
     const report = parseShowStat(stat!);
     this.http.pool = [...report.pool];
@@ -250,6 +293,7 @@ export class HaproxyDataPlane implements DataPlane {
           this.warned.delete(app);
           this.tcpWarned.delete(app);
         }
+        if (routing.kind === 'tcp') this.reloader?.forgetPort(app);
         const backend = routing.assigned.get(app);
         if (backend === undefined) continue;
         routing.assigned.delete(app);
@@ -268,11 +312,14 @@ export class HaproxyDataPlane implements DataPlane {
           backend = routing.pool.find((b) => !taken.has(b) && ![...this.servers.values()].some((s) => s.backend === b));
           if (backend === undefined) {
             const unit = `${routing.kind} ${app}`;
-            if (!this.unplaced.has(unit)) {
+            if (!this.unplaced.has(unit) && this.reloader) {
+              this.log.warn({ app, pool: routing.pool.length, kind: routing.kind }, `no free backend left in HAProxy's ${routing.kind === 'http' ? '' : 'TCP '}pool for app ${app}: HAProxy will be reloaded with a larger pool`);
+            } else if (!this.unplaced.has(unit)) {
               if (routing.kind === 'http') this.log.warn({ app, pool: routing.pool.length }, `no free backend left in HAProxy's pool for app ${app}: it has no route on this node (raise haproxy-conf --backend-pool and restart HAProxy)`);
               else this.log.warn({ app, tcpPort: route.tcpPort, pool: routing.pool.length }, `no free backend left in HAProxy's TCP pool for app ${app}: its TCP port ${route.tcpPort} has no route on this node (raise haproxy-conf --tcp-backend-pool and restart HAProxy)`);
             }
             this.unplaced.add(unit);
+            this.reloader?.request();
             continue;
           }
           routing.assigned.set(app, backend);
@@ -307,15 +354,18 @@ export class HaproxyDataPlane implements DataPlane {
   /** The map key of an app's TCP port, or none (warned once per app) when HAProxy cannot route it. */
   private tcpKeys(app: string, route: AppRoute): string[] {
     if (route.tcpPort === undefined) return [];
-    const port = tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
+    const port = this.tcp.mapFile !== null && this.tcpExtraPorts.has(route.tcpPort) ? ({ ok: true, key: String(route.tcpPort) } as const) : tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
     if (port.ok) {
       this.tcpWarned.delete(app);
+      this.reloader?.forgetPort(app);
       return [port.key];
     }
     if (this.tcpWarned.get(app) !== port.why) {
       this.tcpWarned.set(app, port.why);
-      this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: the port is not routed on this node`);
+      if (this.reloader) this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: HAProxy will be reloaded with a listener on it`);
+      else this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: the port is not routed on this node (give the agent --haproxy-conf-dir to let it add the listener with a reload)`);
     }
+    this.reloader?.wantPort(app, route.tcpPort);
     return [];
   }
 
@@ -429,6 +479,12 @@ export class HaproxyDataPlane implements DataPlane {
     for (const c of commands) sent.bytes += Buffer.byteLength(c) + 1;
     return this.runtime.run(commands);
   }
+}
+
+/** `get var proc.edgeroute_tcp_extra_ports`: "type=str value=<P1/P2>"; none when unset. */
+function parseExtraPorts(text: string): Set<number> {
+  const m = /value=<([\d/]*)>/.exec(text);
+  return new Set((m?.[1] ?? '').split('/').filter((p) => p !== '').map(Number));
 }
 
 function key(backend: string, name: string): string {

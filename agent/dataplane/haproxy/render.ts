@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { TEMPLATES_DIR } from '../../project-paths.js';
 import { checkCfgPath, parseBind } from './bind-address.js';
+import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
 export const POOL_BACKEND_PREFIX = 'pool-';
@@ -22,6 +23,8 @@ export const TCP_PORTS_MAP_FILE = 'tcp-ports.map';
 /** HAProxy process variables holding the --tcp-ports range, read by the agent with `get var`. */
 export const TCP_PORTS_FROM_VAR = 'proc.edgeroute_tcp_ports_from';
 export const TCP_PORTS_TO_VAR = 'proc.edgeroute_tcp_ports_to';
+/** TCP ports bound besides the range (added by the agent's reloads), "P1/P2/...". */
+export const TCP_EXTRA_PORTS_VAR = 'proc.edgeroute_tcp_extra_ports';
 export const DEFAULT_TCP_BACKEND_POOL = 32;
 export const DEFAULT_BACKEND_POOL = 64;
 /** About 10 KB of HAProxy memory each (PLATFORM-NOTES): 100,000 is 1 GB. */
@@ -69,6 +72,22 @@ export interface HaproxyConfOptions {
   readonly group?: string | null;
   /** Seconds an upgraded connection may stay idle. */
   readonly websocketIdleTimeoutSeconds?: number;
+  /** The haproxy binary, recorded for the agent's `haproxy -c` before a reload; default /usr/sbin/haproxy. */
+  readonly haproxy?: string | null;
+  /** TCP ports one listener each binds besides --tcp-ports (the agent adds them, with a reload, for apps outside the range). */
+  readonly extraTcpPorts?: readonly number[];
+  /** Servers written into pool backends (backend → servers): the agent carries its run-time servers across its reloads. */
+  readonly servers?: ReadonlyMap<string, readonly CarriedServer[]>;
+  /** Use the DIR/tls/default.pem already written instead of reading --tls-cert and --tls-key (the agent's re-render). */
+  readonly reuseTlsBundle?: boolean;
+}
+
+/** A server as the pool backend's config declares it, with the options the agent gives dynamic servers. */
+export interface CarriedServer {
+  readonly name: string;
+  /** IP:PORT, IPv6 in brackets. */
+  readonly address: string;
+  readonly weight: number;
 }
 
 export interface HaproxyConfFiles {
@@ -80,8 +99,8 @@ export interface HaproxyConfFiles {
   /** Where to point `haproxy -S` for the master CLI (the systemd unit does). */
   readonly masterSocket: string;
   readonly backendPool: number;
-  /** tcp-ports.map, and the range and TCP pool size; null without --tcp-ports. */
-  readonly tcp: { readonly map: string; readonly from: number; readonly to: number; readonly pool: number } | null;
+  /** tcp-ports.map, the range (from and to null without --tcp-ports), the extra ports and the TCP pool size; null without TCP ports. */
+  readonly tcp: { readonly map: string; readonly from: number | null; readonly to: number | null; readonly extraPorts: readonly number[]; readonly pool: number } | null;
   /** Folders to create. */
   readonly dirs: readonly string[];
   /** Files to write; `keep`: only when absent (the map is the agent's once it runs). */
@@ -125,14 +144,18 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
 
   let tcp: HaproxyConfFiles['tcp'] = null;
   let tcpBinds: string[] = [];
-  if (opts.tcpPorts) {
-    const range = parseTcpPortRange(opts.tcpPorts);
+  const extraTcpPorts = [...new Set(opts.extraTcpPorts ?? [])].sort((a, b) => a - b);
+  for (const port of extraTcpPorts) if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`an extra TCP port must be 1 to 65535, got ${port}`);
+  if (opts.tcpPorts || extraTcpPorts.length > 0) {
+    const range = opts.tcpPorts ? parseTcpPortRange(opts.tcpPorts) : null;
+    const extraPorts = extraTcpPorts.filter((p) => range === null || p < range.from || p > range.to);
     const pool = opts.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL;
     if (!Number.isInteger(pool) || pool < 0 || pool > MAX_BACKEND_POOL) throw new Error(`--tcp-backend-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
-    // The hosts of the HTTP listen addresses, each binding the whole range (unix sockets have no ports).
-    tcpBinds = [...new Set(listen.filter((l) => !l.bind.startsWith('unix@')).map((l) => `${l.bind.slice(0, l.bind.lastIndexOf(':'))}:${range.from}-${range.to}`))];
+    // The hosts of the HTTP listen addresses, each binding the whole range and each extra port (unix sockets have no ports).
+    const hosts = [...new Set(listen.filter((l) => !l.bind.startsWith('unix@')).map((l) => l.bind.slice(0, l.bind.lastIndexOf(':'))))];
+    tcpBinds = hosts.flatMap((h) => [...(range ? [`${h}:${range.from}-${range.to}`] : []), ...extraPorts.map((p) => `${h}:${p}`)]);
     if (tcpBinds.length === 0) throw new Error('--tcp-ports needs a --listen address with a host and port (not only unix sockets)');
-    tcp = { map: join(dir, TCP_PORTS_MAP_FILE), from: range.from, to: range.to, pool };
+    tcp = { map: join(dir, TCP_PORTS_MAP_FILE), from: range?.from ?? null, to: range?.to ?? null, extraPorts, pool };
   } else if (opts.tcpBackendPool !== undefined && opts.tcpBackendPool !== DEFAULT_TCP_BACKEND_POOL) {
     throw new Error('--tcp-backend-pool is for --tcp-ports, which is not given');
   }
@@ -144,7 +167,8 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   if (tlsListen.length > 0) {
     // HAProxy reads the certificate and its key from one PEM file.
     const pem = join(dir, 'tls', 'default.pem');
-    files.push({ path: pem, content: tlsBundle(opts.tlsCert ?? null, opts.tlsKey ?? null), mode: 0o600 });
+    if (!opts.reuseTlsBundle) files.push({ path: pem, content: tlsBundle(opts.tlsCert ?? null, opts.tlsKey ?? null), mode: 0o600 });
+    else if (!existsSync(pem)) throw new Error(`${pem} does not exist: run edgeroute haproxy-conf with --tls-cert and --tls-key`);
     dirs.push(dirname(pem));
     tls = { pem };
   } else if (opts.tlsCert || opts.tlsKey) {
@@ -169,22 +193,36 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     tls,
     hostsMap,
     poolPrefix: POOL_BACKEND_PREFIX,
-    pool: Array.from({ length: backendPool }, (_, i) => poolBackendName(i + 1)),
+    pool: Array.from({ length: backendPool }, (_, i) => backendBlock(poolBackendName(i + 1), opts.servers)),
     tcp: tcp && {
       ...tcp,
       binds: tcpBinds,
+      range: tcp.from !== null,
+      extraPortsVar: tcp.extraPorts.length > 0 ? { name: TCP_EXTRA_PORTS_VAR, value: tcp.extraPorts.join('/') } : null,
       fromVar: TCP_PORTS_FROM_VAR,
       toVar: TCP_PORTS_TO_VAR,
       frontend: TCP_FRONTEND,
       poolPrefix: TCP_POOL_BACKEND_PREFIX,
-      backends: Array.from({ length: tcp.pool }, (_, i) => tcpPoolBackendName(i + 1)),
+      backends: Array.from({ length: tcp.pool }, (_, i) => backendBlock(tcpPoolBackendName(i + 1), opts.servers)),
     },
   });
   files.push({ path: confPath, content: conf, mode: 0o644 });
+  // What it was rendered with, so the agent can render the same config with a larger pool (never the servers: they are state).
+  files.push({ path: join(dir, CONF_RECORD_FILE), content: confRecord({ ...opts, outDir: dir, adminSocket, extraTcpPorts: tcp?.extraPorts ?? [] }), mode: 0o644 });
   return { dir, confPath, hostsMap, adminSocket, pidFile, masterSocket, backendPool, tcp, dirs: [...new Set(dirs)], files };
 }
 
 const NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;
+
+function backendBlock(name: string, servers: HaproxyConfOptions['servers']): { name: string; servers: readonly CarriedServer[] } {
+  const list = servers?.get(name) ?? [];
+  for (const s of list) {
+    if (!/^t[0-9a-f]+$/.test(s.name) || !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(s.address) || !Number.isInteger(s.weight)) {
+      throw new Error(`cannot write server ${JSON.stringify(s)} into backend ${name}`);
+    }
+  }
+  return { name, servers: list };
+}
 
 function tlsBundle(cert: string | null, key: string | null): string {
   if (!cert || !key) throw new Error('--tls-listen needs --tls-cert and --tls-key');

@@ -48,6 +48,11 @@ export class HaproxyRuntime {
     return (await this.run([command]))[0]!;
   }
 
+  /** Closes the connection (failing what waits on it); the next command opens a new one, to the current worker. */
+  drop(): void {
+    if (this.socket) this.fail(this.socket, new Error('runtime API connection dropped'));
+  }
+
   close(): void {
     this.closed = true;
     if (this.socket) this.fail(this.socket, new Error('runtime API client closed'));

@@ -1,0 +1,351 @@
+/**
+ * The one thing the runtime API cannot do, done by a seamless reload:
+ * HAProxy 2.6 cannot add a backend or a listener at run time, so when the
+ * pool of pre-declared backends runs out, or an app's TCP port is outside
+ * what the TCP frontend binds, the agent (given `--haproxy-conf-dir DIR`)
+ * renders DIR/haproxy.cfg again from what `haproxy-conf` recorded
+ * (DIR/haproxy-conf.json), with the pool doubled and the extra ports bound,
+ * checks it with `haproxy -c`, and asks the master for one reload.
+ *
+ * Needs are batched: the first starts a short debounce, and whatever waits
+ * when it fires shares one reload. The new worker starts with what the old
+ * one routes: the servers are written into their backends and the map
+ * entries into the map files, so no request finds an empty backend in the
+ * gap before the agent re-applies. Then, still holding the adapter's lock,
+ * the agent reads the new worker back and re-applies every app, which
+ * places those that waited. The listening sockets pass from worker to worker
+ * (`expose-fd listeners`; in master-worker mode the master re-executes with
+ * `-x sockpair@N` by itself, no `-x` needed).
+ *
+ * A config that fails `haproxy -c`, or a new worker that does not come up
+ * (a port in use), leaves the old worker serving and the previous
+ * haproxy.cfg back in place; the apps stay unrouted with an error naming
+ * why, and the reload is tried again only after a back-off.
+ */
+import { execa } from 'execa';
+import { createServer, createConnection } from 'node:net';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { readConfRecord } from './conf-record.js';
+import { DEFAULT_TCP_BACKEND_POOL, haproxyConfFiles, type HaproxyConfFiles, type HaproxyConfOptions } from './render.js';
+import { HaproxyRuntime } from './runtime-client.js';
+import { parseShowMap, parseShowStat } from './runtime-plan.js';
+import { hasNeeds, mapFileText, planReload, type ReloadNeeds } from './reload-plan.js';
+import { isStopping } from './worker-watch.js';
+import { DEFAULT_HAPROXY_BINARY } from './unit.js';
+import { parseBind } from './bind-address.js';
+
+export interface HaproxyReloaderOptions {
+  /** The folder haproxy-conf wrote (haproxy.cfg, haproxy-conf.json, the maps). */
+  readonly confDir: string;
+  /** The admin socket the adapter uses. */
+  readonly socket: string;
+  /** How long needs gather before one reload. */
+  readonly debounceMs?: number;
+  /** How long the new worker may take to answer. */
+  readonly readyTimeoutMs?: number;
+  /** First wait after a failed reload (doubles up to 5 min). */
+  readonly retryMs?: number;
+}
+
+/** What the adapter lends the reloader. */
+export interface ReloadHooks {
+  /** Runs fn holding the adapter's lock: no apply, drain check or read-back meanwhile. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** The adapter's runtime connection (dropped after the reload so it reaches the new worker). */
+  readonly runtime: HaproxyRuntime;
+  /** How many HTTP and TCP apps wait for a pool backend now. */
+  waiting(): { http: number; tcp: number };
+  /** After the new worker answers: read it back and re-apply every app. */
+  reapply(): Promise<void>;
+}
+
+export interface ReloadOutcome {
+  readonly at: number;
+  readonly ok: boolean;
+  readonly ms: number;
+  readonly backendPool: number;
+  readonly tcpBackendPool: number;
+  readonly extraTcpPorts: readonly number[];
+  readonly error?: string;
+}
+
+export class HaproxyReloader {
+  /** App → the TCP port outside what HAProxy binds that it waits for. */
+  private readonly ports = new Map<string, number>();
+  /** Ports found in use by another process, warned once. */
+  private readonly busyPorts = new Set<number>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private notBefore = 0;
+  private failures = 0;
+  private closed = false;
+  /** The reloads done, newest last (for tests and the log). */
+  readonly outcomes: ReloadOutcome[] = [];
+
+  constructor(
+    private readonly opts: HaproxyReloaderOptions,
+    private readonly hooks: ReloadHooks,
+    private readonly log: Logger,
+  ) {}
+
+  /** Something waits for a reload (a full pool); it joins the next batch. */
+  request(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    const wait = Math.max(this.opts.debounceMs ?? 200, this.notBefore - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.run().finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      });
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** An app's TCP port is outside what HAProxy binds: the next reload adds a listener. */
+  wantPort(app: string, port: number): void {
+    if (this.ports.get(app) === port) return;
+    this.ports.set(app, port);
+    this.request();
+  }
+
+  /** The app is gone, or its port is routed now. */
+  forgetPort(app: string): void {
+    this.ports.delete(app);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    await this.hooks.exclusive(async () => {
+      const needs = await this.needs();
+      if (!hasNeeds(needs)) return;
+      const started = performance.now();
+      try {
+        const outcome = await this.reload(needs, started);
+        this.failures = 0;
+        this.notBefore = 0;
+        this.outcomes.push(outcome);
+      } catch (err) {
+        this.failures++;
+        const backoff = Math.min(300_000, (this.opts.retryMs ?? 10_000) * 2 ** (this.failures - 1));
+        this.notBefore = Date.now() + backoff;
+        const error = (err as Error).message;
+        this.outcomes.push({ at: Date.now(), ok: false, ms: Math.round(performance.now() - started), backendPool: 0, tcpBackendPool: 0, extraTcpPorts: [], error });
+        this.log.error({ err, retryInMs: backoff, needs }, `HAProxy reload failed, the running worker keeps serving and the apps that wait stay unrouted: ${error}`);
+        this.again = true;
+      }
+    });
+  }
+
+  private async needs(): Promise<ReloadNeeds> {
+    const waiting = this.hooks.waiting();
+    const ports: number[] = [];
+    for (const [app, port] of this.ports) {
+      if (this.busyPorts.has(port) || ports.includes(port)) continue;
+      const taken = await portTaken(this.listenHosts(), port);
+      if (taken) {
+        this.busyPorts.add(port);
+        this.log.warn({ app, tcpPort: port, err: taken }, `TCP port ${port} of app ${app} is in use on this node by another process: HAProxy cannot listen on it, the port is not routed`);
+        continue;
+      }
+      ports.push(port);
+    }
+    // An app waiting for its port needs a TCP backend too once the port is bound.
+    return { http: waiting.http, tcp: waiting.tcp + ports.length, ports };
+  }
+
+  private listenHosts(): string[] {
+    try {
+      return readConfRecord(this.opts.confDir)
+        .listen.map((l) => parseBind(l).bind)
+        .filter((b) => !b.startsWith('unix@'))
+        .map((b) => b.slice(0, b.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+    } catch {
+      return [];
+    }
+  }
+
+  private async reload(needs: ReloadNeeds, started: number): Promise<ReloadOutcome> {
+    const record = readConfRecord(this.opts.confDir);
+    const current = haproxyConfFiles(record);
+    const runtime = this.hooks.runtime;
+    // The truth is what the current worker holds (the connection may still be on an older one).
+    let info = await runtime.one('show info');
+    if (isStopping(info)) {
+      runtime.drop();
+      info = await runtime.one('show info');
+    }
+    const oldPid = workerPid(info);
+    // Every map HAProxy loaded from the folder (hosts.map, tcp-ports.map, and any other the agent edits), as it holds it now.
+    const [stat, mapList] = await runtime.run(['show stat', 'show map']);
+    const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${current.dir}/`));
+    const maps = new Map(mapFiles.map((f, i) => [f, i]));
+    const mapReplies = await runtime.run(mapFiles.map((f) => `show map ${f}`));
+    const report = parseShowStat(stat!);
+    const plan = planReload(report, needs, {
+      tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
+      extraTcpPorts: record.extraTcpPorts ?? [],
+      tcpSection: current.tcp !== null,
+    });
+    const next: HaproxyConfOptions = {
+      ...record,
+      backendPool: plan.backendPool,
+      extraTcpPorts: plan.extraTcpPorts,
+      servers: plan.servers,
+      ...(current.tcp !== null || plan.extraTcpPorts.length > 0 ? { tcpBackendPool: plan.tcpBackendPool } : {}),
+    };
+    const rendered = haproxyConfFiles(next);
+    const haproxy = record.haproxy ?? DEFAULT_HAPROXY_BINARY;
+    const confText = fileContent(rendered, rendered.confPath);
+    const candidate = `${rendered.confPath}.next`;
+    writeFileSync(candidate, confText, { mode: 0o644 });
+    const check = await execa(haproxy, ['-c', '-q', '-f', candidate], { reject: false, all: true, timeout: 30_000 });
+    if (check.exitCode !== 0) throw new Error(`haproxy -c refused the re-rendered config (${candidate} kept): ${String(check.all ?? '').trim().slice(0, 500)}`);
+    const previous = readFileSync(rendered.confPath, 'utf8');
+    // The maps as the new worker will load them: what the old one routes now.
+    for (const [file, i] of maps) writeAtomic(file, mapFileText(parseShowMap(mapReplies[i]!)));
+    if (rendered.tcp && !maps.has(rendered.tcp.map)) writeAtomic(rendered.tcp.map, '');
+    writeAtomic(`${rendered.confPath}.previous`, previous);
+    renameSync(candidate, rendered.confPath);
+    const recordFile = rendered.files.find((f) => f.path.endsWith('.json'));
+    if (recordFile) writeAtomic(recordFile.path, recordFile.content);
+    try {
+      await this.signal(rendered);
+      await this.newWorker(oldPid);
+    } catch (err) {
+      writeAtomic(rendered.confPath, previous);
+      if (recordFile) writeAtomic(recordFile.path, fileContent(current, recordFile.path));
+      throw err;
+    }
+    const reloadedMs = Math.round(performance.now() - started);
+    runtime.drop();
+    await this.hooks.reapply();
+    for (const [app, port] of this.ports) if (plan.extraTcpPorts.includes(port)) this.ports.delete(app);
+    const outcome: ReloadOutcome = {
+      at: Date.now(),
+      ok: true,
+      ms: Math.round(performance.now() - started),
+      backendPool: plan.backendPool,
+      tcpBackendPool: rendered.tcp?.pool ?? 0,
+      extraTcpPorts: plan.extraTcpPorts,
+    };
+    this.log.info(
+      {
+        backendPool: [report.pool.length, plan.backendPool],
+        tcpBackendPool: [report.tcpPool.length, outcome.tcpBackendPool],
+        extraTcpPorts: plan.extraTcpPorts,
+        waiting: needs,
+        serversCarried: plan.carried,
+        reloadMs: reloadedMs,
+        totalMs: outcome.ms,
+      },
+      'haproxy reloaded with a larger pool or more TCP ports; every app re-applied',
+    );
+    return outcome;
+  }
+
+  /** One reload: through the master CLI when it has one (haproxy -S, the systemd unit), else SIGUSR2 to the master. */
+  private async signal(files: HaproxyConfFiles): Promise<void> {
+    if (existsSync(files.masterSocket)) {
+      await masterCommand(files.masterSocket, 'reload');
+      return;
+    }
+    const pid = Number(readFileSync(files.pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${files.pidFile} holds no master PID`);
+    try {
+      process.kill(pid, 'SIGUSR2');
+    } catch (err) {
+      throw new Error(`cannot signal HAProxy's master (PID ${pid} from ${files.pidFile}): ${(err as Error).message}`);
+    }
+  }
+
+  /** Waits until the admin socket answers from a worker other than `oldPid`. */
+  private async newWorker(oldPid: number | null): Promise<void> {
+    const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 15_000);
+    let last = '';
+    while (Date.now() < deadline) {
+      const probe = new HaproxyRuntime(this.opts.socket, 2_000);
+      try {
+        const info = await probe.one('show info');
+        const pid = workerPid(info);
+        if (pid !== null && pid !== oldPid && !isStopping(info)) return;
+        last = `worker ${pid} still answers`;
+      } catch (err) {
+        last = (err as Error).message;
+      } finally {
+        probe.close();
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`HAProxy started no new worker within ${this.opts.readyTimeoutMs ?? 15_000} ms of the reload (${last}); its log says why (a port in use?)`);
+  }
+}
+
+/** `show map` (no argument): the files of the loaded maps. */
+function listMapFiles(text: string): string[] {
+  const files: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^-?\d+ \(([^)]+)\)/.exec(line.trim());
+    if (m && m[1]!.startsWith('/')) files.push(m[1]!);
+  }
+  return files;
+}
+
+function workerPid(info: string): number | null {
+  const pid = Number(/^Pid: *(\d+)/m.exec(info)?.[1]);
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+function fileContent(files: HaproxyConfFiles, path: string): string {
+  const file = files.files.find((f) => f.path === path);
+  if (!file) throw new Error(`nothing rendered for ${path}`);
+  return file.content;
+}
+
+function writeAtomic(path: string, content: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content, { mode: 0o644 });
+  renameSync(tmp, path);
+}
+
+/** The master CLI (haproxy -S): one command, the reply until it closes. */
+function masterCommand(path: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`HAProxy's master CLI at ${path} did not answer`)));
+    socket.on('connect', () => socket.end(`${command}\n`));
+    socket.on('data', (d: string) => (reply += d));
+    socket.on('error', (err) => reject(new Error(`HAProxy's master CLI at ${path}: ${err.message}`)));
+    socket.on('close', () => resolve(reply));
+  });
+}
+
+/** Whether another process listens on the port on one of the hosts ('' for every address); the error when it does. */
+async function portTaken(hosts: readonly string[], port: number): Promise<string | null> {
+  for (const host of hosts.length > 0 ? hosts : ['']) {
+    const taken = await new Promise<string | null>((resolve) => {
+      const server = createServer();
+      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? `${host || '*'}:${port} in use` : null));
+      server.listen({ port, host: host === '' ? undefined : host, exclusive: true }, () => server.close(() => resolve(null)));
+    });
+    if (taken) return taken;
+  }
+  return null;
+}
