@@ -22,6 +22,7 @@ import { HaproxyRuntime } from './runtime-client.js';
 import { HaproxyReloader } from './reload.js';
 import { WorkerWatch } from './worker-watch.js';
 import type { BackendOwner } from './stats-metrics.js';
+import { PortClashes } from './port-clashes.js';
 import {
   appHosts,
   diffHostMap,
@@ -98,6 +99,8 @@ export class HaproxyDataPlane implements DataPlane {
   /** Server name → task id, for every name the agent derived. */
   private readonly taskOfServer = new Map<string, string>();
   private readonly warned = new Map<string, string>();
+  /** Other processes listening on the apps' TCP ports. */
+  private readonly portClashes: PortClashes;
   private version: string | null = null;
   private generation: string | null = null;
   private lock: Promise<unknown> = Promise.resolve();
@@ -108,6 +111,7 @@ export class HaproxyDataPlane implements DataPlane {
     private readonly log: Logger,
   ) {
     this.runtime = new HaproxyRuntime(opts.socket);
+    this.portClashes = new PortClashes(log);
     this.workers = new WorkerWatch(this.runtime);
     this.reloader = opts.confDir
       ? new HaproxyReloader(
@@ -276,6 +280,8 @@ export class HaproxyDataPlane implements DataPlane {
   /** Makes HAProxy route the `looked` apps as `this.routes` says (removing those it no longer has). */
   private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>, whole: boolean): Promise<string[]> {
     const errors: string[] = [];
+    // Who else listens on the apps' TCP ports (read asynchronously, at most every few seconds).
+    await this.portClashes.refresh([...this.routes.values()].flatMap((r) => (r.tcpPort === undefined ? [] : [r.tcpPort])), this.tcp.mapFile === null ? null : this.tcpRange);
     const serverCommands: string[] = [];
     const drainCommands: string[] = [];
     const edits: Array<[Routing, Map<string, string>, Set<string>]> = [];
@@ -292,6 +298,7 @@ export class HaproxyDataPlane implements DataPlane {
         if (!route) {
           this.warned.delete(app);
           this.tcpWarned.delete(app);
+          this.portClashes.forget(app);
         }
         if (routing.kind === 'tcp') this.reloader?.forgetPort(app);
         const backend = routing.assigned.get(app);
@@ -357,9 +364,12 @@ export class HaproxyDataPlane implements DataPlane {
     const port = this.tcp.mapFile !== null && this.tcpExtraPorts.has(route.tcpPort) ? ({ ok: true, key: String(route.tcpPort) } as const) : tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
     if (port.ok) {
       this.tcpWarned.delete(app);
+      this.portClashes.routed(app, route.tcpPort, this.tcpRange);
       this.reloader?.forgetPort(app);
       return [port.key];
     }
+    // Another process holds the port: HAProxy could not bind it (one warning, naming it).
+    if (this.portClashes.taken(app, route.tcpPort)) return [];
     if (this.tcpWarned.get(app) !== port.why) {
       this.tcpWarned.set(app, port.why);
       if (this.reloader) this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: HAProxy will be reloaded with a listener on it`);
