@@ -148,8 +148,7 @@ async function publicationOnHaproxy(ctx: BenchContext) {
   }
 }
 
-async function wholeTable(ctx: BenchContext, ports: readonly number[]) {
-  const apps = ctx.smoke ? 50 : 10_000;
+export async function wholeTable(ctx: BenchContext, ports: readonly number[], apps = ctx.smoke ? 50 : 10_000) {
   const tasks = 10;
   const node: HaproxyProcess = await startHaproxy({ backendPool: apps });
   const plane = new HaproxyDataPlane({ socket: node.socket }, silent);

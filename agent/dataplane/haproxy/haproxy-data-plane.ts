@@ -19,6 +19,7 @@ import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
 import { HOSTS_MAP_FILE, TCP_EXTRA_PORTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
+import { ServerModels, type ServerModel } from './server-models.js';
 import { HaproxyReloader } from './reload.js';
 import { WorkerWatch } from './worker-watch.js';
 import type { BackendOwner } from './stats-metrics.js';
@@ -66,14 +67,6 @@ interface Routing {
   readonly assigned: Map<string, string>;
 }
 
-interface ServerModel {
-  readonly backend: string;
-  readonly name: string;
-  readonly taskId: string | null;
-  weight: number;
-  draining: boolean;
-}
-
 export class HaproxyDataPlane implements DataPlane {
   readonly name = 'haproxy';
   readonly release = null;
@@ -89,7 +82,7 @@ export class HaproxyDataPlane implements DataPlane {
   /** The worker the runtime connection reaches, followed across reloads. */
   private readonly workers: WorkerWatch;
   /** What HAProxy holds. */
-  private servers = new Map<string, ServerModel>();
+  private servers = new ServerModels();
   /** The routes last applied, by app. */
   private routes = new Map<string, AppRoute>();
   /** Apps a pool had no backend for, as `kind app`. */
@@ -251,7 +244,7 @@ export class HaproxyDataPlane implements DataPlane {
     this.tcp.entries = tcpMap === undefined ? new Map() : parseShowMap(tcpMap);
     const range = { from: parseGetVar(from ?? ''), to: parseGetVar(to ?? '') };
     this.tcpRange = range.from !== null && range.to !== null ? { from: range.from, to: range.to } : null;
-    this.servers = new Map(report.servers.map((s) => [key(s.backend, s.name), this.modelOf(s)]));
+    this.servers = ServerModels.of(report.servers.map((s) => this.modelOf(s)));
     this.learnAssignments(this.http, (route) => appHosts(route));
     this.learnAssignments(this.tcp, (route) => (route.tcpPort === undefined ? [] : [String(route.tcpPort)]));
   }
@@ -316,7 +309,7 @@ export class HaproxyDataPlane implements DataPlane {
         if (routing.kind === 'http') this.warnUnsupported(route);
         let backend = routing.assigned.get(app);
         if (backend === undefined) {
-          backend = routing.pool.find((b) => !taken.has(b) && ![...this.servers.values()].some((s) => s.backend === b));
+          backend = routing.pool.find((b) => !taken.has(b) && !this.servers.holdsAny(b));
           if (backend === undefined) {
             const unit = `${routing.kind} ${app}`;
             if (!this.unplaced.has(unit) && this.reloader) {
@@ -346,7 +339,7 @@ export class HaproxyDataPlane implements DataPlane {
     if (whole) {
       // Servers left in backends no app holds (an agent restarted after its apps went): drained too.
       const held = new Set([...this.http.assigned.values(), ...this.tcp.assigned.values()]);
-      for (const backend of new Set([...this.servers.values()].map((s) => s.backend))) if (!held.has(backend)) drainCommands.push(...this.drainAllBut(backend, new Set()));
+      for (const backend of [...this.servers.backends()]) if (!held.has(backend)) drainCommands.push(...this.drainAllBut(backend, new Set()));
     }
     // Servers before map entries, so a new host or port goes live with its tasks; drains after them.
     errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
@@ -409,8 +402,8 @@ export class HaproxyDataPlane implements DataPlane {
 
   private drainAllBut(backend: string, keep: ReadonlySet<string>): string[] {
     const commands: string[] = [];
-    for (const s of this.servers.values()) {
-      if (s.backend !== backend || keep.has(s.name) || s.draining) continue;
+    for (const s of this.servers.inBackend(backend)) {
+      if (keep.has(s.name) || s.draining) continue;
       s.draining = true;
       commands.push(`set server ${backend}/${s.name} state drain`);
     }

@@ -16,8 +16,12 @@ export class HaproxyRuntime {
   private socket: Socket | null = null;
   private connecting: Promise<Socket> | null = null;
   private buffer = '';
+  /** Replies awaited, in order, from `answered` on (shift() copies a long array on every call). */
   private pending: Pending[] = [];
+  private answered = 0;
   private closed = false;
+  /** Fails the connection when replies are awaited and none came for timeoutMs (re-armed by every reply, so a long batch may take longer). */
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     readonly path: string,
@@ -35,13 +39,9 @@ export class HaproxyRuntime {
           this.pending.push({ resolve, reject });
         }),
     );
-    const timer = setTimeout(() => this.fail(socket, new Error(`HAProxy's runtime API did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    this.watchdog ??= setTimeout(() => this.fail(socket, new Error(`HAProxy's runtime API gave no reply for ${this.timeoutMs} ms`)), this.timeoutMs);
     socket.write(`${commands.join('\n')}\n`);
-    try {
-      return await Promise.all(replies);
-    } finally {
-      clearTimeout(timer);
-    }
+    return Promise.all(replies);
   }
 
   async one(command: string): Promise<string> {
@@ -101,20 +101,45 @@ export class HaproxyRuntime {
 
   private receive(chunk: string): void {
     this.buffer += chunk;
+    // One pass over what arrived, one slice at the end: a batch of 100,000 replies must not copy the buffer per reply.
+    let from = 0;
     for (;;) {
-      const at = this.buffer.indexOf(PROMPT);
-      if (at === -1) return;
-      const reply = this.buffer.slice(0, at);
-      this.buffer = this.buffer.slice(at + PROMPT.length);
-      this.pending.shift()?.resolve(reply.replace(/\n$/, ''));
+      const at = this.buffer.indexOf(PROMPT, from);
+      if (at === -1) break;
+      const reply = this.buffer.slice(from, at);
+      from = at + PROMPT.length;
+      const waiting = this.pending[this.answered];
+      if (waiting) this.answered++;
+      waiting?.resolve(reply.replace(/\n$/, ''));
+    }
+    if (from > 0) this.buffer = this.buffer.slice(from);
+    if (this.answered === this.pending.length) {
+      this.pending = [];
+      this.answered = 0;
+      this.disarm();
+    } else if (this.answered > 4096 && this.answered * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.answered);
+      this.answered = 0;
+      this.watchdog?.refresh();
+    } else {
+      this.watchdog?.refresh();
     }
   }
 
+  private disarm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+  }
+
   private fail(socket: Socket, err: Error): void {
-    if (this.socket === socket) this.socket = null;
     socket.destroy();
-    const pending = this.pending;
+    // A connection already failed (its late 'close'): what waits now belongs to the next one.
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.disarm();
+    const pending = this.pending.slice(this.answered);
     this.pending = [];
+    this.answered = 0;
     this.buffer = '';
     for (const p of pending) p.reject(err);
   }
