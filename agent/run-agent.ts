@@ -5,6 +5,7 @@ import { MarathonClient, parseMarathonUrls } from './source/marathon/marathon-cl
 import { DEFAULT_STREAM_OPTIONS, MarathonEventStream } from './source/marathon/marathon-event-stream.js';
 import { NginxDataPlane } from './dataplane/nginx/nginx-data-plane.js';
 import { HaproxyDataPlane } from './dataplane/haproxy/haproxy-data-plane.js';
+import { HaproxyPolicyFeed } from './dataplane/haproxy/policy-feed.js';
 import { HaproxyStatsMetrics } from './dataplane/haproxy/stats-metrics.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
@@ -123,8 +124,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const feed = new AgentFeed();
   const metrics = new AgentMetrics(() => countByState(reconciler.backendStatuses));
   if (opts.haproxySocket && opts.certs) throw new Error('--certs is for nginx nodes only; an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  // An HAProxy node's split policies come through the agent (an nginx node's plugin reads Redis itself).
+  const haproxyPolicies = opts.haproxySocket && redis ? new HaproxyPolicyFeed(redis.client, opts.redisPrefix, log.child({ component: 'haproxy-policies' })) : null;
   const dataPlane: DataPlane = opts.haproxySocket
-    ? new HaproxyDataPlane({ socket: opts.haproxySocket, confDir: opts.haproxyConfDir }, log.child({ component: 'haproxy' }))
+    ? new HaproxyDataPlane({ socket: opts.haproxySocket, confDir: opts.haproxyConfDir, policies: haproxyPolicies }, log.child({ component: 'haproxy' }))
     : new NginxDataPlane({ adminUrl: opts.nginxAdmin, adminToken: opts.adminToken, snapshotFile: opts.snapshotFile }, log, metrics.registry);
   // An HAProxy node's metrics per app and version: HAProxy's own counters, read when Prometheus scrapes.
   const haproxyStats = dataPlane instanceof HaproxyDataPlane && opts.haproxySocket ? new HaproxyStatsMetrics({ socket: opts.haproxySocket, labels: dataPlane, registry: metrics.registry, log: log.child({ component: 'haproxy-stats' }) }) : null;
@@ -174,7 +177,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const nodeId = opts.nodeId ?? hostname();
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const nodes = redis
-    ? new NodeRegistry(redis.client, opts.redisPrefix, nodeId, () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl }), log.child({ component: 'fleet' }))
+    ? new NodeRegistry(redis.client, opts.redisPrefix, nodeId, () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl, dataPlane: dataPlane.name }), log.child({ component: 'fleet' }))
     : null;
   const drainBoard = redis ? new DrainBoard(redis.client, opts.redisPrefix) : null;
   const drains = drainBoard
@@ -195,7 +198,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       ? subscribeFleetChannels(
           redis.client,
           { policies: policies.channel, drains: drainBoard.channel },
-          { drainsChanged: () => drains?.poke(), policyChanged: (app) => feed.publish({ type: 'policy-changed', app }) },
+          {
+            drainsChanged: () => drains?.poke(),
+            policyChanged: (app) => {
+              feed.publish({ type: 'policy-changed', app });
+              haproxyPolicies?.poke();
+            },
+          },
         )
       : null;
   redis?.connect();
@@ -207,6 +216,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     reconciler.start();
     events.start();
     nodes?.start();
+    haproxyPolicies?.start();
     drains?.start();
   });
   let stopped = false;
@@ -234,6 +244,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await nodes?.stop();
       await drains?.stop();
       subscriber?.disconnect();
+      haproxyPolicies?.stop();
       await started;
       await events.stop();
       await reconciler.stop();

@@ -20,7 +20,7 @@ set -euo pipefail
 
 RUNTIME_PACKAGES=(nginx-extras lua-nginx-redis lua-cjson)
 HAPROXY_PACKAGES=(haproxy)
-PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted luajit2 chromium)
+PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted lua5.2 luajit2 chromium)
 RUNTIME_ONLY=false
 MODE=full
 case "${1:-}" in
@@ -54,6 +54,8 @@ have_all() {
   command -v wrk >/dev/null 2>&1 || return 1
   command -v busted >/dev/null 2>&1 || return 1
   command -v luajit >/dev/null 2>&1 || return 1
+  # busted runs the Lua of HAProxy nodes (5.3 inside HAProxy) on Lua 5.2: test/lua-haproxy.
+  command -v lua5.2 >/dev/null 2>&1 || return 1
   command -v chromium >/dev/null 2>&1 || return 1
 }
 

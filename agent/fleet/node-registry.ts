@@ -13,6 +13,8 @@ export interface NodeInfo {
   /** The table this node's data plane holds. */
   readonly tableVersion: string | null;
   readonly apiUrl: string | null;
+  /** Which data plane the node drives ('nginx', 'haproxy'); absent from agents older than the field. */
+  readonly dataPlane?: string;
 }
 
 export interface FleetNode extends NodeInfo {
@@ -27,7 +29,7 @@ export class NodeRegistry {
     private readonly redis: Redis,
     private readonly prefix: string,
     readonly nodeId: string,
-    private readonly describe: () => { tableVersion: string | null; apiUrl: string | null },
+    private readonly describe: () => { tableVersion: string | null; apiUrl: string | null; dataPlane?: string },
     private readonly log: Logger,
     readonly heartbeatMs = 2_000,
     readonly ttlMs = NODE_TTL_MS,

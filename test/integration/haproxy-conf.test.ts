@@ -149,7 +149,12 @@ describe('edgeroute haproxy-conf', () => {
     expect(cfg).toContain('close-spread-time 2s');
     expect(cfg).toContain('bind 127.0.0.1:18180\n');
     expect(cfg).toContain('bind [::1]:18180\n');
-    expect(cfg).toContain(`use_backend %[req.hdr(host),host_only,lower,map(${out}/hosts.map)]`);
+    expect(cfg).toContain(`http-request set-var(txn.edgeroute_backend) var(txn.edgeroute_host),map(${out}/hosts.map)`);
+    // Hosts with paths, settings or versions go through the Lua action, loaded from the package.
+    expect(cfg).toContain(`lua-load-per-thread ${out}/edgeroute.lua`);
+    expect(readFileSync(join(out, 'edgeroute.lua'), 'utf8')).toContain(`rules_map = "${out}/rules.map", https_port = 443`);
+    expect(readFileSync(join(out, 'rules.map'), 'utf8')).toBe('');
+    expect(readFileSync(join(out, 'versions.map'), 'utf8')).toBe('');
     expect(cfg.match(/^backend pool-\d+\n\s+balance roundrobin$/gm)).toHaveLength(5);
     expect(cfg).not.toContain('backend pool-6');
     expect(readFileSync(join(out, 'hosts.map'), 'utf8')).toBe('');

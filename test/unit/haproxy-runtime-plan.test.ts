@@ -73,18 +73,19 @@ describe('host map diff', () => {
 });
 
 describe('what an HAProxy node does not apply', () => {
-  it('names paths, settings and versions besides the default', () => {
+  it('names sticky, balance, the connect timeout and wildcard hosts, not what the Lua action applies', () => {
     expect(unsupportedFeatures(route())).toEqual([]);
     expect(unsupportedFeatures(route({ paths: { 'web.test': ['/'] } }))).toEqual([]);
     expect(
       unsupportedFeatures(
         route({
           paths: { 'web.test': ['/api', '/'] },
-          settings: { sticky: 'sid', readTimeout: 5 },
+          vhosts: ['web.test', '*.web.test'],
+          settings: { sticky: 'sid', readTimeout: 5, balance: 'leastconn', connectTimeout: 1, stripPath: true },
           versions: { stable: { marathonAppId: '/web', backends: [] }, grey: { marathonAppId: '/web-grey', backends: [] } },
         }),
       ),
-    ).toEqual(['edgeroute.path (/api)', 'edgeroute.readTimeout', 'edgeroute.sticky', 'versions other than the default (split policies)']);
+    ).toEqual(['edgeroute.sticky', 'edgeroute.balance', 'edgeroute.connectTimeout', 'wildcard hosts (*.web.test)']);
   });
 });
 

@@ -24,6 +24,8 @@ import { HaproxyReloader } from './reload.js';
 import { WorkerWatch } from './worker-watch.js';
 import type { BackendOwner } from './stats-metrics.js';
 import { PortClashes } from './port-clashes.js';
+import { LUA_TARGET } from './lua-records.js';
+import { LuaRouting, type PolicySource } from './lua-routing.js';
 import {
   appHosts,
   diffHostMap,
@@ -52,6 +54,8 @@ export interface HaproxyDataPlaneOptions {
   readonly confDir?: string | null;
   /** How long needs for a reload gather before one reload. */
   readonly reloadDebounceMs?: number;
+  /** Split policies for the Lua action (policy-feed.ts); null: every app gets its default version. */
+  readonly policies?: PolicySource | null;
 }
 
 type Kind = 'http' | 'tcp';
@@ -81,6 +85,8 @@ export class HaproxyDataPlane implements DataPlane {
   private readonly reloader: HaproxyReloader | null;
   /** The worker the runtime connection reaches, followed across reloads. */
   private readonly workers: WorkerWatch;
+  /** Paths, per-route settings and versions: the Lua action's maps and the backends of non-default versions. */
+  private readonly lua: LuaRouting;
   /** What HAProxy holds. */
   private servers = new ServerModels();
   /** The routes last applied, by app. */
@@ -106,6 +112,8 @@ export class HaproxyDataPlane implements DataPlane {
     this.runtime = new HaproxyRuntime(opts.socket);
     this.portClashes = new PortClashes(log);
     this.workers = new WorkerWatch(this.runtime);
+    this.lua = new LuaRouting(opts.policies ?? null);
+    opts.policies?.onChange(() => void this.exclusive(() => this.syncLua()).catch((err: Error) => this.log.warn({ err }, 'applying a changed split policy to haproxy failed')));
     this.reloader = opts.confDir
       ? new HaproxyReloader(
           { confDir: opts.confDir, socket: opts.socket, ...(opts.reloadDebounceMs === undefined ? {} : { debounceMs: opts.reloadDebounceMs }) },
@@ -247,6 +255,9 @@ export class HaproxyDataPlane implements DataPlane {
     this.servers = ServerModels.of(report.servers.map((s) => this.modelOf(s)));
     this.learnAssignments(this.http, (route) => appHosts(route));
     this.learnAssignments(this.tcp, (route) => (route.tcpPort === undefined ? [] : [String(route.tcpPort)]));
+    // The Lua action's maps; the backends of app versions routed through it.
+    this.lua.readBack(await this.sendAll(sent, this.lua.locate(maps)));
+    this.lua.learn(this.routes, this.http.pool, this.http.assigned);
   }
 
   /** Keeps app → backend where HAProxy still agrees, else learns it from the map. */
@@ -294,13 +305,14 @@ export class HaproxyDataPlane implements DataPlane {
           this.portClashes.forget(app);
         }
         if (routing.kind === 'tcp') this.reloader?.forgetPort(app);
+        if (routing.kind === 'http') drainCommands.push(...this.releaseExtras(app, new Set()));
         const backend = routing.assigned.get(app);
         if (backend === undefined) continue;
         routing.assigned.delete(app);
         for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
         drainCommands.push(...this.drainAllBut(backend, new Set()));
       }
-      const taken = new Set(routing.assigned.values());
+      const taken = new Set([...routing.assigned.values(), ...(routing.kind === 'http' ? this.lua.extraBackends() : [])]);
       for (const app of [...looked].sort()) {
         const route = this.routes.get(app);
         if (!route) continue;
@@ -329,24 +341,46 @@ export class HaproxyDataPlane implements DataPlane {
         for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
         for (const k of keys) {
           scope.add(k);
-          desired.set(k, backend);
+          // HTTP hosts get their target once every app is placed (below): the app's backend or the Lua action.
+          if (routing.kind === 'tcp') desired.set(k, backend);
         }
         const { servers, drains } = this.serverCommands(backend, route);
         serverCommands.push(...servers);
         drainCommands.push(...drains);
+        if (routing.kind === 'http') {
+          const extra = this.placeExtras(app, route, taken);
+          serverCommands.push(...extra.servers);
+          drainCommands.push(...extra.drains);
+        }
+      }
+    }
+    const plan = this.lua.plan(this.routes, (app) => this.http.assigned.get(app));
+    {
+      const [, desired, scope] = edits[0]!;
+      // Hosts whose target may change with another app's (a shared host, or one leaving the Lua action).
+      for (const [k, target] of this.http.entries) if (target === LUA_TARGET) scope.add(k);
+      for (const [k, target] of plan.hosts) if (target === LUA_TARGET) scope.add(k);
+      for (const k of scope) {
+        const target = plan.hosts.get(k);
+        if (target !== undefined) desired.set(k, target);
       }
     }
     if (whole) {
       // Servers left in backends no app holds (an agent restarted after its apps went): drained too.
-      const held = new Set([...this.http.assigned.values(), ...this.tcp.assigned.values()]);
+      const held = new Set([...this.http.assigned.values(), ...this.tcp.assigned.values(), ...this.lua.extraBackends()]);
       for (const backend of [...this.servers.backends()]) if (!held.has(backend)) drainCommands.push(...this.drainAllBut(backend, new Set()));
     }
     // Servers before map entries, so a new host or port goes live with its tasks; drains after them.
     errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
+    // The Lua action's records before hosts.map sends a host to it; stale ones after.
+    const sendAll = (commands: readonly string[]) => this.sendAll(sent, commands);
+    const defaultBackend = (app: string) => this.http.assigned.get(app);
+    errors.push(...(await this.lua.writeAhead(sendAll, plan, this.routes, defaultBackend)));
     for (const [routing, desired, scope] of edits) {
       if (routing.mapFile === null) continue;
       errors.push(...(await this.editMap(sent, routing, diffHostMap(routing.entries, desired, scope))));
     }
+    errors.push(...(await this.lua.removeStale(sendAll, plan)));
     errors.push(...check(drainCommands, await this.sendAll(sent, drainCommands)));
     return errors;
   }
@@ -372,10 +406,10 @@ export class HaproxyDataPlane implements DataPlane {
     return [];
   }
 
-  /** Adds, reweights or readies the servers of the app's default version in `backend`; drains the others. */
-  private serverCommands(backend: string, route: AppRoute): { servers: string[]; drains: string[] } {
+  /** Adds, reweights or readies the servers of one version of the app (its default) in `backend`; drains the others. */
+  private serverCommands(backend: string, route: AppRoute, versionName = route.defaultVersion): { servers: string[]; drains: string[] } {
     const servers: string[] = [];
-    const version = route.versions[route.defaultVersion];
+    const version = route.versions[versionName];
     const backends = version?.backends ?? [];
     const weights = scaleWeights(backends);
     const keep = new Set<string>();
@@ -398,6 +432,60 @@ export class HaproxyDataPlane implements DataPlane {
       }
     }
     return { servers, drains: this.drainAllBut(backend, keep) };
+  }
+
+  /**
+   * Every version of the app besides its default gets a pool backend of its
+   * own (the Lua action picks it by policy), with that version's tasks;
+   * versions the app no longer has give theirs back. A version that finds
+   * no free backend waits like an app (its requests go to the default).
+   */
+  private placeExtras(app: string, route: AppRoute, taken: Set<string>): { servers: string[]; drains: string[] } {
+    const wanted = new Set(Object.keys(route.versions).filter((v) => v !== route.defaultVersion));
+    const out = { servers: [] as string[], drains: this.releaseExtras(app, wanted) };
+    for (const version of [...wanted].sort()) {
+      let backend = this.lua.extra.get(app)?.get(version);
+      if (backend === undefined) {
+        backend = this.http.pool.find((b) => !taken.has(b) && !this.servers.holdsAny(b));
+        if (backend === undefined) {
+          if (!this.unplaced.has(`http ${app}`)) this.log.warn({ app, version, pool: this.http.pool.length }, `no free backend left in HAProxy's pool for version ${version} of app ${app}: its requests go to the default version on this node`);
+          this.unplaced.add(`http ${app}`);
+          this.reloader?.request();
+          continue;
+        }
+        this.lua.setExtra(app, version, backend);
+        taken.add(backend);
+      }
+      const { servers, drains } = this.serverCommands(backend, route, version);
+      out.servers.push(...servers);
+      out.drains.push(...drains);
+    }
+    return out;
+  }
+
+  /** Drains the backends of the app's extra versions not in `keep`, and forgets them. */
+  private releaseExtras(app: string, keep: ReadonlySet<string>): string[] {
+    const versions = this.lua.extra.get(app);
+    if (!versions) return [];
+    const drains: string[] = [];
+    for (const [version, backend] of versions) {
+      if (keep.has(version)) continue;
+      versions.delete(version);
+      drains.push(...this.drainAllBut(backend, new Set()));
+    }
+    if (versions.size === 0) this.lua.extra.delete(app);
+    return drains;
+  }
+
+  /** A split policy changed: the Lua action's records again (servers and hosts do not change). */
+  private async syncLua(): Promise<void> {
+    if (this.generation === null || !this.lua.available) return;
+    const sent = { bytes: 0 };
+    const sendAll = (commands: readonly string[]) => this.sendAll(sent, commands);
+    const defaultBackend = (app: string) => this.http.assigned.get(app);
+    const plan = this.lua.plan(this.routes, defaultBackend);
+    const errors = [...(await this.lua.writeAhead(sendAll, plan, this.routes, defaultBackend)), ...(await this.lua.removeStale(sendAll, plan))];
+    if (errors.length > 0) this.log.warn({ errors: errors.slice(0, 3) }, 'haproxy refused the split policy update');
   }
 
   private drainAllBut(backend: string, keep: ReadonlySet<string>): string[] {
@@ -471,7 +559,7 @@ export class HaproxyDataPlane implements DataPlane {
     const said = missing.join(', ');
     if (missing.length === 0 || this.warned.get(route.id) === said) return;
     this.warned.set(route.id, said);
-    this.log.warn({ app: route.id, unsupported: missing }, `app ${route.id} uses what an HAProxy node does not apply yet (${said}); it is routed by host to its default version only`);
+    this.log.warn({ app: route.id, unsupported: missing }, `app ${route.id} uses what an HAProxy node does not apply (${said}); it is routed without it on this node`);
   }
 
   private async send(sent: { bytes: number }, command: string): Promise<string> {

@@ -7,9 +7,11 @@
 import Handlebars from 'handlebars';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { TEMPLATES_DIR } from '../../project-paths.js';
+import { LUA_DIR, TEMPLATES_DIR } from '../../project-paths.js';
 import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
+import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE } from './lua-loader.js';
+import { LUA_TARGET } from './lua-records.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
 export const POOL_BACKEND_PREFIX = 'pool-';
@@ -175,6 +177,13 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     throw new Error('--tls-cert and --tls-key are for --tls-listen, which is not given');
   }
   files.push({ path: hostsMap, content: '', mode: 0o644, keep: true });
+  // The Lua action's records and each backend's version: the agent's at run time, like hosts.map.
+  const rulesMap = join(dir, RULES_MAP_FILE);
+  const versionsMap = join(dir, VERSIONS_MAP_FILE);
+  const loader = join(dir, LUA_LOADER_FILE);
+  files.push({ path: rulesMap, content: '', mode: 0o644, keep: true });
+  files.push({ path: versionsMap, content: '', mode: 0o644, keep: true });
+  files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)) }), mode: 0o644 });
   if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
 
   const confPath = join(dir, 'haproxy.cfg');
@@ -192,6 +201,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     tlsListen: tlsListen.map((l) => l.bind),
     tls,
     hostsMap,
+    lua: { loader, rulesMap, versionsMap, target: LUA_TARGET },
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: Array.from({ length: backendPool }, (_, i) => backendBlock(poolBackendName(i + 1), opts.servers)),
     tcp: tcp && {
@@ -213,6 +223,12 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
 }
 
 const NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;
+
+/** The port edgeroute.redirectHttps sends clients to: the first TLS listener's, else 443. */
+function httpsPort(tlsBinds: readonly string[]): number {
+  const port = /:(\d+)$/.exec(tlsBinds[0] ?? '')?.[1];
+  return port === undefined ? 443 : Number(port);
+}
 
 function backendBlock(name: string, servers: HaproxyConfOptions['servers']): { name: string; servers: readonly CarriedServer[] } {
   const list = servers?.get(name) ?? [];

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AppRoute, Backend } from '../../core/routing-table.js';
+import { unappliedSettings } from './lua-records.js';
 import { POOL_BACKEND_PREFIX, TCP_POOL_BACKEND_PREFIX } from './render.js';
 
 /** HAProxy's server weights run 0-256; 0 would stop new requests, so a routed task gets at least 1. */
@@ -36,14 +37,16 @@ export function appHosts(route: AppRoute): string[] {
   return [...new Set(route.vhosts.map((h) => h.toLowerCase()))].sort();
 }
 
-/** What HAProxy cannot apply at run time for this app (routing by host only): path prefixes and per-route settings. */
+/**
+ * What an HAProxy node does not apply for this app (lua-records.ts applies
+ * paths, versions and the other settings): sticky sessions and leastconn
+ * (a pool backend's balance algorithm is fixed in its config), the connect
+ * timeout (not settable per request in HAProxy 2.6), and wildcard hosts.
+ */
 export function unsupportedFeatures(route: AppRoute): string[] {
-  const out: string[] = [];
-  const paths = new Set(Object.values(route.paths ?? {}).flat());
-  paths.delete('/');
-  if (paths.size > 0) out.push(`edgeroute.path (${[...paths].sort().join(', ')})`);
-  for (const key of Object.keys(route.settings ?? {}).sort()) out.push(`edgeroute.${key}`);
-  if (Object.keys(route.versions).length > 1) out.push('versions other than the default (split policies)');
+  const out = unappliedSettings(route);
+  const wildcards = route.vhosts.filter((h) => h.startsWith('*.'));
+  if (wildcards.length > 0) out.push(`wildcard hosts (${wildcards.join(', ')})`);
   return out;
 }
 

@@ -1,0 +1,256 @@
+// Paths, per-route settings and split policies on an HAProxy routing node:
+// Marathon (simulator) → the agent with --haproxy-socket → HAProxy's
+// runtime API and its Lua action → real task servers. What a client sees:
+// which task answered, statuses, headers the backend got; HAProxy's worker
+// PID never changes.
+import { Redis } from 'ioredis';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { policyCommand } from '../../agent/cli/policy-command.js';
+import { httpGet, httpRequest } from '../../agent/sandbox/http-get.js';
+import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
+import { MarathonSim } from '../sim/marathon-sim.js';
+import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
+import { waitForBackends } from '../helpers/traffic.js';
+
+let marathon: MarathonSim;
+let redisServer: RedisServer;
+let redis: Redis;
+let node: HaproxyRoutingNode;
+let workerPid: number;
+const TOKEN = 'an-api-token-of-16-chars';
+
+const url = () => node.haproxy.publicUrl;
+const ids = (appId: string) => marathon.tasks(appId).map((t) => t.id);
+const get = (host: string, path: string, headers: Record<string, string> = {}) => httpGet(`${url()}${path}`, { host, headers });
+/** The headers a task's /headers echo saw, by lower-case name (first value). */
+function echoed(body: string): { taskId: string; headers: Record<string, string> } {
+  const parsed = JSON.parse(body) as { taskId: string; headers: string[] };
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < parsed.headers.length; i += 2) headers[parsed.headers[i]!.toLowerCase()] ??= parsed.headers[i + 1]!;
+  return { taskId: parsed.taskId, headers };
+}
+
+/** A request whose path goes on the wire exactly as written (a URL would resolve its dot segments). */
+function raw(host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const at = new URL(url());
+    const req = request({ host: at.hostname, port: at.port, path, headers: { host }, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  marathon = await MarathonSim.start();
+  redisServer = await startRedis();
+  redis = new Redis(redisServer.url);
+  node = await startHaproxyRoutingNode(marathon.url, { redis: redisServer.url, nodeId: 'edge-l7', listen: '127.0.0.1:0', apiToken: TOKEN }, { backendPool: 16 });
+  workerPid = await node.haproxy.workerPid();
+}, 30_000);
+
+afterAll(async () => {
+  redis?.disconnect();
+  await node?.stop();
+  await redisServer?.stop();
+  await marathon?.stop();
+});
+
+describe('paths on an HAProxy node', () => {
+  it('serves several apps on one host by the longest prefix at a / boundary, and strips a prefix', async () => {
+    await marathon.deploy({ id: '/web', instances: 1, labels: { 'edgeroute.vhosts': 'shop.test' } });
+    await marathon.deploy({ id: '/api', instances: 1, labels: { 'edgeroute.vhosts': 'shop.test', 'edgeroute.path': '/api', 'edgeroute.stripPath': 'true' } });
+    await marathon.deploy({ id: '/auth', instances: 1, labels: { 'edgeroute.vhosts': 'shop.test', 'edgeroute.path': '/api/auth' } });
+    await waitForBackends(`${url()}/api/auth`, 'shop.test', ids('/auth'));
+    const [web, api, auth] = [ids('/web')[0], ids('/api')[0], ids('/auth')[0]];
+    for (const [path, task] of [
+      ['/', web],
+      ['/apix', web],
+      ['/api', api],
+      ['/api/x?q=1', api],
+      ['/API/x', web],
+      ['/api/auth/login', auth],
+      ['/api/authx', api],
+    ] as const) {
+      const reply = await get('SHOP.test:80', path);
+      expect([path, reply.status, reply.body]).toEqual([path, 200, task]);
+    }
+    // Stripped: the api task sees /headers (and answers with what it received), not /api/headers.
+    const stripped = await get('shop.test', '/api/headers', { 'X-Edgeroute-Version': 'forged' });
+    expect(echoed(stripped.body).taskId).toBe(api);
+    expect(echoed(stripped.body).headers['x-edgeroute-version']).toBe('stable');
+    // Not stripped: /api/auth/headers reaches auth as is, so it answers with its id.
+    expect((await get('shop.test', '/api/auth/headers')).body).toBe(auth);
+  });
+
+  it('routes crafted paths by the normalized path and forwards that one', async () => {
+    const [web, api] = [ids('/web')[0], ids('/api')[0]];
+    // The api task answers JSON only to exactly /headers: what it got once routed, normalized and stripped.
+    for (const path of ['/web/../api/headers', '/x/%2e%2e/api//headers', '/api%2Fheaders', '//api//headers', '/%61pi/headers', '/api/./headers?q=%2e%2e']) {
+      const reply = await raw('shop.test', path);
+      expect([path, reply.status]).toEqual([path, 200]);
+      expect([path, echoed(reply.body).taskId]).toEqual([path, api]);
+    }
+    expect((await raw('shop.test', '/api/../web/x')).body).toBe(web);
+    const above = await raw('shop.test', '/../etc/passwd');
+    expect([above.status, above.body]).toEqual([400, 'edgeroute: bad request path\n']);
+  });
+
+  it('answers 404 for a path no app serves on a host, and for an unknown host', async () => {
+    await marathon.deploy({ id: '/only-api', instances: 1, labels: { 'edgeroute.vhosts': 'paths.test', 'edgeroute.path': '/api' } });
+    await waitForBackends(`${url()}/api`, 'paths.test', ids('/only-api'));
+    const reply = await get('paths.test', '/x');
+    expect([reply.status, reply.body]).toEqual([404, 'edgeroute: no app serves this path on this host\n']);
+    expect((await get('nobody.test', '/')).status).toBe(404);
+  });
+});
+
+describe('per-route settings on an HAProxy node', () => {
+  it('redirects plain HTTP with 301 for GET and HEAD, 308 otherwise', async () => {
+    await marathon.deploy({ id: '/secure', instances: 1, labels: { 'edgeroute.vhosts': 'secure.test', 'edgeroute.redirectHttps': 'true' } });
+    const first = await waitFor('the redirect', async () => {
+      const reply = await get('secure.test', '/a/b?c=1');
+      return reply.status === 301 ? reply : undefined;
+    });
+    expect(first.headers.location).toBe('https://secure.test/a/b?c=1');
+    const post = await httpRequest(`${url()}/form`, { host: 'secure.test', method: 'POST', body: 'x=1' });
+    expect([post.status, post.headers.location]).toEqual([308, 'https://secure.test/form']);
+  });
+
+  it('answers 403 to clients outside edgeroute.allowFrom', async () => {
+    await marathon.deploy({ id: '/private', instances: 1, labels: { 'edgeroute.vhosts': 'private.test', 'edgeroute.allowFrom': '10.0.0.0/8, 2001:db8::/32' } });
+    await marathon.deploy({ id: '/office', instances: 1, labels: { 'edgeroute.vhosts': 'office.test', 'edgeroute.allowFrom': '10.0.0.0/8,127.0.0.0/8' } });
+    await waitForBackends(url(), 'office.test', ids('/office'));
+    const reply = await get('private.test', '/');
+    expect([reply.status, reply.body]).toEqual([403, 'edgeroute: this client may not use this app\n']);
+  });
+
+  it('answers 413 above edgeroute.maxBodySize and passes smaller bodies', async () => {
+    await marathon.deploy({ id: '/upload', instances: 1, labels: { 'edgeroute.vhosts': 'upload.test', 'edgeroute.maxBodySize': '1k' } });
+    await waitForBackends(url(), 'upload.test', ids('/upload'));
+    const big = await httpRequest(`${url()}/`, { host: 'upload.test', method: 'POST', body: 'x'.repeat(1025) });
+    expect([big.status, big.body]).toEqual([413, 'edgeroute: request body too large for this app\n']);
+    const small = await httpRequest(`${url()}/`, { host: 'upload.test', method: 'POST', body: 'x'.repeat(1024) });
+    expect([small.status, small.body]).toEqual([200, ids('/upload')[0]]);
+  });
+
+  it("answers 504 after the app's read timeout, and waits as long as the default for others", async () => {
+    await marathon.deploy({ id: '/slowapp', instances: 1, labels: { 'edgeroute.vhosts': 'slow.test', 'edgeroute.readTimeout': '0.5' } });
+    await marathon.deploy({ id: '/patient', instances: 1, labels: { 'edgeroute.vhosts': 'patient.test' } });
+    await waitForBackends(url(), 'slow.test', ids('/slowapp'));
+    await waitForBackends(url(), 'patient.test', ids('/patient'));
+    const started = Date.now();
+    expect((await get('slow.test', '/slow/2000')).status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(1_800);
+    expect((await get('slow.test', '/slow/100')).status).toBe(200);
+    expect((await get('patient.test', '/slow/1000')).status).toBe(200);
+  });
+
+  it('warns once per app for what an HAProxy node does not apply, naming only that', async () => {
+    await marathon.deploy({ id: '/sticky', instances: 1, labels: { 'edgeroute.vhosts': 'sticky.test', 'edgeroute.sticky': 'true', 'edgeroute.stripPath': 'true', 'edgeroute.path': '/s' } });
+    await waitForBackends(`${url()}/s`, 'sticky.test', ids('/sticky'));
+    const warnings = node.logs.lines().filter((l) => l.app === '/sticky' && String(l.msg).includes('does not apply'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.unsupported).toEqual(['edgeroute.sticky']);
+  });
+});
+
+describe('split policies on an HAProxy node', () => {
+  const shop = (version: string) => ({ id: `/shop-${version}`, instances: 1, labels: { 'edgeroute.vhosts': 'grey.test', 'edgeroute.app': 'grey', 'edgeroute.version': version } });
+  const versionOf = async (headers: Record<string, string> = {}, path = '/headers') => {
+    const reply = await get('grey.test', path, headers);
+    expect(reply.status).toBe(200);
+    const { taskId, headers: seen } = echoed(reply.body);
+    const byTask = ids('/shop-stable').includes(taskId) ? 'stable' : ids('/shop-grey').includes(taskId) ? 'grey' : `unknown:${taskId}`;
+    expect(seen['x-edgeroute-version']).toBe(byTask);
+    return byTask;
+  };
+  const setPolicy = async (policy: unknown) => {
+    await redis.set('edgeroute:policy:grey', JSON.stringify(policy));
+    await redis.publish('edgeroute:policy-changed', 'grey');
+  };
+
+  it('sends every request to the default version until a policy says otherwise', async () => {
+    await marathon.deploy(shop('stable'));
+    await marathon.deploy(shop('grey'));
+    await waitForBackends(url(), 'grey.test', ids('/shop-stable'));
+    for (let i = 0; i < 5; i++) expect(await versionOf({ cookie: 'grey=1' })).toBe('stable');
+  });
+
+  it('follows cookie, header, argument, device and ip rules, and a change within a second', async () => {
+    await setPolicy({
+      default: 'stable',
+      rules: [
+        { match: { cookie: { name: 'grey', values: ['1'] } }, version: 'grey' },
+        { match: { header: { name: 'X-Canary', pattern: '^(always|yes)$' } }, version: 'grey' },
+        { match: { arg: { name: 'ab', values: ['b'] } }, version: 'grey' },
+        { match: { device: { header: 'X-Device-Model', patterns: ['^MI \\d'] } }, version: 'grey' },
+        { match: { ip: ['10.0.0.0/8'] }, version: 'grey' },
+      ],
+    });
+    await waitFor('the policy', async () => ((await versionOf({ cookie: 'a=b; grey=1' })) === 'grey' ? true : undefined), 3_000);
+    expect(await versionOf({ cookie: 'grey=0' })).toBe('stable');
+    expect(await versionOf({ 'X-Canary': 'yes' })).toBe('grey');
+    expect(await versionOf({ 'X-Canary': 'no' })).toBe('stable');
+    expect(await versionOf({}, '/headers?x=1&AB=b')).toBe('grey');
+    expect(await versionOf({}, '/headers?ab=c')).toBe('stable');
+    expect(await versionOf({ 'X-Device-Model': 'MI 9' })).toBe('grey');
+    expect(await versionOf({ 'X-Device-Model': 'Pixel' })).toBe('stable');
+    // The client is 127.0.0.1, outside 10.0.0.0/8; now inside.
+    expect(await versionOf()).toBe('stable');
+    const changed = Date.now();
+    await setPolicy({ default: 'stable', rules: [{ match: { ip: ['127.0.0.0/8'] }, version: 'grey' }] });
+    await waitFor('the changed policy', async () => ((await versionOf()) === 'grey' ? true : undefined), 3_000);
+    expect(Date.now() - changed).toBeLessThan(1_500);
+  });
+
+  it('keeps the last good policy when Redis holds an invalid one, and goes back to the default without one', async () => {
+    await redis.set('edgeroute:policy:grey', '{"rules": [{"match": {"ip": ["not-a-cidr"]}, "version": "grey"}]}');
+    await redis.publish('edgeroute:policy-changed', 'grey');
+    await waitFor('the refusal', () => (node.logs.has((l) => String(l.msg).startsWith('split policy of app grey refused')) ? true : undefined), 3_000);
+    expect(await versionOf()).toBe('grey');
+    await redis.del('edgeroute:policy:grey');
+    await redis.publish('edgeroute:policy-changed', 'grey');
+    await waitFor('the default version', async () => ((await versionOf()) === 'stable' ? true : undefined), 3_000);
+  });
+
+  it('refuses a region rule while an HAProxy node is in the fleet: policy validate, policy set and the API', async () => {
+    await waitFor('the node in the fleet', async () => ((await redis.hget('edgeroute:nodes', 'edge-l7'))?.includes('"dataPlane":"haproxy"') ? true : undefined), 5_000);
+    const file = `${node.haproxy.dir}/region.json`;
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, JSON.stringify({ rules: [{ match: { region: ['north'] }, version: 'grey' }] }));
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void errors.push(args.join(' ')));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await policyCommand(['validate', file, '--redis', redisServer.url])).toBe(3);
+      expect(await policyCommand(['set', 'grey', file, '--redis', redisServer.url])).toBe(3);
+      expect(await policyCommand(['validate', file, '--haproxy', '--redis', 'redis://127.0.0.1:1'])).toBe(3);
+    } finally {
+      spy.mockRestore();
+      log.mockRestore();
+    }
+    expect(errors.join('\n')).toContain('/rules/0/match/region: HAProxy routing nodes cannot match a region');
+    expect(errors.join('\n')).toContain('edge-l7');
+    expect(await redis.get('edgeroute:policy:grey')).toBeNull();
+    await node.agent.ready;
+    const put = await httpRequest(`${node.agent.apiUrl}/v1/policies/grey`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: [{ match: { region: ['north'] }, version: 'grey' }] }),
+    });
+    expect(put.status).toBe(400);
+    expect(put.body).toContain('HAProxy routing nodes cannot match a region');
+  });
+});
+
+describe('an HAProxy node with L7 routing', () => {
+  it('was never reloaded, and its Lua logged no error', async () => {
+    expect(await node.haproxy.workerPid()).toBe(workerPid);
+  });
+});
