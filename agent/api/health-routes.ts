@@ -12,7 +12,9 @@ export function readiness(deps: ApiDeps, now = Date.now()): string[] {
     reasons.push(`the Marathon event stream is down and the last sync was ${Math.round((now - lastSyncAt) / 1000)} s ago`);
   }
   const version = reconciler.table?.version ?? null;
-  if (version !== null && reconciler.pushedVersion !== version) reasons.push(`${deps.dataPlane ?? 'nginx'} has not acknowledged the current routing table`);
+  const unreachable = reconciler.dataPlaneUnreachable;
+  if (unreachable) reasons.push(`${deps.dataPlane ?? 'nginx'} admin endpoint unreachable: ${unreachable}`);
+  else if (version !== null && reconciler.pushedVersion !== version) reasons.push(`${deps.dataPlane ?? 'nginx'} has not acknowledged the current routing table`);
   return reasons;
 }
 

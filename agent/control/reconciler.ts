@@ -97,6 +97,8 @@ export class Reconciler {
   private lastSyncEndedAt = 0;
   /** The data plane's generation last seen; a new one means it restarted. */
   private generation: string | null = null;
+  /** Why the data plane's admin endpoint did not answer the last check; null when it did. */
+  private unreachable: string | null = null;
   private clockTimer: NodeJS.Timeout | null = null;
   /** What the data plane holds, as far as we know; null when unknown. */
   private applied: RoutingTable | null = null;
@@ -142,6 +144,11 @@ export class Reconciler {
 
   get pushedVersion(): string | null {
     return this.applied?.version ?? null;
+  }
+
+  /** Why the data plane's admin endpoint (nginx's admin listener, HAProxy's runtime socket) did not answer the last check; null when it did. */
+  get dataPlaneUnreachable(): string | null {
+    return this.unreachable;
   }
 
   /** Apps not routed as labelled, and why. */
@@ -394,6 +401,8 @@ export class Reconciler {
     const plane = this.deps.dataPlane;
     try {
       const status = await plane.status();
+      if (this.unreachable !== null) this.log.info({ after: this.unreachable }, `${plane.name} admin endpoint reachable again`);
+      this.unreachable = null;
       const restarted = this.generation !== null && status.generation !== null && status.generation !== this.generation;
       this.generation = status.generation ?? this.generation;
       if (restarted) {
@@ -413,7 +422,11 @@ export class Reconciler {
         this.requestSync(`${plane.name} table differs`, 0);
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, `${plane.name} admin endpoint unreachable`);
+      const message = (err as Error).message;
+      // Once an error, then quieter while it lasts: routing goes on with what the data plane holds.
+      if (this.unreachable === null) this.log.error({ err: message }, `${plane.name} admin endpoint unreachable: ${message}; routing changes wait until it answers`);
+      else this.log.debug({ err: message }, `${plane.name} admin endpoint unreachable`);
+      this.unreachable = message;
       this.applied = null;
     }
   }

@@ -73,6 +73,9 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     await marathon.deploy({ id: '/b', instances: 1, labels: { 'edgeroute.vhosts': 'b.test' } });
     await waitForBackends(url(), 'a.test', taskIds('/a'));
     await waitForBackends(url(), 'b.test', taskIds('/b'));
+    // The folder follows what HAProxy holds, for a reload or restart the agent does not ask for.
+    await waitFor('hosts.map in step', () => (/^a\.test pool-\d+$/m.test(readFileSync(join(haproxy.dir, 'hosts.map'), 'utf8')) ? true : undefined), 5_000);
+    expect(readFileSync(join(haproxy.dir, 'haproxy.cfg'), 'utf8')).toMatch(/\n    server t[0-9a-f]+ 127\.0\.0\.1:\d+ weight \d+ /);
     const master = masterPid();
     const oldWorker = await haproxy.workerPid();
     const loadA = startLoad(url(), 'a.test', { concurrency: 8 });

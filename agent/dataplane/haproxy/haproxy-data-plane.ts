@@ -221,6 +221,7 @@ export class HaproxyDataPlane implements DataPlane {
     }
     this.version = change.version;
     this.generation = generation;
+    this.reloader?.persistSoon();
     return { ok: true, bytes: sent.bytes, generation };
   }
 
@@ -546,6 +547,7 @@ export class HaproxyDataPlane implements DataPlane {
         this.log.debug({ backend: s.backend, server: s.name, reply }, 'drained server not deleted yet');
       }
     });
+    if (deleted) this.reloader?.persistSoon();
     // A backend may be free now: apps that waited for one (the pool ran out) get it without waiting for the next change.
     if (deleted && this.unplaced.size > 0) {
       const waiting = new Set([...this.unplaced].map((unit) => unit.slice(unit.indexOf(' ') + 1)));

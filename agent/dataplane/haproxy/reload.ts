@@ -17,6 +17,11 @@
  * (`expose-fd listeners`; in master-worker mode the master re-executes with
  * `-x sockpair@N` by itself, no `-x` needed).
  *
+ * Between reloads the folder's files follow what HAProxy holds (persistSoon:
+ * 50 ms after a change, at most once a second), so a reload or a restart nobody
+ * told the agent about (`systemctl reload`, a crash) also starts with the
+ * current servers and map entries rather than empty backends.
+ *
  * A config that fails `haproxy -c`, or a new worker that does not come up
  * (a port in use), leaves the old worker serving and the previous
  * haproxy.cfg back in place; the apps stay unrouted with an error naming
@@ -46,6 +51,8 @@ export interface HaproxyReloaderOptions {
   readonly readyTimeoutMs?: number;
   /** First wait after a failed reload (doubles up to 5 min). */
   readonly retryMs?: number;
+  /** How long after a change (when quiet) the folder's files are brought in step. */
+  readonly persistDelayMs?: number;
 }
 
 /** What the adapter lends the reloader. */
@@ -76,6 +83,8 @@ export class HaproxyReloader {
   /** Ports found in use by another process, warned once. */
   private readonly busyPorts = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
+  private persistTimer: NodeJS.Timeout | null = null;
+  private persistedAt = 0;
   private running: Promise<void> | null = null;
   private again = false;
   private notBefore = 0;
@@ -127,6 +136,7 @@ export class HaproxyReloader {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.persistTimer) clearTimeout(this.persistTimer);
     await this.running?.catch(() => undefined);
   }
 
@@ -181,49 +191,7 @@ export class HaproxyReloader {
   }
 
   private async reload(needs: ReloadNeeds, started: number): Promise<ReloadOutcome> {
-    const record = readConfRecord(this.opts.confDir);
-    const current = haproxyConfFiles(record);
-    const runtime = this.hooks.runtime;
-    // The truth is what the current worker holds (the connection may still be on an older one).
-    let info = await runtime.one('show info');
-    if (isStopping(info)) {
-      runtime.drop();
-      info = await runtime.one('show info');
-    }
-    const oldPid = workerPid(info);
-    // Every map HAProxy loaded from the folder (hosts.map, tcp-ports.map, and any other the agent edits), as it holds it now.
-    const [stat, mapList] = await runtime.run(['show stat', 'show map']);
-    const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${current.dir}/`));
-    const maps = new Map(mapFiles.map((f, i) => [f, i]));
-    const mapReplies = await runtime.run(mapFiles.map((f) => `show map ${f}`));
-    const report = parseShowStat(stat!);
-    const plan = planReload(report, needs, {
-      tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
-      extraTcpPorts: record.extraTcpPorts ?? [],
-      tcpSection: current.tcp !== null,
-    });
-    const next: HaproxyConfOptions = {
-      ...record,
-      backendPool: plan.backendPool,
-      extraTcpPorts: plan.extraTcpPorts,
-      servers: plan.servers,
-      ...(current.tcp !== null || plan.extraTcpPorts.length > 0 ? { tcpBackendPool: plan.tcpBackendPool } : {}),
-    };
-    const rendered = haproxyConfFiles(next);
-    const haproxy = record.haproxy ?? DEFAULT_HAPROXY_BINARY;
-    const confText = fileContent(rendered, rendered.confPath);
-    const candidate = `${rendered.confPath}.next`;
-    writeFileSync(candidate, confText, { mode: 0o644 });
-    const check = await execa(haproxy, ['-c', '-q', '-f', candidate], { reject: false, all: true, timeout: 30_000 });
-    if (check.exitCode !== 0) throw new Error(`haproxy -c refused the re-rendered config (${candidate} kept): ${String(check.all ?? '').trim().slice(0, 500)}`);
-    const previous = readFileSync(rendered.confPath, 'utf8');
-    // The maps as the new worker will load them: what the old one routes now.
-    for (const [file, i] of maps) writeAtomic(file, mapFileText(parseShowMap(mapReplies[i]!)));
-    if (rendered.tcp && !maps.has(rendered.tcp.map)) writeAtomic(rendered.tcp.map, '');
-    writeAtomic(`${rendered.confPath}.previous`, previous);
-    renameSync(candidate, rendered.confPath);
-    const recordFile = rendered.files.find((f) => f.path.endsWith('.json'));
-    if (recordFile) writeAtomic(recordFile.path, recordFile.content);
+    const { rendered, current, plan, report, previous, oldPid, recordFile } = await this.writeState(needs);
     try {
       await this.signal(rendered);
       await this.newWorker(oldPid);
@@ -233,7 +201,7 @@ export class HaproxyReloader {
       throw err;
     }
     const reloadedMs = Math.round(performance.now() - started);
-    runtime.drop();
+    this.hooks.runtime.drop();
     await this.hooks.reapply();
     for (const [app, port] of this.ports) if (plan.extraTcpPorts.includes(port)) this.ports.delete(app);
     const outcome: ReloadOutcome = {
@@ -257,6 +225,91 @@ export class HaproxyReloader {
       'haproxy reloaded with a larger pool or more TCP ports; every app re-applied',
     );
     return outcome;
+  }
+
+  /**
+   * Writes what the current worker holds into the folder: haproxy.cfg with
+   * its servers in their backends (pools grown by `needs`), every map it
+   * loaded from the folder into its file, and the record. Checks the config
+   * with `haproxy -c` first; a file already right is not rewritten.
+   */
+  private async writeState(needs: ReloadNeeds) {
+    const record = readConfRecord(this.opts.confDir);
+    const current = haproxyConfFiles(record);
+    const runtime = this.hooks.runtime;
+    // The truth is what the current worker holds (the connection may still be on an older one).
+    let info = await runtime.one('show info');
+    if (isStopping(info)) {
+      runtime.drop();
+      info = await runtime.one('show info');
+    }
+    const oldPid = workerPid(info);
+    // Every map HAProxy loaded from the folder (hosts.map, tcp-ports.map, and any other the agent edits), as it holds it now.
+    const [stat, mapList] = await runtime.run(['show stat', 'show map']);
+    const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${current.dir}/`));
+    const mapReplies = await runtime.run(mapFiles.map((f) => `show map ${f}`));
+    const report = parseShowStat(stat!);
+    const plan = planReload(report, needs, {
+      tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
+      extraTcpPorts: record.extraTcpPorts ?? [],
+      tcpSection: current.tcp !== null,
+    });
+    const next: HaproxyConfOptions = {
+      ...record,
+      backendPool: plan.backendPool,
+      extraTcpPorts: plan.extraTcpPorts,
+      servers: plan.servers,
+      ...(current.tcp !== null || plan.extraTcpPorts.length > 0 ? { tcpBackendPool: plan.tcpBackendPool } : {}),
+    };
+    const rendered = haproxyConfFiles(next);
+    const confText = fileContent(rendered, rendered.confPath);
+    const previous = readFileSync(rendered.confPath, 'utf8');
+    const recordFile = rendered.files.find((f) => f.path.endsWith('.json'));
+    const mapTexts = new Map(mapFiles.map((f, i) => [f, mapFileText(parseShowMap(mapReplies[i]!))]));
+    if (rendered.tcp && !mapTexts.has(rendered.tcp.map)) mapTexts.set(rendered.tcp.map, '');
+    let changed = false;
+    if (confText !== previous) {
+      const candidate = `${rendered.confPath}.next`;
+      writeFileSync(candidate, confText, { mode: 0o644 });
+      const check = await execa(record.haproxy ?? DEFAULT_HAPROXY_BINARY, ['-c', '-q', '-f', candidate], { reject: false, all: true, timeout: 30_000 });
+      if (check.exitCode !== 0) throw new Error(`haproxy -c refused the re-rendered config (${candidate} kept): ${String(check.all ?? '').trim().slice(0, 500)}`);
+      writeAtomic(`${rendered.confPath}.previous`, previous);
+      renameSync(candidate, rendered.confPath);
+      changed = true;
+    }
+    // The maps as a new worker will load them: what this one routes now.
+    for (const [file, text] of mapTexts) {
+      if (readOr(file, null) === text) continue;
+      writeAtomic(file, text);
+      changed = true;
+    }
+    if (recordFile && readOr(recordFile.path, null) !== recordFile.content) writeAtomic(recordFile.path, recordFile.content);
+    return { rendered, current, plan, report, previous, oldPid, recordFile, changed };
+  }
+
+  /**
+   * Keeps the folder's files in step with what HAProxy holds (50 ms after a
+   * change, at most once a second): a reload or restart the agent did not
+   * ask for (`systemctl reload`, a crash) then starts with the current
+   * servers and map entries instead of empty backends, until the agent
+   * notices the new worker and re-applies the difference.
+   */
+  persistSoon(): void {
+    if (this.closed || this.persistTimer) return;
+    // Soon after a change when quiet; at most once a second during a burst (each write runs haproxy -c).
+    const wait = Math.max(this.opts.persistDelayMs ?? 50, this.persistedAt + 1_000 - Date.now());
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = null;
+      this.persistedAt = Date.now();
+      void this.hooks
+        .exclusive(async () => {
+          if (this.closed) return;
+          const { changed } = await this.writeState({ http: 0, tcp: 0, ports: [] });
+          if (changed) this.log.debug('haproxy.cfg and maps follow what HAProxy holds');
+        })
+        .catch((err: Error) => this.log.warn({ err }, `cannot keep ${this.opts.confDir} in step with what HAProxy holds: a reload or restart of HAProxy would start from older routes until the agent re-applies`));
+    }, wait);
+    this.persistTimer.unref();
   }
 
   /** One reload: through the master CLI when it has one (haproxy -S, the systemd unit), else SIGUSR2 to the master. */
@@ -315,6 +368,14 @@ function fileContent(files: HaproxyConfFiles, path: string): string {
   const file = files.files.find((f) => f.path === path);
   if (!file) throw new Error(`nothing rendered for ${path}`);
   return file.content;
+}
+
+function readOr(path: string, fallback: string | null): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
 }
 
 function writeAtomic(path: string, content: string): void {
