@@ -84,6 +84,14 @@ export interface DataPlaneRig {
      * finishes on that task, and the drain waits for it.
      */
     readonly serverPickedBeforeBody: boolean;
+    /**
+     * When a task dies under a request that came on a reused client
+     * connection, HAProxy closes that connection without an answer (as if
+     * it had been idle) instead of answering 502, so a client that resends
+     * on a stale keep-alive connection (browsers, OkHttp, the load helper)
+     * sends it again, a POST included. nginx answers 502.
+     */
+    readonly cutRequestClosesSilently: boolean;
   };
   /**
    * What this data plane should do like the other but does not yet: the
@@ -118,6 +126,7 @@ export const NGINX_RIG: DataPlaneRig = {
     workerReplaced: /signal \d+|worker process \d+ exited/,
     splits: true,
     serverPickedBeforeBody: false,
+    cutRequestClosesSilently: false,
   },
   gaps: { wildcardVhosts: false },
   async startDataPlane(opts = {}) {
@@ -153,6 +162,7 @@ export const HAPROXY_RIG: DataPlaneRig = {
     workerReplaced: /worker \(\d+\) exited|Reexecuting Master process|New worker[\s\S]*New worker/,
     splits: false,
     serverPickedBeforeBody: true,
+    cutRequestClosesSilently: true,
   },
   gaps: { wildcardVhosts: true },
   async startDataPlane(opts = {}) {
