@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { applyDirs, applyFiles, type ApplyOptions, type FileOutcome } from '../install/apply-files.js';
 import { INSTALL_LAYOUT } from '../install/install-layout.js';
 import { planInstall } from '../install/install-plan.js';
+import { planHaproxyInstall } from '../install/haproxy-install-plan.js';
 import { hiddenFromOthers } from '../install/readable-by-others.js';
 import { FRESH_NODE, LIVE_SYSTEMD, serviceSteps, systemdRunning } from '../install/service-steps.js';
 import { accountCommands, accountIds } from '../install/system-account.js';
@@ -19,9 +20,10 @@ import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from
 export const INSTALL_OPTIONS: readonly OptionSpec[] = [
   { name: 'root', kind: 'string', default: '/', help: 'write every file under this folder instead of / (an image build, a test); useradd and systemctl are printed, not run' },
   { name: 'dry-run', kind: 'boolean', help: 'print every file it would write (path, mode, owner) and every command it would run; change nothing' },
+  { name: 'data-plane', kind: 'string', default: 'nginx', help: 'nginx (the config\'s "nginx-conf" section) or haproxy (its "haproxy-conf" section: edgeroute-haproxy.service, and the agent with --haproxy-socket)' },
 ];
 
-const SUMMARY = `Makes this Debian host a routing node from the config file (see nginx/edgeroute.json): the ${INSTALL_LAYOUT.user} user, ${INSTALL_LAYOUT.etcDir}/, the systemd units, log rotation; disables Debian's nginx.service; starts the units.`;
+const SUMMARY = `Makes this Debian host a routing node from the config file (see nginx/edgeroute.json, or nginx/edgeroute-haproxy.json with --data-plane haproxy): the ${INSTALL_LAYOUT.user} user, ${INSTALL_LAYOUT.etcDir}/, the systemd units, log rotation; disables Debian's nginx.service (haproxy.service); starts the units.`;
 
 export async function installCommand(argv: readonly string[]): Promise<number> {
   const values = readOptions(INSTALL_OPTIONS, argv, process.env, false, 'install');
@@ -30,14 +32,16 @@ export async function installCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const configFile = stringOption(values, 'config');
-  if (!configFile) throw new UsageError('--config FILE is required: the routing node\'s config, with "nginx-conf" and "agent" sections');
+  const dataPlane = stringOption(values, 'data-plane') ?? 'nginx';
+  if (dataPlane !== 'nginx' && dataPlane !== 'haproxy') throw new UsageError(`--data-plane must be nginx or haproxy, got "${dataPlane}"`);
+  if (!configFile) throw new UsageError(`--config FILE is required: the routing node's config, with "${dataPlane}-conf" and "agent" sections`);
   const root = resolve(stringOption(values, 'root') ?? '/');
   const dryRun = values['dry-run'] === true;
   // Only on the node itself, for real, do commands run and owners change.
   const live = root === '/';
   if (live && !dryRun && process.getuid?.() !== 0) throw new Error('run as root (or try --dry-run, or --root DIR)');
 
-  const plan = planInstall(configFile, root);
+  const plan = dataPlane === 'haproxy' ? planHaproxyInstall(configFile, root) : planInstall(configFile, root);
   const say = (line: string) => console.log(line);
   say(`edgeroute install${dryRun ? ' (dry run: nothing is changed)' : ''}${live ? '' : `, under ${root}`}:`);
 
@@ -70,7 +74,7 @@ export async function installCommand(argv: readonly string[]): Promise<number> {
 
   const running = live && systemdRunning();
   const stepsSkip = !live ? '--root: on the node itself' : !running ? 'systemd is not running here' : null;
-  for (const argv of await serviceSteps(outcomes, running ? LIVE_SYSTEMD : FRESH_NODE)) await command(argv, stepsSkip);
+  for (const argv of await serviceSteps(outcomes, running ? LIVE_SYSTEMD : FRESH_NODE, plan.dataPlane)) await command(argv, stepsSkip);
 
   if (actions === 0) say('edgeroute install: nothing to change; the node is as the config file says.');
   else if (dryRun) say(`edgeroute install: would make ${actions} change(s); run again without --dry-run to make them.`);

@@ -46,8 +46,11 @@ export function applyFiles(files: readonly PlannedFile[], options: ApplyOptions)
   return files.map((file) => {
     const target = underRoot(options.root, file.path);
     const ids = options.ids(file.owner);
-    const difference: Difference = !existsSync(target) ? 'new' : readFileSync(target, 'utf8') !== file.content ? 'content' : metadataDifference(target, file.mode, ids);
-    if (difference && !options.dryRun) {
+    const difference: Difference = !existsSync(target) ? 'new' : !file.keep && readFileSync(target, 'utf8') !== file.content ? 'content' : metadataDifference(target, file.mode, ids);
+    if (difference === 'mode' || difference === 'owner') {
+      // The content is right (or kept): only the metadata changes.
+      if (!options.dryRun) setMetadata(target, file.mode, ids);
+    } else if (difference && !options.dryRun) {
       mkdirSync(dirname(target), { recursive: true });
       // Written aside and renamed over: a reader (systemd, the agent, nginx) never sees half a file,
       // and a secret is never readable by others, not even for a moment.

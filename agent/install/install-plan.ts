@@ -13,7 +13,7 @@ import { parseListen } from '../dataplane/nginx/conf/listen-address.js';
 import { nginxConfFiles } from '../dataplane/nginx/conf/render.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { INSTALL_LAYOUT, underRoot } from './install-layout.js';
-import { renderLogrotate, renderUnits, AGENT_UNIT, NGINX_UNIT, type SystemFilePaths } from './system-files.js';
+import { renderLogrotate, renderUnits, AGENT_UNIT, NGINX_DATA_PLANE, NGINX_UNIT, type DataPlaneUnit, type SystemFilePaths } from './system-files.js';
 
 export interface Owner {
   readonly user: string;
@@ -33,7 +33,7 @@ export interface PlannedDir {
 }
 
 /** What a file is for: which running service reads it, so that a change restarts or reloads the right one. */
-export type FileRole = 'nginx' | 'agent' | 'unit' | 'logrotate';
+export type FileRole = 'nginx' | 'haproxy' | 'agent' | 'unit' | 'logrotate';
 
 export interface PlannedFile {
   readonly path: string;
@@ -41,6 +41,8 @@ export interface PlannedFile {
   readonly mode: number;
   readonly owner: Owner;
   readonly role: FileRole;
+  /** Written only when absent (a map the data plane's runtime owns once it runs); its mode is still enforced. */
+  readonly keep?: boolean;
 }
 
 export interface InstallPlan {
@@ -48,6 +50,8 @@ export interface InstallPlan {
   readonly files: readonly PlannedFile[];
   readonly paths: SystemFilePaths;
   readonly units: readonly string[];
+  /** The unit of the node's data plane, and the role of the files it reads. */
+  readonly dataPlane: DataPlaneUnit;
 }
 
 const ROOT_OWNED: Owner = { user: 'root', group: 'root' };
@@ -110,7 +114,7 @@ export function planInstall(configFile: string, root: string): InstallPlan {
     ...renderUnits(paths).map((unit) => ({ path: join(INSTALL_LAYOUT.unitDir, unit.name), content: unit.content, mode: 0o644, owner: ROOT_OWNED, role: 'unit' as const })),
     { path: INSTALL_LAYOUT.logrotateFile, content: renderLogrotate(paths), mode: 0o644, owner: ROOT_OWNED, role: 'logrotate' },
   ];
-  return { dirs, files, paths, units: [NGINX_UNIT, AGENT_UNIT] };
+  return { dirs, files, paths, units: [NGINX_UNIT, AGENT_UNIT], dataPlane: NGINX_DATA_PLANE };
 }
 
 function readConfigText(configFile: string): string {

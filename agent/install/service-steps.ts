@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import type { FileOutcome } from './apply-files.js';
-import { AGENT_UNIT, NGINX_UNIT, STOCK_SERVICES } from './system-files.js';
+import { AGENT_UNIT, NGINX_DATA_PLANE, STOCK_SERVICES, type DataPlaneUnit } from './system-files.js';
 
 export interface ServiceState {
   enabled(unit: string): Promise<boolean>;
@@ -30,26 +30,27 @@ export function systemdRunning(): boolean {
   return existsSync('/run/systemd/system');
 }
 
-export async function serviceSteps(outcomes: readonly FileOutcome[], state: ServiceState): Promise<string[][]> {
+/** `dataPlane`: the unit of the node's data plane (nginx, or HAProxy), started before the agent. */
+export async function serviceSteps(outcomes: readonly FileOutcome[], state: ServiceState, dataPlane: DataPlaneUnit = NGINX_DATA_PLANE): Promise<string[][]> {
   const changed = (role: FileOutcome['role'], unit?: string) =>
     outcomes.some((o) => o.difference !== null && o.role === role && (unit === undefined || o.target.endsWith(`/${unit}`)));
   const steps: string[][] = [];
   if (changed('unit')) steps.push(['systemctl', 'daemon-reload']);
 
-  // Debian's nginx-extras enables and starts its own nginx on port 80.
-  for (const stock of Object.values(STOCK_SERVICES).flat()) {
+  // Debian's nginx-extras (haproxy) enables and starts its own nginx (HAProxy) on port 80.
+  for (const stock of STOCK_SERVICES[dataPlane.unit] ?? []) {
     if ((await state.enabled(stock)) || (await state.active(stock))) steps.push(['systemctl', 'disable', '--now', stock]);
   }
 
-  const units = [NGINX_UNIT, AGENT_UNIT];
+  const units = [dataPlane.unit, AGENT_UNIT];
   const toEnable = [];
   for (const unit of units) if (!(await state.enabled(unit))) toEnable.push(unit);
   if (toEnable.length > 0) steps.push(['systemctl', 'enable', ...toEnable]);
 
-  // nginx only reloads: a restart would close its listening sockets. A
-  // changed unit file takes effect at its next restart.
-  if (!(await state.active(NGINX_UNIT))) steps.push(['systemctl', 'start', NGINX_UNIT]);
-  else if (changed('nginx')) steps.push(['systemctl', 'reload', NGINX_UNIT]);
+  // nginx (HAProxy) only reloads: a restart would close its listening
+  // sockets. A changed unit file takes effect at its next restart.
+  if (!(await state.active(dataPlane.unit))) steps.push(['systemctl', 'start', dataPlane.unit]);
+  else if (changed(dataPlane.role)) steps.push(['systemctl', 'reload', dataPlane.unit]);
   // The agent restarts in a second and resyncs; nginx keeps routing meanwhile.
   if (!(await state.active(AGENT_UNIT))) steps.push(['systemctl', 'start', AGENT_UNIT]);
   else if (changed('agent') || changed('unit', AGENT_UNIT)) steps.push(['systemctl', 'restart', AGENT_UNIT]);

@@ -3,7 +3,7 @@
 // rotation, nginx -t, a second run that changes nothing, and --dry-run. It
 // never runs without --root: that would change this machine.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -248,5 +248,150 @@ describe('nginx/*.service', () => {
       user: 'edgeroute',
     });
     for (const unit of units) expect(readFileSync(join(REPO, 'nginx', unit.name), 'utf8'), unit.name).toBe(unit.content);
+  });
+});
+
+describe('edgeroute install --data-plane haproxy --root', () => {
+  let work: string;
+  let root: string;
+  let config: string;
+  let first: Awaited<ReturnType<typeof edgeroute>>;
+  const at = (path: string) => join(root, path);
+  const DIR = '/etc/edgeroute/haproxy';
+
+  /** An HAProxy node's config: "haproxy-conf" instead of "nginx-conf". */
+  function writeHaproxyConfig(dir: string, listen = '80'): string {
+    const file = join(dir, 'node.json');
+    const node = {
+      'haproxy-conf': { listen: [listen], 'tcp-ports': '10000-10010', 'backend-pool': '16' },
+      agent: { marathon: 'http://127.0.0.1:8080', redis: 'redis://127.0.0.1:6379/0' },
+    };
+    writeFileSync(file, `${JSON.stringify(node, null, 2)}\n`);
+    return file;
+  }
+
+  beforeAll(async () => {
+    work = tempDir();
+    root = join(work, 'root');
+    config = writeHaproxyConfig(work);
+    first = await edgeroute(['install', '--data-plane', 'haproxy', '--config', config, '--root', root]);
+  });
+
+  it("writes HAProxy's folder, the agent's secrets and both units, with their modes and owners", () => {
+    expect(first.stderr).toBe('');
+    expect(first.exitCode).toBe(0);
+    const printed = printedFiles(first.stdout, root);
+    const expected: Record<string, [string, string]> = {
+      '/etc/edgeroute/edgeroute.json': ['0640', 'root:edgeroute'],
+      '/etc/edgeroute/agent.env': ['0640', 'root:edgeroute'],
+      [DIR]: ['0755', 'root:root'],
+      [`${DIR}/run`]: ['0755', 'root:root'],
+      [`${DIR}/haproxy.cfg`]: ['0644', 'root:root'],
+      [`${DIR}/hosts.map`]: ['0644', 'root:root'],
+      [`${DIR}/tcp-ports.map`]: ['0644', 'root:root'],
+      '/var/lib/edgeroute': ['0750', 'edgeroute:edgeroute'],
+      '/etc/systemd/system/edgeroute-haproxy.service': ['0644', 'root:root'],
+      '/etc/systemd/system/edgeroute-agent.service': ['0644', 'root:root'],
+    };
+    for (const [path, [wantMode, owner]] of Object.entries(expected)) {
+      expect(printed.get(path), path).toMatchObject({ mode: wantMode, owner });
+      expect(mode(at(path)), path).toBe(wantMode);
+    }
+    // Nothing of an nginx node.
+    expect([...printed.keys()].filter((path) => /nginx|logrotate/.test(path))).toEqual([]);
+    expect(readFileSync(at('/etc/edgeroute/agent.env'), 'utf8')).toMatch(/^EDGEROUTE_API_TOKEN=[0-9a-f]{48}$/m);
+  });
+
+  it("gives the agent's group the admin socket and runs HAProxy's workers as haproxy", () => {
+    const cfg = readFileSync(at(`${DIR}/haproxy.cfg`), 'utf8');
+    expect(cfg).toContain(`stats socket ${DIR}/run/admin.sock mode 660 level admin expose-fd listeners group edgeroute`);
+    expect(cfg).toMatch(/^\s+user haproxy$/m);
+    expect(cfg).not.toContain(root);
+  });
+
+  it('writes a unit for HAProxy beside the agent, which drives it through the admin socket', () => {
+    const haproxyUnit = readFileSync(at('/etc/systemd/system/edgeroute-haproxy.service'), 'utf8');
+    expect(haproxyUnit).toMatch(/^Conflicts=haproxy\.service$/m);
+    expect(haproxyUnit).toContain(`\nExecStart=/usr/sbin/haproxy -Ws -f ${DIR}/haproxy.cfg -S ${DIR}/run/master.sock,mode,600\n`);
+    const agentUnit = readFileSync(at('/etc/systemd/system/edgeroute-agent.service'), 'utf8');
+    expect(agentUnit).toMatch(/^User=edgeroute$/m);
+    expect(agentUnit).toMatch(/^Description=edgeroute agent: keeps HAProxy in sync with Marathon$/m);
+    expect(agentUnit).toMatch(/^After=network-online\.target edgeroute-haproxy\.service$/m);
+    expect(agentUnit).toContain(`\nExecStart=${process.execPath} ${BIN} agent --config /etc/edgeroute/edgeroute.json --haproxy-socket ${DIR}/run/admin.sock\n`);
+  });
+
+  it("lists the systemctl steps: Debian's haproxy.service disabled and stopped, the units enabled and started", () => {
+    const steps = first.stdout.split('\n').filter((line) => line.includes('systemctl')).map((line) => line.replace(/^\s+not run\s+/, '').replace(/\s+\(--root.*$/, ''));
+    expect(steps).toEqual([
+      'systemctl daemon-reload',
+      'systemctl disable --now haproxy.service',
+      'systemctl enable edgeroute-haproxy.service edgeroute-agent.service',
+      'systemctl start edgeroute-haproxy.service',
+      'systemctl start edgeroute-agent.service',
+    ]);
+  });
+
+  it('writes units that systemd-analyze verify accepts', async (ctx) => {
+    ctx.skip(!existsSync(SYSTEMD_ANALYZE), `${SYSTEMD_ANALYZE} is not installed on this machine (Debian package systemd); the units were not verified`);
+    const verify = await execa(SYSTEMD_ANALYZE, ['verify', './edgeroute-haproxy.service', './edgeroute-agent.service'], { cwd: at('/etc/systemd/system'), reject: false });
+    expect(verify.stderr).toBe('');
+    expect(verify.exitCode).toBe(0);
+  });
+
+  it('writes a haproxy.cfg that haproxy -c passes (moved under the scratch root)', async (ctx) => {
+    ctx.skip(!existsSync('/usr/sbin/haproxy'), 'haproxy is not installed');
+    // A copy of the folder with the node's paths pointing into the copy (every file: the config may name others).
+    // The socket's group is the node's edgeroute group, which this machine may not have.
+    const copy = join(work, 'relocated-haproxy');
+    cpSync(at(DIR), copy, { recursive: true });
+    for (const file of listTree(copy).keys()) {
+      if (statSync(file).isFile()) writeFileSync(file, readFileSync(file, 'utf8').replaceAll(DIR, copy).replace(' group edgeroute', ''));
+    }
+    const cfg = join(copy, 'haproxy.cfg');
+    const check = await execa('/usr/sbin/haproxy', ['-c', '-f', cfg], { reject: false, all: true });
+    expect(check.all).toContain('Configuration file is valid');
+  });
+
+  it('changes nothing when run again, and keeps the maps HAProxy owns once it runs', async () => {
+    writeFileSync(at(`${DIR}/hosts.map`), 'web.example pool-1\n');
+    const before = listTree(root);
+    const again = await edgeroute(['install', '--data-plane', 'haproxy', '--config', config, '--root', root]);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain('nothing to change');
+    expect(listTree(root)).toEqual(before);
+    expect(readFileSync(at(`${DIR}/hosts.map`), 'utf8')).toBe('web.example pool-1\n');
+  });
+
+  it('applies a changed config: rewrites haproxy.cfg, keeps the API token', async () => {
+    const env = readFileSync(at('/etc/edgeroute/agent.env'), 'utf8');
+    const run = await edgeroute(['install', '--data-plane', 'haproxy', '--config', writeHaproxyConfig(tempDir(), '8088'), '--root', root]);
+    expect(run.exitCode).toBe(0);
+    const written = [...printedFiles(run.stdout, root)].filter(([, file]) => file.verb !== 'keep').map(([path]) => path);
+    // The config file and HAProxy's folder: not the agent's secrets or the units.
+    expect(written, run.stdout).toContain(`${DIR}/haproxy.cfg`);
+    expect(written.filter((path) => !path.startsWith(`${DIR}/`)), run.stdout).toEqual(['/etc/edgeroute/edgeroute.json']);
+    expect(readFileSync(at('/etc/edgeroute/agent.env'), 'utf8')).toBe(env);
+    expect(readFileSync(at(`${DIR}/haproxy.cfg`), 'utf8')).toMatch(/bind :8088$/m);
+  });
+
+  it.each([
+    [{ 'nginx-conf': {}, agent: { marathon: 'http://m:8080' } }, 'not "nginx-conf"'],
+    [{ agent: { marathon: 'http://m:8080', 'nginx-admin': 'http://127.0.0.1:8081' } }, '"agent.nginx-admin" is for nginx nodes'],
+    [{ 'haproxy-conf': { 'admin-socket-group': 'wheel' }, agent: { marathon: 'http://m:8080' } }, 'must be edgeroute'],
+    [{ agent: { marathon: 'http://m:8080', 'haproxy-socket': '/tmp/other.sock' } }, 'must be the same'],
+  ])('refuses %j with exit code 2 and writes nothing', async (node, message) => {
+    const dir = tempDir();
+    const file = join(dir, 'node.json');
+    writeFileSync(file, JSON.stringify(node));
+    const run = await edgeroute(['install', '--data-plane', 'haproxy', '--config', file, '--root', join(dir, 'root')]);
+    expect(run.stderr).toContain(message);
+    expect(run.exitCode).toBe(2);
+    expect(existsSync(join(dir, 'root'))).toBe(false);
+  });
+
+  it('refuses an unknown data plane', async () => {
+    const run = await edgeroute(['install', '--data-plane', 'envoy', '--config', config, '--root', tempDir(), '--dry-run']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('--data-plane must be nginx or haproxy');
   });
 });
