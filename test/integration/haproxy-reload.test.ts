@@ -4,7 +4,8 @@
 // worker. Under continuous keep-alive HTTP load and TCP connection load,
 // nothing is lost; the apps that waited get routed. Prints the measured
 // times (RELOAD_ROUNDS rounds, default 3), which BENCHMARKS.md quotes.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../../agent/sandbox/http-get.js';
@@ -139,6 +140,23 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     expect(await exchange(base)).toMatch(/^ta-/);
   }, 60_000);
 
+  it('a port outside --tcp-ports that another process listens on: one warning naming the app, no reload', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const before = reloads();
+      const echo = await echoes.start('busy-0');
+      await marathon.deploy({ id: '/busy', instances: 1, backendPorts: [echo], labels: { 'edgeroute.tcpPort': String(port) } });
+      await waitFor('the warning', () => (logs.has((l) => l.app === '/busy' && l.level === 40 && String(l.msg).includes(String(port))) ? true : undefined), 10_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(reloads()).toBe(before);
+      await marathon.removeApp('/busy');
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  }, 30_000);
+
   it(`measures ${ROUNDS} rounds of pool exhaustion under keep-alive load: time to routed, requests lost`, async () => {
     const times: number[] = [];
     const lost: number[] = [];
@@ -170,4 +188,35 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     console.log(`pool exhaustion -> reload -> routed, ${ROUNDS} rounds: ms ${times.join(', ')} (median ${median(times)}); requests lost ${lost.join(', ')} (median ${median(lost)}); resent on a closed keep-alive connection ${resent.join(', ')} (median ${median(resent)})`);
     expect(lost.every((n) => n === 0)).toBe(true);
   }, 180_000);
+
+  it('a config haproxy -c refuses: the running worker keeps serving, the app waits with an error, and the reload is tried again after a back-off', async () => {
+    const recordPath = join(haproxy.dir, 'haproxy-conf.json');
+    const record = readFileSync(recordPath, 'utf8');
+    const conf = readFileSync(join(haproxy.dir, 'haproxy.cfg'), 'utf8');
+    const worker = await haproxy.workerPid();
+    // A checker that refuses everything stands for a config HAProxy would refuse.
+    writeFileSync(recordPath, record.replace(/"haproxy": (null|"[^"]*")/, '"haproxy": "/bin/false"'));
+    const load = startLoad(url(), 'a.test', { concurrency: 4 });
+    try {
+      const fill = async (id: string) => marathon.deploy({ id, instances: 1, labels: { 'edgeroute.vhosts': `${id.slice(1)}.test` } });
+      const stat = (await haproxy.runtime(`show map ${join(haproxy.dir, 'hosts.map')}`)).split('\n').map((l) => l.trim().split(/\s+/)[2]).filter((b) => b?.startsWith('pool-'));
+      const pool = (await haproxy.runtime('show stat')).split('\n').filter((l) => /^pool-\d+,BACKEND,/.test(l)).length;
+      for (let i = 0; i < pool - new Set(stat).size; i++) await fill(`/late-fill-${i}`);
+      await fill('/refused');
+      await waitFor('the reload error', () => (logs.has((l) => l.level === 50 && String(l.msg).includes('HAProxy reload failed') && String(l.msg).includes('haproxy -c refused')) ? true : undefined), 15_000);
+      expect((await httpGet(`${url()}/`, { host: 'refused.test' })).status).toBe(404);
+      expect(await haproxy.workerPid()).toBe(worker);
+      expect(readFileSync(join(haproxy.dir, 'haproxy.cfg'), 'utf8').split('\n').filter((l) => l.startsWith('backend pool-')).length).toBe(conf.split('\n').filter((l) => l.startsWith('backend pool-')).length);
+      writeFileSync(recordPath, record);
+      // Retried after 10 s.
+      const t0 = performance.now();
+      const after = await routedAfter('refused.test', '/refused', t0);
+      console.log(`refused reload retried and routed ${after} ms after the check was fixed`);
+      const report = await load.stop();
+      expect(report.failures).toEqual([]);
+    } finally {
+      writeFileSync(recordPath, record);
+      await load.stop();
+    }
+  }, 60_000);
 });
