@@ -72,9 +72,8 @@ export interface DataPlaneRig {
     /** Lines of the data plane's log that mean a worker died or was replaced (a reload). */
     readonly workerReplaced: RegExp;
     /**
-     * Split policies from Redis are evaluated. false: only each app's default
-     * version is routed, policies are not read, and the agent warns once per
-     * multi-version app (README, "What HAProxy nodes do not do yet").
+     * Split policies from Redis are evaluated (on HAProxy nodes the agent
+     * reads them with its own --redis; policyRedis only says to use them).
      */
     readonly splits: boolean;
     /**
@@ -100,9 +99,8 @@ export interface DataPlaneRig {
    */
   readonly gaps: {
     /**
-     * \`*.example.com\` vhosts: HAProxy looks the Host up in hosts.map with an
-     * exact \`map()\`, where the wildcard is a literal key, so a subdomain
-     * answers 404 (nginx: exact host, then the longest wildcard).
+     * \`*.example.com\` vhosts (closed on HAProxy nodes: wildcards.map sends
+     * them to the Lua action, which picks the longest wildcard as nginx does).
      */
     readonly wildcardVhosts: boolean;
   };
@@ -160,16 +158,17 @@ export const HAPROXY_RIG: DataPlaneRig = {
     // The master logs "Current worker (PID) exited with code ..." when its worker dies; a reload
     // logs "Reexecuting Master process", forks a second "New worker" and lets the former one exit.
     workerReplaced: /worker \(\d+\) exited|Reexecuting Master process|New worker[\s\S]*New worker/,
-    splits: false,
+    splits: true,
     serverPickedBeforeBody: true,
     cutRequestClosesSilently: true,
   },
-  gaps: { wildcardVhosts: true },
+  gaps: { wildcardVhosts: false },
   async startDataPlane(opts = {}) {
-    if (opts.policyRedis !== undefined || opts.regionVar !== undefined || opts.versionResponseHeader !== undefined || opts.ipv6 !== undefined) {
+    if (opts.regionVar !== undefined || opts.versionResponseHeader !== undefined || opts.ipv6 !== undefined) {
       // Say so rather than start a node that silently ignores them.
-      throw new Error('the HAProxy rig has no split-policy options yet (policyRedis, regionVar, versionResponseHeader, ipv6): HAProxy nodes do not evaluate policies');
+      throw new Error('the HAProxy rig has no regionVar, versionResponseHeader or ipv6: HAProxy nodes have no region source or --version-header');
     }
+    // Policies: the agent reads them from its own --redis (give the agent the same Redis as policyRedis).
     const haproxy = await startHaproxy({ backendPool: opts.backendPool ?? 16 });
     return {
       kind: 'haproxy',

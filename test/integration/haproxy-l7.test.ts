@@ -101,6 +101,27 @@ describe('paths on an HAProxy node', () => {
     expect([above.status, above.body]).toEqual([400, 'edgeroute: bad request path\n']);
   });
 
+  it('routes wildcard vhosts: an exact name first, then the longest wildcard, at any depth', async () => {
+    await marathon.deploy({ id: '/wild', instances: 1, labels: { 'edgeroute.vhosts': 'wild.test,*.wild.test' } });
+    await marathon.deploy({ id: '/deep', instances: 1, labels: { 'edgeroute.vhosts': '*.b.wild.test' } });
+    await marathon.deploy({ id: '/named', instances: 1, labels: { 'edgeroute.vhosts': 'named.wild.test' } });
+    await waitForBackends(url(), 'x.y.b.wild.test', ids('/deep'));
+    const [wild, deep, named] = [ids('/wild')[0], ids('/deep')[0], ids('/named')[0]];
+    for (const [host, task] of [
+      ['wild.test', wild],
+      ['x.wild.test', wild],
+      ['b.wild.test', wild],
+      ['a.b.wild.test', deep],
+      ['Named.wild.test:8080', named],
+    ] as const) {
+      const reply = await get(host, '/');
+      expect([host, reply.status, reply.body]).toEqual([host, 200, task]);
+    }
+    expect((await get('wild.test.other', '/')).status).toBe(404);
+    await marathon.removeApp('/deep');
+    await waitForBackends(url(), 'a.b.wild.test', [wild]);
+  });
+
   it('answers 404 for a path no app serves on a host, and for an unknown host', async () => {
     await marathon.deploy({ id: '/only-api', instances: 1, labels: { 'edgeroute.vhosts': 'paths.test', 'edgeroute.path': '/api' } });
     await waitForBackends(`${url()}/api`, 'paths.test', ids('/only-api'));

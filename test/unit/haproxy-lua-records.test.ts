@@ -76,6 +76,7 @@ describe('the plan', () => {
       new Map([
         ['h:shop.test', 'p=%2Fapi:%2Fapi,%2F:%2Fweb'],
         ['h:grey.test', 'p=%2F:%2Fshop'],
+        ['h:*.grey.test', 'p=%2F:%2Fshop'],
         ['a:%2Fapi', 'd=stable|v=stable:pool-2|s=1|f=10.0.0.0%2F8'],
         ['a:%2Fshop', 'd=stable|v=stable:pool-3,grey:pool-4'],
         ['p:%2Fshop', 'd=stable|s=|r=grey|c=grey:v:1'],
@@ -83,6 +84,14 @@ describe('the plan', () => {
       ]),
     );
     expect(appRecordBackends(plan.rules.get('a:%2Fshop')!)).toEqual(new Map([['stable', 'pool-3'], ['grey', 'pool-4']]));
+  });
+
+  it('sends a wildcard vhost to Lua through wildcards.map, by its suffix', () => {
+    expect(plan.wildcards).toEqual(new Map([['.grey.test', LUA_TARGET]]));
+    const solo = luaPlan(new Map([['/w', route('/w', { vhosts: ['*.w.test', 'w.test'] })]]), () => new Map([['stable', 'pool-9']]), () => null);
+    expect(solo.hosts).toEqual(new Map([['w.test', 'pool-9']]));
+    expect(solo.wildcards).toEqual(new Map([['.w.test', LUA_TARGET]]));
+    expect(solo.rules).toEqual(new Map([['h:*.w.test', 'p=%2F:%2Fw'], ['a:%2Fw', 'd=stable|v=stable:pool-9']]));
   });
 });
 

@@ -73,7 +73,7 @@ describe('host map diff', () => {
 });
 
 describe('what an HAProxy node does not apply', () => {
-  it('names sticky, balance, the connect timeout and wildcard hosts, not what the Lua action applies', () => {
+  it('names sticky, balance and the connect timeout, not what the Lua action applies', () => {
     expect(unsupportedFeatures(route())).toEqual([]);
     expect(unsupportedFeatures(route({ paths: { 'web.test': ['/'] } }))).toEqual([]);
     expect(
@@ -85,7 +85,7 @@ describe('what an HAProxy node does not apply', () => {
           versions: { stable: { marathonAppId: '/web', backends: [] }, grey: { marathonAppId: '/web-grey', backends: [] } },
         }),
       ),
-    ).toEqual(['edgeroute.sticky', 'edgeroute.balance', 'edgeroute.connectTimeout', 'wildcard hosts (*.web.test)']);
+    ).toEqual(['edgeroute.sticky', 'edgeroute.balance', 'edgeroute.connectTimeout']);
   });
 });
 

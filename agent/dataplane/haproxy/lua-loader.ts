@@ -9,6 +9,8 @@ export const LUA_LOADER_FILE = 'edgeroute.lua';
 export const RULES_MAP_FILE = 'rules.map';
 /** Pool backend → the app version it serves, for X-Edgeroute-Version. */
 export const VERSIONS_MAP_FILE = 'versions.map';
+/** ".example.com" → edgeroute-lua for `*.example.com` vhosts (matched with map_end). */
+export const WILDCARDS_MAP_FILE = 'wildcards.map';
 
 export interface LuaLoaderOptions {
   /** The package's lua/ folder. */

@@ -66,9 +66,9 @@ export function serverTimeoutMs(settings: RouteSettings | undefined): number | n
   return seconds.length === 0 ? null : Math.max(1, Math.round(Math.max(...seconds) * 1000));
 }
 
-/** A host name the Lua action can look up and the runtime API can carry as a key. */
+/** A host name the Lua action can look up and the runtime API can carry as a key (`*.` wildcards too). */
 function usableHost(host: string): boolean {
-  return /^[a-z0-9_.-]+$/.test(host);
+  return /^(\*\.)?[a-z0-9_.-]+$/.test(host);
 }
 
 export interface LuaPlan {
@@ -76,6 +76,12 @@ export interface LuaPlan {
   readonly hosts: ReadonlyMap<string, string>;
   /** rules.map entries (without the version key). */
   readonly rules: ReadonlyMap<string, string>;
+  /**
+   * wildcards.map: ".example.com" → LUA_TARGET for each `*.example.com`; the
+   * frontend looks a Host up there (map_end) when hosts.map has no entry, and
+   * the Lua action picks the longest wildcard, as nginx does.
+   */
+  readonly wildcards: ReadonlyMap<string, string>;
 }
 
 /**
@@ -87,7 +93,7 @@ export function luaPlan(routes: ReadonlyMap<string, AppRoute>, backends: (app: s
   for (const [app, route] of routes) {
     for (const vhost of route.vhosts) {
       const host = vhost.toLowerCase();
-      if (host.startsWith('*.') || !usableHost(host)) continue;
+      if (!usableHost(host)) continue;
       let list = owners.get(host);
       if (!list) owners.set(host, (list = []));
       list.push({ app, prefixes: route.paths?.[vhost] ?? ['/'] });
@@ -95,18 +101,21 @@ export function luaPlan(routes: ReadonlyMap<string, AppRoute>, backends: (app: s
   }
   const hosts = new Map<string, string>();
   const rules = new Map<string, string>();
+  const wildcards = new Map<string, string>();
   const luaApps = new Set<string>();
   for (const [host, list] of owners) {
     const placed = list.filter((o) => backends(o.app)?.size);
     if (placed.length === 0) continue;
-    const only = placed.length === 1 && list.length === 1 ? placed[0]! : null;
+    const wildcard = host.startsWith('*.');
+    const only = placed.length === 1 && list.length === 1 && !wildcard ? placed[0]! : null;
     if (only && !needsLua(routes.get(only.app)!)) {
       const route = routes.get(only.app)!;
       const backend = backends(only.app)!.get(route.defaultVersion);
       if (backend !== undefined) hosts.set(host, backend);
       continue;
     }
-    hosts.set(host, LUA_TARGET);
+    if (wildcard) wildcards.set(host.slice(1), LUA_TARGET);
+    else hosts.set(host, LUA_TARGET);
     const items: string[] = [];
     for (const o of [...placed].sort((a, b) => (a.app < b.app ? -1 : 1))) {
       luaApps.add(o.app);
@@ -120,7 +129,7 @@ export function luaPlan(routes: ReadonlyMap<string, AppRoute>, backends: (app: s
     const text = policy(app);
     if (text !== null && Object.keys(route.versions).length > 1) setRecord(rules, `p:${encodePart(app)}`, text);
   }
-  return { hosts, rules };
+  return { hosts, rules, wildcards };
 }
 
 export function appRecord(route: AppRoute, backends: ReadonlyMap<string, string>): string {

@@ -7,7 +7,7 @@
  * the difference.
  */
 import type { AppRoute } from '../../core/routing-table.js';
-import { RULES_MAP_FILE, VERSIONS_MAP_FILE } from './lua-loader.js';
+import { RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
 import { appRecordBackends, luaPlan, readRecords, RULES_VERSION_KEY, type LuaPlan } from './lua-records.js';
 import { findMapFile, parseShowMap } from './runtime-plan.js';
 
@@ -26,9 +26,11 @@ type SendAll = (commands: readonly string[]) => Promise<string[]>;
 export class LuaRouting {
   rulesFile: string | null = null;
   versionsFile: string | null = null;
-  /** rules.map and versions.map as HAProxy holds them. */
+  wildcardsFile: string | null = null;
+  /** rules.map, versions.map and wildcards.map as HAProxy holds them. */
   private rules = new Map<string, string>();
   private versions = new Map<string, string>();
+  private wildcards = new Map<string, string>();
   /** App → version → backend, for the versions other than the app's default. */
   readonly extra = new Map<string, Map<string, string>>();
   private bumps = 0;
@@ -39,7 +41,8 @@ export class LuaRouting {
   locate(showMap: string): string[] {
     this.rulesFile = findMapFile(showMap, RULES_MAP_FILE);
     this.versionsFile = findMapFile(showMap, VERSIONS_MAP_FILE);
-    return [this.rulesFile, this.versionsFile].filter((f): f is string => f !== null).map((f) => `show map ${f}`);
+    this.wildcardsFile = findMapFile(showMap, WILDCARDS_MAP_FILE);
+    return [this.rulesFile, this.versionsFile, this.wildcardsFile].filter((f): f is string => f !== null).map((f) => `show map ${f}`);
   }
 
   /** The replies to locate()'s commands. */
@@ -47,6 +50,7 @@ export class LuaRouting {
     let i = 0;
     this.rules = this.rulesFile === null ? new Map() : parseShowMap(replies[i++] ?? '');
     this.versions = this.versionsFile === null ? new Map() : parseShowMap(replies[i++] ?? '');
+    this.wildcards = this.wildcardsFile === null ? new Map() : parseShowMap(replies[i++] ?? '');
   }
 
   /** Whether HAProxy's config has the Lua action (an older haproxy-conf does not). */
@@ -134,6 +138,8 @@ export class LuaRouting {
     const errors = await this.edit(sendAll, this.versionsFile!, this.versions, versions, true);
     const changed = await this.edit(sendAll, this.rulesFile!, this.rules, plan.rules, false);
     errors.push(...changed);
+    // A wildcard going away stops at once (its app is gone or no longer claims it).
+    if (this.wildcardsFile !== null) errors.push(...(await this.edit(sendAll, this.wildcardsFile, this.wildcards, plan.wildcards, true)));
     if (this.dirty) errors.push(...(await this.bump(sendAll)));
     return errors;
   }

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { LUA_DIR, TEMPLATES_DIR } from '../../project-paths.js';
 import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
-import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE } from './lua-loader.js';
+import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
 import { LUA_TARGET } from './lua-records.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
@@ -180,9 +180,11 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   // The Lua action's records and each backend's version: the agent's at run time, like hosts.map.
   const rulesMap = join(dir, RULES_MAP_FILE);
   const versionsMap = join(dir, VERSIONS_MAP_FILE);
+  const wildcardsMap = join(dir, WILDCARDS_MAP_FILE);
   const loader = join(dir, LUA_LOADER_FILE);
   files.push({ path: rulesMap, content: '', mode: 0o644, keep: true });
   files.push({ path: versionsMap, content: '', mode: 0o644, keep: true });
+  files.push({ path: wildcardsMap, content: '', mode: 0o644, keep: true });
   files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)) }), mode: 0o644 });
   if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
 
@@ -201,7 +203,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     tlsListen: tlsListen.map((l) => l.bind),
     tls,
     hostsMap,
-    lua: { loader, rulesMap, versionsMap, target: LUA_TARGET },
+    lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: Array.from({ length: backendPool }, (_, i) => backendBlock(poolBackendName(i + 1), opts.servers)),
     tcp: tcp && {

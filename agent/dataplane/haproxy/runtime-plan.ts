@@ -39,15 +39,12 @@ export function appHosts(route: AppRoute): string[] {
 
 /**
  * What an HAProxy node does not apply for this app (lua-records.ts applies
- * paths, versions and the other settings): sticky sessions and leastconn
- * (a pool backend's balance algorithm is fixed in its config), the connect
- * timeout (not settable per request in HAProxy 2.6), and wildcard hosts.
+ * paths, versions, wildcard hosts and the other settings): sticky sessions
+ * and leastconn (a pool backend's balance algorithm is fixed in its
+ * config) and the connect timeout (not settable per request in HAProxy 2.6).
  */
 export function unsupportedFeatures(route: AppRoute): string[] {
-  const out = unappliedSettings(route);
-  const wildcards = route.vhosts.filter((h) => h.startsWith('*.'));
-  if (wildcards.length > 0) out.push(`wildcard hosts (${wildcards.join(', ')})`);
-  return out;
+  return unappliedSettings(route);
 }
 
 export interface MapEdits {
