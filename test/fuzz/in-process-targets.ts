@@ -12,6 +12,7 @@ import { pluginRouteProblem } from './plugin-oracle.js';
 import { Rng } from './prng.js';
 import { predictRouteLabels, ROUTE_LABELS, withoutRouteLabels } from './route-labels.js';
 import { CaseBook, caseIndices, prototypePolluted, type FuzzSummary, type TargetRun } from './summary.js';
+import { tcpPortProblems } from './tcp-port-oracle.js';
 
 export type InProcessOptions = TargetRun;
 
@@ -141,10 +142,13 @@ export async function fuzzMarathonListings(opts: InProcessOptions): Promise<Fuzz
         const routed = attempt(() => {
           const result = computeRoutingTable({ snapshot: parsed.snapshot, config: DEFAULT_ROUTING_CONFIG, hostAddresses: new Map(), healthMemory: new Map(), now: Date.now() });
           for (const route of Object.values(result.table.apps)) {
+            // A TCP-only route (edgeroute.tcpPort, no vhosts) is HAProxy's: nginx is never sent it (tcp-port-oracle.ts checks).
+            if (route.vhosts.length === 0) continue;
             const problem = pluginRouteProblem(route);
             if (problem) fail(`the agent would push a route nginx refuses (so no push at all would pass): ${problem}`);
           }
           for (const problem of routeLabelProblems(listing, parsed, result, (name) => book.count(name))) fail(problem);
+          for (const problem of tcpPortProblems(listing, parsed, result, (name) => book.count(name))) fail(problem);
           return parsed;
         });
         if (!routed.ok) fail(`computing the routing table threw: ${routed.error.stack}`, true);

@@ -7,7 +7,8 @@
 import { appSamples, routedApp, taskSamples } from './fixtures.js';
 import { field, isObjectNode, mutateDocument, mutateNamedField, mutateText, render, setField, TEXT_MUTATIONS, toTree, type JsonTree } from './json-tree.js';
 import type { Rng } from './prng.js';
-import { randomRouteLabels, ROUTE_LABELS, routeLabelMutant } from './route-labels.js';
+import { randomRouteLabels, ROUTE_LABELS, routeLabelMutant, type RouteLabel } from './route-labels.js';
+import { TCP_PORT_LABEL, tcpPortMutant, withTcpPort } from './tcp-port-labels.js';
 
 /** Fields routing reads, in groups, so that a rare field (a container port) is hit as often as a common one. */
 const ROUTING_FIELDS: readonly RegExp[] = [
@@ -50,6 +51,8 @@ export function listingApps(rng: Rng, first: number): ListingItem[] {
   for (let i = 0; i < routedCount; i++) {
     // Half of them with per-route labels (paths, settings), all valid: the mutators make them bad.
     const app = routedApp(first + i, rng.pick(['host', 'bridge', 'container'] as const), rng.pick(samples), rng.chance(0.5) ? randomRouteLabels(rng) : {});
+    // A third of them with a TCP port (some TCP-only): the mutators make it bad.
+    if (rng.chance(0.35)) withTcpPort(rng, app, first + i);
     items.push({ id: String(app.id), text: JSON.stringify(app) });
   }
   return items;
@@ -97,8 +100,8 @@ export function generateListingCase(rng: Rng, keep: readonly ListingItem[] = [])
 function setRouteLabel(rng: Rng, tree: JsonTree): { tree: JsonTree; note: string } | null {
   const labels = isObjectNode(tree) ? field(tree, 'labels') : undefined;
   if (labels === undefined || !isObjectNode(labels)) return null;
-  const name = rng.pick(ROUTE_LABELS);
-  const value = routeLabelMutant(rng, name);
+  const name = rng.pick<RouteLabel | typeof TCP_PORT_LABEL>([...ROUTE_LABELS, TCP_PORT_LABEL, TCP_PORT_LABEL]);
+  const value = name === TCP_PORT_LABEL ? tcpPortMutant(rng) : routeLabelMutant(rng, name);
   setField(labels, name, value);
   return { tree, note: `label ${name} set to ${JSON.stringify(value).slice(0, 60)}` };
 }

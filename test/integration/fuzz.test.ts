@@ -57,13 +57,17 @@ describe('fuzzing', () => {
     expect(summary.rejected).toBeGreaterThan(CASES / 10);
   });
 
-  it('marathon-listings: only "not a listing" is thrown, one bad app never hides the others, every route is one nginx takes', async () => {
+  it('marathon-listings: only "not a listing" is thrown, one bad app never hides the others, every route is one nginx takes (TCP-only ones never reach it)', async () => {
     const summary = await fuzz('marathon-listings');
     expectClean(summary);
     expect(summary.details['refused whole']).toBeGreaterThan(0);
     // Per-route labels (issue 13): bad ones skip their app with a problem naming them, good ones reach the route.
     expect(summary.details['route labels: a bad one skipped its app']).toBeGreaterThan(0);
     expect(summary.details['route labels: carried into the route as predicted']).toBeGreaterThan(0);
+    // edgeroute.tcpPort (numbers, 'service', bad values): a bad one skips only its app, a good one reaches the route, TCP-only apps never reach nginx.
+    expect(summary.details['tcp port: a bad one skipped its app']).toBeGreaterThan(0);
+    expect(summary.details['tcp port: carried into the route as predicted']).toBeGreaterThan(0);
+    expect(summary.details['tcp port: a TCP-only app left out of the nginx push']).toBeGreaterThan(0);
   }, TARGET_TIMEOUT_MS);
 
   it('agent-e2e: the agent stays up, logs what it refused, and nginx keeps routing the good app', async () => {
