@@ -29,7 +29,12 @@ export interface DataPlanePids {
 }
 
 export interface DataPlaneOptions {
-  /** Redis holding split policies, read by the data plane itself (nginx-conf --redis). */
+  /**
+   * Redis holding split policies. nginx's plugin reads it itself (nginx-conf
+   * --redis); on an HAProxy node the agent reads it (its --redis, set here
+   * unless the node's agent options name one) and hands the compiled
+   * policies to HAProxy's Lua action.
+   */
   readonly policyRedis?: string;
   /** Also send X-Edgeroute-Version to clients (nginx-conf --version-header). */
   readonly versionResponseHeader?: boolean;
@@ -48,8 +53,8 @@ export interface DataPlaneUnderTest {
   readonly kind: DataPlaneKind;
   /** Its public HTTP listener. */
   readonly publicUrl: string;
-  /** What points an in-process agent at it. */
-  readonly agentOptions: Pick<AgentOptions, 'nginxAdmin' | 'haproxySocket' | 'adminToken'>;
+  /** What points an in-process agent at it (and, on HAProxy, at the policies' Redis). */
+  readonly agentOptions: Pick<AgentOptions, 'nginxAdmin' | 'haproxySocket' | 'adminToken'> & Partial<Pick<AgentOptions, 'redis'>>;
   /** What points `edgeroute agent` at it: flags and environment. */
   readonly agentFlags: { readonly args: readonly string[]; readonly env: Readonly<Record<string, string>> };
   pids(): Promise<DataPlanePids>;
@@ -71,10 +76,7 @@ export interface DataPlaneRig {
     readonly pushedMessage: string;
     /** Lines of the data plane's log that mean a worker died or was replaced (a reload). */
     readonly workerReplaced: RegExp;
-    /**
-     * Split policies from Redis are evaluated (on HAProxy nodes the agent
-     * reads them with its own --redis; policyRedis only says to use them).
-     */
+    /** Split policies from Redis (`policyRedis`) are evaluated: bodies that need them run on this rig. */
     readonly splits: boolean;
     /**
      * A request is routed once its headers are in (HAProxy), not once its
@@ -94,12 +96,12 @@ export interface DataPlaneRig {
   };
   /**
    * What this data plane should do like the other but does not yet: the
-   * shared test runs as \`it.fails\` for it, so it turns red (flip the flag)
+   * shared test runs as `it.fails` for it, so it turns red (flip the flag)
    * the day the gap is closed, and never passes by being skipped.
    */
   readonly gaps: {
     /**
-     * \`*.example.com\` vhosts (closed on HAProxy nodes: wildcards.map sends
+     * `*.example.com` vhosts (closed on HAProxy nodes: wildcards.map sends
      * them to the Lua action, which picks the longest wildcard as nginx does).
      */
     readonly wildcardVhosts: boolean;
@@ -168,13 +170,16 @@ export const HAPROXY_RIG: DataPlaneRig = {
       // Say so rather than start a node that silently ignores them.
       throw new Error('the HAProxy rig has no regionVar, versionResponseHeader or ipv6: HAProxy nodes have no region source or --version-header');
     }
-    // Policies: the agent reads them from its own --redis (give the agent the same Redis as policyRedis).
     const haproxy = await startHaproxy({ backendPool: opts.backendPool ?? 16 });
     return {
       kind: 'haproxy',
       publicUrl: haproxy.publicUrl,
-      agentOptions: { nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: HAPROXY_API_TOKEN },
-      agentFlags: { args: ['--haproxy-socket', haproxy.socket], env: { EDGEROUTE_API_TOKEN: HAPROXY_API_TOKEN, EDGEROUTE_ADMIN_TOKEN: '' } },
+      // The agent reads the policies (with its --redis) and hands them to the Lua action.
+      agentOptions: { nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: HAPROXY_API_TOKEN, ...(opts.policyRedis === undefined ? {} : { redis: opts.policyRedis }) },
+      agentFlags: {
+        args: ['--haproxy-socket', haproxy.socket, ...(opts.policyRedis === undefined ? [] : ['--redis', opts.policyRedis])],
+        env: { EDGEROUTE_API_TOKEN: HAPROXY_API_TOKEN, EDGEROUTE_ADMIN_TOKEN: '' },
+      },
       pids: async () => ({ master: haproxy.masterPid(), workers: [await haproxy.workerPid()] }),
       log: () => haproxy.log(),
       nginx: null,
