@@ -423,8 +423,8 @@ export class Reconciler {
       }
     } catch (err) {
       const message = (err as Error).message;
-      // Once an error, then quieter while it lasts: routing goes on with what the data plane holds.
-      if (this.unreachable === null) this.log.error({ err: message }, `${plane.name} admin endpoint unreachable: ${message}; routing changes wait until it answers`);
+      // One error per cause, then quieter while it lasts: routing goes on with what the data plane holds.
+      if (this.unreachable !== message) this.log.error({ err: message }, `${plane.name} admin endpoint unreachable: ${message}; routing changes wait until it answers`);
       else this.log.debug({ err: message }, `${plane.name} admin endpoint unreachable`);
       this.unreachable = message;
       this.applied = null;

@@ -30,11 +30,12 @@
 import { execa } from 'execa';
 import { createServer, createConnection } from 'node:net';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { readConfRecord } from './conf-record.js';
 import { DEFAULT_TCP_BACKEND_POOL, haproxyConfFiles, type HaproxyConfFiles, type HaproxyConfOptions } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
-import { parseShowMap, parseShowStat } from './runtime-plan.js';
+import { parseShowMap, parseShowStat, type StatReport } from './runtime-plan.js';
 import { hasNeeds, mapFileText, planReload, type ReloadNeeds } from './reload-plan.js';
 import { isStopping } from './worker-watch.js';
 import { DEFAULT_HAPROXY_BINARY } from './unit.js';
@@ -85,6 +86,10 @@ export class HaproxyReloader {
   private timer: NodeJS.Timeout | null = null;
   private persistTimer: NodeJS.Timeout | null = null;
   private persistedAt = 0;
+  /** Reloads begun; a persist whose snapshot is older writes nothing. */
+  private reloads = 0;
+  /** Writes of the folder's files, one at a time. */
+  private files: Promise<unknown> = Promise.resolve();
   private running: Promise<void> | null = null;
   private again = false;
   private notBefore = 0;
@@ -191,7 +196,9 @@ export class HaproxyReloader {
   }
 
   private async reload(needs: ReloadNeeds, started: number): Promise<ReloadOutcome> {
-    const { rendered, current, plan, report, previous, oldPid, recordFile } = await this.writeState(needs);
+    this.reloads++;
+    const snap = await this.snapshot();
+    const { rendered, current, plan, report, previous, oldPid, recordFile } = await this.withFiles(() => this.writeState(needs, snap));
     try {
       await this.signal(rendered);
       await this.newWorker(oldPid);
@@ -227,15 +234,8 @@ export class HaproxyReloader {
     return outcome;
   }
 
-  /**
-   * Writes what the current worker holds into the folder: haproxy.cfg with
-   * its servers in their backends (pools grown by `needs`), every map it
-   * loaded from the folder into its file, and the record. Checks the config
-   * with `haproxy -c` first; a file already right is not rewritten.
-   */
-  private async writeState(needs: ReloadNeeds) {
-    const record = readConfRecord(this.opts.confDir);
-    const current = haproxyConfFiles(record);
+  /** What the current worker holds: its servers and every map it loaded from the folder (run holding the adapter's lock). */
+  private async snapshot(): Promise<Snapshot> {
     const runtime = this.hooks.runtime;
     // The truth is what the current worker holds (the connection may still be on an older one).
     let info = await runtime.one('show info');
@@ -243,12 +243,25 @@ export class HaproxyReloader {
       runtime.drop();
       info = await runtime.one('show info');
     }
-    const oldPid = workerPid(info);
     // Every map HAProxy loaded from the folder (hosts.map, tcp-ports.map, and any other the agent edits), as it holds it now.
     const [stat, mapList] = await runtime.run(['show stat', 'show map']);
-    const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${current.dir}/`));
+    // The folder as haproxy.cfg names it (what haproxy-conf resolved), which --haproxy-conf-dir may spell otherwise.
+    const dir = resolve(readConfRecord(this.opts.confDir).outDir);
+    const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${dir}/`));
     const mapReplies = await runtime.run(mapFiles.map((f) => `show map ${f}`));
-    const report = parseShowStat(stat!);
+    return { oldPid: workerPid(info), report: parseShowStat(stat!), maps: new Map(mapFiles.map((f, i) => [f, mapFileText(parseShowMap(mapReplies[i]!))])) };
+  }
+
+  /**
+   * Writes a snapshot into the folder: haproxy.cfg with the servers in their
+   * backends (pools grown by `needs`), every map into its file, and the
+   * record. Checks the config with `haproxy -c` first; a file already right
+   * is not rewritten.
+   */
+  private async writeState(needs: ReloadNeeds, snap: Snapshot) {
+    const record = readConfRecord(this.opts.confDir);
+    const current = haproxyConfFiles(record);
+    const { oldPid, report } = snap;
     const plan = planReload(report, needs, {
       tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
       extraTcpPorts: record.extraTcpPorts ?? [],
@@ -265,7 +278,7 @@ export class HaproxyReloader {
     const confText = fileContent(rendered, rendered.confPath);
     const previous = readFileSync(rendered.confPath, 'utf8');
     const recordFile = rendered.files.find((f) => f.path.endsWith('.json'));
-    const mapTexts = new Map(mapFiles.map((f, i) => [f, mapFileText(parseShowMap(mapReplies[i]!))]));
+    const mapTexts = new Map(snap.maps);
     if (rendered.tcp && !mapTexts.has(rendered.tcp.map)) mapTexts.set(rendered.tcp.map, '');
     let changed = false;
     if (confText !== previous) {
@@ -301,15 +314,27 @@ export class HaproxyReloader {
     this.persistTimer = setTimeout(() => {
       this.persistTimer = null;
       this.persistedAt = Date.now();
+      const reloads = this.reloads;
+      // Only the reading holds the adapter's lock; rendering and haproxy -c do not hold up applies.
       void this.hooks
-        .exclusive(async () => {
-          if (this.closed) return;
-          const { changed } = await this.writeState({ http: 0, tcp: 0, ports: [] });
-          if (changed) this.log.debug('haproxy.cfg and maps follow what HAProxy holds');
-        })
+        .exclusive(() => this.snapshot())
+        .then((snap) =>
+          this.withFiles(async () => {
+            // A reload since the snapshot wrote newer files.
+            if (this.closed || reloads !== this.reloads) return;
+            const { changed } = await this.writeState({ http: 0, tcp: 0, ports: [] }, snap);
+            if (changed) this.log.debug('haproxy.cfg and maps follow what HAProxy holds');
+          }),
+        )
         .catch((err: Error) => this.log.warn({ err }, `cannot keep ${this.opts.confDir} in step with what HAProxy holds: a reload or restart of HAProxy would start from older routes until the agent re-applies`));
     }, wait);
     this.persistTimer.unref();
+  }
+
+  private withFiles<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.files.then(fn, fn);
+    this.files = run.catch(() => undefined);
+    return run;
   }
 
   /** One reload: through the master CLI when it has one (haproxy -S, the systemd unit), else SIGUSR2 to the master. */
@@ -357,6 +382,13 @@ function listMapFiles(text: string): string[] {
     if (m && m[1]!.startsWith('/')) files.push(m[1]!);
   }
   return files;
+}
+
+interface Snapshot {
+  readonly oldPid: number | null;
+  readonly report: StatReport;
+  /** Map file → its text as HAProxy holds it. */
+  readonly maps: ReadonlyMap<string, string>;
 }
 
 function workerPid(info: string): number | null {
