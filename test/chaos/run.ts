@@ -1,6 +1,6 @@
 /**
  * `npm run chaos`: every fault at full length under continuous load through
- * nginx, then every fuzz target at 10,000 cases. Prints what clients saw per
+ * nginx, then the HAProxy node's faults, then every fuzz target at 10,000 cases. Prints what clients saw per
  * fault and what each fuzz target did, writes bench/results/chaos.json, and
  * exits 1 when anything failed beyond what the fault allows.
  *
@@ -14,6 +14,8 @@ import { FAULTS, type ChaosScale } from './faults.js';
 import { ChaosRig } from './rig.js';
 import { formatResults, runFault, type FaultResult } from './run-fault.js';
 import { runFuzzTargets, type FuzzSummary } from './fuzz-targets.js';
+import { formatHaproxyResults, HAPROXY_FAULTS, runHaproxyFault, type HaproxyFaultResult } from './haproxy-faults.js';
+import { HaproxyChaosRig } from './haproxy-rig.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { short: { type: 'boolean' }, only: { type: 'string' }, cases: { type: 'string' }, 'no-fuzz': { type: 'boolean' } } });
@@ -42,6 +44,28 @@ async function main(): Promise<number> {
     console.log(`\n${formatResults(results)}\n`);
   }
 
+  // The HAProxy node's faults (one length: each fault waits for what it checks).
+  const haproxyFaults = HAPROXY_FAULTS.filter((f) => values.only === undefined || f.name.includes(values.only));
+  const haproxyResults: HaproxyFaultResult[] = [];
+  if (haproxyFaults.length > 0) {
+    console.log(`chaos: ${haproxyFaults.length} faults on an HAProxy node, under HTTP keep-alive and TCP load`);
+    const rig = await HaproxyChaosRig.start();
+    try {
+      for (const fault of haproxyFaults) {
+        console.log(`- ${fault.name}: ${fault.what}`);
+        const result = await runHaproxyFault(rig, fault);
+        haproxyResults.push(result);
+        const passed = result.failed <= result.allowed && !result.failures.some((f) => /^\d{3}:/.test(f));
+        ok &&= passed;
+        console.log(`  HTTP ${result.sent}, TCP ${result.tcpSent}, failed ${result.failed} (allowed ${result.allowed})${passed ? '' : '  FAILED'}`);
+        for (const line of result.failures) console.log(`    ${line}`);
+      }
+    } finally {
+      await rig.stop();
+    }
+    console.log(`\n${formatHaproxyResults(haproxyResults)}\n`);
+  }
+
   let fuzz: FuzzSummary[] = [];
   if (!values['no-fuzz'] && values.only === undefined) {
     console.log(`fuzz: ${cases} cases per target`);
@@ -51,7 +75,7 @@ async function main(): Promise<number> {
 
   const out = join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'chaos.json'), `${JSON.stringify({ at: new Date().toISOString(), scale, faults: results, fuzz }, null, 2)}\n`);
+  writeFileSync(join(out, 'chaos.json'), `${JSON.stringify({ at: new Date().toISOString(), scale, faults: results, haproxyFaults: haproxyResults, fuzz }, null, 2)}\n`);
   console.log(ok ? 'chaos: every fault and fuzz target passed' : 'chaos: FAILED');
   return ok ? 0 : 1;
 }
