@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readConfRecord } from '../../agent/dataplane/haproxy/conf-record.js';
 import { haproxyConfFiles, renderHaproxyConf } from '../../agent/dataplane/haproxy/render.js';
-import { grownPool, hasNeeds, mapFileText, planReload } from '../../agent/dataplane/haproxy/reload-plan.js';
+import { agentServers, grownPool, hasNeeds, mapFileText, planReload } from '../../agent/dataplane/haproxy/reload-plan.js';
 import type { StatReport } from '../../agent/dataplane/haproxy/runtime-plan.js';
 import { isStopping } from '../../agent/dataplane/haproxy/worker-watch.js';
 
@@ -50,6 +50,28 @@ describe('planReload', () => {
     expect(plan.tcpBackendPool).toBe(32);
     expect(plan.backendPool).toBe(2);
     expect(hasNeeds({ http: 0, tcp: 0, ports: [] })).toBe(false);
+  });
+
+  it("reads the agent's servers from show stat in any backend, whatever its pool", () => {
+    const csv = [
+      '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_connections,',
+    ];
+    const row = (px: string, sv: string, status: string, addr: string, uweight: number) => {
+      const f = Array.from({ length: csv[0]!.split(',').length }, () => '');
+      const h = csv[0]!.replace(/^# /, '').split(',');
+      f[h.indexOf('pxname')] = px;
+      f[h.indexOf('svname')] = sv;
+      f[h.indexOf('status')] = status;
+      f[h.indexOf('addr')] = addr;
+      f[h.indexOf('uweight')] = String(uweight);
+      return f.join(',');
+    };
+    csv.push(row('pool-lc-2', 'tab12', 'no check', '10.0.0.9:31000', 40), row('pool-lc-2', 'BACKEND', 'UP', '', 0), row('tcp-pool-1', 'tcd34', 'DRAIN', '[fd00::2]:9000', 7), row('edgeroute-lua', 'x', 'UP', '1.2.3.4:5', 1));
+    const servers = agentServers(csv.join('\n'));
+    expect(servers.map((s) => `${s.backend}/${s.name} ${s.address}:${s.port} ${s.weight} ${s.status}`)).toEqual(['pool-lc-2/tab12 10.0.0.9:31000 40 no check', 'tcp-pool-1/tcd34 fd00::2:9000 7 DRAIN']);
+    const plan = planReload({ pool: [], tcpPool: [], servers: [] }, { http: 0, tcp: 0, ports: [] }, { tcpBackendPool: 0, extraTcpPorts: [], tcpSection: false }, servers);
+    expect(plan.servers.get('pool-lc-2')).toEqual([{ name: 'tab12', address: '10.0.0.9:31000', weight: 40 }]);
+    expect(plan.carried).toBe(1);
   });
 
   it('writes map files as HAProxy loads them', () => {

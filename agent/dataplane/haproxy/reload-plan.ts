@@ -6,7 +6,7 @@
  * here touches HAProxy or the disk.
  */
 import { MAX_BACKEND_POOL, type CarriedServer } from './render.js';
-import type { StatReport } from './runtime-plan.js';
+import type { StatReport, StatServer } from './runtime-plan.js';
 
 /** What the apps that wait for a reload need. */
 export interface ReloadNeeds {
@@ -38,18 +38,44 @@ export function grownPool(size: number, waiting: number): number {
   return Math.min(MAX_BACKEND_POOL, Math.max(2 * size, size + waiting));
 }
 
+/**
+ * `show stat`'s servers that the agent added (named `t` + hex by
+ * serverName), in any backend: the pools', the TCP pool's, and any other
+ * pool a backend's balance needs.
+ */
+export function agentServers(showStat: string): StatServer[] {
+  const lines = showStat.split('\n');
+  const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
+  const col = (name: string) => header.indexOf(name);
+  const [px, sv, status, addr, uweight] = ['pxname', 'svname', 'status', 'addr', 'uweight'].map(col) as [number, number, number, number, number];
+  if (px < 0 || sv < 0 || addr < 0) throw new Error('show stat answered without its CSV header');
+  const out: StatServer[] = [];
+  for (const line of lines.slice(1)) {
+    const f = line.split(',');
+    const name = f[sv] ?? '';
+    if (!/^t[0-9a-f]+$/.test(name)) continue;
+    const where = f[addr] ?? '';
+    const colon = where.lastIndexOf(':');
+    if (colon <= 0) continue;
+    out.push({ backend: f[px]!, name, address: where.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(where.slice(colon + 1)), weight: Number(f[uweight] ?? 1), status: f[status] ?? '', busy: 0 });
+  }
+  return out;
+}
+
 export function planReload(
   stat: StatReport,
   needs: ReloadNeeds,
   recorded: { readonly tcpBackendPool: number; readonly extraTcpPorts: readonly number[]; readonly tcpSection: boolean },
+  /** The servers to carry; default: the pools' (stat.servers). */
+  running: readonly StatServer[] = stat.servers,
 ): ReloadPlan {
   const servers = new Map<string, CarriedServer[]>();
   let carried = 0;
-  for (const s of stat.servers) {
+  for (const s of running) {
     if (s.status === 'DRAIN' || s.status.startsWith('MAINT')) continue;
     const address = `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`;
     const list = servers.get(s.backend) ?? [];
-    list.push({ name: s.name, address, weight: Math.max(1, Math.min(256, Math.round(s.weight))) });
+    list.push({ name: s.name, address, weight: Math.max(1, Math.min(256, Math.round(s.weight))), ...(s.id === undefined ? {} : { id: s.id }) });
     servers.set(s.backend, list);
     carried++;
   }

@@ -35,8 +35,8 @@ import type { Logger } from 'pino';
 import { readConfRecord } from './conf-record.js';
 import { DEFAULT_TCP_BACKEND_POOL, haproxyConfFiles, type HaproxyConfFiles, type HaproxyConfOptions } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
-import { parseShowMap, parseShowStat, type StatReport } from './runtime-plan.js';
-import { hasNeeds, mapFileText, planReload, type ReloadNeeds } from './reload-plan.js';
+import { parseShowMap, parseShowStat, type StatReport, type StatServer } from './runtime-plan.js';
+import { agentServers, hasNeeds, mapFileText, planReload, type ReloadNeeds } from './reload-plan.js';
 import { isStopping } from './worker-watch.js';
 import { DEFAULT_HAPROXY_BINARY } from './unit.js';
 import { parseBind } from './bind-address.js';
@@ -249,7 +249,7 @@ export class HaproxyReloader {
     const dir = resolve(readConfRecord(this.opts.confDir).outDir);
     const mapFiles = listMapFiles(mapList!).filter((f) => f.startsWith(`${dir}/`));
     const mapReplies = await runtime.run(mapFiles.map((f) => `show map ${f}`));
-    return { oldPid: workerPid(info), report: parseShowStat(stat!), maps: new Map(mapFiles.map((f, i) => [f, mapFileText(parseShowMap(mapReplies[i]!))])) };
+    return { oldPid: workerPid(info), report: parseShowStat(stat!), running: agentServers(stat!), maps: new Map(mapFiles.map((f, i) => [f, mapFileText(parseShowMap(mapReplies[i]!))])) };
   }
 
   /**
@@ -266,7 +266,7 @@ export class HaproxyReloader {
       tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
       extraTcpPorts: record.extraTcpPorts ?? [],
       tcpSection: current.tcp !== null,
-    });
+    }, snap.running);
     const next: HaproxyConfOptions = {
       ...record,
       backendPool: plan.backendPool,
@@ -387,6 +387,8 @@ function listMapFiles(text: string): string[] {
 interface Snapshot {
   readonly oldPid: number | null;
   readonly report: StatReport;
+  /** Every server the agent added, in any backend. */
+  readonly running: readonly StatServer[];
   /** Map file → its text as HAProxy holds it. */
   readonly maps: ReadonlyMap<string, string>;
 }
