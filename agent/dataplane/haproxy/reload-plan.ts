@@ -43,13 +43,13 @@ export function grownPool(size: number, waiting: number): number {
  * serverName), in any backend: the pools', the TCP pool's, and any other
  * pool a backend's balance needs.
  */
-export function agentServers(showStat: string): StatServer[] {
+export function agentServers(showStat: string): (StatServer & { readonly id?: number })[] {
   const lines = showStat.split('\n');
   const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
   const col = (name: string) => header.indexOf(name);
-  const [px, sv, status, addr, uweight] = ['pxname', 'svname', 'status', 'addr', 'uweight'].map(col) as [number, number, number, number, number];
+  const [px, sv, status, addr, uweight, sid] = ['pxname', 'svname', 'status', 'addr', 'uweight', 'sid'].map(col) as [number, number, number, number, number, number];
   if (px < 0 || sv < 0 || addr < 0) throw new Error('show stat answered without its CSV header');
-  const out: StatServer[] = [];
+  const out: (StatServer & { readonly id?: number })[] = [];
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     const name = f[sv] ?? '';
@@ -57,7 +57,7 @@ export function agentServers(showStat: string): StatServer[] {
     const where = f[addr] ?? '';
     const colon = where.lastIndexOf(':');
     if (colon <= 0) continue;
-    out.push({ backend: f[px]!, name, address: where.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(where.slice(colon + 1)), weight: Number(f[uweight] ?? 1), status: f[status] ?? '', busy: 0 });
+    out.push({ backend: f[px]!, name, address: where.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(where.slice(colon + 1)), weight: Number(f[uweight] ?? 1), status: f[status] ?? '', busy: 0, ...(sid >= 0 && Number(f[sid]) > 0 ? { id: Number(f[sid]) } : {}) });
   }
   return out;
 }
