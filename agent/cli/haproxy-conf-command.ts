@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DEFAULT_BACKEND_POOL, DEFAULT_TCP_BACKEND_POOL, renderHaproxyConf, type HaproxyConfOptions } from '../dataplane/haproxy/render.js';
+import { DEFAULT_BACKEND_POOL, DEFAULT_BALANCE_POOL, DEFAULT_TCP_BACKEND_POOL, renderHaproxyConf, type HaproxyConfOptions } from '../dataplane/haproxy/render.js';
 import { DEFAULT_HAPROXY_BINARY, renderHaproxyUnit } from '../dataplane/haproxy/unit.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
 
@@ -15,6 +15,8 @@ export const HAPROXY_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'tls-cert', kind: 'string', help: 'certificate (PEM) for --tls-listen' },
   { name: 'tls-key', kind: 'string', help: 'private key (PEM) for --tls-listen' },
   { name: 'backend-pool', kind: 'string', default: String(DEFAULT_BACKEND_POOL), help: 'empty backends declared ahead for the agent to give apps without a reload (about 10 KB each)' },
+  { name: 'leastconn-pool', kind: 'string', default: String(DEFAULT_BALANCE_POOL), help: 'backends declared ahead for apps with edgeroute.balance=leastconn (balance leastconn)' },
+  { name: 'sticky-pool', kind: 'string', default: String(DEFAULT_BALANCE_POOL), help: 'backends declared ahead for apps with edgeroute.sticky (consistent hash of the sticky cookie)' },
   { name: 'tcp-ports', kind: 'string', help: 'TCP ports FROM-TO (e.g. 10000-10100) one TCP frontend binds on the --listen hosts for apps with edgeroute.tcpPort; default none' },
   { name: 'tcp-backend-pool', kind: 'string', default: String(DEFAULT_TCP_BACKEND_POOL), help: 'empty TCP backends declared ahead for apps with edgeroute.tcpPort (with --tcp-ports)' },
   { name: 'user', kind: 'string', help: "user (and group) HAProxy's workers run as when started as root, e.g. haproxy" },
@@ -73,6 +75,11 @@ export async function haproxyConfCommand(argv: readonly string[]): Promise<numbe
 export function haproxyConfOptions(values: OptionValues): HaproxyConfOptions {
   const pool = stringOption(values, 'backend-pool') ?? String(DEFAULT_BACKEND_POOL);
   if (!/^\d+$/.test(pool)) throw new UsageError(`--backend-pool must be a whole number, got "${pool}"`);
+  const balancePool = (name: string): number => {
+    const raw = stringOption(values, name) ?? String(DEFAULT_BALANCE_POOL);
+    if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number, got "${raw}"`);
+    return Number(raw);
+  };
   const tcpPool = stringOption(values, 'tcp-backend-pool') ?? String(DEFAULT_TCP_BACKEND_POOL);
   if (!/^\d+$/.test(tcpPool)) throw new UsageError(`--tcp-backend-pool must be a whole number, got "${tcpPool}"`);
   const idle = numberOption(values, 'websocket-idle-timeout', 1);
@@ -86,6 +93,8 @@ export function haproxyConfOptions(values: OptionValues): HaproxyConfOptions {
     tlsCert: stringOption(values, 'tls-cert'),
     tlsKey: stringOption(values, 'tls-key'),
     backendPool: Number(pool),
+    leastconnPool: balancePool('leastconn-pool'),
+    stickyPool: balancePool('sticky-pool'),
     tcpPorts: stringOption(values, 'tcp-ports'),
     tcpBackendPool: Number(tcpPool),
     user: stringOption(values, 'user'),

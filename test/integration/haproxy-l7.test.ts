@@ -172,12 +172,58 @@ describe('per-route settings on an HAProxy node', () => {
     expect((await get('patient.test', '/slow/1000')).status).toBe(200);
   });
 
-  it('warns once per app for what an HAProxy node does not apply, naming only that', async () => {
-    await marathon.deploy({ id: '/sticky', instances: 1, labels: { 'edgeroute.vhosts': 'sticky.test', 'edgeroute.sticky': 'true', 'edgeroute.stripPath': 'true', 'edgeroute.path': '/s' } });
+  it('sticky keeps a user on one task with an opaque cookie, and moves it only when its task leaves', async () => {
+    await marathon.deploy({ id: '/sticky', instances: 3, labels: { 'edgeroute.vhosts': 'sticky.test', 'edgeroute.sticky': 'true', 'edgeroute.path': '/s' } });
     await waitForBackends(`${url()}/s`, 'sticky.test', ids('/sticky'));
-    const warnings = node.logs.lines().filter((l) => l.app === '/sticky' && String(l.msg).includes('does not apply'));
+    const first = await get('sticky.test', '/s');
+    const cookie = /^edgeroute_sticky=([0-9a-f]{32}); Path=\/; HttpOnly$/.exec(String(first.headers['set-cookie']));
+    expect(cookie, String(first.headers['set-cookie'])).not.toBeNull();
+    const sticky = { cookie: `other=1; edgeroute_sticky=${cookie![1]}` };
+    const home = (await get('sticky.test', '/s', sticky)).body;
+    for (let i = 0; i < 20; i++) {
+      const reply = await get('sticky.test', '/s', sticky);
+      expect([reply.body, reply.headers['set-cookie']]).toEqual([home, undefined]);
+    }
+    // Other users spread over the tasks.
+    const spread = new Set<string>();
+    for (let i = 0; i < 30; i++) spread.add((await get('sticky.test', '/s', { cookie: `edgeroute_sticky=user${i}` })).body);
+    expect(spread.size).toBeGreaterThan(1);
+    // Its task killed (scaled down): the user moves to one other task and stays there. (Until
+    // HAProxy takes the dead task out, a request that finds it gone is redispatched anywhere.)
+    await marathon.killTask(home);
+    await waitFor('the killed task out of its backend', async () => ((await node.haproxy.runtime('show stat')).split('\n').filter((l) => l.startsWith('pool-sticky-') && !l.includes(',BACKEND,') && !/,(DRAIN|MAINT)/.test(l)).length === 2 ? true : undefined), 10_000);
+    const next = (await get('sticky.test', '/s', sticky)).body;
+    expect(next).not.toBe(home);
+    expect(ids('/sticky')).toContain(next);
+    for (let i = 0; i < 10; i++) expect((await get('sticky.test', '/s', sticky)).body).toBe(next);
+    expect(node.logs.has((l) => l.app === '/sticky' && String(l.msg).includes('does not apply'))).toBe(false);
+  });
+
+  it('leastconn sends new requests to the task with the fewest in flight', async () => {
+    await marathon.deploy({ id: '/lc', instances: 2, labels: { 'edgeroute.vhosts': 'lc.test', 'edgeroute.balance': 'leastconn' } });
+    await waitForBackends(url(), 'lc.test', ids('/lc'));
+    // Three held requests: one task has two in flight, the other one.
+    const held = [];
+    for (let i = 0; i < 3; i++) {
+      held.push(get('lc.test', '/slow/2500'));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const quick = new Map<string, number>();
+    for (let i = 0; i < 10; i++) {
+      const body = (await get('lc.test', '/')).body;
+      quick.set(body, (quick.get(body) ?? 0) + 1);
+    }
+    // Round robin would alternate; leastconn sends every one to the less busy task.
+    expect([...quick.values()]).toEqual([10]);
+    for (const reply of await Promise.all(held)) expect(reply.status).toBe(200);
+  });
+
+  it('warns once per app for what an HAProxy node does not apply, naming only that', async () => {
+    await marathon.deploy({ id: '/both', instances: 1, labels: { 'edgeroute.vhosts': 'both.test', 'edgeroute.sticky': 'sid', 'edgeroute.balance': 'leastconn', 'edgeroute.connectTimeout': '1' } });
+    await waitForBackends(url(), 'both.test', ids('/both'));
+    const warnings = node.logs.lines().filter((l) => l.app === '/both' && String(l.msg).includes('does not apply'));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.unsupported).toEqual(['edgeroute.sticky']);
+    expect(warnings[0]!.unsupported).toEqual(['edgeroute.balance=leastconn together with edgeroute.sticky', 'edgeroute.connectTimeout']);
   });
 });
 

@@ -25,10 +25,11 @@ const route = (id: string, extra: Partial<AppRoute> = {}): AppRoute => ({
 const grey = { stable: { marathonAppId: '/shop', backends: [] }, grey: { marathonAppId: '/shop-grey', backends: [] } };
 
 describe('which apps need the Lua action', () => {
-  it('is paths, several versions and the settings it applies, not sticky or leastconn', () => {
+  it('is paths, several versions and the settings it applies (sticky reads the cookie), not leastconn', () => {
     expect(needsLua(route('/a'))).toBe(false);
     expect(needsLua(route('/a', { paths: { 'web.test': ['/'] } }))).toBe(false);
-    expect(needsLua(route('/a', { settings: { sticky: 's', balance: 'leastconn', connectTimeout: 2 } }))).toBe(false);
+    expect(needsLua(route('/a', { settings: { balance: 'leastconn', connectTimeout: 2 } }))).toBe(false);
+    expect(needsLua(route('/a', { settings: { sticky: 's' } }))).toBe(true);
     expect(needsLua(route('/a', { paths: { 'web.test': ['/api'] } }))).toBe(true);
     expect(needsLua(route('/a', { versions: grey }))).toBe(true);
     for (const settings of [{ stripPath: true }, { redirectHttps: true }, { maxBodySize: 10 }, { allowFrom: ['10.0.0.0/8'] }, { readTimeout: 3 }] as const) {

@@ -12,10 +12,12 @@ import {
   parseShowMap,
   parseGetVar,
   parseShowStat,
+  poolKind,
   scaleWeights,
   tcpPortKey,
   serverName,
   unsupportedFeatures,
+  wantedPoolKind,
 } from '../../agent/dataplane/haproxy/runtime-plan.js';
 
 const backend = (id: string, weight: number): Backend => ({ id, address: '10.0.0.1', port: 31000, weight });
@@ -73,7 +75,7 @@ describe('host map diff', () => {
 });
 
 describe('what an HAProxy node does not apply', () => {
-  it('names sticky, balance and the connect timeout, not what the Lua action applies', () => {
+  it('names the connect timeout and leastconn with sticky, not what the Lua action and the balance pools apply', () => {
     expect(unsupportedFeatures(route())).toEqual([]);
     expect(unsupportedFeatures(route({ paths: { 'web.test': ['/'] } }))).toEqual([]);
     expect(
@@ -85,7 +87,9 @@ describe('what an HAProxy node does not apply', () => {
           versions: { stable: { marathonAppId: '/web', backends: [] }, grey: { marathonAppId: '/web-grey', backends: [] } },
         }),
       ),
-    ).toEqual(['edgeroute.sticky', 'edgeroute.balance', 'edgeroute.connectTimeout']);
+    ).toEqual(['edgeroute.balance=leastconn together with edgeroute.sticky', 'edgeroute.connectTimeout']);
+    expect(unsupportedFeatures(route({ settings: { sticky: 'sid' } }))).toEqual([]);
+    expect(unsupportedFeatures(route({ settings: { balance: 'leastconn' } }))).toEqual([]);
   });
 });
 
@@ -111,15 +115,28 @@ describe('runtime API answers', () => {
       'tcp-pool-1,techo,0,0,2,0,UP,0,10.0.0.2:31001,256',
       'tcp-pool-1,BACKEND,0,0,2,0,UP,0,,',
       'edgeroute-no-tcp-app,BACKEND,0,0,0,0,UP,0,,',
+      'pool-sticky-1,BACKEND,0,0,0,0,DOWN,0,,',
+      'pool-lc-2,tlc,0,0,1,0,UP,0,10.0.0.3:31002,256',
+      'pool-lc-2,BACKEND,0,0,1,0,UP,0,,',
+      'pool-lc-10,BACKEND,0,0,0,0,DOWN,0,,',
     ].join('\n');
     expect(parseShowStat(stat)).toEqual({
       pool: ['pool-2', 'pool-10'],
       tcpPool: ['tcp-pool-1'],
+      balancePool: ['pool-lc-2', 'pool-lc-10', 'pool-sticky-1'],
       servers: [
         { backend: 'pool-2', name: 'tabc', address: '10.0.0.1', port: 31000, weight: 7, status: 'DRAIN', busy: 4 },
         { backend: 'tcp-pool-1', name: 'techo', address: '10.0.0.2', port: 31001, weight: 256, status: 'UP', busy: 2 },
+        { backend: 'pool-lc-2', name: 'tlc', address: '10.0.0.3', port: 31002, weight: 256, status: 'UP', busy: 1 },
       ],
     });
+  });
+
+  it('tells the pool of a backend and the pool an app wants (sticky over leastconn)', () => {
+    expect(['pool-3', 'pool-lc-3', 'pool-sticky-3'].map(poolKind)).toEqual(['roundrobin', 'leastconn', 'sticky']);
+    expect(wantedPoolKind(route())).toBe('roundrobin');
+    expect(wantedPoolKind(route({ settings: { balance: 'leastconn' } }))).toBe('leastconn');
+    expect(wantedPoolKind(route({ settings: { balance: 'leastconn', sticky: 'sid' } }))).toBe('sticky');
   });
 
   it('reads the TCP port range from get var, and tells which ports it routes', () => {

@@ -24,6 +24,8 @@ export function confRecord(opts: HaproxyConfOptions): string {
     adminSocketGroup: opts.adminSocketGroup ?? null,
     tlsListen: opts.tlsListen ?? [],
     backendPool: opts.backendPool,
+    leastconnPool: opts.leastconnPool,
+    stickyPool: opts.stickyPool,
     tcpPorts: opts.tcpPorts ?? null,
     tcpBackendPool: opts.tcpBackendPool,
     user: opts.user ?? null,

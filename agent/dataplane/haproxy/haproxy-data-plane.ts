@@ -34,10 +34,13 @@ import {
   parseInfoGeneration,
   parseShowMap,
   parseShowStat,
+  poolKind,
+  stickyServerId,
   scaleWeights,
   serverName,
   tcpPortKey,
   unsupportedFeatures,
+  wantedPoolKind,
   type StatServer,
 } from './runtime-plan.js';
 
@@ -87,6 +90,8 @@ export class HaproxyDataPlane implements DataPlane {
   private readonly workers: WorkerWatch;
   /** Paths, per-route settings and versions: the Lua action's maps and the backends of non-default versions. */
   private readonly lua: LuaRouting;
+  /** Apps balanced round robin because their balance's pool had no free backend (warned once). */
+  private readonly balanceFallbacks = new Set<string>();
   /** What HAProxy holds. */
   private servers = new ServerModels();
   /** The routes last applied, by app. */
@@ -248,7 +253,7 @@ export class HaproxyDataPlane implements DataPlane {
     this.tcpExtraPorts = parseExtraPorts(extra ?? '');
     this.http.entries = parseShowMap(map!);
     const report = parseShowStat(stat!);
-    this.http.pool = [...report.pool];
+    this.http.pool = [...report.pool, ...report.balancePool];
     this.tcp.pool = [...report.tcpPool];
     this.tcp.entries = tcpMap === undefined ? new Map() : parseShowMap(tcpMap);
     const range = { from: parseGetVar(from ?? ''), to: parseGetVar(to ?? '') };
@@ -321,8 +326,14 @@ export class HaproxyDataPlane implements DataPlane {
         if (keys.length === 0) continue;
         if (routing.kind === 'http') this.warnUnsupported(route);
         let backend = routing.assigned.get(app);
+        if (backend !== undefined && routing.kind === 'http' && this.inWrongPool(backend, route, taken)) {
+          // edgeroute.balance or sticky changed: a backend of the right pool, the old one drained.
+          drainCommands.push(...this.drainAllBut(backend, new Set()));
+          routing.assigned.delete(app);
+          backend = undefined;
+        }
         if (backend === undefined) {
-          backend = routing.pool.find((b) => !taken.has(b) && !this.servers.holdsAny(b));
+          backend = this.freeBackend(routing, route, taken);
           if (backend === undefined) {
             const unit = `${routing.kind} ${app}`;
             if (!this.unplaced.has(unit) && this.reloader) {
@@ -423,7 +434,8 @@ export class HaproxyDataPlane implements DataPlane {
       const at = `${backend}/${name}`;
       if (!have) {
         const address = b.address.includes(':') ? `[${b.address}]` : b.address;
-        servers.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s`, `set server ${at} state ready`);
+        const id = poolKind(backend) === 'sticky' ? ` id ${stickyServerId(name)}` : '';
+        servers.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s${id}`, `set server ${at} state ready`);
         this.servers.set(key(backend, name), { backend, name, taskId: b.id, weight, draining: false });
       } else {
         if (have.draining) servers.push(`set server ${at} state ready`);
@@ -446,8 +458,13 @@ export class HaproxyDataPlane implements DataPlane {
     const out = { servers: [] as string[], drains: this.releaseExtras(app, wanted) };
     for (const version of [...wanted].sort()) {
       let backend = this.lua.extra.get(app)?.get(version);
+      if (backend !== undefined && this.inWrongPool(backend, route, taken)) {
+        out.drains.push(...this.drainAllBut(backend, new Set()));
+        this.lua.extra.get(app)?.delete(version);
+        backend = undefined;
+      }
       if (backend === undefined) {
-        backend = this.http.pool.find((b) => !taken.has(b) && !this.servers.holdsAny(b));
+        backend = this.freeBackend(this.http, route, taken);
         if (backend === undefined) {
           if (!this.unplaced.has(`http ${app}`)) this.log.warn({ app, version, pool: this.http.pool.length }, `no free backend left in HAProxy's pool for version ${version} of app ${app}: its requests go to the default version on this node`);
           this.unplaced.add(`http ${app}`);
@@ -462,6 +479,34 @@ export class HaproxyDataPlane implements DataPlane {
       out.drains.push(...drains);
     }
     return out;
+  }
+
+  /**
+   * A free pool backend for the app: for HTTP, from the pool of its balance
+   * (leastconn, sticky), else from the round-robin pool with one warning.
+   */
+  private freeBackend(routing: Routing, route: AppRoute, taken: ReadonlySet<string>): string | undefined {
+    const free = (b: string) => !taken.has(b) && !this.servers.holdsAny(b);
+    if (routing.kind === 'tcp') return routing.pool.find(free);
+    const want = wantedPoolKind(route);
+    const own = routing.pool.find((b) => poolKind(b) === want && free(b));
+    if (own !== undefined || want === 'roundrobin') return own;
+    const fallback = routing.pool.find((b) => poolKind(b) === 'roundrobin' && free(b));
+    if (fallback !== undefined && !this.balanceFallbacks.has(route.id)) {
+      this.balanceFallbacks.add(route.id);
+      this.log.warn({ app: route.id, pool: want }, `no free ${want} backend left in HAProxy's pool for app ${route.id} (haproxy-conf --${want}-pool): it is balanced round robin on this node`);
+    }
+    return fallback;
+  }
+
+  /** Whether the backend is not of the app's balance pool while one of that pool is free (a label changed). */
+  private inWrongPool(backend: string, route: AppRoute, taken: ReadonlySet<string>): boolean {
+    const want = wantedPoolKind(route);
+    if (poolKind(backend) === want) {
+      this.balanceFallbacks.delete(route.id);
+      return false;
+    }
+    return this.http.pool.some((b) => poolKind(b) === want && !taken.has(b) && !this.servers.holdsAny(b));
   }
 
   /** Drains the backends of the app's extra versions not in `keep`, and forgets them. */

@@ -35,15 +35,15 @@ export function encodePart(text: string): string {
 }
 
 /** Settings the Lua action applies per request. */
-const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout'];
+const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout', 'sticky'];
 
 /** Per-route settings an HAProxy node cannot apply (the agent warns once per app, README lists them). */
 export function unappliedSettings(route: AppRoute): string[] {
   const s = route.settings;
   if (!s) return [];
   const out: string[] = [];
-  if (s.sticky !== undefined) out.push('edgeroute.sticky');
-  if (s.balance !== undefined) out.push('edgeroute.balance');
+  // A backend has one algorithm: the sticky pool hashes the cookie, so sticky users are not also balanced by leastconn.
+  if (s.sticky !== undefined && s.balance === 'leastconn') out.push('edgeroute.balance=leastconn together with edgeroute.sticky');
   if (s.connectTimeout !== undefined) out.push('edgeroute.connectTimeout');
   return out;
 }
@@ -141,6 +141,7 @@ export function appRecord(route: AppRoute, backends: ReadonlyMap<string, string>
   const timeout = serverTimeoutMs(s);
   if (timeout !== null) fields.push(`t=${timeout}`);
   if (s?.allowFrom) fields.push(`f=${s.allowFrom.map(encodePart).join(',')}`);
+  if (s?.sticky !== undefined) fields.push(`k=${encodePart(s.sticky)}`);
   return fields.join('|');
 }
 

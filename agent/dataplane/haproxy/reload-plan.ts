@@ -75,7 +75,7 @@ export function planReload(
     if (s.status === 'DRAIN' || s.status.startsWith('MAINT')) continue;
     const address = `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`;
     const list = servers.get(s.backend) ?? [];
-    list.push({ name: s.name, address, weight: Math.max(1, Math.min(256, Math.round(s.weight))) });
+    list.push({ name: s.name, address, weight: Math.max(1, Math.min(256, Math.round(s.weight))), ...(s.id === undefined ? {} : { id: s.id }) });
     servers.set(s.backend, list);
     carried++;
   }

@@ -34,6 +34,17 @@ export const MAX_BACKEND_POOL = 100_000;
 /** A unix socket path is at most 107 bytes (sun_path). */
 const MAX_SOCKET_PATH = 107;
 
+/**
+ * Pools for apps whose balance HAProxy fixes per backend: edgeroute.balance=leastconn
+ * (`pool-lc-N`, balance leastconn) and edgeroute.sticky (`pool-sticky-N`,
+ * consistent hash of the user's sticky cookie, which the Lua action reads or issues).
+ */
+export const LEASTCONN_POOL_PREFIX = 'pool-lc-';
+export const STICKY_POOL_PREFIX = 'pool-sticky-';
+export const DEFAULT_BALANCE_POOL = 8;
+/** The txn variable the sticky pool hashes: the app's sticky cookie value. */
+export const STICKY_VAR = 'txn.edgeroute_sticky';
+
 export function poolBackendName(index: number): string {
   return `${POOL_BACKEND_PREFIX}${index}`;
 }
@@ -65,6 +76,9 @@ export interface HaproxyConfOptions {
   readonly tlsKey?: string | null;
   /** How many empty backends to pre-declare for apps. */
   readonly backendPool?: number;
+  /** How many for apps with edgeroute.balance=leastconn, and for apps with edgeroute.sticky. */
+  readonly leastconnPool?: number;
+  readonly stickyPool?: number;
   /** TCP ports (FROM-TO) one TCP frontend binds on the listen hosts for edgeroute.tcpPort; null: none. */
   readonly tcpPorts?: string | null;
   /** How many empty TCP backends to pre-declare for TCP apps (with tcpPorts). */
@@ -90,6 +104,8 @@ export interface CarriedServer {
   /** IP:PORT, IPv6 in brackets. */
   readonly address: string;
   readonly weight: number;
+  /** The id HAProxy gave it: kept, so a sticky pool's consistent-hash ring is the same after a reload (stickyServerId). */
+  readonly id?: number;
 }
 
 export interface HaproxyConfFiles {
@@ -140,6 +156,10 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   const backendPool = opts.backendPool ?? DEFAULT_BACKEND_POOL;
   if (!Number.isInteger(backendPool) || backendPool < 0 || backendPool > MAX_BACKEND_POOL) {
     throw new Error(`--backend-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
+  }
+  const balancePools = { leastconn: opts.leastconnPool ?? DEFAULT_BALANCE_POOL, sticky: opts.stickyPool ?? DEFAULT_BALANCE_POOL };
+  for (const [name, size] of Object.entries(balancePools)) {
+    if (!Number.isInteger(size) || size < 0 || size > MAX_BACKEND_POOL) throw new Error(`--${name}-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
   }
   const tunnelTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!Number.isInteger(tunnelTimeout) || tunnelTimeout < 1 || tunnelTimeout > 7 * 86_400) throw new Error('--websocket-idle-timeout must be 1 to 604800 whole seconds');
@@ -205,7 +225,11 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     hostsMap,
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     poolPrefix: POOL_BACKEND_PREFIX,
-    pool: Array.from({ length: backendPool }, (_, i) => backendBlock(poolBackendName(i + 1), opts.servers)),
+    pool: [
+      ...Array.from({ length: backendPool }, (_, i) => ({ ...backendBlock(poolBackendName(i + 1), opts.servers), balance: ['balance roundrobin'] })),
+      ...Array.from({ length: balancePools.leastconn }, (_, i) => ({ ...backendBlock(`${LEASTCONN_POOL_PREFIX}${i + 1}`, opts.servers), balance: ['balance leastconn'] })),
+      ...Array.from({ length: balancePools.sticky }, (_, i) => ({ ...backendBlock(`${STICKY_POOL_PREFIX}${i + 1}`, opts.servers), balance: [`balance hash var(${STICKY_VAR})`, 'hash-type consistent'] })),
+    ],
     tcp: tcp && {
       ...tcp,
       binds: tcpBinds,
@@ -232,14 +256,15 @@ function httpsPort(tlsBinds: readonly string[]): number {
   return port === undefined ? 443 : Number(port);
 }
 
-function backendBlock(name: string, servers: HaproxyConfOptions['servers']): { name: string; servers: readonly CarriedServer[] } {
+function backendBlock(name: string, servers: HaproxyConfOptions['servers']): { name: string; servers: readonly (Omit<CarriedServer, 'id'> & { id: number | null })[] } {
   const list = servers?.get(name) ?? [];
   for (const s of list) {
     if (!/^t[0-9a-f]+$/.test(s.name) || !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(s.address) || !Number.isInteger(s.weight)) {
       throw new Error(`cannot write server ${JSON.stringify(s)} into backend ${name}`);
     }
+    if (s.id !== undefined && !(Number.isInteger(s.id) && s.id > 0)) throw new Error(`cannot write server ${JSON.stringify(s)} into backend ${name}`);
   }
-  return { name, servers: list };
+  return { name, servers: list.map((s) => ({ ...s, id: s.id ?? null })) };
 }
 
 function tlsBundle(cert: string | null, key: string | null): string {

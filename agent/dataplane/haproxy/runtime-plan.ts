@@ -6,7 +6,19 @@
 import { createHash } from 'node:crypto';
 import type { AppRoute, Backend } from '../../core/routing-table.js';
 import { unappliedSettings } from './lua-records.js';
-import { POOL_BACKEND_PREFIX, TCP_POOL_BACKEND_PREFIX } from './render.js';
+import { LEASTCONN_POOL_PREFIX, POOL_BACKEND_PREFIX, STICKY_POOL_PREFIX, TCP_POOL_BACKEND_PREFIX } from './render.js';
+
+/**
+ * The id a server of a sticky-pool backend gets (`add server ... id N`):
+ * HAProxy 2.6 places dynamic servers on the consistent-hash ring by an id
+ * it does not set right (in a test, one of three servers got no user), and
+ * a stable id from the server's name also puts a task at the same place on
+ * every HAProxy node and across agent restarts. 30 bits: two tasks of one
+ * app collide about once in a million pairs (the add is then refused).
+ */
+export function stickyServerId(name: string): number {
+  return (Number.parseInt(name.slice(1, 9), 16) % 2 ** 30) + 1;
+}
 
 /** HAProxy's server weights run 0-256; 0 would stop new requests, so a routed task gets at least 1. */
 export const HAPROXY_MAX_WEIGHT = 256;
@@ -109,6 +121,8 @@ export interface StatServer {
   readonly status: string;
   /** Current sessions plus queued requests. */
   readonly busy: number;
+  /** HAProxy's id of the server (`sid`), when show stat gives it. */
+  readonly id?: number;
 }
 
 export interface StatReport {
@@ -116,6 +130,8 @@ export interface StatReport {
   readonly pool: readonly string[];
   /** The TCP pool's backends (haproxy-conf --tcp-ports), in number order. */
   readonly tcpPool: readonly string[];
+  /** The leastconn and sticky pools' backends (haproxy-conf --leastconn-pool, --sticky-pool). */
+  readonly balancePool: readonly string[];
   readonly servers: readonly StatServer[];
 }
 
@@ -125,17 +141,19 @@ export function parseShowStat(text: string): StatReport {
   const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
   const col = (name: string) => header.indexOf(name);
   const [px, sv, scur, qcur, status, addr, uweight, weight] = ['pxname', 'svname', 'scur', 'qcur', 'status', 'addr', 'uweight', 'weight'].map(col) as [number, number, number, number, number, number, number, number];
+  const sid = col('sid');
   if (px < 0 || sv < 0 || scur < 0) throw new Error('show stat answered without its CSV header');
   const pool: string[] = [];
   const tcpPool: string[] = [];
+  const balancePool: string[] = [];
   const servers: StatServer[] = [];
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     const backend = f[px];
-    if (!backend || !(isPoolBackend(backend) || isTcpPoolBackend(backend))) continue;
+    if (!backend || !(isPoolBackend(backend) || isTcpPoolBackend(backend) || isBalancePoolBackend(backend))) continue;
     const name = f[sv]!;
     if (name === 'BACKEND') {
-      (isPoolBackend(backend) ? pool : tcpPool).push(backend);
+      (isPoolBackend(backend) ? pool : isTcpPoolBackend(backend) ? tcpPool : balancePool).push(backend);
       continue;
     }
     if (name === 'FRONTEND') continue;
@@ -149,11 +167,34 @@ export function parseShowStat(text: string): StatReport {
       weight: Number(f[uweight >= 0 ? uweight : weight] ?? 0),
       status: f[status] ?? '',
       busy: Number(f[scur] ?? 0) + Number(qcur >= 0 ? (f[qcur] ?? 0) : 0),
+      ...(sid >= 0 && Number(f[sid]) > 0 ? { id: Number(f[sid]) } : {}),
     });
   }
   pool.sort((a, b) => poolIndex(a) - poolIndex(b));
   tcpPool.sort((a, b) => poolIndex(a) - poolIndex(b));
-  return { pool, tcpPool, servers };
+  balancePool.sort((a, b) => (poolKind(a) === poolKind(b) ? poolIndex(a) - poolIndex(b) : poolKind(a) < poolKind(b) ? -1 : 1));
+  return { pool, tcpPool, balancePool, servers };
+}
+
+export type PoolKind = 'roundrobin' | 'leastconn' | 'sticky';
+
+/** Which balance a pool backend has, by its name. */
+export function poolKind(name: string): PoolKind {
+  if (name.startsWith(LEASTCONN_POOL_PREFIX)) return 'leastconn';
+  if (name.startsWith(STICKY_POOL_PREFIX)) return 'sticky';
+  return 'roundrobin';
+}
+
+/** The pool an app's backends come from: sticky wins over leastconn (HAProxy has one algorithm per backend). */
+export function wantedPoolKind(route: AppRoute): PoolKind {
+  if (route.settings?.sticky !== undefined) return 'sticky';
+  if (route.settings?.balance === 'leastconn') return 'leastconn';
+  return 'roundrobin';
+}
+
+export function isBalancePoolBackend(name: string): boolean {
+  for (const prefix of [LEASTCONN_POOL_PREFIX, STICKY_POOL_PREFIX]) if (name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length))) return true;
+  return false;
 }
 
 export function isPoolBackend(name: string): boolean {

@@ -17,6 +17,7 @@ local request = require "edgeroute.haproxy.request"
 local cidr = require "edgeroute.policy.cidr"
 
 local lower = string.lower
+local gsub = string.gsub
 local tonumber = tonumber
 
 local _M = { _VERSION = "0.1.0" }
@@ -168,11 +169,24 @@ function _M.start(opts)
                 txn.http:req_set_path(uri.escape(forward))
             end
         end
-        local backend = router_mod.backend(app, request_env(txn))
+        local env = request_env(txn)
+        local backend = router_mod.backend(app, env)
         if backend == nil then
             return reply(txn, 503, "edgeroute: no backend is available for this app\n")
         end
         txn:set_var("txn.edgeroute_backend", backend)
+        -- edgeroute.sticky: the app's backends hash this value (consistent
+        -- hash, so a user stays on one task while it is a backend); a user
+        -- without the cookie gets a new opaque value, issued with the response.
+        local sticky = app.sticky_cookie
+        if sticky then
+            local value = env.cookie(lower(sticky))
+            if value == nil or value == "" then
+                value = gsub(txn.f:uuid() or "", "-", "")
+                txn:set_var("txn.edgeroute_sticky_set", sticky .. "=" .. value .. "; Path=/; HttpOnly")
+            end
+            txn:set_var("txn.edgeroute_sticky", value)
+        end
         if app.server_timeout then
             txn:set_var("txn.edgeroute_server_timeout", app.server_timeout)
         end

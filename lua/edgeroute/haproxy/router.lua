@@ -6,7 +6,7 @@
 -- host the longest prefix at a "/" boundary (lua/edgeroute/host_index.lua).
 --
 --   h:HOST   p=PREFIX:APP,PREFIX:APP...             (HOST may be *.suffix)
---   a:APP    d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...
+--   a:APP    d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...|k=COOKIE
 --   p:APP    the app's split policy (policy.lua)
 
 local record = require "edgeroute.haproxy.record"
@@ -84,6 +84,8 @@ local function decode_app(id, text)
                 allow[#allow + 1] = cidr.parse(text)
             end
             app.allow = allow
+        elseif name == "k" then
+            app.sticky_cookie = record.unescape(raw)
         end
     end
     app.checks = app.redirect_https or app.max_body ~= nil or app.allow ~= nil
