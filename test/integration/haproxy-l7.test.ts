@@ -270,6 +270,11 @@ describe('split policies on an HAProxy node', () => {
     expect(await versionOf({ 'X-Device-Model': 'Pixel' })).toBe('stable');
     // The client is 127.0.0.1, outside 10.0.0.0/8; now inside.
     expect(await versionOf()).toBe('stable');
+    // Each version's backend is counted apart on the agent's /metrics.
+    await node.agent.ready;
+    const metrics = (await httpGet(`${node.agent.apiUrl}/metrics`)).body;
+    expect(metrics).toMatch(/^edgeroute_requests_total\{app="grey",version="grey",status="2xx"\} [1-9]/m);
+    expect(metrics).toMatch(/^edgeroute_requests_total\{app="grey",version="stable",status="2xx"\} [1-9]/m);
     const changed = Date.now();
     await setPolicy({ default: 'stable', rules: [{ match: { ip: ['127.0.0.0/8'] }, version: 'grey' }] });
     await waitFor('the changed policy', async () => ((await versionOf()) === 'grey' ? true : undefined), 3_000);

@@ -173,6 +173,8 @@ export class HaproxyDataPlane implements DataPlane {
         if (route) owners.set(backend, { app, version: route.defaultVersion, mode: routing.kind });
       }
     }
+    // The backends of the versions besides the default (split policies).
+    for (const [app, versions] of this.lua.extra) for (const [version, backend] of versions) owners.set(backend, { app, version, mode: 'http' });
     return owners;
   }
 
@@ -531,6 +533,8 @@ export class HaproxyDataPlane implements DataPlane {
     const defaultBackend = (app: string) => this.http.assigned.get(app);
     const plan = this.lua.plan(this.routes, defaultBackend);
     const errors = [...(await this.lua.writeAhead(sendAll, plan, this.routes, defaultBackend)), ...(await this.lua.removeStale(sendAll, plan))];
+    // rules.map changed: the folder's copy follows, for a reload or restart.
+    this.reloader?.persistSoon();
     if (errors.length > 0) this.log.warn({ errors: errors.slice(0, 3) }, 'haproxy refused the split policy update');
   }
 
