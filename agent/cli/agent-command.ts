@@ -1,5 +1,6 @@
 /** `edgeroute agent`: keeps one routing node's nginx in sync with Marathon. */
 import { AGENT_DEFAULTS, startAgent } from '../run-agent.js';
+import { groupSelectorProblem } from '../core/groups.js';
 import { createLogger } from './logger.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
@@ -23,7 +24,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'ready-max-age', kind: 'string', default: String(AGENT_DEFAULTS.readyMaxAgeMs / 1000), help: 'seconds /readyz tolerates without a sync while the event stream is down' },
   { name: 'redis-prefix', kind: 'string', default: AGENT_DEFAULTS.redisPrefix, help: 'prefix of every Redis key' },
   { name: 'health-ttl', kind: 'string', default: String(AGENT_DEFAULTS.healthTtlSeconds), help: 'seconds a remembered task health lives in Redis' },
-  { name: 'group', kind: 'string', help: 'route only apps labelled edgeroute.group=NAME' },
+  { name: 'group', kind: 'string', help: 'route only apps in these groups (edgeroute.group, a comma list; "*": every app); without it, only apps in no group' },
   { name: 'publish-delay', kind: 'string', default: String(AGENT_DEFAULTS.publishDelaySeconds), help: 'seconds a task runs before publication (label edgeroute.publishDelaySeconds wins)' },
   { name: 'warmup', kind: 'string', default: String(AGENT_DEFAULTS.warmupSeconds), help: 'seconds of weight ramp-up after publication (label edgeroute.warmupSeconds wins)' },
   { name: 'warmup-aggression', kind: 'string', default: String(AGENT_DEFAULTS.warmupAggression), help: '1 ramps linearly; higher ramps faster at first' },
@@ -56,6 +57,9 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
         : 'the admin token is required: set EDGEROUTE_ADMIN_TOKEN (or --admin-token) to the token nginx-conf used',
     );
   }
+  const group = stringOption(values, 'group');
+  const badGroup = group === null ? null : groupSelectorProblem(group);
+  if (badGroup !== null) throw new UsageError(`--group ${badGroup}`);
   const log = createLogger(stringOption(values, 'log-level') ?? 'info');
   const agent = startAgent(
     {
@@ -69,7 +73,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       redisPrefix: stringOption(values, 'redis-prefix') ?? AGENT_DEFAULTS.redisPrefix,
       healthTtlSeconds: numberOption(values, 'health-ttl', 1),
       marathonCa: stringOption(values, 'marathon-ca'),
-      group: stringOption(values, 'group'),
+      group,
       publishDelaySeconds: numberOption(values, 'publish-delay', 0),
       warmupSeconds: numberOption(values, 'warmup', 0),
       warmupAggression: numberOption(values, 'warmup-aggression', 0.1),

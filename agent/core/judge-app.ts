@@ -4,6 +4,7 @@
  */
 import { LABEL, readRoutingLabels, SERVICE_PORT, type RoutingLabels } from './labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
+import { groupSelected } from './groups.js';
 import type { RouteSettings } from './route-settings.js';
 import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
@@ -47,7 +48,7 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
     problems.push({ appId: app.id, message: `skipped: ${labels.message}` });
     return unrouted;
   }
-  if (!labels.routed || labels.value.group !== input.config.group) return unrouted;
+  if (!labels.routed || !groupSelected(input.config.group, labels.value.groups)) return unrouted;
   const appKey = labels.value.app ?? app.id;
   let tcpPort: number | null = null;
   if (labels.value.tcpPort === SERVICE_PORT) {

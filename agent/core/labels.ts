@@ -1,5 +1,6 @@
 /** Reads the `edgeroute.*` Marathon labels of one app. */
 import { readRouteLabels, type RouteSettings } from './route-settings.js';
+import { parseGroupList } from './groups.js';
 
 export const LABEL = {
   vhosts: 'edgeroute.vhosts',
@@ -27,7 +28,8 @@ export interface RoutingLabels {
   /** edgeroute.tcpPort: a port, or 'service' (resolved against the app definition); absent when not set. */
   readonly tcpPort?: number | typeof SERVICE_PORT;
   readonly portIndex: number;
-  readonly group: string | null;
+  /** edgeroute.group, a comma list: the routing groups the app belongs to; empty: none. */
+  readonly groups: readonly string[];
   /** Logical app; null means "the Marathon app id". */
   readonly app: string | null;
   readonly version: string;
@@ -76,8 +78,13 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
     durations[key] = seconds;
   }
 
-  const names: Record<'group' | 'app' | 'version', string | null> = { group: null, app: null, version: null };
-  for (const key of ['group', 'app', 'version'] as const) {
+  const rawGroups = labels[LABEL.group];
+  const groups = rawGroups === undefined ? [] : parseGroupList(rawGroups);
+  const badGroup = rawGroups === undefined ? undefined : groups.length === 0 ? rawGroups : groups.find((g) => !NAME.test(g));
+  if (badGroup !== undefined) return { ok: false, message: `${LABEL.group}=${JSON.stringify(rawGroups)} has ${JSON.stringify(badGroup)}, which is not a valid group name` };
+
+  const names: Record<'app' | 'version', string | null> = { app: null, version: null };
+  for (const key of ['app', 'version'] as const) {
     const value = labels[LABEL[key]];
     if (value === undefined) continue;
     if (!NAME.test(value.trim())) return { ok: false, message: `${LABEL[key]}=${JSON.stringify(value)} is not a valid name` };
@@ -90,7 +97,7 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   return {
     ok: true,
     routed: true,
-    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), portIndex, weight, group: names.group, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
+    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), portIndex, weight, groups, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
   };
 }
 

@@ -51,7 +51,7 @@ export interface RoutingTable {
 }
 
 export interface RoutingConfig {
-  /** Route only apps labelled with this group; null routes only apps without a group. */
+  /** --group: route only apps in one of these groups (a comma list; "*": every app); null routes only apps without a group. */
   readonly group: string | null;
   /** For apps without edgeroute.publishDelaySeconds. */
   readonly defaultPublishDelaySeconds: number;

@@ -15,7 +15,7 @@ describe('readRoutingLabels', () => {
         vhosts: ['*.example.com', 'b.example.com'],
         portIndex: 0,
         weight: 100,
-        group: null,
+        groups: [],
         app: null,
         version: 'stable',
         publishDelaySeconds: null,
@@ -39,7 +39,7 @@ describe('readRoutingLabels', () => {
     });
     expect(result).toMatchObject({
       ok: true,
-      value: { portIndex: 2, weight: 30, group: 'edge-a', app: 'checkout', version: 'grey', publishDelaySeconds: 30, warmupSeconds: 2.5 },
+      value: { portIndex: 2, weight: 30, groups: ['edge-a'], app: 'checkout', version: 'grey', publishDelaySeconds: 30, warmupSeconds: 2.5 },
     });
   });
 
@@ -52,10 +52,17 @@ describe('readRoutingLabels', () => {
     ['a zero weight', { 'edgeroute.vhosts': 'a.com', 'edgeroute.weight': '0' }, 'edgeroute.weight="0"'],
     ['a negative delay', { 'edgeroute.vhosts': 'a.com', 'edgeroute.publishDelaySeconds': '-5' }, 'edgeroute.publishDelaySeconds="-5"'],
     ['a warm-up in words', { 'edgeroute.vhosts': 'a.com', 'edgeroute.warmupSeconds': 'one minute' }, 'is not a number of seconds'],
+    ['an empty group list', { 'edgeroute.vhosts': 'a.com', 'edgeroute.group': ' , ' }, 'edgeroute.group=" , "'],
+    ['a bad group among several', { 'edgeroute.vhosts': 'a.com', 'edgeroute.group': 'a, b c' }, 'has "b c", which is not a valid group name'],
     ['a version with spaces', { 'edgeroute.vhosts': 'a.com', 'edgeroute.version': 'v 2' }, 'edgeroute.version="v 2"'],
   ])('refuses %s with a message naming it', (_title, labels, message) => {
     const result = readRoutingLabels(labels);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.message).toContain(message);
+  });
+
+  it('reads a comma list of groups', () => {
+    const result = readRoutingLabels({ 'edgeroute.vhosts': 'a.com', 'edgeroute.group': ' internal,external ,internal' });
+    expect(result).toMatchObject({ ok: true, value: { groups: ['external', 'internal'] } });
   });
 });

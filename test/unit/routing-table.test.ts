@@ -144,6 +144,17 @@ describe('computeRoutingTable', () => {
     expect(Object.keys(computeRoutingTable(input([grouped, web], 'edge-a')).table.apps)).toEqual(['/g']);
   });
 
+  it('routes an app in several groups for each, several groups at once, or every app with "*"', () => {
+    const both = app('/both', { 'edgeroute.vhosts': 'both.example.com', 'edgeroute.group': 'internal,external' }, [task('b.1')]);
+    const internal = app('/int', { 'edgeroute.vhosts': 'int.example.com', 'edgeroute.group': 'internal' }, [task('i.1')]);
+    const routed = (group: string | null) => Object.keys(computeRoutingTable(input([both, internal, web], group)).table.apps).sort();
+    expect(routed('external')).toEqual(['/both']);
+    expect(routed('internal')).toEqual(['/both', '/int']);
+    expect(routed('external,other')).toEqual(['/both']);
+    expect(routed('*')).toEqual(['/both', '/int', '/web']);
+    expect(routed(null)).toEqual(['/web']);
+  });
+
   it('gives a contested host name to the first app by id only', () => {
     const other = app('/zz', { 'edgeroute.vhosts': 'web.example.com,zz.example.com' }, [task('zz.1')]);
     const { table, problems } = computeRoutingTable(input([other, web]));
