@@ -1,6 +1,5 @@
 /** /v1/policies: read and write split policies, checked exactly as `edgeroute policy` checks them. */
 import type { FastifyPluginAsync } from 'fastify';
-import { fleetProblems, haproxyNodes } from '../policy/fleet-policy-check.js';
 import { checkPolicy } from '../policy/policy-check.js';
 import { requireToken } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -39,8 +38,6 @@ export const policyRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       async (request, reply) => {
         const check = checkPolicy(request.body);
         if (!check.ok) return reply.code(400).send({ error: 'invalid policy', errors: check.errors });
-        const problems = fleetProblems(check.policy, deps.nodes ? haproxyNodes(await deps.nodes.fleet()) : []);
-        if (problems.length > 0) return reply.code(400).send({ error: 'invalid policy', errors: problems });
         // The PUBLISH that follows reaches the feed through the agent's subscription.
         await policies!.set(request.params.app, JSON.stringify(check.policy));
         return { stored: policies!.key(request.params.app) };

@@ -3,15 +3,13 @@ import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { connectRedis, redisTlsOptions } from '../fleet/redis-link.js';
 import { RedisPolicies } from '../fleet/redis-policies.js';
-import { fleetProblems, liveHaproxyNodes } from '../policy/fleet-policy-check.js';
-import { checkPolicyText, type PolicyCheck } from '../policy/policy-check.js';
+import { checkPolicyText } from '../policy/policy-check.js';
 import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
 const POLICY_OPTIONS: readonly OptionSpec[] = [
   { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
-  { name: 'haproxy', kind: 'boolean', help: 'validate: check as if HAProxy routing nodes were in the fleet (otherwise the fleet in --redis is asked, when it answers)' },
 ];
 
 const SUMMARY = `Manages split policies (JSON at <prefix>policy:<app>), checked against schemas/policy.schema.json.
@@ -21,9 +19,6 @@ const SUMMARY = `Manages split policies (JSON at <prefix>policy:<app>), checked 
   edgeroute policy list                list the apps that have a policy
   edgeroute policy rm APP              remove a policy (the app uses its default version)
   edgeroute policy validate FILE|-     check a policy without storing it
-
-set and validate also refuse what the fleet's HAProxy routing nodes cannot
-honour (a region rule) while any is live in --redis (validate: or with --haproxy).
 
 Exit codes: 0 done, 1 failed (Redis), 2 bad usage, 3 invalid policy, 4 no such policy.`;
 
@@ -37,6 +32,8 @@ export async function policyCommand(argv: readonly string[]): Promise<number> {
     console.log(helpText('policy', SUMMARY, POLICY_OPTIONS));
     return values.help ? 0 : 2;
   }
+  if (action === 'validate') return validate(args);
+
   const url = stringOption(values, 'redis') ?? '';
   let tls;
   try {
@@ -44,21 +41,13 @@ export async function policyCommand(argv: readonly string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const prefix = stringOption(values, 'redis-prefix') ?? 'edgeroute:';
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2_000, ...tls });
-  if (action === 'validate') {
-    try {
-      return await validate(args, values.haproxy === true ? ['(--haproxy)'] : await fleetOrNone(redis, url, prefix));
-    } finally {
-      redis.disconnect();
-    }
-  }
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, ...tls });
   try {
     await connectRedis(redis, url);
-    const policies = new RedisPolicies(redis, prefix);
+    const policies = new RedisPolicies(redis, stringOption(values, 'redis-prefix') ?? 'edgeroute:');
     switch (action) {
       case 'set':
-        return await set(policies, args, await liveHaproxyNodes(redis, prefix));
+        return await set(policies, args);
       case 'get':
         return await get(policies, args);
       case 'list':
@@ -89,38 +78,19 @@ function report(source: string, errors: readonly string[]): number {
   return EXIT_INVALID;
 }
 
-/** The fleet's live HAProxy nodes, or none (with a note) when Redis does not answer: validate works offline. */
-async function fleetOrNone(redis: Redis, url: string, prefix: string): Promise<string[]> {
-  try {
-    await connectRedis(redis, url);
-    return await liveHaproxyNodes(redis, prefix);
-  } catch (err) {
-    console.error(`edgeroute policy: cannot read the fleet (${(err as Error).message}); checked for nginx nodes only (--haproxy checks for HAProxy nodes too)`);
-    return [];
-  }
-}
-
-/** The policy check, then what the fleet's HAProxy nodes cannot honour. */
-function checkForFleet(text: string, haproxy: readonly string[]): PolicyCheck {
-  const check = checkPolicyText(text);
-  if (!check.ok) return check;
-  const problems = fleetProblems(check.policy, haproxy);
-  return problems.length > 0 ? { ok: false, errors: problems } : check;
-}
-
-async function validate(args: readonly string[], haproxy: readonly string[]): Promise<number> {
+function validate(args: readonly string[]): number {
   const [source] = args;
-  const check = checkForFleet(readPolicyText(source), haproxy);
+  const check = checkPolicyText(readPolicyText(source));
   if (!check.ok) return report(source ?? '-', check.errors);
   console.log(`${source} is a valid policy`);
   return 0;
 }
 
-async function set(policies: RedisPolicies, args: readonly string[], haproxy: readonly string[]): Promise<number> {
+async function set(policies: RedisPolicies, args: readonly string[]): Promise<number> {
   const [app, source] = args;
   if (!app) throw new UsageError('usage: edgeroute policy set APP FILE|-');
   const text = readPolicyText(source);
-  const check = checkForFleet(text, haproxy);
+  const check = checkPolicyText(text);
   if (!check.ok) return report(source ?? '-', check.errors);
   // Stored compact: what the plugins read is exactly what was checked.
   await policies.set(app, JSON.stringify(check.policy));

@@ -38,12 +38,14 @@ export interface HaproxyOptions {
   /** haproxy-conf --tcp-ports FROM-TO (bound on 127.0.0.1). */
   tcpPorts?: string;
   tcpBackendPool?: number;
+  /** haproxy-conf --region-header NAME. */
+  regionHeader?: string;
 }
 
 export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
   const port = await freePort();
-  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }) });
+  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {

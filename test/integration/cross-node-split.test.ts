@@ -85,6 +85,25 @@ describe('one policy on an nginx node and an HAProxy node', () => {
     expect(counts.stable).toBeGreaterThan(100);
   }, 60_000);
 
+  it('reads regions from the same Redis CIDR→region table on both', async () => {
+    await redis.hset('edgeroute:regions', '127.0.0.0/8', 'south', '127.0.0.1/32', 'north');
+    await redis.set('edgeroute:policy:shop', JSON.stringify({ ...POLICY, rules: [{ match: { region: ['north'] }, version: 'grey' }] }));
+    await redis.publish('edgeroute:policy-changed', 'shop');
+    for (const url of [nginx.nginx.publicUrl, haproxy.haproxy.publicUrl]) {
+      await waitFor(`the region rule at ${url}`, async () => ((await versionAt(url, {})) === 'grey' ? true : undefined), 5_000);
+    }
+    await redis.hdel('edgeroute:regions', '127.0.0.1/32');
+    for (const url of [nginx.nginx.publicUrl, haproxy.haproxy.publicUrl]) {
+      await waitFor(`the changed table at ${url}`, async () => ((await versionAt(url, {})) === 'stable' ? true : undefined), 5_000);
+    }
+    await redis.del('edgeroute:regions');
+    await redis.set('edgeroute:policy:shop', JSON.stringify(POLICY));
+    await redis.publish('edgeroute:policy-changed', 'shop');
+    for (const url of [nginx.nginx.publicUrl, haproxy.haproxy.publicUrl]) {
+      await waitFor(`the first policy again at ${url}`, async () => ((await versionAt(url, { 'X-Canary': 'always' })) === 'grey' ? true : undefined), 5_000);
+    }
+  });
+
   it('applies the cookie and header rules alike, and users without the key get the default on both', async () => {
     for (const url of [nginx.nginx.publicUrl, haproxy.haproxy.publicUrl]) {
       expect(await versionAt(url, { cookie: 'grey=1' })).toBe('grey');

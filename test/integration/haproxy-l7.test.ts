@@ -5,8 +5,7 @@
 // PID never changes.
 import { Redis } from 'ioredis';
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { policyCommand } from '../../agent/cli/policy-command.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, httpRequest } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
@@ -50,7 +49,7 @@ beforeAll(async () => {
   marathon = await MarathonSim.start();
   redisServer = await startRedis();
   redis = new Redis(redisServer.url);
-  node = await startHaproxyRoutingNode(marathon.url, { redis: redisServer.url, nodeId: 'edge-l7', listen: '127.0.0.1:0', apiToken: TOKEN }, { backendPool: 16 });
+  node = await startHaproxyRoutingNode(marathon.url, { redis: redisServer.url, nodeId: 'edge-l7', listen: '127.0.0.1:0', apiToken: TOKEN }, { backendPool: 16, regionHeader: 'X-Region' });
   workerPid = await node.haproxy.workerPid();
 }, 30_000);
 
@@ -291,33 +290,24 @@ describe('split policies on an HAProxy node', () => {
     await waitFor('the default version', async () => ((await versionOf()) === 'stable' ? true : undefined), 3_000);
   });
 
-  it('refuses a region rule while an HAProxy node is in the fleet: policy validate, policy set and the API', async () => {
+  it("matches region rules by the region header, else by the Redis CIDR→region table, as nginx nodes do", async () => {
+    await redis.hset('edgeroute:regions', '127.0.0.0/8', 'tianjin', '127.0.0.1/32', 'beijing', '10.0.0.0/8', 'hebei');
+    await setPolicy({ default: 'stable', rules: [{ match: { region: ['beijing'] }, version: 'grey' }] });
+    // 127.0.0.1 is in 127.0.0.0/8 (tianjin) and, more specifically, 127.0.0.1/32 (beijing).
+    await waitFor('the region rule', async () => ((await versionOf()) === 'grey' ? true : undefined), 3_000);
+    // A CDN's header wins over the table (haproxy-conf --region-header X-Region).
+    expect(await versionOf({ 'X-Region': 'hebei' })).toBe('stable');
+    expect(await versionOf({ 'X-Region': 'beijing' })).toBe('grey');
+    // The table changed: followed within the policy refresh.
+    await redis.hset('edgeroute:regions', '127.0.0.1/32', 'tianjin');
+    await waitFor('the changed table', async () => ((await versionOf()) === 'stable' ? true : undefined), 3_000);
+    expect(await versionOf({ 'X-Region': 'beijing' })).toBe('grey');
+    await redis.del('edgeroute:policy:grey', 'edgeroute:regions');
+    await redis.publish('edgeroute:policy-changed', 'grey');
+  });
+
+  it('records its data plane in the fleet (edgeroute:nodes)', async () => {
     await waitFor('the node in the fleet', async () => ((await redis.hget('edgeroute:nodes', 'edge-l7'))?.includes('"dataPlane":"haproxy"') ? true : undefined), 5_000);
-    const file = `${node.haproxy.dir}/region.json`;
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(file, JSON.stringify({ rules: [{ match: { region: ['north'] }, version: 'grey' }] }));
-    const errors: string[] = [];
-    const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void errors.push(args.join(' ')));
-    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      expect(await policyCommand(['validate', file, '--redis', redisServer.url])).toBe(3);
-      expect(await policyCommand(['set', 'grey', file, '--redis', redisServer.url])).toBe(3);
-      expect(await policyCommand(['validate', file, '--haproxy', '--redis', 'redis://127.0.0.1:1'])).toBe(3);
-    } finally {
-      spy.mockRestore();
-      log.mockRestore();
-    }
-    expect(errors.join('\n')).toContain('/rules/0/match/region: HAProxy routing nodes cannot match a region');
-    expect(errors.join('\n')).toContain('edge-l7');
-    expect(await redis.get('edgeroute:policy:grey')).toBeNull();
-    await node.agent.ready;
-    const put = await httpRequest(`${node.agent.apiUrl}/v1/policies/grey`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ rules: [{ match: { region: ['north'] }, version: 'grey' }] }),
-    });
-    expect(put.status).toBe(400);
-    expect(put.body).toContain('HAProxy routing nodes cannot match a region');
   });
 });
 

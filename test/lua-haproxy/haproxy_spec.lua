@@ -163,6 +163,30 @@ describe("the router", function()
         assert.is_nil(router:app("%2Fapi"))
     end)
 
+    it("matches region rules by the CIDR table, the most specific CIDR first, and caches per address", function()
+        map["x:regions"] = "e=10.0.0.0%2F8:north,10.1.0.0%2F16:south,2001%3Adb8%3A%3A%2F32:east"
+        map["p:%2Fweb"] = "d=stable|r=grey|g=south,east"
+        map.v = "4"
+        router:refresh()
+        local web = router:app("%2Fweb")
+        local function env_at(addr)
+            return { region = function() return router:region_of(cidr.parse(addr).bytes) end }
+        end
+        assert.are.equal("north", router:region_of(cidr.parse("10.2.0.1").bytes))
+        assert.are.equal("south", router:region_of(cidr.parse("10.1.2.3").bytes))
+        assert.is_nil(router:region_of(cidr.parse("192.0.2.1").bytes))
+        assert.is_nil(router:region_of(nil))
+        assert.are.same({ "pool-2", "grey" }, { router_mod.backend(web, env_at("10.1.2.3")) })
+        assert.are.same({ "pool-2", "grey" }, { router_mod.backend(web, env_at("2001:db8::7")) })
+        assert.are.same({ "pool-1", "stable" }, { router_mod.backend(web, env_at("10.2.0.1")) })
+        -- A changed table takes effect with the next version, cache included.
+        map["x:regions"] = "e=10.0.0.0%2F8:south"
+        assert.are.equal("north", router:region_of(cidr.parse("10.2.0.1").bytes))
+        map.v = "5"
+        router:refresh()
+        assert.are.equal("south", router:region_of(cidr.parse("10.2.0.1").bytes))
+    end)
+
     it("falls back to the policy's default, then stable, when the version is gone", function()
         map["p:%2Fweb"] = "d=gone|r=missing|c=grey:v:1"
         map.v = "3"

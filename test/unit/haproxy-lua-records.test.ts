@@ -11,6 +11,7 @@ import {
   policyRecord,
   readRecords,
   recordEntries,
+  regionsRecord,
   serverTimeoutMs,
 } from '../../agent/dataplane/haproxy/lua-records.js';
 
@@ -136,6 +137,14 @@ describe('policy records', () => {
 
   it('escapes what encodeURIComponent leaves', () => {
     expect(encodePart("a!'()*~.-_")).toBe('a%21%27%28%29%2A~.-_');
+  });
+});
+
+describe('the regions record', () => {
+  it('lists the CIDR→region table most specific first, encoded', () => {
+    expect(regionsRecord([['10.0.0.0/8', 'north'], ['10.1.0.0/16', 'south east'], ['2001:db8::/32', 'v6'], ['192.0.2.1', 'one']])).toBe(
+      'e=192.0.2.1:one,2001%3Adb8%3A%3A%2F32:v6,10.1.0.0%2F16:south%20east,10.0.0.0%2F8:north',
+    );
   });
 });
 

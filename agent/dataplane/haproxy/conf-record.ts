@@ -26,6 +26,7 @@ export function confRecord(opts: HaproxyConfOptions): string {
     backendPool: opts.backendPool,
     leastconnPool: opts.leastconnPool,
     stickyPool: opts.stickyPool,
+    regionHeader: opts.regionHeader ?? null,
     tcpPorts: opts.tcpPorts ?? null,
     tcpBackendPool: opts.tcpBackendPool,
     user: opts.user ?? null,

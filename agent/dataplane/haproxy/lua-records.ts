@@ -88,7 +88,12 @@ export interface LuaPlan {
  * `backends(app)`: version → pool backend of every placed version (the
  * default version's first). `policy(app)`: the app's policyRecord, or null.
  */
-export function luaPlan(routes: ReadonlyMap<string, AppRoute>, backends: (app: string) => ReadonlyMap<string, string> | undefined, policy: (app: string) => string | null): LuaPlan {
+export function luaPlan(
+  routes: ReadonlyMap<string, AppRoute>,
+  backends: (app: string) => ReadonlyMap<string, string> | undefined,
+  policy: (app: string) => string | null,
+  regions: string | null = null,
+): LuaPlan {
   const owners = new Map<string, { app: string; prefixes: readonly string[] }[]>();
   for (const [app, route] of routes) {
     for (const vhost of route.vhosts) {
@@ -129,6 +134,7 @@ export function luaPlan(routes: ReadonlyMap<string, AppRoute>, backends: (app: s
     const text = policy(app);
     if (text !== null && Object.keys(route.versions).length > 1) setRecord(rules, `p:${encodePart(app)}`, text);
   }
+  if (regions !== null) setRecord(rules, 'x:regions', regions);
   return { hosts, rules, wildcards };
 }
 
@@ -192,6 +198,16 @@ export function policyRecord(policy: Policy): string {
     }
   }
   return fields.join('|');
+}
+
+/** The CIDR→region table (field CIDR, value region) as the x:regions record, most specific CIDR first. */
+export function regionsRecord(entries: readonly (readonly [string, string])[]): string {
+  const bits = (cidr: string) => {
+    const [address, prefix] = cidr.split('/');
+    return prefix === undefined ? (address!.includes(':') ? 128 : 32) : Number(prefix);
+  };
+  const sorted = [...entries].sort((a, b) => bits(b[0]) - bits(a[0]) || (a[0] < b[0] ? -1 : 1));
+  return `e=${sorted.map(([c, r]) => `${encodePart(c)}:${encodePart(r)}`).join(',')}`;
 }
 
 /** Sets a record, split over several entries when it is long. */

@@ -19,6 +19,8 @@ export interface PolicySource {
   watch(apps: readonly string[]): void;
   /** Called when a policy the source holds changed. */
   onChange(listener: () => void): void;
+  /** The CIDR→region table as an x:regions record, or null when no policy needs it. */
+  regions(): string | null;
 }
 
 type SendAll = (commands: readonly string[]) => Promise<string[]>;
@@ -123,6 +125,7 @@ export class LuaRouting {
         return route ? this.backendsOf(app, route, defaultBackend(app)) : undefined;
       },
       (app) => this.policies?.record(app) ?? null,
+      this.policies?.regions() ?? null,
     );
   }
 

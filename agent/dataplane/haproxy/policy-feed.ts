@@ -8,9 +8,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { haproxyPolicyProblems } from '../../policy/haproxy-support.js';
-import { checkPolicyText } from '../../policy/policy-check.js';
-import { policyRecord } from './lua-records.js';
+import { isCidr } from '../../policy/cidr.js';
+import { checkPolicyText, type Policy } from '../../policy/policy-check.js';
+import { policyRecord, regionsRecord } from './lua-records.js';
 import type { PolicySource } from './lua-routing.js';
 
 export class HaproxyPolicyFeed implements PolicySource {
@@ -18,6 +18,10 @@ export class HaproxyPolicyFeed implements PolicySource {
   /** Text last read per app, good or not: problems are logged once per change. */
   private readonly seen = new Map<string, string | null>();
   private readonly records = new Map<string, string>();
+  /** Apps whose policy has a region rule: the CIDR→region table is read for them. */
+  private readonly regionApps = new Set<string>();
+  private regionsText: string | null = null;
+  private regionsRaw: string | null = null;
   private listener: () => void = () => undefined;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -48,6 +52,11 @@ export class HaproxyPolicyFeed implements PolicySource {
     return this.records.get(app) ?? null;
   }
 
+  /** The Redis hash <prefix>regions as an x:regions record, while some policy has a region rule. */
+  regions(): string | null {
+    return this.regionApps.size > 0 ? this.regionsText : null;
+  }
+
   watch(apps: readonly string[]): void {
     const sorted = [...apps].sort();
     if (sorted.join('\n') === this.apps.join('\n')) return;
@@ -57,6 +66,7 @@ export class HaproxyPolicyFeed implements PolicySource {
       if (sorted.includes(app)) continue;
       this.seen.delete(app);
       this.records.delete(app);
+      this.regionApps.delete(app);
     }
     if (added) this.poke();
   }
@@ -93,6 +103,7 @@ export class HaproxyPolicyFeed implements PolicySource {
       if (this.seen.has(app) && this.seen.get(app) === text) return;
       this.seen.set(app, text);
       if (text === null) {
+        this.regionApps.delete(app);
         if (this.records.delete(app)) {
           changed = true;
           this.log.info({ app }, `no split policy for app ${app} any more; it uses its default version`);
@@ -104,7 +115,8 @@ export class HaproxyPolicyFeed implements PolicySource {
         this.log.error({ app, problems: check.errors }, `split policy of app ${app} refused, keeping the last good one: ${check.errors[0]}`);
         return;
       }
-      for (const problem of haproxyPolicyProblems(check.policy)) this.log.warn({ app, problem }, `split policy of app ${app}: ${problem}`);
+      if (usesRegion(check.policy)) this.regionApps.add(app);
+      else this.regionApps.delete(app);
       const record = policyRecord(check.policy);
       if (this.records.get(app) !== record) {
         this.records.set(app, record);
@@ -112,6 +124,23 @@ export class HaproxyPolicyFeed implements PolicySource {
         this.log.info({ app }, `split policy of app ${app} loaded`);
       }
     });
+    if (this.regionApps.size > 0 && (await this.readRegions())) changed = true;
     if (changed) this.listener();
   }
+
+  /** Reads the CIDR→region table (as the nginx plugin does, HGETALL); true when it changed. */
+  private async readRegions(): Promise<boolean> {
+    const table = await this.redis.hgetall(`${this.prefix}regions`);
+    const raw = JSON.stringify(Object.entries(table).sort());
+    if (raw === this.regionsRaw) return false;
+    this.regionsRaw = raw;
+    const bad = Object.keys(table).filter((c) => !isCidr(c));
+    if (bad.length > 0) this.log.error({ entries: bad.slice(0, 5) }, `regions table: ${bad[0]} is not a CIDR; entry ignored`);
+    this.regionsText = regionsRecord(Object.entries(table).filter(([c]) => isCidr(c)));
+    return true;
+  }
+}
+
+function usesRegion(policy: Policy): boolean {
+  return (policy.rules ?? []).some((r) => r.match.region !== undefined);
 }

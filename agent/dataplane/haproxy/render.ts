@@ -76,6 +76,8 @@ export interface HaproxyConfOptions {
   readonly tlsKey?: string | null;
   /** How many empty backends to pre-declare for apps. */
   readonly backendPool?: number;
+  /** A request header holding the client's region (a CDN's), for split policies' region rules. */
+  readonly regionHeader?: string | null;
   /** How many for apps with edgeroute.balance=leastconn, and for apps with edgeroute.sticky. */
   readonly leastconnPool?: number;
   readonly stickyPool?: number;
@@ -161,6 +163,8 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   for (const [name, size] of Object.entries(balancePools)) {
     if (!Number.isInteger(size) || size < 0 || size > MAX_BACKEND_POOL) throw new Error(`--${name}-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
   }
+  const regionHeader = opts.regionHeader ?? null;
+  if (regionHeader !== null && !/^[A-Za-z0-9-]{1,64}$/.test(regionHeader)) throw new Error(`--region-header "${regionHeader}" is not a header name (letters, digits, -)`);
   const tunnelTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!Number.isInteger(tunnelTimeout) || tunnelTimeout < 1 || tunnelTimeout > 7 * 86_400) throw new Error('--websocket-idle-timeout must be 1 to 604800 whole seconds');
 
@@ -205,7 +209,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   files.push({ path: rulesMap, content: '', mode: 0o644, keep: true });
   files.push({ path: versionsMap, content: '', mode: 0o644, keep: true });
   files.push({ path: wildcardsMap, content: '', mode: 0o644, keep: true });
-  files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)) }), mode: 0o644 });
+  files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)), regionHeader }), mode: 0o644 });
   if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
 
   const confPath = join(dir, 'haproxy.cfg');

@@ -43,7 +43,7 @@ end
 
 
 -- What a policy reads, fetched once per request and only when asked for.
-local function request_env(txn)
+local function request_env(txn, router, region_header)
     local cookies, args, addr_text, addr_bytes
     local env = {}
     function env.header(name)
@@ -82,6 +82,16 @@ local function request_env(txn)
         end
         return addr_bytes or nil
     end
+    -- haproxy-conf's --region-header (a CDN's), else the CIDR→region table.
+    function env.region()
+        if region_header then
+            local region = txn.sf:req_fhdr(region_header, 1)
+            if region and region ~= "" then
+                return region
+            end
+        end
+        return router:region_of(env.ip_bytes())
+    end
     return env
 end
 
@@ -100,10 +110,11 @@ local function allowed(allow, src)
 end
 
 
--- opts: rules_map (the file haproxy.cfg maps from), https_port.
+-- opts: rules_map (the file haproxy.cfg maps from), https_port, region_header.
 function _M.start(opts)
     local rules = Map.new(opts.rules_map, Map._str)
     local https_port = opts.https_port or 443
+    local region_header = opts.region_header
     local function lookup(key)
         return rules:lookup(key)
     end
@@ -169,7 +180,7 @@ function _M.start(opts)
                 txn.http:req_set_path(uri.escape(forward))
             end
         end
-        local env = request_env(txn)
+        local env = request_env(txn, router, region_header)
         local backend = router_mod.backend(app, env)
         if backend == nil then
             return reply(txn, 503, "edgeroute: no backend is available for this app\n")

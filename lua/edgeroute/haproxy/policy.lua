@@ -7,8 +7,9 @@
 --   TEST: c=NAME:MODE:ITEM:ITEM... cookie, h=NAME:... header (device reads
 --         User-Agent or its header), a=NAME:... query argument; MODE is v
 --         (values) or x (regexes); i=CIDR,CIDR... ip; g=REGION,... region
---         (never holds here: the agent refuses it for HAProxy fleets and
---         warns); q=BOUND:KIND:NAME percentage (KIND c, h or i).
+--         (env.region(): haproxy-conf's --region-header, else the agent's
+--         copy of the Redis CIDR→region table); q=BOUND:KIND:NAME
+--         percentage (KIND c, h or i).
 
 local record = require "edgeroute.haproxy.record"
 local bucket = require "edgeroute.haproxy.bucket"
@@ -80,7 +81,11 @@ function _M.compile(text, app_id, compile_regex)
                 end
                 test = { kind = "ip", cidrs = cidrs }
             elseif name == "g" then
-                test = { kind = "never" }
+                local set = {}
+                for _, region in ipairs(record.list(raw)) do
+                    set[region] = true
+                end
+                test = { kind = "region", set = set }
             elseif name == "q" then
                 local parts = record.parts(raw)
                 local by = parts[2]
@@ -152,8 +157,8 @@ end
 
 
 -- The version the first matching rule names, else the policy's default.
--- `env` gives cookie(name), header(name), arg(name), ip_text() and
--- ip_bytes(), each nil when the request has none.
+-- `env` gives cookie(name), header(name), arg(name), ip_text(), ip_bytes()
+-- and region(), each nil when the request has none.
 function _M.choose(compiled, env)
     local rules = compiled.rules
     for i = 1, #rules do
@@ -166,6 +171,9 @@ function _M.choose(compiled, env)
                 holds = value_holds(t, env)
             elseif kind == "ip" then
                 holds = ip_holds(t.cidrs, env.ip_bytes())
+            elseif kind == "region" then
+                local region = env.region()
+                holds = region ~= nil and t.set[region] == true
             elseif kind == "percentage" then
                 local key = percentage_key(t, env)
                 holds = key ~= nil and key ~= "" and bucket.bucket(compiled.prefix, key) < t.bound

@@ -8,6 +8,7 @@
 --   h:HOST   p=PREFIX:APP,PREFIX:APP...             (HOST may be *.suffix)
 --   a:APP    d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...|k=COOKIE
 --   p:APP    the app's split policy (policy.lua)
+--   x:regions  e=CIDR:REGION,...  the Redis CIDR→region table, for region rules
 
 local record = require "edgeroute.haproxy.record"
 local policy = require "edgeroute.haproxy.policy"
@@ -96,7 +97,8 @@ end
 -- `lookup(key)` reads rules.map (nil when absent); `compile_regex(pattern)`
 -- returns a regex object or nil and why; `warn(message)` logs.
 function _M.new(lookup, compile_regex, warn)
-    return setmetatable({ lookup = lookup, compile_regex = compile_regex, warn = warn, version = false, sites = {}, apps = {} }, mt)
+    return setmetatable({ lookup = lookup, compile_regex = compile_regex, warn = warn, version = false, sites = {}, apps = {},
+                          region_cache = {}, region_cached = 0 }, mt)
 end
 
 
@@ -107,7 +109,69 @@ function _M.refresh(self)
         self.version = version
         self.sites = {}
         self.apps = {}
+        self.regions = nil
+        self.region_cache = {}
+        self.region_cached = 0
     end
+end
+
+
+local function decode_regions(text)
+    local list = {}
+    for _, field in ipairs(record.fields(text or "")) do
+        if field[1] == "e" then
+            for _, item in ipairs(record.raw_items(field[2])) do
+                local parts = record.parts(item)
+                local parsed = cidr.parse(parts[1])
+                if parsed and parts[2] then
+                    list[#list + 1] = { cidr = parsed, region = parts[2] }
+                end
+            end
+        end
+    end
+    -- The most specific CIDR names the region (the agent sorts them too).
+    sort(list, function(a, b)
+        return a.cidr.bits > b.cidr.bits
+    end)
+    return list
+end
+
+
+-- A cache of this many addresses per Lua state, emptied when full or
+-- when the agent changes the map: a client's region costs one scan.
+local REGION_CACHE_MAX = 10000
+local NO_REGION = false
+
+
+-- The region of a client address (binary, 4 or 16 bytes) by the CIDR table.
+function _M.region_of(self, addr)
+    if addr == nil then
+        return nil
+    end
+    local cache = self.region_cache
+    local region = cache[addr]
+    if region == nil then
+        local regions = self.regions
+        if regions == nil then
+            regions = decode_regions(record.read(self.lookup, "x:regions"))
+            self.regions = regions
+        end
+        region = NO_REGION
+        for i = 1, #regions do
+            if cidr.contains(regions[i].cidr, addr) then
+                region = regions[i].region
+                break
+            end
+        end
+        if self.region_cached >= REGION_CACHE_MAX then
+            cache = {}
+            self.region_cache = cache
+            self.region_cached = 0
+        end
+        cache[addr] = region
+        self.region_cached = self.region_cached + 1
+    end
+    return region or nil
 end
 
 
