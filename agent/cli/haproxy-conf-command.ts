@@ -24,6 +24,7 @@ export const HAPROXY_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'websocket-idle-timeout', kind: 'string', default: '3600', help: 'seconds an upgraded (WebSocket) connection may stay silent before HAProxy closes it' },
   { name: 'haproxy', kind: 'string', default: DEFAULT_HAPROXY_BINARY, help: 'the haproxy binary, for --check and the start command' },
   { name: 'unit', kind: 'string', help: 'also write the systemd unit here, e.g. /etc/systemd/system/edgeroute-haproxy.service' },
+  { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
   { name: 'check', kind: 'boolean', help: 'run haproxy -c on what was written; exit 1 when it fails' },
 ];
 
@@ -97,6 +98,7 @@ export function haproxyConfOptions(values: OptionValues): HaproxyConfOptions {
     leastconnPool: balancePool('leastconn-pool'),
     stickyPool: balancePool('sticky-pool'),
     regionHeader: stringOption(values, 'region-header'),
+    versionResponseHeader: values['version-header'] === true,
     tcpPorts: stringOption(values, 'tcp-ports'),
     tcpBackendPool: Number(tcpPool),
     user: stringOption(values, 'user'),

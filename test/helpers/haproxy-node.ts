@@ -40,12 +40,14 @@ export interface HaproxyOptions {
   tcpBackendPool?: number;
   /** haproxy-conf --region-header NAME. */
   regionHeader?: string;
+  /** haproxy-conf --version-header. */
+  versionResponseHeader?: boolean;
 }
 
 export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
   const port = await freePort();
-  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null });
+  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {

@@ -49,7 +49,7 @@ beforeAll(async () => {
   marathon = await MarathonSim.start();
   redisServer = await startRedis();
   redis = new Redis(redisServer.url);
-  node = await startHaproxyRoutingNode(marathon.url, { redis: redisServer.url, nodeId: 'edge-l7', listen: '127.0.0.1:0', apiToken: TOKEN }, { backendPool: 16, regionHeader: 'X-Region' });
+  node = await startHaproxyRoutingNode(marathon.url, { redis: redisServer.url, nodeId: 'edge-l7', listen: '127.0.0.1:0', apiToken: TOKEN }, { backendPool: 16, regionHeader: 'X-Region', versionResponseHeader: true });
   workerPid = await node.haproxy.workerPid();
 }, 30_000);
 
@@ -234,6 +234,8 @@ describe('split policies on an HAProxy node', () => {
     const { taskId, headers: seen } = echoed(reply.body);
     const byTask = ids('/shop-stable').includes(taskId) ? 'stable' : ids('/shop-grey').includes(taskId) ? 'grey' : `unknown:${taskId}`;
     expect(seen['x-edgeroute-version']).toBe(byTask);
+    // haproxy-conf --version-header: the client is told too.
+    expect(reply.headers['x-edgeroute-version']).toBe(byTask);
     return byTask;
   };
   const setPolicy = async (policy: unknown) => {

@@ -27,6 +27,7 @@ export function confRecord(opts: HaproxyConfOptions): string {
     leastconnPool: opts.leastconnPool,
     stickyPool: opts.stickyPool,
     regionHeader: opts.regionHeader ?? null,
+    versionResponseHeader: opts.versionResponseHeader === true,
     tcpPorts: opts.tcpPorts ?? null,
     tcpBackendPool: opts.tcpBackendPool,
     user: opts.user ?? null,

@@ -78,6 +78,8 @@ export interface HaproxyConfOptions {
   readonly backendPool?: number;
   /** A request header holding the client's region (a CDN's), for split policies' region rules. */
   readonly regionHeader?: string | null;
+  /** Also send X-Edgeroute-Version to clients (as nginx-conf --version-header). */
+  readonly versionResponseHeader?: boolean;
   /** How many for apps with edgeroute.balance=leastconn, and for apps with edgeroute.sticky. */
   readonly leastconnPool?: number;
   readonly stickyPool?: number;
@@ -228,6 +230,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     tls,
     hostsMap,
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
+    versionResponseHeader: opts.versionResponseHeader === true,
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: [
       ...Array.from({ length: backendPool }, (_, i) => ({ ...backendBlock(poolBackendName(i + 1), opts.servers), balance: ['balance roundrobin'] })),
