@@ -217,6 +217,23 @@ describe('per-route settings on an HAProxy node', () => {
     for (const reply of await Promise.all(held)) expect(reply.status).toBe(200);
   });
 
+  it('moves an app to the pool of its new balance when the label changes, still routed', async () => {
+    const servedFrom = async () => {
+      const backends = new Set<string>();
+      for (const line of (await node.haproxy.runtime('show servers state')).split('\n')) {
+        const f = line.trim().split(/\s+/);
+        if (f[1]?.startsWith('pool') && f[6] === '0' && marathon.tasks('/moving').some((t) => line.includes(` ${t.port} `))) backends.add(f[1].replace(/\d+$/, 'N'));
+      }
+      return [...backends];
+    };
+    await marathon.deploy({ id: '/moving', instances: 2, labels: { 'edgeroute.vhosts': 'moving.test' } });
+    await waitForBackends(url(), 'moving.test', ids('/moving'));
+    expect(await servedFrom()).toEqual(['pool-N']);
+    await marathon.deploy({ id: '/moving', instances: 2, labels: { 'edgeroute.vhosts': 'moving.test', 'edgeroute.balance': 'leastconn' } });
+    await waitFor('the leastconn pool', async () => ((await servedFrom()).join() === 'pool-lc-N' ? true : undefined), 10_000);
+    await waitForBackends(url(), 'moving.test', ids('/moving'));
+  });
+
   it('warns once per app for what an HAProxy node does not apply, naming only that', async () => {
     await marathon.deploy({ id: '/both', instances: 1, labels: { 'edgeroute.vhosts': 'both.test', 'edgeroute.sticky': 'sid', 'edgeroute.balance': 'leastconn', 'edgeroute.connectTimeout': '1' } });
     await waitForBackends(url(), 'both.test', ids('/both'));
