@@ -40,6 +40,8 @@ export interface AgentOptions {
   /** CA bundle for a rediss:// Redis; null: the system bundle. */
   readonly redisCa: string | null;
   readonly group: string | null;
+  /** --marathon-lb-labels: apps without edgeroute.* labels are read by their marathon-lb labels. */
+  readonly marathonLbLabels?: boolean;
   /** Key prefix in Redis. */
   readonly redisPrefix: string;
   readonly healthTtlSeconds: number;
@@ -144,6 +146,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     {
       routing: {
         group: opts.group,
+        marathonLbLabels: opts.marathonLbLabels ?? false,
         defaultPublishDelaySeconds: opts.publishDelaySeconds,
         defaultWarmupSeconds: opts.warmupSeconds,
         warmupAggression: opts.warmupAggression,

@@ -5,6 +5,7 @@
 import { LABEL, readRoutingLabels, SERVICE_PORT, type RoutingLabels } from './labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
 import { groupSelected } from './groups.js';
+import { labelsOf } from './label-source.js';
 import type { RouteSettings } from './route-settings.js';
 import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
@@ -43,7 +44,7 @@ export function sameHosts(used: JudgedApp['hostsUsed'], hostAddresses: ReadonlyM
 export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedApp {
   const problems: InputProblem[] = [];
   const unrouted: JudgedApp = { candidate: null, problems, observations: [], nextChangeAt: null, reusable: true, hostsUsed: [] };
-  const labels = readRoutingLabels(app.labels);
+  const labels = readRoutingLabels(labelsOf(app, input.config, problems));
   if (!labels.ok) {
     problems.push({ appId: app.id, message: `skipped: ${labels.message}` });
     return unrouted;

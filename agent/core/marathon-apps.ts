@@ -5,6 +5,7 @@
  * whole listing malformed: see ListingParser).
  */
 import type {
+  HealthCheckSpec,
   HealthResult,
   InputProblem,
   MarathonApp,
@@ -140,10 +141,21 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
       // Only when declared, so apps without service ports stay as they were.
       ...(service.some((p) => p !== null) ? { servicePorts: service } : {}),
       healthCheckCount: arrayOf(raw.healthChecks).length,
+      ...(arrayOf(raw.healthChecks).length > 0 ? { healthChecks: arrayOf(raw.healthChecks).map(parseHealthCheck) } : {}),
       taskKillGracePeriodSeconds: numberOr(raw.taskKillGracePeriodSeconds, null),
       version: stringOr(raw.version, null),
       tasks,
     },
+  };
+}
+
+function parseHealthCheck(raw: unknown): HealthCheckSpec {
+  if (!isObject(raw)) return { protocol: null, portIndex: null, port: null };
+  const portIndex = raw.portIndex;
+  return {
+    protocol: stringOr(raw.protocol, null),
+    portIndex: typeof portIndex === 'number' && Number.isInteger(portIndex) && portIndex >= 0 ? portIndex : null,
+    port: portOr(raw.port),
   };
 }
 

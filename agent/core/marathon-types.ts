@@ -65,9 +65,19 @@ export interface MarathonApp {
    */
   readonly servicePorts?: readonly (number | null)[];
   readonly healthCheckCount: number;
+  /** The app's health checks as declared; absent when it has none (only marathon-lb's labels read them). */
+  readonly healthChecks?: readonly HealthCheckSpec[];
   readonly taskKillGracePeriodSeconds: number | null;
   readonly version: string | null;
   readonly tasks: readonly MarathonTask[];
+}
+
+/** One of an app's declared health checks: what marathon-lb decides a service's mode by. */
+export interface HealthCheckSpec {
+  /** HTTP, HTTPS, TCP, COMMAND, MESOS_HTTP, ...; null when not given. */
+  readonly protocol: string | null;
+  readonly portIndex: number | null;
+  readonly port: number | null;
 }
 
 export interface MarathonSnapshot {

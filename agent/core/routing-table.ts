@@ -53,6 +53,8 @@ export interface RoutingTable {
 export interface RoutingConfig {
   /** --group: route only apps in one of these groups (a comma list; "*": every app); null routes only apps without a group. */
   readonly group: string | null;
+  /** --marathon-lb-labels: an app without edgeroute.* labels is read by its marathon-lb labels (HAPROXY_*). */
+  readonly marathonLbLabels?: boolean;
   /** For apps without edgeroute.publishDelaySeconds. */
   readonly defaultPublishDelaySeconds: number;
   /** For apps without edgeroute.warmupSeconds. */

@@ -1,0 +1,409 @@
+/**
+ * Reads an app's marathon-lb labels (HAPROXY_*) with marathon-lb's own
+ * meanings (mesosphere/marathon-lb: config.py's label table, marathon_lb.py's
+ * get_apps and config) and says them in edgeroute.* labels. Both data planes
+ * then route them through the one label reader, as if the app carried those
+ * labels, and the migration report can say what each label became. Pure.
+ *
+ * Port index 0 only: marathon-lb routes every service port of an app, which
+ * edgeroute cannot yet (one port per app); the others are reported.
+ */
+import { EVERY_GROUP, GROUP_NAME, groupSelected, parseGroupList } from './groups.js';
+import { LABEL, readRoutingLabels, SERVICE_PORT } from './labels.js';
+import { ROUTE_LABEL } from './route-settings.js';
+import { isCidr } from '../policy/cidr.js';
+import type { HealthCheckSpec, InputProblem, MarathonApp } from './marathon-types.js';
+
+/**
+ * What became of one marathon-lb label (or of a service port, which has none):
+ * - mapped: it is routed as marathon-lb routes it, by the edgeroute labels in `note`;
+ * - same: read, with nothing to say in edgeroute (a default, or ignored by marathon-lb too);
+ * - differs: honoured, with a difference edgeroute makes on purpose;
+ * - unsupported: not honoured (or only the nearest), so the app needs attention;
+ * - bad: a value marathon-lb could not read either; ignored, the rest of the app routes.
+ */
+export type LabelFate = 'mapped' | 'same' | 'differs' | 'unsupported' | 'bad';
+
+export interface LabelReading {
+  /** The label's name, or "service port" / "port index N" for what no label names. */
+  readonly label: string;
+  readonly value: string;
+  readonly fate: LabelFate;
+  /** What it became (edgeroute labels), or why not and what to do instead. */
+  readonly note: string;
+}
+
+export interface MarathonLbReading {
+  /** The edgeroute.* labels that mean the same; null when marathon-lb would not route port 0 (or edgeroute refuses to, failing closed). */
+  readonly labels: Readonly<Record<string, string>> | null;
+  readonly readings: readonly LabelReading[];
+  /** HTTP (by Host on the HTTP listeners) or TCP (on a port): marathon-lb's mode of port 0. */
+  readonly mode: 'http' | 'tcp';
+}
+
+const EDGEROUTE_PREFIX = 'edgeroute.';
+const HAPROXY_PREFIX = 'HAPROXY_';
+const PER_PORT = /^HAPROXY_(\d+)_(.+)$/;
+
+/** marathon-lb's per-port labels with a meaning of their own (config.py, labels with a setter other than set_label). */
+const PORT_LABELS = new Set([
+  'AUTH', 'VHOST', 'GROUP', 'PATH', 'STICKY', 'ENABLED', 'REDIRECT_TO_HTTPS', 'USE_HSTS', 'SSL_CERT', 'BIND_OPTIONS', 'BIND_ADDR', 'PORT', 'MODE', 'BALANCE',
+  'HTTP_BACKEND_PROXYPASS_PATH', 'HTTP_BACKEND_REVPROXY_PATH', 'HTTP_BACKEND_REDIR', 'BACKEND_WEIGHT', 'BACKEND_NETWORK_ALLOWED_ACL', 'BACKEND_HEALTHCHECK_PORT_INDEX',
+]);
+
+/** Per-app overrides of marathon-lb's config templates (config.py, set_label): HAProxy config text edgeroute has no place for. */
+const TEMPLATE_LABELS = new Set([
+  'FRONTEND_HEAD', 'USERLIST_HEAD', 'BACKEND_REDIRECT_HTTP_TO_HTTPS', 'BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH', 'BACKEND_HEAD',
+  'HTTP_FRONTEND_ACL', 'MAP_HTTP_FRONTEND_ACL', 'HTTP_FRONTEND_ACL_ONLY', 'MAP_HTTP_FRONTEND_ACL_ONLY', 'HTTP_FRONTEND_ROUTING_ONLY',
+  'HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH', 'HTTP_FRONTEND_ACL_WITH_AUTH', 'HTTP_FRONTEND_ACL_WITH_PATH', 'HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH',
+  'HTTP_FRONTEND_ACL_ONLY_WITH_PATH', 'HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH', 'HTTPS_FRONTEND_ACL_ONLY_WITH_PATH', 'HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH',
+  'HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH', 'HTTP_FRONTEND_APPID_ACL', 'MAP_HTTP_FRONTEND_APPID_ACL', 'HTTPS_FRONTEND_ACL', 'MAP_HTTPS_FRONTEND_ACL',
+  'HTTPS_FRONTEND_ACL_WITH_AUTH', 'HTTPS_FRONTEND_ACL_WITH_PATH', 'HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH', 'BACKEND_HTTP_OPTIONS', 'HTTP_BACKEND_PROXYPASS_GLUE',
+  'HTTP_BACKEND_REVPROXY_GLUE', 'BACKEND_HSTS_OPTIONS', 'BACKEND_HTTP_HEALTHCHECK_OPTIONS', 'BACKEND_TCP_HEALTHCHECK_OPTIONS', 'BACKEND_STICKY_OPTIONS',
+  'BACKEND_SERVER_OPTIONS', 'BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS', 'BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS', 'FRONTEND_BACKEND_GLUE',
+  'HTTP_BACKEND_NETWORK_ALLOWED_ACL', 'TCP_BACKEND_NETWORK_ALLOWED_ACL',
+]);
+
+/** zdd.py's blue/green labels (bluegreen_deploy.py writes them). */
+const DEPLOYMENT_LABELS = new Set(['DEPLOYMENT_GROUP', 'DEPLOYMENT_COLOUR', 'DEPLOYMENT_ALT_PORT', 'DEPLOYMENT_STARTED_AT', 'DEPLOYMENT_TARGET_INSTANCES', 'DEPLOYMENT_NEW_INSTANCES']);
+
+/** marathon-lb's BALANCE is passed to HAProxy as it is; edgeroute balances round robin or by least connections. */
+const NEAREST_BALANCE: Readonly<Record<string, { balance: 'roundrobin' | 'leastconn'; why: string }>> = {
+  'static-rr': { balance: 'roundrobin', why: 'static-rr is weighted round robin without weight changes' },
+  random: { balance: 'roundrobin', why: 'random spreads as round robin does' },
+  first: { balance: 'leastconn', why: 'first fills one server before the next; least connections is the nearest' },
+  source: { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+  uri: { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+  url_param: { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+  hdr: { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+  'rdp-cookie': { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+  hash: { balance: 'roundrobin', why: 'hash-based affinity is not offered: set HAPROXY_0_STICKY=true for affinity by cookie' },
+};
+
+const HTTP_CHECKS = new Set(['HTTP', 'HTTPS', 'MESOS_HTTP', 'MESOS_HTTPS']);
+
+export function hasEdgerouteLabels(labels: Readonly<Record<string, string>>): boolean {
+  return Object.keys(labels).some((key) => key.startsWith(EDGEROUTE_PREFIX));
+}
+
+export function hasMarathonLbLabels(labels: Readonly<Record<string, string>>): boolean {
+  return Object.keys(labels).some((key) => key.startsWith(HAPROXY_PREFIX));
+}
+
+/**
+ * Whether an agent with --marathon-lb-labels reads this app by its
+ * marathon-lb labels: it has no edgeroute.* label, and it has a marathon-lb
+ * label or the agent routes every app ("*" routes even unlabelled apps'
+ * service ports, as marathon-lb does).
+ */
+export function readsMarathonLbLabels(labels: Readonly<Record<string, string>>, selector: string | null): boolean {
+  if (hasEdgerouteLabels(labels)) return false;
+  return hasMarathonLbLabels(labels) || (selector !== null && parseGroupList(selector).includes(EVERY_GROUP));
+}
+
+/** The groups of an app's port 0 in marathon-lb's terms: HAPROXY_0_GROUP, else HAPROXY_GROUP. */
+export function marathonLbGroups(labels: Readonly<Record<string, string>>): string[] {
+  return parseGroupList(labels.HAPROXY_0_GROUP ?? labels.HAPROXY_GROUP ?? '');
+}
+
+/** marathon-lb's string_to_bool. */
+function isTrue(value: string): boolean {
+  return ['true', 't', 'yes', 'y'].includes(value.toLowerCase());
+}
+
+/** marathon-lb's get_health_check: the first check with a port, or the first at this port index. */
+function healthCheckAt(checks: readonly HealthCheckSpec[] | undefined, portIndex: number): HealthCheckSpec | null {
+  for (const check of checks ?? []) {
+    if (check.port !== null) return check;
+    if (check.portIndex === portIndex) return check;
+  }
+  return null;
+}
+
+export function readMarathonLbLabels(app: MarathonApp, selector: string | null): MarathonLbReading {
+  const labels = app.labels;
+  const readings: LabelReading[] = [];
+  const seen = new Set<string>();
+  const read = (label: string, fate: LabelFate, note: string, value = labels[label] ?? ''): void => {
+    seen.add(label);
+    readings.push({ label, value, fate, note });
+  };
+  const at0 = (name: string): string | undefined => labels[`HAPROXY_0_${name}`];
+  const out: Record<string, string> = {};
+  /** edgeroute label → the marathon-lb label it came from, to name it if the label reader refuses the value. */
+  const source = new Map<string, string>();
+  const set = (key: string, value: string, from: string): void => {
+    out[key] = value;
+    source.set(key, from);
+  };
+  let failClosed = false;
+
+  // Groups: HAPROXY_0_GROUP, the more specific, wins over HAPROXY_GROUP.
+  const groupLabel = at0('GROUP') !== undefined ? 'HAPROXY_0_GROUP' : labels.HAPROXY_GROUP !== undefined ? 'HAPROXY_GROUP' : null;
+  if (groupLabel !== null) {
+    const groups = parseGroupList(labels[groupLabel] ?? '');
+    const bad = groups.length === 0 ? '' : groups.find((g) => !GROUP_NAME.test(g));
+    if (bad !== undefined) read(groupLabel, 'bad', `has ${JSON.stringify(bad)}, which is not a group name: port 0 is in no group`);
+    else {
+      set(LABEL.group, groups.join(','), groupLabel);
+      read(groupLabel, 'mapped', `${LABEL.group}=${groups.join(',')}`);
+    }
+    if (groupLabel === 'HAPROXY_0_GROUP' && labels.HAPROXY_GROUP !== undefined) read('HAPROXY_GROUP', 'same', 'port 0 takes HAPROXY_0_GROUP, the more specific');
+  }
+
+  const enabled = at0('ENABLED');
+  if (enabled !== undefined) read('HAPROXY_0_ENABLED', isTrue(enabled) ? 'same' : 'mapped', isTrue(enabled) ? 'routed (the default)' : 'port 0 is not routed, as marathon-lb does');
+  if (enabled !== undefined && !isTrue(enabled)) failClosed = true;
+
+  // Mode: marathon-lb's MarathonService takes http from an HTTP health check, the MODE label
+  // overrides it, a vhost decides when neither did, and a health check at
+  // BACKEND_HEALTHCHECK_PORT_INDEX overrides everything.
+  const vhostRaw = at0('VHOST');
+  const hosts = vhostRaw === undefined ? [] : vhostRaw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  let mode: 'http' | 'tcp' | null = healthCheckAt(app.healthChecks, 0)?.protocol === 'HTTP' ? 'http' : null;
+  const modeRaw = at0('MODE');
+  if (modeRaw !== undefined) {
+    const value = modeRaw.trim().toLowerCase();
+    if (value === 'http' || value === 'tcp') {
+      mode = value;
+      read('HAPROXY_0_MODE', value === 'tcp' && hosts.length > 0 ? 'differs' : 'mapped', value === 'tcp' && hosts.length > 0 ? 'the vhost is routed over HTTP, the service port in TCP' : `${value} mode`);
+    } else read('HAPROXY_0_MODE', 'bad', 'is not tcp or http: ignored');
+  }
+  if (mode === null && healthCheckAt(app.healthChecks, 0) === null) {
+    const index = at0('BACKEND_HEALTHCHECK_PORT_INDEX');
+    const check = index !== undefined && /^\d+$/.test(index.trim()) ? healthCheckAt(app.healthChecks, Number(index)) : null;
+    if (check?.protocol && HTTP_CHECKS.has(check.protocol)) mode = 'http';
+  }
+  mode ??= hosts.length > 0 ? 'http' : 'tcp';
+  const byHost = mode === 'http' && hosts.length > 0;
+
+  if (vhostRaw !== undefined) {
+    if (hosts.length === 0) read('HAPROXY_0_VHOST', 'bad', 'is empty: ignored');
+    else {
+      set(LABEL.vhosts, hosts.join(','), 'HAPROXY_0_VHOST');
+      read('HAPROXY_0_VHOST', 'mapped', `${LABEL.vhosts}=${hosts.join(',')}`);
+    }
+  }
+
+  // Labels that act on HTTP requests: by Host they map; on an HTTP service port they would
+  // need HTTP there, which edgeroute passes as TCP; in TCP mode marathon-lb ignores them too.
+  const onHttp = (label: string, map: () => void): void => {
+    if (byHost) map();
+    else if (mode === 'http') read(label, 'unsupported', "applies on marathon-lb's HTTP service port; edgeroute passes that port through as TCP: give the app HAPROXY_0_VHOST");
+    else read(label, 'same', 'ignored in TCP mode, as marathon-lb does');
+  };
+
+  let paths: string[] = [];
+  const pathRaw = at0('PATH');
+  if (pathRaw !== undefined) {
+    if (hosts.length === 0) read('HAPROXY_0_PATH', 'same', 'ignored without HAPROXY_0_VHOST, as marathon-lb does');
+    else
+      onHttp('HAPROXY_0_PATH', () => {
+        const tokens = pathRaw.split(/\s+/).filter((t) => t !== '');
+        const flags = tokens.filter((t) => t.startsWith('-'));
+        paths = tokens.filter((t) => !t.startsWith('-'));
+        if (paths.length === 0) return read('HAPROXY_0_PATH', 'bad', 'names no path: ignored');
+        set(ROUTE_LABEL.path, paths.join(','), 'HAPROXY_0_PATH');
+        if (flags.length > 0) read('HAPROXY_0_PATH', 'unsupported', `${ROUTE_LABEL.path}=${paths.join(',')}; the flag(s) ${flags.join(' ')} are not honoured (paths match case-sensitively, as prefixes at a / boundary)`);
+        else read('HAPROXY_0_PATH', 'mapped', `${ROUTE_LABEL.path}=${paths.join(',')}`);
+      });
+  }
+
+  const proxypass = at0('HTTP_BACKEND_PROXYPASS_PATH');
+  if (proxypass !== undefined)
+    onHttp('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', () => {
+      const strip = trimSlash(proxypass.trim());
+      if (strip === '' ) return read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'same', 'strips nothing');
+      if (paths.length > 0 && paths.every((p) => trimSlash(p) === strip)) {
+        set(ROUTE_LABEL.stripPath, 'true', 'HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH');
+        return read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'mapped', `${ROUTE_LABEL.stripPath}=true`);
+      }
+      read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'unsupported', `edgeroute strips the matched path prefix only: set HAPROXY_0_PATH to ${strip} (alone) for the same strip`);
+    });
+
+  const redirect = at0('REDIRECT_TO_HTTPS');
+  if (redirect !== undefined) {
+    if (!isTrue(redirect)) read('HAPROXY_0_REDIRECT_TO_HTTPS', 'same', 'no redirect (the default)');
+    else if (hosts.length === 0) read('HAPROXY_0_REDIRECT_TO_HTTPS', 'same', 'ignored without HAPROXY_0_VHOST, as marathon-lb does');
+    else
+      onHttp('HAPROXY_0_REDIRECT_TO_HTTPS', () => {
+        set(ROUTE_LABEL.redirectHttps, 'true', 'HAPROXY_0_REDIRECT_TO_HTTPS');
+        read('HAPROXY_0_REDIRECT_TO_HTTPS', 'mapped', `${ROUTE_LABEL.redirectHttps}=true`);
+      });
+  }
+
+  const sticky = at0('STICKY');
+  if (sticky !== undefined) {
+    if (!isTrue(sticky)) read('HAPROXY_0_STICKY', 'same', 'not sticky (the default)');
+    else
+      onHttp('HAPROXY_0_STICKY', () => {
+        set(ROUTE_LABEL.sticky, 'true', 'HAPROXY_0_STICKY');
+        read('HAPROXY_0_STICKY', 'mapped', `${ROUTE_LABEL.sticky}=true`);
+      });
+  }
+
+  const balanceRaw = at0('BALANCE');
+  if (balanceRaw !== undefined) {
+    const value = balanceRaw.trim().toLowerCase();
+    const name = value.replace(/\(.*$/, '').split(/\s+/)[0] ?? '';
+    const nearest = NEAREST_BALANCE[name];
+    if (value === 'roundrobin') read('HAPROXY_0_BALANCE', 'same', 'round robin (the default)');
+    else if (value === 'leastconn') {
+      set(ROUTE_LABEL.balance, 'leastconn', 'HAPROXY_0_BALANCE');
+      read('HAPROXY_0_BALANCE', 'mapped', `${ROUTE_LABEL.balance}=leastconn`);
+    } else if (nearest) {
+      if (nearest.balance === 'leastconn') set(ROUTE_LABEL.balance, 'leastconn', 'HAPROXY_0_BALANCE');
+      read('HAPROXY_0_BALANCE', 'unsupported', `balanced by ${nearest.balance}, the nearest edgeroute offers (${nearest.why})`);
+    } else read('HAPROXY_0_BALANCE', 'bad', 'is not an HAProxy balance algorithm: round robin');
+  }
+
+  const aclRaw = at0('BACKEND_NETWORK_ALLOWED_ACL');
+  if (aclRaw !== undefined) {
+    const entries = aclRaw.split(/\s+/).filter((e) => e !== '');
+    const good = entries.filter((e) => isCidr(e));
+    const bad = entries.filter((e) => !isCidr(e));
+    if (!byHost) {
+      read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'unsupported', 'edgeroute does not filter TCP ports by client yet: the service port is not routed rather than open to everyone');
+    } else if (good.length === 0) {
+      failClosed = true;
+      read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'bad', 'names no IP address or CIDR: not routed rather than open to everyone');
+    } else {
+      set(ROUTE_LABEL.allowFrom, good.join(','), 'HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL');
+      if (bad.length > 0) read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'bad', `has ${bad.map((b) => JSON.stringify(b)).join(', ')}, not an IP address or CIDR: left out (${ROUTE_LABEL.allowFrom}=${good.join(',')})`);
+      else read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'mapped', `${ROUTE_LABEL.allowFrom}=${good.join(',')}`);
+    }
+  }
+
+  const auth = at0('AUTH');
+  if (auth !== undefined) {
+    failClosed = true;
+    if (auth.split(':').length !== 3) read('HAPROXY_0_AUTH', 'bad', 'is not realm:user:encrypted-password: not routed rather than served without a password');
+    else read('HAPROXY_0_AUTH', 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)');
+  }
+
+  // The service port: TCP mode routes it on HAProxy nodes; HTTP mode without a vhost too
+  // (passed through as TCP); HTTP by vhost is served by Host, not on a service port.
+  const portRaw = at0('PORT');
+  let port: number | null = null;
+  let portOk = true;
+  if (portRaw !== undefined) {
+    const text = portRaw.trim();
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (value >= 1 && value <= 65_535) port = value;
+    else {
+      portOk = false;
+      read('HAPROXY_0_PORT', 'bad', `is not a port (1 to 65535): ignored, ${byHost ? 'the app is routed by its vhost' : 'no TCP port is routed'}`);
+    }
+  }
+  const servicePort = app.servicePorts?.[0] ?? null;
+  const bindAddr = at0('BIND_ADDR');
+  const anyAddress = bindAddr === undefined || ['*', '0.0.0.0', '::', ''].includes(bindAddr.trim());
+  if (byHost) {
+    const listener = port ?? servicePort;
+    if (port !== null) read('HAPROXY_0_PORT', 'differs', `marathon-lb also serves the app in HTTP on port ${port}; edgeroute serves it by Host on its HTTP listeners only`);
+    else if (listener !== null) read('service port', 'differs', `marathon-lb also serves the app in HTTP on service port ${listener}; edgeroute serves it by Host on its HTTP listeners only`, String(listener));
+    if (bindAddr !== undefined) read('HAPROXY_0_BIND_ADDR', 'differs', "binds marathon-lb's service-port listener, which edgeroute does not open for an app routed by Host");
+  } else if (aclRaw === undefined && portOk) {
+    const tcp = port ?? servicePort;
+    if (tcp === null) read('service port', 'same', 'the app declares no service port at index 0: not routed, as marathon-lb does', '');
+    else {
+      set(LABEL.tcpPort, port === null ? SERVICE_PORT : String(port), port === null ? 'service port' : 'HAPROXY_0_PORT');
+      const how = `${LABEL.tcpPort}=${port === null ? SERVICE_PORT : port} (HAProxy nodes${mode === 'http' ? '; HTTP passed through as TCP' : ''})`;
+      if (port !== null) read('HAPROXY_0_PORT', 'mapped', how);
+      else read('service port', mode === 'http' ? 'differs' : 'mapped', how, String(tcp));
+      if (!anyAddress) read('HAPROXY_0_BIND_ADDR', 'unsupported', "edgeroute binds TCP ports on haproxy-conf's listen addresses for every app");
+      else if (bindAddr !== undefined) read('HAPROXY_0_BIND_ADDR', 'same', 'every address (the default)');
+    }
+  }
+
+  // Everything else on port 0.
+  const notes: Record<string, [LabelFate, string]> = {
+    USE_HSTS: ['unsupported', 'edgeroute adds no response header: send Strict-Transport-Security from the app'],
+    SSL_CERT: ['unsupported', 'certificates are per node: put it in the agent\'s --certs folder (nginx) or haproxy-conf --tls-cert (HAProxy)'],
+    BIND_OPTIONS: ['unsupported', 'bind options are per node: haproxy-conf and nginx-conf set the listeners'],
+    HTTP_BACKEND_REVPROXY_PATH: ['unsupported', 'Location headers are not rewritten: have the app send its own paths'],
+    HTTP_BACKEND_REDIR: ['unsupported', 'a redirect of / is not offered yet: serve it from the app'],
+    BACKEND_WEIGHT: ['same', 'not needed: the longest matching path prefix wins, whatever the order'],
+    BACKEND_HEALTHCHECK_PORT_INDEX: ['differs', "edgeroute follows Marathon's health results, not HAProxy's own checks"],
+  };
+  const otherPort = (i: number): 'routed' | 'off' | 'elsewhere' => {
+    const on = labels[`HAPROXY_${i}_ENABLED`];
+    if (on !== undefined && !isTrue(on)) return 'off';
+    return groupSelected(selector, parseGroupList(labels[`HAPROXY_${i}_GROUP`] ?? labels.HAPROXY_GROUP ?? '')) ? 'routed' : 'elsewhere';
+  };
+  for (const [key, value] of Object.entries(labels)) {
+    if (seen.has(key) || !key.startsWith(HAPROXY_PREFIX)) continue;
+    const perPort = PER_PORT.exec(key);
+    const index = perPort ? Number(perPort[1]) : null;
+    const name = perPort ? (perPort[2] ?? '') : key.slice(HAPROXY_PREFIX.length);
+    if (perPort && TEMPLATE_LABELS.has(name)) read(key, 'unsupported', 'overrides a marathon-lb config template: HAProxy config text edgeroute cannot honour (the README says what to use instead)', value);
+    else if (index !== null && index > 0 && PORT_LABELS.has(name)) {
+      const fate = otherPort(index);
+      if (fate === 'routed') read(key, 'unsupported', `port index ${index}: edgeroute routes port index 0 only yet`, value);
+      else read(key, 'same', fate === 'off' ? `port index ${index} is disabled` : `port index ${index} is another group's`, value);
+    }
+    else if (index === 0 && notes[name]) {
+      const [fate, note] = notes[name];
+      if (name === 'USE_HSTS' && !isTrue(value)) read(key, 'same', 'no HSTS (the default)', value);
+      else read(key, fate, note, value);
+    } else if (index === null && DEPLOYMENT_LABELS.has(name))
+      read(key, 'unsupported', 'zdd blue/green deployments are not merged yet: each colour is its own app (use edgeroute.app and edgeroute.version, and edgeroute rollout)', value);
+    else if (index === null && name === 'GROUP') continue;
+    else read(key, 'same', 'not a marathon-lb label: ignored, as marathon-lb does', value);
+  }
+
+  // marathon-lb routes every service port; edgeroute one per app.
+  for (let i = 1; i < (app.servicePorts?.length ?? 0); i++) {
+    const other = app.servicePorts?.[i] ?? null;
+    if (other !== null && otherPort(i) === 'routed') {
+      read(`port index ${i}`, 'unsupported', `marathon-lb routes service port ${other} too; edgeroute routes port index 0 only yet`, String(other));
+    }
+  }
+
+  if (failClosed) return { labels: null, readings: sortReadings(readings), mode };
+  return { labels: checked(out, source, readings), readings: sortReadings(readings), mode };
+}
+
+/**
+ * Runs the edgeroute label reader over the translation; a value it refuses
+ * (a host name it cannot route, say) is left out, named by its marathon-lb
+ * label, so the rest of the app still routes.
+ */
+function checked(out: Record<string, string>, source: Map<string, string>, readings: LabelReading[]): Record<string, string> {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const result = readRoutingLabels(out);
+    if (result.ok) return out;
+    const key = Object.keys(out).find((k) => result.message.startsWith(k));
+    if (key === undefined) return {};
+    const from = source.get(key) ?? key;
+    const i = readings.findIndex((r) => r.label === from);
+    const reading: LabelReading = { label: from, value: readings[i]?.value ?? '', fate: 'bad', note: `${result.message.replace(key, 'its value')}: ignored` };
+    if (i >= 0) readings[i] = reading;
+    else readings.push(reading);
+    delete out[key];
+  }
+  return {};
+}
+
+function sortReadings(readings: LabelReading[]): LabelReading[] {
+  return readings.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+}
+
+function trimSlash(path: string): string {
+  return path.replace(/\/+$/, '');
+}
+
+/**
+ * The warnings an agent logs for one app read by its marathon-lb labels: one
+ * per bad label, naming it, and one naming every label not honoured.
+ */
+export function marathonLbProblems(appId: string, readings: readonly LabelReading[]): InputProblem[] {
+  const problems: InputProblem[] = readings
+    .filter((r) => r.fate === 'bad')
+    .map((r) => ({ appId, message: `marathon-lb label ${r.label}=${JSON.stringify(r.value)} ${r.note}` }));
+  const unsupported = readings.filter((r) => r.fate === 'unsupported');
+  if (unsupported.length > 0) {
+    problems.push({ appId, message: `marathon-lb labels not honoured: ${unsupported.map((r) => `${r.label} (${r.note})`).join('; ')}` });
+  }
+  return problems;
+}

@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseAppsResponse } from '../../agent/core/marathon-apps.js';
+import { marathonLbProblems, readMarathonLbLabels, readsMarathonLbLabels, type LabelReading } from '../../agent/core/marathon-lb-labels.js';
+import type { HealthCheckSpec, MarathonApp } from '../../agent/core/marathon-types.js';
+
+function app(labels: Record<string, string>, over: Partial<MarathonApp> = {}): MarathonApp {
+  return {
+    id: '/app',
+    labels,
+    instances: 1,
+    networkMode: 'host',
+    ports: [{ containerPort: null, hostPort: 0, name: null }],
+    servicePorts: [10001],
+    healthCheckCount: 0,
+    taskKillGracePeriodSeconds: null,
+    version: null,
+    tasks: [],
+    ...over,
+  };
+}
+
+const read = (labels: Record<string, string>, over: Partial<MarathonApp> = {}, selector: string | null = null) => readMarathonLbLabels(app(labels, over), selector);
+const reading = (readings: readonly LabelReading[], label: string) => readings.find((r) => r.label === label);
+const check = (protocol: string, portIndex: number | null = 0, port: number | null = null): HealthCheckSpec => ({ protocol, portIndex, port });
+
+describe('readMarathonLbLabels', () => {
+  it('says a vhost app in edgeroute labels: lower-cased comma list, path prefixes, strip, redirect, sticky, leastconn, allow-list', () => {
+    const result = read({
+      HAPROXY_GROUP: 'external',
+      HAPROXY_0_VHOST: 'Shop.Example.com, www.shop.example.com',
+      HAPROXY_0_PATH: '/api /v2',
+      HAPROXY_0_REDIRECT_TO_HTTPS: 'yes',
+      HAPROXY_0_STICKY: 'T',
+      HAPROXY_0_BALANCE: 'leastconn',
+      HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.1.40.0/24 10.1.55.43',
+    });
+    expect(result.mode).toBe('http');
+    expect(result.labels).toEqual({
+      'edgeroute.group': 'external',
+      'edgeroute.vhosts': 'shop.example.com,www.shop.example.com',
+      'edgeroute.path': '/api,/v2',
+      'edgeroute.redirectHttps': 'true',
+      'edgeroute.sticky': 'true',
+      'edgeroute.balance': 'leastconn',
+      'edgeroute.allowFrom': '10.1.40.0/24,10.1.55.43',
+    });
+    expect(marathonLbProblems('/app', result.readings)).toEqual([]);
+  });
+
+  it('strips the path when HTTP_BACKEND_PROXYPASS_PATH is the path it serves, and says what to do when it is not', () => {
+    expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_PATH: '/api', HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH: '/api/' }).labels).toMatchObject({ 'edgeroute.stripPath': 'true' });
+    const other = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_PATH: '/api /v2', HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH: '/api' });
+    expect(other.labels).not.toHaveProperty('edgeroute.stripPath');
+    expect(reading(other.readings, 'HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH')).toMatchObject({ fate: 'unsupported', note: expect.stringContaining('set HAPROXY_0_PATH to /api (alone)') });
+  });
+
+  it('routes an app without a vhost as TCP on its service port, or HAPROXY_0_PORT, as marathon-lb decides', () => {
+    expect(read({ HAPROXY_GROUP: 'internal' })).toMatchObject({ mode: 'tcp', labels: { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service' } });
+    expect(read({ HAPROXY_0_PORT: '15432' }).labels).toEqual({ 'edgeroute.tcpPort': '15432' });
+    // No service port: marathon-lb skips the port, and so does edgeroute.
+    expect(read({ HAPROXY_GROUP: 'internal' }, { servicePorts: [null] }).labels).toEqual({ 'edgeroute.group': 'internal' });
+  });
+
+  it('takes HTTP from an HTTP health check or HAPROXY_0_MODE; HTTP on a service port is passed through as TCP, with its HTTP labels reported', () => {
+    const byCheck = read({ HAPROXY_0_STICKY: 'true' }, { healthCheckCount: 1, healthChecks: [check('HTTP')] });
+    expect(byCheck.mode).toBe('http');
+    expect(byCheck.labels).toEqual({ 'edgeroute.tcpPort': 'service' });
+    expect(reading(byCheck.readings, 'service port')).toMatchObject({ fate: 'differs' });
+    expect(reading(byCheck.readings, 'HAPROXY_0_STICKY')?.fate).toBe('unsupported');
+    // The label overrides the check; a TCP check leaves TCP.
+    expect(read({ HAPROXY_0_MODE: 'TCP' }, { healthChecks: [check('HTTP')] }).mode).toBe('tcp');
+    expect(read({}, { healthChecks: [check('TCP')] }).mode).toBe('tcp');
+    // A check at another port index is not port 0's, unless it names a port.
+    expect(read({}, { healthChecks: [check('HTTP', 1)] }).mode).toBe('tcp');
+    expect(read({}, { healthChecks: [check('HTTP', null, 8080)] }).mode).toBe('http');
+    expect(read({ HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX: '1' }, { healthChecks: [check('MESOS_HTTP', 1)] }).mode).toBe('http');
+  });
+
+  it('does not route a disabled port, nor one behind basic auth or an allow-list it cannot apply (fails closed)', () => {
+    expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_ENABLED: 'false' }).labels).toBeNull();
+    expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_ENABLED: 'true' }).labels).toMatchObject({ 'edgeroute.vhosts': 'a.example.com' });
+    const auth = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_AUTH: 'realm:user:$6$salt$hash' });
+    expect(auth.labels).toBeNull();
+    expect(reading(auth.readings, 'HAPROXY_0_AUTH')?.fate).toBe('unsupported');
+    expect(reading(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_AUTH: 'user:hash' }).readings, 'HAPROXY_0_AUTH')?.fate).toBe('bad');
+    // TCP with an ACL: edgeroute cannot filter TCP by client, so no TCP port rather than an open one.
+    const tcp = read({ HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.0.0.0/8' });
+    expect(tcp.labels).toEqual({});
+    expect(reading(tcp.readings, 'HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL')?.fate).toBe('unsupported');
+    // An allow-list that is partly bad keeps its good entries: narrower, never wider.
+    const partly = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.0.0.0/8 lan' });
+    expect(partly.labels).toMatchObject({ 'edgeroute.allowFrom': '10.0.0.0/8' });
+    expect(reading(partly.readings, 'HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL')?.fate).toBe('bad');
+  });
+
+  it('maps other balance algorithms to the nearest, with a warning', () => {
+    expect(reading(read({ HAPROXY_0_BALANCE: 'roundrobin' }).readings, 'HAPROXY_0_BALANCE')?.fate).toBe('same');
+    expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_BALANCE: 'first' }).labels).toMatchObject({ 'edgeroute.balance': 'leastconn' });
+    for (const balance of ['source', 'uri', 'static-rr', 'hdr(Host)', 'url_param userid', 'random']) {
+      const result = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_BALANCE: balance });
+      expect(result.labels).not.toHaveProperty('edgeroute.balance');
+      expect(reading(result.readings, 'HAPROXY_0_BALANCE')).toMatchObject({ fate: 'unsupported', note: expect.stringContaining('roundrobin') });
+    }
+    expect(reading(read({ HAPROXY_0_BALANCE: 'fastest' }).readings, 'HAPROXY_0_BALANCE')?.fate).toBe('bad');
+  });
+
+  it('gives one warning per bad label, naming it, and one naming every label not honoured; the rest still routes', () => {
+    const result = read({
+      HAPROXY_0_VHOST: 'a.example.com',
+      HAPROXY_0_PORT: 'abc',
+      HAPROXY_0_MODE: 'udp',
+      HAPROXY_0_BACKEND_HEAD: 'backend {backend}\n  timeout server 300s\n',
+      HAPROXY_0_FRONTEND_HEAD: 'frontend x',
+      HAPROXY_0_USE_HSTS: 'true',
+      HAPROXY_DEPLOYMENT_GROUP: 'shop',
+    });
+    expect(result.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
+    const problems = marathonLbProblems('/app', result.readings);
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toEqual({ appId: '/app', message: 'marathon-lb label HAPROXY_0_MODE="udp" is not tcp or http: ignored' });
+    expect(problems[1]?.message).toMatch(/^marathon-lb label HAPROXY_0_PORT="abc" is not a port \(1 to 65535\)/);
+    for (const label of ['HAPROXY_0_BACKEND_HEAD', 'HAPROXY_0_FRONTEND_HEAD', 'HAPROXY_0_USE_HSTS', 'HAPROXY_DEPLOYMENT_GROUP']) expect(problems[2]?.message).toContain(label);
+  });
+
+  it('names the marathon-lb label when edgeroute cannot route its value, and routes the rest', () => {
+    const result = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_PATH: '/api/../x' });
+    expect(result.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
+    expect(reading(result.readings, 'HAPROXY_0_PATH')).toMatchObject({ fate: 'bad', note: expect.stringContaining('"/api/../x"') });
+  });
+
+  it('reports the other service ports marathon-lb would route, per their own group', () => {
+    const labels = { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_GROUP: 'internal' };
+    const ports = { servicePorts: [10001, 10002, 10003] };
+    const other = (selector: string) => read(labels, ports, selector).readings.filter((r) => r.label.startsWith('port index')).map((r) => r.value);
+    expect(other('external')).toEqual(['10003']);
+    expect(other('internal')).toEqual(['10002']);
+    expect(other('*')).toEqual(['10002', '10003']);
+  });
+
+  it('is read only for apps without edgeroute.* labels, and for unlabelled apps only by an agent of every group', () => {
+    expect(readsMarathonLbLabels({ HAPROXY_GROUP: 'external' }, 'external')).toBe(true);
+    expect(readsMarathonLbLabels({ HAPROXY_GROUP: 'external', 'edgeroute.vhosts': 'a.example.com' }, 'external')).toBe(false);
+    expect(readsMarathonLbLabels({ owner: 'x' }, 'external')).toBe(false);
+    expect(readsMarathonLbLabels({ owner: 'x' }, 'internal,*')).toBe(true);
+  });
+
+  it('reads the fixture listing as marathon-lb would route it', () => {
+    const { snapshot } = parseAppsResponse(JSON.parse(readFileSync('test/fixtures/marathon/marathon-lb/apps.json', 'utf8')));
+    const labels = Object.fromEntries(snapshot.apps.filter((a) => readsMarathonLbLabels(a.labels, '*')).map((a) => [a.id, readMarathonLbLabels(a, '*').labels]));
+    expect(labels).toEqual({
+      '/shop/web': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'shop.example.com,www.shop.example.com', 'edgeroute.redirectHttps': 'true', 'edgeroute.sticky': 'true' },
+      '/shop/api': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'shop.example.com', 'edgeroute.path': '/api', 'edgeroute.stripPath': 'true', 'edgeroute.balance': 'leastconn' },
+      '/shop/admin': { 'edgeroute.group': 'external,internal', 'edgeroute.vhosts': 'admin.shop.example.com', 'edgeroute.allowFrom': '10.0.0.0/8,192.168.1.7' },
+      '/data/redis': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service' },
+      '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
+      '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com' },
+      '/tools/grafana': null,
+      '/batch/worker': { 'edgeroute.tcpPort': 'service' },
+      '/shop/search': null,
+      '/shop/gateway': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'gateway.example.com' },
+    });
+  });
+});
