@@ -147,11 +147,17 @@ export class HaproxyDataPlane implements DataPlane {
   inflight(taskIds: readonly string[]): Promise<InflightReport> {
     return this.exclusive(async () => {
       const info = await this.workers.info();
-      const stat = await this.runtime.one('show stat');
       const generation = parseInfoGeneration(info);
       const wanted = new Set(taskIds);
+      // Only the backends holding those tasks' servers: the whole `show stat` of 100,000 servers is tens of MB.
+      const holding = new Set<string>();
+      for (const s of this.servers.values()) {
+        const task = s.taskId ?? this.taskOfServer.get(s.name);
+        if (task !== undefined && task !== null && wanted.has(task)) holding.add(s.backend);
+      }
+      const replies = await this.runtime.run([...holding].map((b) => `show stat ${b} 4 -1`));
       const backends = new Map<string, number>();
-      for (const s of parseShowStat(stat!).servers) {
+      for (const s of replies.flatMap((reply) => (reply.startsWith('#') ? parseShowStat(reply).servers : []))) {
         const task = this.servers.get(key(s.backend, s.name))?.taskId ?? this.taskOfServer.get(s.name);
         if (task !== undefined && task !== null && wanted.has(task) && s.busy > 0) backends.set(task, (backends.get(task) ?? 0) + s.busy);
       }
@@ -577,11 +583,15 @@ export class HaproxyDataPlane implements DataPlane {
 
   /** Draining servers without sessions left: maintenance, then deleted. */
   private async reap(): Promise<void> {
-    if (![...this.servers.values()].some((s) => s.draining)) return;
-    const stat = parseShowStat(await this.runtime.one('show stat'));
-    const idle = stat.servers.filter((s) => s.busy === 0 && this.servers.get(key(s.backend, s.name))?.draining === true);
-    const gone = new Set(stat.servers.map((s) => key(s.backend, s.name)));
-    for (const k of this.servers.keys()) if (!gone.has(k)) this.servers.delete(k);
+    const draining = new Set<string>();
+    for (const s of this.servers.values()) if (s.draining) draining.add(s.backend);
+    if (draining.size === 0) return;
+    // Only the backends with draining servers: the whole `show stat` of 100,000 servers is tens of MB.
+    const backends = [...draining];
+    const servers = (await this.runtime.run(backends.map((b) => `show stat ${b} 4 -1`))).flatMap((reply) => (reply.startsWith('#') ? parseShowStat(reply).servers : []));
+    const idle = servers.filter((s) => s.busy === 0 && this.servers.get(key(s.backend, s.name))?.draining === true);
+    const present = new Set(servers.map((s) => key(s.backend, s.name)));
+    for (const backend of backends) for (const s of [...this.servers.inBackend(backend)]) if (!present.has(key(backend, s.name))) this.servers.delete(key(backend, s.name));
     if (idle.length === 0) return;
     const replies = await this.runtime.run(idle.flatMap((s) => [`set server ${s.backend}/${s.name} state maint`, `del server ${s.backend}/${s.name}`]));
     let deleted = false;
