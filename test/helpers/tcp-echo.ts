@@ -24,6 +24,17 @@ export class EchoServers {
     return this.servers.get(port)?.name;
   }
 
+  /** The ports of the echo servers still running. */
+  ports(): number[] {
+    return [...this.servers.keys()];
+  }
+
+  async stop(port: number): Promise<void> {
+    const echo = this.servers.get(port);
+    this.servers.delete(port);
+    await new Promise<void>((resolve) => (echo ? echo.server.close(() => resolve()) : resolve()));
+  }
+
   async stopAll(): Promise<void> {
     const all = [...this.servers.values()];
     this.servers.clear();

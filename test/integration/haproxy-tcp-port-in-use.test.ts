@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
+import { freePortRange } from '../helpers/tcp-echo.js';
 
 const RANGE = 3;
 let marathon: MarathonSim;
@@ -47,30 +48,6 @@ function exchange(port: number): Promise<string> {
       resolve(reply);
     });
   });
-}
-
-/** `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const from = 20_000 + Math.floor(Math.random() * 30_000);
-    const probes: Server[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const probe = createServer();
-        await new Promise<void>((resolve, reject) => {
-          probe.once('error', reject);
-          probe.listen(from + i, '127.0.0.1', resolve);
-        });
-        probes.push(probe);
-      }
-      return from;
-    } catch {
-      // taken: try another
-    } finally {
-      await Promise.all(probes.map((s) => new Promise((resolve) => s.close(resolve))));
-    }
-  }
-  throw new Error('no free port range');
 }
 
 const warningsFor = (app: string) => node.logs.lines().filter((l) => l.app === app && l.level === 40);

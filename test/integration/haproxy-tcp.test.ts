@@ -4,110 +4,19 @@
 // run time). Tasks are TCP echo servers the test runs (the simulator's
 // virtual tasks point at them). Scale, drain and a new app under continuous
 // TCP load: zero failed connections, and the HAProxy worker PID unchanged.
-import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
+import { EchoServers, exchange, freePortRange, startTcpLoad } from '../helpers/tcp-echo.js';
 
 const RANGE = 4;
 let marathon: MarathonSim;
 let node: HaproxyRoutingNode;
 let workerPid: number;
 let base: number;
-const echoes = new Map<number, { name: string; server: Server }>();
-
-/** A TCP echo server: answers the first chunk with `<name>:<chunk>` and closes. */
-async function startEcho(name: string): Promise<number> {
-  const server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', (data) => socket.end(`${name}:${String(data)}`));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  echoes.set(port, { name, server });
-  return port;
-}
-
-async function closeEcho(port: number): Promise<void> {
-  const echo = echoes.get(port);
-  echoes.delete(port);
-  await new Promise<void>((resolve) => (echo ? echo.server.close(() => resolve()) : resolve()));
-}
-
-/** One short connection through HAProxy: the echo's name, or throws. */
-function exchange(port: number, message = 'ping'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let reply = '';
-    const timer = setTimeout(() => socket.destroy(new Error('timeout')), 5_000);
-    socket.on('connect', () => socket.write(message));
-    socket.on('data', (d) => (reply += String(d)));
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const colon = reply.indexOf(':');
-      if (colon > 0 && reply.slice(colon + 1) === message) resolve(reply.slice(0, colon));
-      else reject(new Error(`unexpected reply ${JSON.stringify(reply)}`));
-    });
-  });
-}
-
-/** A bounded loop of short connections: counts answers per echo and failures. */
-function startTcpLoad(port: number, concurrency = 4, maxConnections = 200_000) {
-  let stopped = false;
-  let sent = 0;
-  const seen = new Map<string, number>();
-  const failures: string[] = [];
-  const workers = Array.from({ length: concurrency }, async () => {
-    while (!stopped && sent < maxConnections) {
-      sent++;
-      try {
-        const name = await exchange(port);
-        seen.set(name, (seen.get(name) ?? 0) + 1);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-    }
-  });
-  return {
-    sent: () => sent,
-    seen,
-    async stop() {
-      stopped = true;
-      await Promise.all(workers);
-      return { sent, failures };
-    },
-  };
-}
-
-/** `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const from = 20_000 + Math.floor(Math.random() * 30_000);
-    const servers: Server[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const server = createServer();
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(from + i, '127.0.0.1', resolve);
-        });
-        servers.push(server);
-      }
-      return from;
-    } catch {
-      // taken: try another
-    } finally {
-      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    }
-  }
-  throw new Error('no free port range');
-}
+const echoes = new EchoServers();
 
 async function reaches(port: number, names: readonly string[], timeoutMs = 15_000): Promise<void> {
   const want = new Set(names);
@@ -118,7 +27,7 @@ async function reaches(port: number, names: readonly string[], timeoutMs = 15_00
   }, timeoutMs);
 }
 
-const namesOf = (appId: string) => marathon.tasks(appId).map((t) => echoes.get(t.port)?.name ?? `?${t.port}`);
+const namesOf = (appId: string) => marathon.tasks(appId).map((t) => echoes.nameAt(t.port) ?? `?${t.port}`);
 
 beforeAll(async () => {
   marathon = await MarathonSim.start();
@@ -130,7 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await node?.stop();
   await marathon?.stop();
-  for (const port of [...echoes.keys()]) await closeEcho(port);
+  await echoes.stopAll();
 });
 
 const expectNoReload = async () => expect(await node.haproxy.workerPid()).toBe(workerPid);
@@ -139,7 +48,7 @@ describe('TCP apps on an HAProxy routing node', () => {
   const echoPorts: number[] = [];
 
   it('routes a TCP echo app through its Marathon service port (edgeroute.tcpPort=service)', async () => {
-    for (let i = 0; i < 4; i++) echoPorts.push(await startEcho(`echo-${i}`));
+    for (let i = 0; i < 4; i++) echoPorts.push(await echoes.start(`echo-${i}`));
     await marathon.deploy({
       id: '/echo',
       instances: 2,
@@ -167,7 +76,7 @@ describe('TCP apps on an HAProxy routing node', () => {
     // Drained, then deleted once idle; only then do their processes go away.
     await waitFor('the drained servers deleted', () => (gone.every((id) => node.logs.has((l) => l.task === id && l.msg === 'drained server removed from haproxy')) ? true : undefined), 15_000);
     const stillRouted = new Set(namesOf('/echo'));
-    for (const [port, echo] of [...echoes]) if (echoPorts.includes(port) && !stillRouted.has(echo.name)) await closeEcho(port);
+    for (const port of echoes.ports()) if (echoPorts.includes(port) && !stillRouted.has(echoes.nameAt(port)!)) await echoes.stop(port);
     const after = load.sent();
     await waitFor('more traffic', () => (load.sent() > after + 100 ? true : undefined), 10_000);
     const report = await load.stop();
@@ -180,7 +89,7 @@ describe('TCP apps on an HAProxy routing node', () => {
   it('adds a second TCP app on another port under load, zero failed; a port two apps claim warns naming both', async () => {
     const load = startTcpLoad(base);
     await waitFor('traffic', () => (load.sent() > 50 ? true : undefined), 10_000);
-    const ports = [await startEcho('other-0'), await startEcho('other-1')];
+    const ports = [await echoes.start('other-0'), await echoes.start('other-1')];
     await marathon.deploy({ id: '/other', instances: 2, backendPorts: ports, labels: { 'edgeroute.tcpPort': String(base + 2) } });
     await reaches(base + 2, ['other-0', 'other-1']);
     const load2 = startTcpLoad(base + 2, 2);
