@@ -3,6 +3,7 @@
 import { agentCommand } from './agent-command.js';
 import { demoCommand } from './demo-command.js';
 import { installCommand } from './install-command.js';
+import { labelsCommand } from './labels-command.js';
 import { haproxyConfCommand } from './haproxy-conf-command.js';
 import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
   restart: { run: operationCommand('restart'), summary: OPERATION_SUMMARIES.restart as string },
   rollout: { run: operationCommand('rollout'), summary: OPERATION_SUMMARIES.rollout as string },
   demo: { run: demoCommand, summary: 'run a local sandbox: Redis, nginx, a Marathon simulator and the agent' },
+  labels: { run: labelsCommand, summary: 'the migration report: how each app routes, what its marathon-lb labels became' },
   install: { run: installCommand, summary: 'make this Debian host a routing node: user, /etc/edgeroute, systemd units, log rotation' },
 };
 

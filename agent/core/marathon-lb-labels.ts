@@ -277,8 +277,10 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   const auth = at0('AUTH');
   if (auth !== undefined) {
     failClosed = true;
-    if (auth.split(':').length !== 3) read('HAPROXY_0_AUTH', 'bad', 'is not realm:user:encrypted-password: not routed rather than served without a password');
-    else read('HAPROXY_0_AUTH', 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)');
+    const fields = auth.split(':');
+    // The password hash is never shown (warnings, the report): realm and user are enough to find it.
+    if (fields.length !== 3) read('HAPROXY_0_AUTH', 'bad', `has ${fields.length} field(s), not realm:user:encrypted-password: not routed rather than served without a password`, '(hidden)');
+    else read('HAPROXY_0_AUTH', 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)', `${fields[0]}:${fields[1]}:(hidden)`);
   }
 
   // The service port: TCP mode routes it on HAProxy nodes; HTTP mode without a vhost too
