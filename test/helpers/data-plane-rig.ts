@@ -36,11 +36,11 @@ export interface DataPlaneOptions {
    * policies to HAProxy's Lua action.
    */
   readonly policyRedis?: string;
-  /** Also send X-Edgeroute-Version to clients (nginx-conf --version-header). */
+  /** Also send X-Edgeroute-Version to clients (nginx-conf and haproxy-conf --version-header). */
   readonly versionResponseHeader?: boolean;
-  /** The variable holding the request's region (nginx-conf --region-var). */
-  readonly regionVar?: string;
-  /** Also listen on [::1] at the same port. */
+  /** The request header holding the client's region, a CDN's (nginx-conf --region-var http_NAME, haproxy-conf --region-header NAME). */
+  readonly regionHeader?: string;
+  /** Also listen on [::1] at the same port (HAProxy: a second bind). */
   readonly ipv6?: boolean;
   /** nginx's worker_processes (default 2); HAProxy runs one worker. */
   readonly workerProcesses?: number;
@@ -93,6 +93,15 @@ export interface DataPlaneRig {
      * sends it again, a POST included. nginx answers 502.
      */
     readonly cutRequestClosesSilently: boolean;
+    /**
+     * Who reads split policies from Redis, and so reports a refused policy
+     * and Redis going away: nginx's plugin, in the data plane's log (plus
+     * its admin /edgeroute/status), or, on HAProxy nodes, the agent, in its
+     * own log (HAProxy's Lua only ever gets a policy that passed, in
+     * rules.map). The lines say Redis is away (splitting goes on with the
+     * last good policies) and back.
+     */
+    readonly policyReader: { readonly reportsIn: 'data plane' | 'agent'; readonly redisLost: string; readonly redisBack: string };
   };
   /**
    * What this data plane should do like the other but does not yet: the
@@ -127,13 +136,14 @@ export const NGINX_RIG: DataPlaneRig = {
     splits: true,
     serverPickedBeforeBody: false,
     cutRequestClosesSilently: false,
+    policyReader: { reportsIn: 'data plane', redisLost: 'splitting goes on with the last good policies', redisBack: 'redis reachable again' },
   },
   gaps: { wildcardVhosts: false },
   async startDataPlane(opts = {}) {
     const nginx = await startNginxNode({
       workerProcesses: opts.workerProcesses ?? 2,
       ...(opts.policyRedis === undefined ? {} : { redis: opts.policyRedis }),
-      ...(opts.regionVar === undefined ? {} : { regionVar: opts.regionVar }),
+      ...(opts.regionHeader === undefined ? {} : { regionVar: `http_${opts.regionHeader.toLowerCase().replace(/-/g, '_')}` }),
       ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
       ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
     });
@@ -163,14 +173,17 @@ export const HAPROXY_RIG: DataPlaneRig = {
     splits: true,
     serverPickedBeforeBody: true,
     cutRequestClosesSilently: true,
+    // RedisLink's lines; the policy feed keeps every last good policy meanwhile.
+    policyReader: { reportsIn: 'agent', redisLost: 'redis connection lost; retrying', redisBack: 'redis connected' },
   },
   gaps: { wildcardVhosts: false },
   async startDataPlane(opts = {}) {
-    if (opts.regionVar !== undefined || opts.versionResponseHeader !== undefined || opts.ipv6 !== undefined) {
-      // Say so rather than start a node that silently ignores them.
-      throw new Error('the HAProxy rig has no regionVar, versionResponseHeader or ipv6: HAProxy nodes have no region source or --version-header');
-    }
-    const haproxy = await startHaproxy({ backendPool: opts.backendPool ?? 16 });
+    const haproxy = await startHaproxy({
+      backendPool: opts.backendPool ?? 16,
+      ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
+      ...(opts.regionHeader === undefined ? {} : { regionHeader: opts.regionHeader }),
+      ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
+    });
     return {
       kind: 'haproxy',
       publicUrl: haproxy.publicUrl,

@@ -38,6 +38,8 @@ export interface HaproxyOptions {
   /** haproxy-conf --tcp-ports FROM-TO (bound on 127.0.0.1). */
   tcpPorts?: string;
   tcpBackendPool?: number;
+  /** Also listen on [::1] at the same port. */
+  ipv6?: boolean;
   /** haproxy-conf --region-header NAME. */
   regionHeader?: string;
   /** haproxy-conf --version-header. */
@@ -47,7 +49,8 @@ export interface HaproxyOptions {
 export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
   const port = await freePort();
-  const files = renderHaproxyConf({ outDir: dir, listen: [`127.0.0.1:${port}`], backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
+  const listen = opts.ipv6 ? [`127.0.0.1:${port}`, `[::1]:${port}`] : [`127.0.0.1:${port}`];
+  const files = renderHaproxyConf({ outDir: dir, listen, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {
