@@ -20,16 +20,29 @@ export const policyRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       return reply.code(503).send({ error: `Redis did not answer: ${error.message}` });
     });
 
+    // Policies typed by hand into Redis may not be JSON: such a one is listed
+    // apart (with its text), never a reason to fail the others.
     app.get('/v1/policies', async () => {
       const apps = await policies!.list();
       const texts = await Promise.all(apps.map((a) => policies!.get(a)));
-      return { policies: Object.fromEntries(apps.map((a, i) => [a, texts[i] === null ? null : JSON.parse(texts[i] as string)])) };
+      const valid: Record<string, unknown> = {};
+      const invalid: Record<string, { error: string; text: string }> = {};
+      apps.forEach((a, i) => {
+        const text = texts[i];
+        if (text === null || text === undefined) return;
+        const parsed = parseStored(text);
+        if (parsed.ok) valid[a] = parsed.policy;
+        else invalid[a] = { error: parsed.error, text };
+      });
+      return Object.keys(invalid).length === 0 ? { policies: valid } : { policies: valid, invalid };
     });
 
     app.get<{ Params: { app: string } }>('/v1/policies/:app', { schema: { params: appParams } }, async (request, reply) => {
       const text = await policies!.get(request.params.app);
       if (text === null) return reply.code(404).send({ error: `no policy for ${request.params.app}` });
-      return JSON.parse(text);
+      const parsed = parseStored(text);
+      if (!parsed.ok) return reply.code(422).send({ error: parsed.error, text });
+      return parsed.policy;
     });
 
     app.put<{ Params: { app: string }; Body: unknown }>(
@@ -49,3 +62,11 @@ export const policyRoutes = (deps: ApiDeps): FastifyPluginAsync =>
       return { removed: policies!.key(request.params.app) };
     });
   };
+
+function parseStored(text: string): { ok: true; policy: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, policy: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, error: `the stored policy is not valid JSON: ${(err as Error).message}` };
+  }
+}

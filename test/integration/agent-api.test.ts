@@ -115,6 +115,26 @@ describe('/v1/policies', () => {
     expect((await write('DELETE', '/v1/policies/shop')).status).toBe(200);
     expect((await json('/v1/policies/shop')).status).toBe(404);
   });
+
+  it('lists a policy typed into Redis that is not JSON apart, and still lists the others', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redis.url);
+    const policy = { default: 'stable', rules: [] };
+    try {
+      await client.set('edgeroute:policy:good', JSON.stringify(policy));
+      await client.set('edgeroute:policy:broken', '{"rules": [');
+      const list = await json('/v1/policies');
+      expect(list.status).toBe(200);
+      expect(list.body.policies).toEqual({ good: policy });
+      expect(list.body.invalid).toMatchObject({ broken: { text: '{"rules": [', error: expect.stringContaining('not valid JSON') } });
+      const one = await json('/v1/policies/broken');
+      expect(one.status).toBe(422);
+      expect(one.body).toMatchObject({ text: '{"rules": [', error: expect.stringContaining('not valid JSON') });
+    } finally {
+      await client.del('edgeroute:policy:good', 'edgeroute:policy:broken');
+      client.disconnect();
+    }
+  });
 });
 
 describe('/metrics', () => {
