@@ -2,7 +2,8 @@
  * Judges one Marathon app: its labels, its tasks' endpoints and lifecycle
  * verdicts, and the version of a logical app it contributes. Pure.
  */
-import { LABEL, readRoutingLabels, SERVICE_PORT, type RoutingLabels } from './labels.js';
+import { LABEL, readRoutingLabels, SERVICE_PORT, type LabelsResult, type RoutingLabels } from './labels.js';
+import { PORT_LABEL_PREFIX, portAppKey, readPortLabels } from './port-labels.js';
 import { isIpAddress, taskEndpoint } from './endpoint.js';
 import { groupSelected } from './groups.js';
 import { labelsOf } from './label-source.js';
@@ -27,7 +28,8 @@ export interface VersionCandidate {
 
 /** Everything judging one Marathon app yields; reusable while the app object, config and host addresses are the same. */
 export interface JudgedApp {
-  readonly candidate: VersionCandidate | null;
+  /** One per routed port: the app's own (edgeroute.portIndex), then each edgeroute.port.N. */
+  readonly candidates: readonly VersionCandidate[];
   readonly problems: readonly InputProblem[];
   readonly observations: ReadonlyArray<readonly [string, RememberedHealth]>;
   readonly nextChangeAt: number | null;
@@ -43,39 +45,60 @@ export function sameHosts(used: JudgedApp['hostsUsed'], hostAddresses: ReadonlyM
 
 export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedApp {
   const problems: InputProblem[] = [];
-  const unrouted: JudgedApp = { candidate: null, problems, observations: [], nextChangeAt: null, reusable: true, hostsUsed: [] };
-  const labels = readRoutingLabels(labelsOf(app, input.config, problems));
-  if (!labels.ok) {
-    problems.push({ appId: app.id, message: `skipped: ${labels.message}` });
-    return unrouted;
+  const source = labelsOf(app, input.config, problems);
+  const main = readRoutingLabels(source);
+  const ports: Array<{ key: (appKey: string) => string; result: LabelsResult; what: string }> = [{ key: (k) => k, result: main, what: '' }];
+  if (Object.keys(source).some((k) => k.startsWith(PORT_LABEL_PREFIX))) {
+    const mainIndex = main.ok && main.routed ? main.value.portIndex : readPortIndex(source);
+    for (const port of readPortLabels(source, mainIndex)) ports.push({ key: (k) => portAppKey(k, port.index), result: port.result, what: port.index < 0 ? '' : `port index ${port.index} ` });
   }
-  if (!labels.routed || !groupSelected(input.config.group, labels.value.groups)) return unrouted;
-  const appKey = labels.value.app ?? app.id;
-  let tcpPort: number | null = null;
-  if (labels.value.tcpPort === SERVICE_PORT) {
-    const servicePort = app.servicePorts?.[labels.value.portIndex] ?? null;
-    if (servicePort === null) {
-      problems.push({ appId: app.id, message: `skipped: ${LABEL.tcpPort}=${SERVICE_PORT} but the app declares no service port at ${LABEL.portIndex}=${labels.value.portIndex}` });
-      return unrouted;
+  const candidates: VersionCandidate[] = [];
+  const observations = new Map<string, RememberedHealth>();
+  const hostsUsed: Array<readonly [string, string | undefined]> = [];
+  let nextChangeAt: number | null = null;
+  let reusable = true;
+  for (const port of ports) {
+    const labels = port.result;
+    if (!labels.ok) {
+      problems.push({ appId: app.id, message: `${port.what}skipped: ${labels.message}` });
+      continue;
     }
-    tcpPort = servicePort;
-  } else tcpPort = labels.value.tcpPort ?? null;
-  const judged = judgeApp(app, appKey, labels.value, input, problems);
-  const candidate: VersionCandidate | null =
-    judged.backends === null
-      ? null
-      : {
-          appKey,
-          version: labels.value.version,
-          marathonAppId: app.id,
-          vhosts: labels.value.vhosts,
-          tcpPort,
-          paths: labels.value.paths,
-          settings: labels.value.settings,
-          backends: judged.backends,
-          statuses: statusesLater(app, appKey, labels.value, input),
-        };
-  return { candidate, problems, observations: judged.observations, nextChangeAt: judged.nextChangeAt, reusable: judged.reusable, hostsUsed: judged.hostsUsed };
+    if (!labels.routed || !groupSelected(input.config.group, labels.value.groups)) continue;
+    const appKey = port.key(labels.value.app ?? app.id);
+    let tcpPort: number | null = null;
+    if (labels.value.tcpPort === SERVICE_PORT) {
+      const servicePort = app.servicePorts?.[labels.value.portIndex] ?? null;
+      if (servicePort === null) {
+        problems.push({ appId: app.id, message: `${port.what}skipped: ${LABEL.tcpPort}=${SERVICE_PORT} but the app declares no service port at ${LABEL.portIndex}=${labels.value.portIndex}` });
+        continue;
+      }
+      tcpPort = servicePort;
+    } else tcpPort = labels.value.tcpPort ?? null;
+    const judged = judgeApp(app, appKey, labels.value, input, problems);
+    for (const [task, health] of judged.observations) observations.set(task, health);
+    hostsUsed.push(...judged.hostsUsed);
+    reusable &&= judged.reusable;
+    if (judged.nextChangeAt !== null) nextChangeAt = nextChangeAt === null ? judged.nextChangeAt : Math.min(nextChangeAt, judged.nextChangeAt);
+    if (judged.backends === null) continue;
+    candidates.push({
+      appKey,
+      version: labels.value.version,
+      marathonAppId: app.id,
+      vhosts: labels.value.vhosts,
+      tcpPort,
+      paths: labels.value.paths,
+      settings: labels.value.settings,
+      backends: judged.backends,
+      statuses: statusesLater(app, appKey, labels.value, input),
+    });
+  }
+  return { candidates, problems, observations: [...observations], nextChangeAt, reusable, hostsUsed };
+}
+
+/** edgeroute.portIndex when the app's own port is not routed (only its edgeroute.port.N.* are). */
+function readPortIndex(labels: Readonly<Record<string, string>>): number {
+  const raw = labels[LABEL.portIndex]?.trim() ?? '0';
+  return /^\d+$/.test(raw) ? Number(raw) : 0;
 }
 
 /** Judges every active task of one Marathon app; backends null when the app cannot be routed at all (no usable port). */

@@ -3,8 +3,7 @@
  * with --marathon-lb-labels, its marathon-lb labels said in edgeroute.* terms
  * (marathon-lb-labels.ts), with a warning for each that cannot be honoured.
  */
-import { groupSelected } from './groups.js';
-import { marathonLbGroups, marathonLbProblems, readMarathonLbLabels, readsMarathonLbLabels } from './marathon-lb-labels.js';
+import { marathonLbProblems, readMarathonLbLabels, readsMarathonLbLabels } from './marathon-lb-labels.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
 import type { RoutingConfig } from './routing-table.js';
 
@@ -13,7 +12,7 @@ const NONE: Readonly<Record<string, string>> = Object.freeze({});
 export function labelsOf(app: MarathonApp, config: RoutingConfig, problems: InputProblem[]): Readonly<Record<string, string>> {
   if (!config.marathonLbLabels || !readsMarathonLbLabels(app.labels, config.group)) return app.labels;
   const reading = readMarathonLbLabels(app, config.group);
-  // Warnings only where this agent routes the app (other groups' agents warn for theirs).
-  if (groupSelected(config.group, marathonLbGroups(app.labels))) problems.push(...marathonLbProblems(app.id, reading.readings));
+  // Warnings only where this agent routes a port of the app (other groups' agents warn for theirs).
+  if (reading.ports.some((p) => p.selected)) problems.push(...marathonLbProblems(app.id, reading.readings));
   return reading.labels ?? NONE;
 }

@@ -11,6 +11,7 @@
 import { EVERY_GROUP, GROUP_NAME, groupSelected, parseGroupList } from './groups.js';
 import { LABEL, readRoutingLabels, SERVICE_PORT } from './labels.js';
 import { ROUTE_LABEL } from './route-settings.js';
+import { PORT_LABEL_PREFIX, readPortLabels } from './port-labels.js';
 import { isCidr } from '../policy/cidr.js';
 import type { HealthCheckSpec, InputProblem, MarathonApp } from './marathon-types.js';
 
@@ -39,17 +40,19 @@ export interface MarathonLbReading {
   readonly readings: readonly LabelReading[];
   /** HTTP (by Host on the HTTP listeners) or TCP (on a port): marathon-lb's mode of port 0. */
   readonly mode: 'http' | 'tcp';
+  /** The ports marathon-lb reads (0 and each with a service port), their groups, and whether this agent routes them. */
+  readonly ports: readonly PortSelection[];
+}
+
+export interface PortSelection {
+  readonly index: number;
+  readonly groups: readonly string[];
+  readonly selected: boolean;
 }
 
 const EDGEROUTE_PREFIX = 'edgeroute.';
 const HAPROXY_PREFIX = 'HAPROXY_';
 const PER_PORT = /^HAPROXY_(\d+)_(.+)$/;
-
-/** marathon-lb's per-port labels with a meaning of their own (config.py, labels with a setter other than set_label). */
-const PORT_LABELS = new Set([
-  'AUTH', 'VHOST', 'GROUP', 'PATH', 'STICKY', 'ENABLED', 'REDIRECT_TO_HTTPS', 'USE_HSTS', 'SSL_CERT', 'BIND_OPTIONS', 'BIND_ADDR', 'PORT', 'MODE', 'BALANCE',
-  'HTTP_BACKEND_PROXYPASS_PATH', 'HTTP_BACKEND_REVPROXY_PATH', 'HTTP_BACKEND_REDIR', 'BACKEND_WEIGHT', 'BACKEND_NETWORK_ALLOWED_ACL', 'BACKEND_HEALTHCHECK_PORT_INDEX',
-]);
 
 /** Per-app overrides of marathon-lb's config templates (config.py, set_label): HAProxy config text edgeroute has no place for. */
 const TEMPLATE_LABELS = new Set([
@@ -101,11 +104,6 @@ export function readsMarathonLbLabels(labels: Readonly<Record<string, string>>, 
   return hasMarathonLbLabels(labels) || (selector !== null && parseGroupList(selector).includes(EVERY_GROUP));
 }
 
-/** The groups of an app's port 0 in marathon-lb's terms: HAPROXY_0_GROUP, else HAPROXY_GROUP. */
-export function marathonLbGroups(labels: Readonly<Record<string, string>>): string[] {
-  return parseGroupList(labels.HAPROXY_0_GROUP ?? labels.HAPROXY_GROUP ?? '');
-}
-
 /** marathon-lb's string_to_bool. */
 function isTrue(value: string): boolean {
   return ['true', 't', 'yes', 'y'].includes(value.toLowerCase());
@@ -125,11 +123,92 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   const readings: LabelReading[] = [];
   const seen = new Set<string>();
   const read = (label: string, fate: LabelFate, note: string, value = labels[label] ?? ''): void => {
+    // An app-wide label (HAPROXY_GROUP) is read for every port: reported once.
+    if (seen.has(label) && readings.some((r) => r.label === label)) return;
     seen.add(label);
     readings.push({ label, value, fate, note });
   };
-  const at0 = (name: string): string | undefined => labels[`HAPROXY_0_${name}`];
   const out: Record<string, string> = {};
+  const source = new Map<string, string>();
+  const ports: PortSelection[] = [];
+  let mode: 'http' | 'tcp' = 'tcp';
+  let closed = false;
+  // marathon-lb reads every service port (a port index without one is skipped), and port 0.
+  const indexes = [0, ...(app.servicePorts ?? []).flatMap((port, i) => (i > 0 && port !== null ? [i] : []))];
+  for (const n of indexes) {
+    const groups = parseGroupList(labels[`HAPROXY_${n}_GROUP`] ?? labels.HAPROXY_GROUP ?? '');
+    const selected = groupSelected(selector, groups);
+    ports.push({ index: n, groups, selected });
+    // Another agent's port: read (for its mode), but neither reported nor routed here.
+    // Port n's notes name the edgeroute.port.n.* labels it becomes.
+    const readN: typeof read = n === 0 ? read : (label, fate, note, value) => read(label, fate, note.replace(/\bedgeroute\.(?!port\.)(?=[a-z])/g, `${PORT_LABEL_PREFIX}${n}.`), value);
+    const port = readPort(app, n, selected ? readN : (label) => void seen.add(label));
+    if (n === 0) mode = port.mode;
+    if (!selected) {
+      read(`port index ${n}`, 'same', `in ${groups.length === 0 ? 'no group' : `group ${groups.join(',')}`}: another agent's to route`, '');
+      continue;
+    }
+    if (port.failClosed) {
+      closed = true;
+      continue;
+    }
+    const prefix = n === 0 ? 'edgeroute.' : `${PORT_LABEL_PREFIX}${n}.`;
+    for (const [key, value] of Object.entries(port.out)) {
+      const name = `${prefix}${key.slice('edgeroute.'.length)}`;
+      out[name] = value;
+      source.set(name, port.source.get(key) ?? key);
+    }
+  }
+  const readIndexes = new Set(ports.filter((p) => p.selected).map((p) => p.index));
+
+  // Everything else.
+  const notes: Record<string, [LabelFate, string]> = {
+    USE_HSTS: ['unsupported', 'edgeroute adds no response header: send Strict-Transport-Security from the app'],
+    SSL_CERT: ['unsupported', 'certificates are per node: put it in the agent\'s --certs folder (nginx) or haproxy-conf --tls-cert (HAProxy)'],
+    BIND_OPTIONS: ['unsupported', 'bind options are per node: haproxy-conf and nginx-conf set the listeners'],
+    HTTP_BACKEND_REVPROXY_PATH: ['unsupported', 'Location headers are not rewritten: have the app send its own paths'],
+    HTTP_BACKEND_REDIR: ['unsupported', 'a redirect of / is not offered yet: serve it from the app'],
+    BACKEND_WEIGHT: ['same', 'not needed: the longest matching path prefix wins, whatever the order'],
+    BACKEND_HEALTHCHECK_PORT_INDEX: ['differs', "edgeroute follows Marathon's health results, not HAProxy's own checks"],
+  };
+  for (const [key, value] of Object.entries(labels)) {
+    if (seen.has(key) || !key.startsWith(HAPROXY_PREFIX)) continue;
+    const perPort = PER_PORT.exec(key);
+    const index = perPort ? Number(perPort[1]) : null;
+    const name = perPort ? (perPort[2] ?? '') : key.slice(HAPROXY_PREFIX.length);
+    if (index !== null && !readIndexes.has(index)) {
+      const known = ports.some((p) => p.index === index);
+      read(key, 'same', known ? `port index ${index} is another agent's to route` : `the app has no service port at index ${index}: ignored, as marathon-lb does`, value);
+    } else if (perPort && TEMPLATE_LABELS.has(name)) read(key, 'unsupported', 'overrides a marathon-lb config template: HAProxy config text edgeroute cannot honour (the README says what to use instead)', value);
+    else if (index !== null && notes[name]) {
+      const [fate, note] = notes[name];
+      if (name === 'USE_HSTS' && !isTrue(value)) read(key, 'same', 'no HSTS (the default)', value);
+      else read(key, fate, note, value);
+    } else if (index === null && DEPLOYMENT_LABELS.has(name))
+      read(key, 'unsupported', 'zdd blue/green deployments are not merged yet: each colour is its own app (use edgeroute.app and edgeroute.version, and edgeroute rollout)', value);
+    else if (index === null && name === 'GROUP') continue;
+    else read(key, 'same', 'not a marathon-lb label: ignored, as marathon-lb does', value);
+  }
+
+  const result = Object.keys(out).length === 0 && closed ? null : checked(out, source, readings);
+  return { labels: result, readings: sortReadings(readings), mode, ports };
+}
+
+/** One port's marathon-lb labels said in edgeroute terms (its keys unprefixed). */
+interface PortReading {
+  readonly out: Record<string, string>;
+  /** edgeroute label → the marathon-lb label it came from. */
+  readonly source: Map<string, string>;
+  readonly mode: 'http' | 'tcp';
+  readonly failClosed: boolean;
+}
+
+function readPort(app: MarathonApp, n: number, read: (label: string, fate: LabelFate, note: string, value?: string) => void): PortReading {
+  const labels = app.labels;
+  const p = `HAPROXY_${n}_`;
+  const at0 = (name: string): string | undefined => labels[`${p}${name}`];
+  const out: Record<string, string> = {};
+  const servicePortLabel = n === 0 ? 'service port' : `port index ${n}`;
   /** edgeroute label → the marathon-lb label it came from, to name it if the label reader refuses the value. */
   const source = new Map<string, string>();
   const set = (key: string, value: string, from: string): void => {
@@ -138,21 +217,21 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   };
   let failClosed = false;
 
-  // Groups: HAPROXY_0_GROUP, the more specific, wins over HAPROXY_GROUP.
-  const groupLabel = at0('GROUP') !== undefined ? 'HAPROXY_0_GROUP' : labels.HAPROXY_GROUP !== undefined ? 'HAPROXY_GROUP' : null;
+  // Groups: ${p}GROUP, the more specific, wins over HAPROXY_GROUP.
+  const groupLabel = at0('GROUP') !== undefined ? `${p}GROUP` : labels.HAPROXY_GROUP !== undefined ? 'HAPROXY_GROUP' : null;
   if (groupLabel !== null) {
     const groups = parseGroupList(labels[groupLabel] ?? '');
     const bad = groups.length === 0 ? '' : groups.find((g) => !GROUP_NAME.test(g));
-    if (bad !== undefined) read(groupLabel, 'bad', `has ${JSON.stringify(bad)}, which is not a group name: port 0 is in no group`);
+    if (bad !== undefined) read(groupLabel, 'bad', `has ${JSON.stringify(bad)}, which is not a group name: port ${n} is in no group`);
     else {
       set(LABEL.group, groups.join(','), groupLabel);
       read(groupLabel, 'mapped', `${LABEL.group}=${groups.join(',')}`);
     }
-    if (groupLabel === 'HAPROXY_0_GROUP' && labels.HAPROXY_GROUP !== undefined) read('HAPROXY_GROUP', 'same', 'port 0 takes HAPROXY_0_GROUP, the more specific');
+    if (groupLabel === `${p}GROUP` && labels.HAPROXY_GROUP !== undefined) read('HAPROXY_GROUP', 'same', `port ${n} takes ${p}GROUP, the more specific`);
   }
 
   const enabled = at0('ENABLED');
-  if (enabled !== undefined) read('HAPROXY_0_ENABLED', isTrue(enabled) ? 'same' : 'mapped', isTrue(enabled) ? 'routed (the default)' : 'port 0 is not routed, as marathon-lb does');
+  if (enabled !== undefined) read(`${p}ENABLED`, isTrue(enabled) ? 'same' : 'mapped', isTrue(enabled) ? 'routed (the default)' : `port ${n} is not routed, as marathon-lb does`);
   if (enabled !== undefined && !isTrue(enabled)) failClosed = true;
 
   // Mode: marathon-lb's MarathonService takes http from an HTTP health check, the MODE label
@@ -160,16 +239,16 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   // BACKEND_HEALTHCHECK_PORT_INDEX overrides everything.
   const vhostRaw = at0('VHOST');
   const hosts = vhostRaw === undefined ? [] : vhostRaw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
-  let mode: 'http' | 'tcp' | null = healthCheckAt(app.healthChecks, 0)?.protocol === 'HTTP' ? 'http' : null;
+  let mode: 'http' | 'tcp' | null = healthCheckAt(app.healthChecks, n)?.protocol === 'HTTP' ? 'http' : null;
   const modeRaw = at0('MODE');
   if (modeRaw !== undefined) {
     const value = modeRaw.trim().toLowerCase();
     if (value === 'http' || value === 'tcp') {
       mode = value;
-      read('HAPROXY_0_MODE', value === 'tcp' && hosts.length > 0 ? 'differs' : 'mapped', value === 'tcp' && hosts.length > 0 ? 'the vhost is routed over HTTP, the service port in TCP' : `${value} mode`);
-    } else read('HAPROXY_0_MODE', 'bad', 'is not tcp or http: ignored');
+      read(`${p}MODE`, value === 'tcp' && hosts.length > 0 ? 'differs' : 'mapped', value === 'tcp' && hosts.length > 0 ? 'the vhost is routed over HTTP, the service port in TCP' : `${value} mode`);
+    } else read(`${p}MODE`, 'bad', 'is not tcp or http: ignored');
   }
-  if (mode === null && healthCheckAt(app.healthChecks, 0) === null) {
+  if (mode === null && healthCheckAt(app.healthChecks, n) === null) {
     const index = at0('BACKEND_HEALTHCHECK_PORT_INDEX');
     const check = index !== undefined && /^\d+$/.test(index.trim()) ? healthCheckAt(app.healthChecks, Number(index)) : null;
     if (check?.protocol && HTTP_CHECKS.has(check.protocol)) mode = 'http';
@@ -178,10 +257,10 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   const byHost = mode === 'http' && hosts.length > 0;
 
   if (vhostRaw !== undefined) {
-    if (hosts.length === 0) read('HAPROXY_0_VHOST', 'bad', 'is empty: ignored');
+    if (hosts.length === 0) read(`${p}VHOST`, 'bad', 'is empty: ignored');
     else {
-      set(LABEL.vhosts, hosts.join(','), 'HAPROXY_0_VHOST');
-      read('HAPROXY_0_VHOST', 'mapped', `${LABEL.vhosts}=${hosts.join(',')}`);
+      set(LABEL.vhosts, hosts.join(','), `${p}VHOST`);
+      read(`${p}VHOST`, 'mapped', `${LABEL.vhosts}=${hosts.join(',')}`);
     }
   }
 
@@ -189,56 +268,56 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
   // need HTTP there, which edgeroute passes as TCP; in TCP mode marathon-lb ignores them too.
   const onHttp = (label: string, map: () => void): void => {
     if (byHost) map();
-    else if (mode === 'http') read(label, 'unsupported', "applies on marathon-lb's HTTP service port; edgeroute passes that port through as TCP: give the app HAPROXY_0_VHOST");
+    else if (mode === 'http') read(label, 'unsupported', "applies on marathon-lb's HTTP service port; edgeroute passes that port through as TCP: give the app ${p}VHOST");
     else read(label, 'same', 'ignored in TCP mode, as marathon-lb does');
   };
 
   let paths: string[] = [];
   const pathRaw = at0('PATH');
   if (pathRaw !== undefined) {
-    if (hosts.length === 0) read('HAPROXY_0_PATH', 'same', 'ignored without HAPROXY_0_VHOST, as marathon-lb does');
+    if (hosts.length === 0) read(`${p}PATH`, 'same', 'ignored without ${p}VHOST, as marathon-lb does');
     else
-      onHttp('HAPROXY_0_PATH', () => {
+      onHttp(`${p}PATH`, () => {
         const tokens = pathRaw.split(/\s+/).filter((t) => t !== '');
         const flags = tokens.filter((t) => t.startsWith('-'));
         paths = tokens.filter((t) => !t.startsWith('-'));
-        if (paths.length === 0) return read('HAPROXY_0_PATH', 'bad', 'names no path: ignored');
-        set(ROUTE_LABEL.path, paths.join(','), 'HAPROXY_0_PATH');
-        if (flags.length > 0) read('HAPROXY_0_PATH', 'unsupported', `${ROUTE_LABEL.path}=${paths.join(',')}; the flag(s) ${flags.join(' ')} are not honoured (paths match case-sensitively, as prefixes at a / boundary)`);
-        else read('HAPROXY_0_PATH', 'mapped', `${ROUTE_LABEL.path}=${paths.join(',')}`);
+        if (paths.length === 0) return read(`${p}PATH`, 'bad', 'names no path: ignored');
+        set(ROUTE_LABEL.path, paths.join(','), `${p}PATH`);
+        if (flags.length > 0) read(`${p}PATH`, 'unsupported', `${ROUTE_LABEL.path}=${paths.join(',')}; the flag(s) ${flags.join(' ')} are not honoured (paths match case-sensitively, as prefixes at a / boundary)`);
+        else read(`${p}PATH`, 'mapped', `${ROUTE_LABEL.path}=${paths.join(',')}`);
       });
   }
 
   const proxypass = at0('HTTP_BACKEND_PROXYPASS_PATH');
   if (proxypass !== undefined)
-    onHttp('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', () => {
+    onHttp(`${p}HTTP_BACKEND_PROXYPASS_PATH`, () => {
       const strip = trimSlash(proxypass.trim());
-      if (strip === '' ) return read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'same', 'strips nothing');
+      if (strip === '' ) return read(`${p}HTTP_BACKEND_PROXYPASS_PATH`, 'same', 'strips nothing');
       if (paths.length > 0 && paths.every((p) => trimSlash(p) === strip)) {
-        set(ROUTE_LABEL.stripPath, 'true', 'HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH');
-        return read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'mapped', `${ROUTE_LABEL.stripPath}=true`);
+        set(ROUTE_LABEL.stripPath, 'true', `${p}HTTP_BACKEND_PROXYPASS_PATH`);
+        return read(`${p}HTTP_BACKEND_PROXYPASS_PATH`, 'mapped', `${ROUTE_LABEL.stripPath}=true`);
       }
-      read('HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH', 'unsupported', `edgeroute strips the matched path prefix only: set HAPROXY_0_PATH to ${strip} (alone) for the same strip`);
+      read(`${p}HTTP_BACKEND_PROXYPASS_PATH`, 'unsupported', `edgeroute strips the matched path prefix only: set ${p}PATH to ${strip} (alone) for the same strip`);
     });
 
   const redirect = at0('REDIRECT_TO_HTTPS');
   if (redirect !== undefined) {
-    if (!isTrue(redirect)) read('HAPROXY_0_REDIRECT_TO_HTTPS', 'same', 'no redirect (the default)');
-    else if (hosts.length === 0) read('HAPROXY_0_REDIRECT_TO_HTTPS', 'same', 'ignored without HAPROXY_0_VHOST, as marathon-lb does');
+    if (!isTrue(redirect)) read(`${p}REDIRECT_TO_HTTPS`, 'same', 'no redirect (the default)');
+    else if (hosts.length === 0) read(`${p}REDIRECT_TO_HTTPS`, 'same', 'ignored without ${p}VHOST, as marathon-lb does');
     else
-      onHttp('HAPROXY_0_REDIRECT_TO_HTTPS', () => {
-        set(ROUTE_LABEL.redirectHttps, 'true', 'HAPROXY_0_REDIRECT_TO_HTTPS');
-        read('HAPROXY_0_REDIRECT_TO_HTTPS', 'mapped', `${ROUTE_LABEL.redirectHttps}=true`);
+      onHttp(`${p}REDIRECT_TO_HTTPS`, () => {
+        set(ROUTE_LABEL.redirectHttps, 'true', `${p}REDIRECT_TO_HTTPS`);
+        read(`${p}REDIRECT_TO_HTTPS`, 'mapped', `${ROUTE_LABEL.redirectHttps}=true`);
       });
   }
 
   const sticky = at0('STICKY');
   if (sticky !== undefined) {
-    if (!isTrue(sticky)) read('HAPROXY_0_STICKY', 'same', 'not sticky (the default)');
+    if (!isTrue(sticky)) read(`${p}STICKY`, 'same', 'not sticky (the default)');
     else
-      onHttp('HAPROXY_0_STICKY', () => {
-        set(ROUTE_LABEL.sticky, 'true', 'HAPROXY_0_STICKY');
-        read('HAPROXY_0_STICKY', 'mapped', `${ROUTE_LABEL.sticky}=true`);
+      onHttp(`${p}STICKY`, () => {
+        set(ROUTE_LABEL.sticky, 'true', `${p}STICKY`);
+        read(`${p}STICKY`, 'mapped', `${ROUTE_LABEL.sticky}=true`);
       });
   }
 
@@ -247,14 +326,14 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     const value = balanceRaw.trim().toLowerCase();
     const name = value.replace(/\(.*$/, '').split(/\s+/)[0] ?? '';
     const nearest = NEAREST_BALANCE[name];
-    if (value === 'roundrobin') read('HAPROXY_0_BALANCE', 'same', 'round robin (the default)');
+    if (value === 'roundrobin') read(`${p}BALANCE`, 'same', 'round robin (the default)');
     else if (value === 'leastconn') {
-      set(ROUTE_LABEL.balance, 'leastconn', 'HAPROXY_0_BALANCE');
-      read('HAPROXY_0_BALANCE', 'mapped', `${ROUTE_LABEL.balance}=leastconn`);
+      set(ROUTE_LABEL.balance, 'leastconn', `${p}BALANCE`);
+      read(`${p}BALANCE`, 'mapped', `${ROUTE_LABEL.balance}=leastconn`);
     } else if (nearest) {
-      if (nearest.balance === 'leastconn') set(ROUTE_LABEL.balance, 'leastconn', 'HAPROXY_0_BALANCE');
-      read('HAPROXY_0_BALANCE', 'unsupported', `balanced by ${nearest.balance}, the nearest edgeroute offers (${nearest.why})`);
-    } else read('HAPROXY_0_BALANCE', 'bad', 'is not an HAProxy balance algorithm: round robin');
+      if (nearest.balance === 'leastconn') set(ROUTE_LABEL.balance, 'leastconn', `${p}BALANCE`);
+      read(`${p}BALANCE`, 'unsupported', `balanced by ${nearest.balance}, the nearest edgeroute offers (${nearest.why})`);
+    } else read(`${p}BALANCE`, 'bad', 'is not an HAProxy balance algorithm: round robin');
   }
 
   const aclRaw = at0('BACKEND_NETWORK_ALLOWED_ACL');
@@ -263,14 +342,14 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     const good = entries.filter((e) => isCidr(e));
     const bad = entries.filter((e) => !isCidr(e));
     if (!byHost) {
-      read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'unsupported', 'edgeroute does not filter TCP ports by client yet: the service port is not routed rather than open to everyone');
+      read(`${p}BACKEND_NETWORK_ALLOWED_ACL`, 'unsupported', 'edgeroute does not filter TCP ports by client yet: the service port is not routed rather than open to everyone');
     } else if (good.length === 0) {
       failClosed = true;
-      read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'bad', 'names no IP address or CIDR: not routed rather than open to everyone');
+      read(`${p}BACKEND_NETWORK_ALLOWED_ACL`, 'bad', 'names no IP address or CIDR: not routed rather than open to everyone');
     } else {
-      set(ROUTE_LABEL.allowFrom, good.join(','), 'HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL');
-      if (bad.length > 0) read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'bad', `has ${bad.map((b) => JSON.stringify(b)).join(', ')}, not an IP address or CIDR: left out (${ROUTE_LABEL.allowFrom}=${good.join(',')})`);
-      else read('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL', 'mapped', `${ROUTE_LABEL.allowFrom}=${good.join(',')}`);
+      set(ROUTE_LABEL.allowFrom, good.join(','), `${p}BACKEND_NETWORK_ALLOWED_ACL`);
+      if (bad.length > 0) read(`${p}BACKEND_NETWORK_ALLOWED_ACL`, 'bad', `has ${bad.map((b) => JSON.stringify(b)).join(', ')}, not an IP address or CIDR: left out (${ROUTE_LABEL.allowFrom}=${good.join(',')})`);
+      else read(`${p}BACKEND_NETWORK_ALLOWED_ACL`, 'mapped', `${ROUTE_LABEL.allowFrom}=${good.join(',')}`);
     }
   }
 
@@ -279,8 +358,8 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     failClosed = true;
     const fields = auth.split(':');
     // The password hash is never shown (warnings, the report): realm and user are enough to find it.
-    if (fields.length !== 3) read('HAPROXY_0_AUTH', 'bad', `has ${fields.length} field(s), not realm:user:encrypted-password: not routed rather than served without a password`, '(hidden)');
-    else read('HAPROXY_0_AUTH', 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)', `${fields[0]}:${fields[1]}:(hidden)`);
+    if (fields.length !== 3) read(`${p}AUTH`, 'bad', `has ${fields.length} field(s), not realm:user:encrypted-password: not routed rather than served without a password`, '(hidden)');
+    else read(`${p}AUTH`, 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)', `${fields[0]}:${fields[1]}:(hidden)`);
   }
 
   // The service port: TCP mode routes it on HAProxy nodes; HTTP mode without a vhost too
@@ -294,76 +373,31 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     if (value >= 1 && value <= 65_535) port = value;
     else {
       portOk = false;
-      read('HAPROXY_0_PORT', 'bad', `is not a port (1 to 65535): ignored, ${byHost ? 'the app is routed by its vhost' : 'no TCP port is routed'}`);
+      read(`${p}PORT`, 'bad', `is not a port (1 to 65535): ignored, ${byHost ? 'the app is routed by its vhost' : 'no TCP port is routed'}`);
     }
   }
-  const servicePort = app.servicePorts?.[0] ?? null;
+  const servicePort = app.servicePorts?.[n] ?? null;
   const bindAddr = at0('BIND_ADDR');
   const anyAddress = bindAddr === undefined || ['*', '0.0.0.0', '::', ''].includes(bindAddr.trim());
   if (byHost) {
     const listener = port ?? servicePort;
-    if (port !== null) read('HAPROXY_0_PORT', 'differs', `marathon-lb also serves the app in HTTP on port ${port}; edgeroute serves it by Host on its HTTP listeners only`);
-    else if (listener !== null) read('service port', 'differs', `marathon-lb also serves the app in HTTP on service port ${listener}; edgeroute serves it by Host on its HTTP listeners only`, String(listener));
-    if (bindAddr !== undefined) read('HAPROXY_0_BIND_ADDR', 'differs', "binds marathon-lb's service-port listener, which edgeroute does not open for an app routed by Host");
+    if (port !== null) read(`${p}PORT`, 'differs', `marathon-lb also serves the app in HTTP on port ${port}; edgeroute serves it by Host on its HTTP listeners only`);
+    else if (listener !== null) read(servicePortLabel, 'differs', `marathon-lb also serves the app in HTTP on service port ${listener}; edgeroute serves it by Host on its HTTP listeners only`, String(listener));
+    if (bindAddr !== undefined) read(`${p}BIND_ADDR`, 'differs', "binds marathon-lb's service-port listener, which edgeroute does not open for an app routed by Host");
   } else if (aclRaw === undefined && portOk) {
     const tcp = port ?? servicePort;
-    if (tcp === null) read('service port', 'same', 'the app declares no service port at index 0: not routed, as marathon-lb does', '');
+    if (tcp === null) read(servicePortLabel, 'same', `the app declares no service port at index ${n}: not routed, as marathon-lb does`, '');
     else {
-      set(LABEL.tcpPort, port === null ? SERVICE_PORT : String(port), port === null ? 'service port' : 'HAPROXY_0_PORT');
+      set(LABEL.tcpPort, port === null ? SERVICE_PORT : String(port), port === null ? servicePortLabel : `${p}PORT`);
       const how = `${LABEL.tcpPort}=${port === null ? SERVICE_PORT : port} (HAProxy nodes${mode === 'http' ? '; HTTP passed through as TCP' : ''})`;
-      if (port !== null) read('HAPROXY_0_PORT', 'mapped', how);
-      else read('service port', mode === 'http' ? 'differs' : 'mapped', how, String(tcp));
-      if (!anyAddress) read('HAPROXY_0_BIND_ADDR', 'unsupported', "edgeroute binds TCP ports on haproxy-conf's listen addresses for every app");
-      else if (bindAddr !== undefined) read('HAPROXY_0_BIND_ADDR', 'same', 'every address (the default)');
+      if (port !== null) read(`${p}PORT`, 'mapped', how);
+      else read(servicePortLabel, mode === 'http' ? 'differs' : 'mapped', how, String(tcp));
+      if (!anyAddress) read(`${p}BIND_ADDR`, 'unsupported', "edgeroute binds TCP ports on haproxy-conf's listen addresses for every app");
+      else if (bindAddr !== undefined) read(`${p}BIND_ADDR`, 'same', 'every address (the default)');
     }
   }
 
-  // Everything else on port 0.
-  const notes: Record<string, [LabelFate, string]> = {
-    USE_HSTS: ['unsupported', 'edgeroute adds no response header: send Strict-Transport-Security from the app'],
-    SSL_CERT: ['unsupported', 'certificates are per node: put it in the agent\'s --certs folder (nginx) or haproxy-conf --tls-cert (HAProxy)'],
-    BIND_OPTIONS: ['unsupported', 'bind options are per node: haproxy-conf and nginx-conf set the listeners'],
-    HTTP_BACKEND_REVPROXY_PATH: ['unsupported', 'Location headers are not rewritten: have the app send its own paths'],
-    HTTP_BACKEND_REDIR: ['unsupported', 'a redirect of / is not offered yet: serve it from the app'],
-    BACKEND_WEIGHT: ['same', 'not needed: the longest matching path prefix wins, whatever the order'],
-    BACKEND_HEALTHCHECK_PORT_INDEX: ['differs', "edgeroute follows Marathon's health results, not HAProxy's own checks"],
-  };
-  const otherPort = (i: number): 'routed' | 'off' | 'elsewhere' => {
-    const on = labels[`HAPROXY_${i}_ENABLED`];
-    if (on !== undefined && !isTrue(on)) return 'off';
-    return groupSelected(selector, parseGroupList(labels[`HAPROXY_${i}_GROUP`] ?? labels.HAPROXY_GROUP ?? '')) ? 'routed' : 'elsewhere';
-  };
-  for (const [key, value] of Object.entries(labels)) {
-    if (seen.has(key) || !key.startsWith(HAPROXY_PREFIX)) continue;
-    const perPort = PER_PORT.exec(key);
-    const index = perPort ? Number(perPort[1]) : null;
-    const name = perPort ? (perPort[2] ?? '') : key.slice(HAPROXY_PREFIX.length);
-    if (perPort && TEMPLATE_LABELS.has(name)) read(key, 'unsupported', 'overrides a marathon-lb config template: HAProxy config text edgeroute cannot honour (the README says what to use instead)', value);
-    else if (index !== null && index > 0 && PORT_LABELS.has(name)) {
-      const fate = otherPort(index);
-      if (fate === 'routed') read(key, 'unsupported', `port index ${index}: edgeroute routes port index 0 only yet`, value);
-      else read(key, 'same', fate === 'off' ? `port index ${index} is disabled` : `port index ${index} is another group's`, value);
-    }
-    else if (index === 0 && notes[name]) {
-      const [fate, note] = notes[name];
-      if (name === 'USE_HSTS' && !isTrue(value)) read(key, 'same', 'no HSTS (the default)', value);
-      else read(key, fate, note, value);
-    } else if (index === null && DEPLOYMENT_LABELS.has(name))
-      read(key, 'unsupported', 'zdd blue/green deployments are not merged yet: each colour is its own app (use edgeroute.app and edgeroute.version, and edgeroute rollout)', value);
-    else if (index === null && name === 'GROUP') continue;
-    else read(key, 'same', 'not a marathon-lb label: ignored, as marathon-lb does', value);
-  }
-
-  // marathon-lb routes every service port; edgeroute one per app.
-  for (let i = 1; i < (app.servicePorts?.length ?? 0); i++) {
-    const other = app.servicePorts?.[i] ?? null;
-    if (other !== null && otherPort(i) === 'routed') {
-      read(`port index ${i}`, 'unsupported', `marathon-lb routes service port ${other} too; edgeroute routes port index 0 only yet`, String(other));
-    }
-  }
-
-  if (failClosed) return { labels: null, readings: sortReadings(readings), mode };
-  return { labels: checked(out, source, readings), readings: sortReadings(readings), mode };
+  return { out, source, mode, failClosed };
 }
 
 /**
@@ -373,9 +407,14 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
  */
 function checked(out: Record<string, string>, source: Map<string, string>, readings: LabelReading[]): Record<string, string> {
   for (let attempt = 0; attempt < 16; attempt++) {
-    const result = readRoutingLabels(out);
-    if (result.ok) return out;
-    const key = Object.keys(out).find((k) => result.message.startsWith(k));
+    const main = readRoutingLabels(out);
+    const refused = main.ok ? readPortLabels(out, 0).find((p) => !p.result.ok)?.result : main;
+    if (refused === undefined || refused.ok) return out;
+    const result = refused;
+    // The longest key the message starts with: edgeroute.port.1.path, not edgeroute.port.1.p...
+    const key = Object.keys(out)
+      .filter((k) => result.message.startsWith(k))
+      .sort((a, b) => b.length - a.length)[0];
     if (key === undefined) return {};
     const from = source.get(key) ?? key;
     const i = readings.findIndex((r) => r.label === from);

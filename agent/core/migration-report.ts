@@ -7,7 +7,7 @@
  */
 import { groupSelected } from './groups.js';
 import { readRoutingLabels } from './labels.js';
-import { hasEdgerouteLabels, hasMarathonLbLabels, marathonLbGroups, readMarathonLbLabels, readsMarathonLbLabels, type LabelReading } from './marathon-lb-labels.js';
+import { hasEdgerouteLabels, hasMarathonLbLabels, readMarathonLbLabels, readsMarathonLbLabels, type LabelReading } from './marathon-lb-labels.js';
 import type { MarathonApp, MarathonSnapshot } from './marathon-types.js';
 import type { RouteSettings } from './route-settings.js';
 import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, type AppRoute } from './routing-table.js';
@@ -47,8 +47,11 @@ export function migrationReport(snapshot: MarathonSnapshot, options: ReportOptio
     healthMemory: new Map(),
     now: 0,
   });
-  const routeOf = new Map<string, AppRoute>();
-  for (const route of Object.values(result.table.apps)) for (const version of Object.values(route.versions)) routeOf.set(version.marathonAppId, route);
+  // A Marathon app's routes: its own port's, then one per edgeroute.port.N.
+  const routesOf = new Map<string, AppRoute[]>();
+  for (const route of Object.values(result.table.apps)) {
+    for (const version of Object.values(route.versions)) routesOf.set(version.marathonAppId, [...(routesOf.get(version.marathonAppId) ?? []), route]);
+  }
   const problemsOf = new Map<string, string[]>();
   for (const problem of result.problems) {
     if (problem.appId === null) continue;
@@ -59,14 +62,14 @@ export function migrationReport(snapshot: MarathonSnapshot, options: ReportOptio
 
   const reports: AppReport[] = [];
   for (const app of [...apps].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    const report = appReport(app, options, routeOf.get(app.id) ?? null, problemsOf.get(app.id) ?? []);
+    const report = appReport(app, options, routesOf.get(app.id) ?? [], problemsOf.get(app.id) ?? []);
     if (report) reports.push(report);
   }
   const attention = reports.filter((r) => r.status === 'attention').length;
   return { apps: reports, summary: { apps: reports.length, unchanged: reports.length - attention, attention } };
 }
 
-function appReport(app: MarathonApp, options: ReportOptions, route: AppRoute | null, routingProblems: string[]): AppReport | null {
+function appReport(app: MarathonApp, options: ReportOptions, routes: readonly AppRoute[], routingProblems: string[]): AppReport | null {
   const problems = [...routingProblems];
   let readBy: AppReport['readBy'];
   let labels: readonly LabelReading[] = [];
@@ -78,13 +81,9 @@ function appReport(app: MarathonApp, options: ReportOptions, route: AppRoute | n
     if (hasMarathonLbLabels(app.labels)) labels = [{ label: 'HAPROXY_*', value: '', fate: 'differs', note: 'not read: the app has edgeroute.* labels, which win' }];
   } else if (readsMarathonLbLabels(app.labels, options.group)) {
     const reading = readMarathonLbLabels(app, options.group);
-    // Neither port 0 nor any other port of this app is this agent's to route.
-    const groups = marathonLbGroups(app.labels);
-    const port0 = groupSelected(options.group, groups);
-    if (!port0 && !reading.readings.some((r) => r.label.startsWith('port index'))) return null;
-    labels = port0
-      ? reading.readings
-      : [...reading.readings, { label: 'port index 0', value: '', fate: 'same', note: `in ${groups.length === 0 ? 'no group' : `group ${groups.join(',')}`}: another agent's to route` }];
+    // No port of this app is this agent's to route.
+    if (!reading.ports.some((p) => p.selected)) return null;
+    labels = reading.readings;
     if (options.marathonLbLabels) readBy = 'marathon-lb';
     else {
       readBy = 'none';
@@ -96,15 +95,25 @@ function appReport(app: MarathonApp, options: ReportOptions, route: AppRoute | n
     id: app.id,
     readBy,
     status: attention ? 'attention' : 'unchanged',
-    nginx: describeRoute(route, 'nginx'),
-    haproxy: describeRoute(route, 'haproxy'),
+    nginx: describeRoutes(app.id, routes, 'nginx'),
+    haproxy: describeRoutes(app.id, routes, 'haproxy'),
     labels,
     problems,
   };
 }
 
-function describeRoute(route: AppRoute | null, dataPlane: 'nginx' | 'haproxy'): string {
-  if (route === null) return 'not routed';
+function describeRoutes(appId: string, routes: readonly AppRoute[], dataPlane: 'nginx' | 'haproxy'): string {
+  if (routes.length === 0) return 'not routed';
+  const sorted = [...routes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return sorted
+    .map((route) => {
+      const port = route.id.startsWith(`${appId}:`) ? `port index ${route.id.slice(appId.length + 1)}: ` : '';
+      return `${port}${describeRoute(route, dataPlane)}`;
+    })
+    .join('; ');
+}
+
+function describeRoute(route: AppRoute, dataPlane: 'nginx' | 'haproxy'): string {
   const parts: string[] = [];
   if (route.vhosts.length > 0) {
     const places = route.vhosts.flatMap((host) => (route.paths?.[host] ?? ['/']).map((path) => (path === '/' ? host : `${host}${path}`)));
@@ -115,7 +124,8 @@ function describeRoute(route: AppRoute | null, dataPlane: 'nginx' | 'haproxy'): 
     if (dataPlane === 'haproxy') parts.push(`TCP port ${route.tcpPort}`);
     else if (parts.length === 0) return `not routed (TCP port ${route.tcpPort}: HAProxy nodes only)`;
   }
-  if (route.id !== route.versions[route.defaultVersion]?.marathonAppId) parts.push(`as app ${route.id}`);
+  const own = route.versions[route.defaultVersion]?.marathonAppId;
+  if (route.id !== own && !route.id.startsWith(`${own}:`)) parts.push(`as app ${route.id}`);
   return parts.join('; ');
 }
 

@@ -137,8 +137,7 @@ export class RoutingMemo {
 
   /** Records an app's new judgement and marks the logical apps it leaves or joins. */
   private replaceJudgement(id: string, entry: JudgedEntry | null, touched: Set<string>): void {
-    const old = this.judged.get(id)?.judged.candidate;
-    if (old) {
+    for (const old of this.judged.get(id)?.judged.candidates ?? []) {
       this.logical.get(old.appKey)?.members.delete(id);
       touched.add(old.appKey);
     }
@@ -153,8 +152,7 @@ export class RoutingMemo {
     else this.troubledApps.delete(id);
     if (entry.judged.nextChangeAt === null) this.clockDue.delete(id);
     else this.clockDue.set(id, entry.judged.nextChangeAt);
-    const candidate = entry.judged.candidate;
-    if (candidate) {
+    for (const candidate of entry.judged.candidates) {
       let logical = this.logical.get(candidate.appKey);
       if (!logical) {
         logical = { members: new Map(), versions: [], versionProblems: [], wanted: [], claimed: [], claimProblems: [], route: null, digest: null };

@@ -20,7 +20,7 @@ function app(labels: Record<string, string>, over: Partial<MarathonApp> = {}): M
   };
 }
 
-const read = (labels: Record<string, string>, over: Partial<MarathonApp> = {}, selector: string | null = null) => readMarathonLbLabels(app(labels, over), selector);
+const read = (labels: Record<string, string>, over: Partial<MarathonApp> = {}, selector: string | null = '*') => readMarathonLbLabels(app(labels, over), selector);
 const reading = (readings: readonly LabelReading[], label: string) => readings.find((r) => r.label === label);
 const check = (protocol: string, portIndex: number | null = 0, port: number | null = null): HealthCheckSpec => ({ protocol, portIndex, port });
 
@@ -129,13 +129,23 @@ describe('readMarathonLbLabels', () => {
     expect(reading(result.readings, 'HAPROXY_0_PATH')).toMatchObject({ fate: 'bad', note: expect.stringContaining('"/api/../x"') });
   });
 
-  it('reports the other service ports marathon-lb would route, per their own group', () => {
-    const labels = { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_GROUP: 'internal' };
+  it('routes every other service port as marathon-lb does, as edgeroute.port.N, in its own group', () => {
+    const labels = { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_GROUP: 'internal', HAPROXY_2_VHOST: 'metrics.example.com', HAPROXY_2_PATH: '/metrics' };
     const ports = { servicePorts: [10001, 10002, 10003] };
-    const other = (selector: string) => read(labels, ports, selector).readings.filter((r) => r.label.startsWith('port index')).map((r) => r.value);
-    expect(other('external')).toEqual(['10003']);
-    expect(other('internal')).toEqual(['10002']);
-    expect(other('*')).toEqual(['10002', '10003']);
+    expect(read(labels, ports, 'external').labels).toEqual({
+      'edgeroute.group': 'external',
+      'edgeroute.vhosts': 'a.example.com',
+      'edgeroute.port.2.group': 'external',
+      'edgeroute.port.2.vhosts': 'metrics.example.com',
+      'edgeroute.port.2.path': '/metrics',
+    });
+    const internal = read(labels, ports, 'internal');
+    expect(internal.labels).toEqual({ 'edgeroute.port.1.group': 'internal', 'edgeroute.port.1.tcpPort': 'service' });
+    expect(reading(internal.readings, 'port index 1')).toMatchObject({ fate: 'mapped', value: '10002', note: 'edgeroute.port.1.tcpPort=service (HAProxy nodes)' });
+    expect(internal.ports.map((p) => [p.index, p.selected])).toEqual([[0, false], [1, true], [2, false]]);
+    // A port index without a service port is skipped, as marathon-lb skips it; a disabled one too.
+    expect(reading(read({ HAPROXY_3_VHOST: 'x.example.com' }, ports).readings, 'HAPROXY_3_VHOST')).toMatchObject({ fate: 'same', note: expect.stringContaining('no service port at index 3') });
+    expect(read({ HAPROXY_1_ENABLED: 'false' }, ports).labels).toEqual({ 'edgeroute.tcpPort': 'service', 'edgeroute.port.2.tcpPort': 'service' });
   });
 
   it('is read only for apps without edgeroute.* labels, and for unlabelled apps only by an agent of every group', () => {
@@ -158,7 +168,7 @@ describe('readMarathonLbLabels', () => {
       '/tools/grafana': null,
       '/batch/worker': { 'edgeroute.tcpPort': 'service' },
       '/shop/search': null,
-      '/shop/gateway': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'gateway.example.com' },
+      '/shop/gateway': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'gateway.example.com', 'edgeroute.port.1.group': 'internal', 'edgeroute.port.1.tcpPort': 'service' },
     });
   });
 });
