@@ -7,6 +7,7 @@ import { PORT_LABEL_PREFIX, portAppKey, readPortLabels } from './port-labels.js'
 import { isIpAddress, taskEndpoint } from './endpoint.js';
 import { groupSelected } from './groups.js';
 import { labelsOf } from './label-source.js';
+import type { DeploymentMark } from './zdd-merge.js';
 import type { RouteSettings } from './route-settings.js';
 import { isActiveTask, judgeTask, type RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
@@ -24,6 +25,8 @@ export interface VersionCandidate {
   readonly backends: readonly Backend[];
   /** Every active task with its state and reason, judged when asked (a hundred thousand are not needed on every sync). */
   readonly statuses: () => BackendStatus[];
+  /** A colour of a marathon-lb blue/green deployment (zdd): merged with the other colour into one version. */
+  readonly deployment?: DeploymentMark;
 }
 
 /** Everything judging one Marathon app yields; reusable while the app object, config and host addresses are the same. */
@@ -45,7 +48,7 @@ export function sameHosts(used: JudgedApp['hostsUsed'], hostAddresses: ReadonlyM
 
 export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedApp {
   const problems: InputProblem[] = [];
-  const source = labelsOf(app, input.config, problems);
+  const { labels: source, deployment } = labelsOf(app, input.config, problems);
   const main = readRoutingLabels(source);
   const ports: Array<{ key: (appKey: string) => string; result: LabelsResult; what: string }> = [{ key: (k) => k, result: main, what: '' }];
   if (Object.keys(source).some((k) => k.startsWith(PORT_LABEL_PREFIX))) {
@@ -90,6 +93,7 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
       settings: labels.value.settings,
       backends: judged.backends,
       statuses: statusesLater(app, appKey, labels.value, input),
+      ...(deployment ? { deployment: { ...deployment, instances: app.instances, taskIds: app.tasks.filter(isActiveTask).map((t) => t.id).sort(compare) } } : {}),
     });
   }
   return { candidates, problems, observations: [...observations], nextChangeAt, reusable, hostsUsed };

@@ -14,6 +14,10 @@ import { ROUTE_LABEL } from './route-settings.js';
 import { PORT_LABEL_PREFIX, readPortLabels } from './port-labels.js';
 import { isCidr } from '../policy/cidr.js';
 import type { HealthCheckSpec, InputProblem, MarathonApp } from './marathon-types.js';
+import type { DeploymentMark } from './zdd-merge.js';
+
+/** edgeroute.app's syntax (labels.ts). */
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,127}$/;
 
 /**
  * What became of one marathon-lb label (or of a service port, which has none):
@@ -42,6 +46,8 @@ export interface MarathonLbReading {
   readonly mode: 'http' | 'tcp';
   /** The ports marathon-lb reads (0 and each with a service port), their groups, and whether this agent routes them. */
   readonly ports: readonly PortSelection[];
+  /** A colour of a zdd blue/green deployment: the app is `group` (edgeroute.app), merged with its other colour. */
+  readonly deployment: Omit<DeploymentMark, 'instances' | 'taskIds'> | null;
 }
 
 export interface PortSelection {
@@ -160,6 +166,11 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     }
   }
   const readIndexes = new Set(ports.filter((p) => p.selected).map((p) => p.index));
+  const deployment = readDeployment(labels, read);
+  if (deployment !== null && Object.keys(out).length > 0) {
+    out[LABEL.app] = deployment.group;
+    source.set(LABEL.app, 'HAPROXY_DEPLOYMENT_GROUP');
+  }
 
   // Everything else.
   const notes: Record<string, [LabelFate, string]> = {
@@ -184,14 +195,33 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
       const [fate, note] = notes[name];
       if (name === 'USE_HSTS' && !isTrue(value)) read(key, 'same', 'no HSTS (the default)', value);
       else read(key, fate, note, value);
-    } else if (index === null && DEPLOYMENT_LABELS.has(name))
-      read(key, 'unsupported', 'zdd blue/green deployments are not merged yet: each colour is its own app (use edgeroute.app and edgeroute.version, and edgeroute rollout)', value);
+    } else if (index === null && DEPLOYMENT_LABELS.has(name)) read(key, 'same', 'without HAPROXY_DEPLOYMENT_GROUP: ignored, as marathon-lb does', value);
     else if (index === null && name === 'GROUP') continue;
     else read(key, 'same', 'not a marathon-lb label: ignored, as marathon-lb does', value);
   }
 
   const result = Object.keys(out).length === 0 && closed ? null : checked(out, source, readings);
-  return { labels: result, readings: sortReadings(readings), mode, ports };
+  return { labels: result, readings: sortReadings(readings), mode, ports, deployment: result?.[LABEL.app] === undefined ? null : deployment };
+}
+
+/** zdd.py's labels: the deployment group is the app, its colours merged (zdd-merge.ts). */
+function readDeployment(labels: Readonly<Record<string, string>>, read: (label: string, fate: LabelFate, note: string) => void): MarathonLbReading['deployment'] {
+  const raw = labels.HAPROXY_DEPLOYMENT_GROUP;
+  if (raw === undefined) return null;
+  const group = raw.trim().replace(/^\/+/, '');
+  if (!APP_NAME.test(group)) {
+    read('HAPROXY_DEPLOYMENT_GROUP', 'bad', 'is not an app name: ignored, each colour is its own app');
+    return null;
+  }
+  read('HAPROXY_DEPLOYMENT_GROUP', 'mapped', `${LABEL.app}=${group}: its colours are one app, both colours' tasks served, the old colour's drained as the new one's become healthy (as marathon-lb merges them)`);
+  const startedAt = Date.parse(labels.HAPROXY_DEPLOYMENT_STARTED_AT ?? '');
+  if (labels.HAPROXY_DEPLOYMENT_STARTED_AT !== undefined) read('HAPROXY_DEPLOYMENT_STARTED_AT', Number.isNaN(startedAt) ? 'bad' : 'same', Number.isNaN(startedAt) ? 'is not a time: this colour counts as the older' : 'tells the newer colour');
+  // marathon-lb drains towards TARGET_INSTANCES only when NEW_INSTANCES is there too, else towards 1.
+  const target = labels.HAPROXY_DEPLOYMENT_NEW_INSTANCES !== undefined ? Number(labels.HAPROXY_DEPLOYMENT_TARGET_INSTANCES?.trim() ?? NaN) : 1;
+  for (const key of ['HAPROXY_DEPLOYMENT_COLOUR', 'HAPROXY_DEPLOYMENT_TARGET_INSTANCES', 'HAPROXY_DEPLOYMENT_NEW_INSTANCES', 'HAPROXY_DEPLOYMENT_ALT_PORT']) {
+    if (labels[key] !== undefined) read(key, 'same', key === 'HAPROXY_DEPLOYMENT_ALT_PORT' ? "the new colour's service port while both run (zdd.py's)" : 'read to merge the colours, as marathon-lb does');
+  }
+  return { group, startedAt: Number.isNaN(startedAt) ? null : startedAt, targetInstances: Number.isInteger(target) && target >= 0 ? target : 1 };
 }
 
 /** One port's marathon-lb labels said in edgeroute terms (its keys unprefixed). */

@@ -62,7 +62,10 @@ export function migrationReport(snapshot: MarathonSnapshot, options: ReportOptio
 
   const reports: AppReport[] = [];
   for (const app of [...apps].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    const report = appReport(app, options, routesOf.get(app.id) ?? [], problemsOf.get(app.id) ?? []);
+    // A colour of a zdd pair is served by its deployment group's route (merged under the newer colour's id).
+    const group = options.marathonLbLabels && readsMarathonLbLabels(app.labels, options.group) ? readMarathonLbLabels(app, options.group).deployment?.group : undefined;
+    const routes = group === undefined ? routesOf.get(app.id) ?? [] : Object.values(result.table.apps).filter((r) => r.id === group || r.id.startsWith(`${group}:`));
+    const report = appReport(app, options, routes, problemsOf.get(app.id) ?? []);
     if (report) reports.push(report);
   }
   const attention = reports.filter((r) => r.status === 'attention').length;

@@ -13,6 +13,7 @@ import { hashParts, StreamingHash } from './hash.js';
 import { judgeMarathonApp, sameHosts, type JudgedApp, type VersionCandidate } from './judge-app.js';
 import type { RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
+import { isDeployment, mergeColours, type DeploymentMark } from './zdd-merge.js';
 import type { AppRoute, BackendStatus, RoutingConfig, RoutingInput, RoutingResult, RoutingTable, VersionRoute } from './routing-table.js';
 
 type Digest = readonly [number, number];
@@ -357,11 +358,19 @@ function materialize(table: RoutingTable): Record<string, AppRoute> {
   return apps;
 }
 
-/** One Marathon app per version: the first by Marathon id keeps it, the others are reported. */
+/**
+ * One Marathon app per version: the first by Marathon id keeps it, the others are reported;
+ * but the colours of a marathon-lb blue/green deployment (zdd) are one version, merged.
+ */
 function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate>): { versions: VersionCandidate[]; problems: InputProblem[] } {
   const byVersion = new Map<string, VersionCandidate>();
   const problems: InputProblem[] = [];
-  for (const candidate of [...members.values()].sort((a, b) => compare(a.marathonAppId, b.marathonAppId))) {
+  const sorted = [...members.values()].sort((a, b) => compare(a.marathonAppId, b.marathonAppId));
+  const colours = new Map<string, Array<VersionCandidate & { deployment: DeploymentMark }>>();
+  for (const candidate of sorted) if (isDeployment(candidate)) colours.set(candidate.version, [...(colours.get(candidate.version) ?? []), candidate]);
+  for (const [version, pair] of colours) if (pair.length > 1) byVersion.set(version, mergeColours(pair));
+  for (const candidate of sorted) {
+    if (isDeployment(candidate) && (colours.get(candidate.version)?.length ?? 0) > 1) continue;
     const holder = byVersion.get(candidate.version);
     if (holder) {
       problems.push({ appId: candidate.marathonAppId, message: `skipped: version "${candidate.version}" of app "${key}" is already ${holder.marathonAppId}` });

@@ -113,14 +113,33 @@ describe('readMarathonLbLabels', () => {
       HAPROXY_0_BACKEND_HEAD: 'backend {backend}\n  timeout server 300s\n',
       HAPROXY_0_FRONTEND_HEAD: 'frontend x',
       HAPROXY_0_USE_HSTS: 'true',
-      HAPROXY_DEPLOYMENT_GROUP: 'shop',
+      HAPROXY_DEPLOYMENT_COLOUR: 'blue',
     });
     expect(result.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
     const problems = marathonLbProblems('/app', result.readings);
     expect(problems).toHaveLength(3);
     expect(problems[0]).toEqual({ appId: '/app', message: 'marathon-lb label HAPROXY_0_MODE="udp" is not tcp or http: ignored' });
     expect(problems[1]?.message).toMatch(/^marathon-lb label HAPROXY_0_PORT="abc" is not a port \(1 to 65535\)/);
-    for (const label of ['HAPROXY_0_BACKEND_HEAD', 'HAPROXY_0_FRONTEND_HEAD', 'HAPROXY_0_USE_HSTS', 'HAPROXY_DEPLOYMENT_GROUP']) expect(problems[2]?.message).toContain(label);
+    for (const label of ['HAPROXY_0_BACKEND_HEAD', 'HAPROXY_0_FRONTEND_HEAD', 'HAPROXY_0_USE_HSTS']) expect(problems[2]?.message).toContain(label);
+    // A colour without its deployment group is ignored, as marathon-lb ignores it.
+    expect(reading(result.readings, 'HAPROXY_DEPLOYMENT_COLOUR')?.fate).toBe('same');
+  });
+
+  it("reads zdd.py's labels: the deployment group is the app, the colours merged", () => {
+    const result = read({
+      HAPROXY_DEPLOYMENT_GROUP: '/shop',
+      HAPROXY_DEPLOYMENT_COLOUR: 'green',
+      HAPROXY_DEPLOYMENT_STARTED_AT: '2026-11-20T09:12:44.118000',
+      HAPROXY_DEPLOYMENT_TARGET_INSTANCES: '4',
+      HAPROXY_DEPLOYMENT_NEW_INSTANCES: '2',
+      HAPROXY_DEPLOYMENT_ALT_PORT: '10101',
+      HAPROXY_0_PORT: '10100',
+    });
+    expect(result.labels).toEqual({ 'edgeroute.tcpPort': '10100', 'edgeroute.app': 'shop' });
+    expect(result.deployment).toEqual({ group: 'shop', startedAt: Date.parse('2026-11-20T09:12:44.118000'), targetInstances: 4 });
+    expect(marathonLbProblems('/app', result.readings)).toEqual([]);
+    // Without NEW_INSTANCES, marathon-lb drains towards one instance.
+    expect(read({ HAPROXY_DEPLOYMENT_GROUP: 'shop', HAPROXY_DEPLOYMENT_TARGET_INSTANCES: '4' }).deployment).toMatchObject({ targetInstances: 1, startedAt: null });
   });
 
   it('names the marathon-lb label when edgeroute cannot route its value, and routes the rest', () => {
