@@ -198,9 +198,6 @@ function _M.access()
     if app.access_work and route_checks(app) then
         return
     end
-    if prefix then
-        rewrite_path(app, prefix)
-    end
     local version = app.default_version
     if app.version_count > 1 then
         version = policy_sync.choose_version(app) or version
@@ -216,6 +213,11 @@ function _M.access()
     ctx.edgeroute_seq = table_state.seq
     if app.sticky_var then
         ctx.edgeroute_sticky = ngx_var[app.sticky_var]
+    end
+    -- Last: ngx.req.set_uri is a C function, which ends the JIT trace; the
+    -- FFI calls above stay compiled only when they come before it.
+    if prefix then
+        rewrite_path(app, prefix)
     end
 end
 
