@@ -14,6 +14,7 @@ import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { atLeast, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 import { startLuaFloor, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
+import { cpuMs } from './lib/proc.js';
 import { pushTable } from './lib/push.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 
@@ -90,12 +91,18 @@ export const dataplane: Benchmark = {
       const orderOf = (round_: number) => (round_ % 2 === 1 ? keys : (['a', 'p', 'b', 'c', 'floor'] as const));
       const runs: Record<(typeof keys)[number], WrkResult[]> = { a: [], b: [], c: [], floor: [], p: [] };
       for (const key of keys) await runWrk({ ...targets[key], durationSeconds: 1, connections }); // warm-up
+      // The edge worker's CPU per request, for b and p: steadier than req/s on a
+      // shared machine, since wrk and the backends compete for the same cores.
+      const workerCpu = () => edge.process.workerPids().reduce((sum, pid) => sum + cpuMs(pid), 0);
+      const cpuUs: Record<'b' | 'p', number[]> = { b: [], p: [] };
       for (let round_ = 1; round_ <= rounds; round_++) {
         for (const key of orderOf(round_)) {
+          const cpuBefore = workerCpu();
           const result = await runWrk({ ...targets[key], durationSeconds: seconds, connections });
           // Failed requests are cheap: a run with any would flatter the router that fails.
           if (result.failed > 0) throw new Error(`${key}: ${result.failed} of ${result.requests} requests failed; the setup is broken`);
           runs[key].push(result);
+          if (key === 'b' || key === 'p') cpuUs[key].push(((workerCpu() - cpuBefore) * 1000) / result.requests);
           ctx.progress(`round ${round_}/${rounds} ${key}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latency.p99} ms, failed ${result.failed}`);
         }
       }
@@ -118,9 +125,10 @@ export const dataplane: Benchmark = {
         ratio_floor_a: round(ratio('floor')),
         ratio_p_a: round(ratio('p')),
         ratio_p_b: round(ratio('p', 'b')),
+        edgeWorkerCpuUsPerRequest: { b: round(median(cpuUs.b), 2), p: round(median(cpuUs.p), 2), ratio_p_b: round(median(cpuUs.p.map((p, i) => p / (cpuUs.b[i] ?? NaN)))) },
       };
       return {
-        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds; no-op Lua phases alone: ${results.ratio_floor_a}); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}; paths and settings: p/b ${results.ratio_p_b} (p/a ${results.ratio_p_a}, req/s ${results.p_paths_and_settings.requestsPerSecond}, p99 ${results.p_paths_and_settings.p99Ms} ms)`,
+        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds; no-op Lua phases alone: ${results.ratio_floor_a}); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}; paths and settings: p/b ${results.ratio_p_b} (p/a ${results.ratio_p_a}, req/s ${results.p_paths_and_settings.requestsPerSecond}, p99 ${results.p_paths_and_settings.p99Ms} ms; edge worker CPU per request p/b ${results.edgeWorkerCpuUsPerRequest.ratio_p_b}, b ${results.edgeWorkerCpuUsPerRequest.b} µs)`,
         targets: [
           atLeast('b/a requests per second', results.ratio_b_a, 0.93),
           atLeast('c/a requests per second', results.ratio_c_a, 0.9),

@@ -33,3 +33,12 @@ export function treeMemoryMb(pid: number): { rssMb: number; peakRssMb: number; p
   }
   return { rssMb, peakRssMb, processes: pids.length };
 }
+
+/** CPU time (user + system) a process has used, in milliseconds, from /proc/PID/stat. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
