@@ -174,11 +174,9 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
 
   // Everything else.
   const notes: Record<string, [LabelFate, string]> = {
-    USE_HSTS: ['unsupported', 'edgeroute adds no response header: send Strict-Transport-Security from the app'],
     SSL_CERT: ['unsupported', 'certificates are per node: put it in the agent\'s --certs folder (nginx) or haproxy-conf --tls-cert (HAProxy)'],
     BIND_OPTIONS: ['unsupported', 'bind options are per node: haproxy-conf and nginx-conf set the listeners'],
     HTTP_BACKEND_REVPROXY_PATH: ['unsupported', 'Location headers are not rewritten: have the app send its own paths'],
-    HTTP_BACKEND_REDIR: ['unsupported', 'a redirect of / is not offered yet: serve it from the app'],
     BACKEND_WEIGHT: ['same', 'not needed: the longest matching path prefix wins, whatever the order'],
     BACKEND_HEALTHCHECK_PORT_INDEX: ['differs', "edgeroute follows Marathon's health results, not HAProxy's own checks"],
   };
@@ -193,8 +191,7 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     } else if (perPort && TEMPLATE_LABELS.has(name)) read(key, 'unsupported', 'overrides a marathon-lb config template: HAProxy config text edgeroute cannot honour (the README says what to use instead)', value);
     else if (index !== null && notes[name]) {
       const [fate, note] = notes[name];
-      if (name === 'USE_HSTS' && !isTrue(value)) read(key, 'same', 'no HSTS (the default)', value);
-      else read(key, fate, note, value);
+      read(key, fate, note, value);
     } else if (index === null && DEPLOYMENT_LABELS.has(name)) read(key, 'same', 'without HAPROXY_DEPLOYMENT_GROUP: ignored, as marathon-lb does', value);
     else if (index === null && name === 'GROUP') continue;
     else read(key, 'same', 'not a marathon-lb label: ignored, as marathon-lb does', value);
@@ -338,6 +335,30 @@ function readPort(app: MarathonApp, n: number, read: (label: string, fate: Label
       onHttp(`${p}REDIRECT_TO_HTTPS`, () => {
         set(ROUTE_LABEL.redirectHttps, 'true', `${p}REDIRECT_TO_HTTPS`);
         read(`${p}REDIRECT_TO_HTTPS`, 'mapped', `${ROUTE_LABEL.redirectHttps}=true`);
+      });
+  }
+
+  // marathon-lb's backend: `redirect code 301 location {redirpath} if is_domain is_root` (HTTP mode, by vhost).
+  const redir = at0('HTTP_BACKEND_REDIR');
+  if (redir !== undefined) {
+    const target = redir.trim();
+    if (target === '') read(`${p}HTTP_BACKEND_REDIR`, 'same', 'redirects nothing');
+    else if (hosts.length === 0) read(`${p}HTTP_BACKEND_REDIR`, 'same', `ignored without ${p}VHOST, as marathon-lb does`);
+    else
+      onHttp(`${p}HTTP_BACKEND_REDIR`, () => {
+        set(ROUTE_LABEL.redirectRoot, target, `${p}HTTP_BACKEND_REDIR`);
+        read(`${p}HTTP_BACKEND_REDIR`, 'mapped', `${ROUTE_LABEL.redirectRoot}=${target}`);
+      });
+  }
+
+  // marathon-lb's backend: BACKEND_HSTS_OPTIONS (HTTP mode).
+  const hsts = at0('USE_HSTS');
+  if (hsts !== undefined) {
+    if (!isTrue(hsts)) read(`${p}USE_HSTS`, 'same', 'no HSTS (the default)');
+    else
+      onHttp(`${p}USE_HSTS`, () => {
+        set(ROUTE_LABEL.hsts, 'true', `${p}USE_HSTS`);
+        read(`${p}USE_HSTS`, 'mapped', `${ROUTE_LABEL.hsts}=true`);
       });
   }
 

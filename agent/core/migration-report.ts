@@ -137,6 +137,8 @@ function describeSettings(settings: RouteSettings | undefined): string {
   const out: string[] = [];
   if (settings.stripPath) out.push('path stripped');
   if (settings.redirectHttps) out.push('redirect to https');
+  if (settings.redirectRoot !== undefined) out.push(`/ redirected to ${settings.redirectRoot}`);
+  if (settings.hsts) out.push('HSTS');
   if (settings.sticky) out.push(`sticky (cookie ${settings.sticky})`);
   if (settings.balance) out.push(settings.balance);
   if (settings.allowFrom) out.push(`only from ${settings.allowFrom.join(' ')}`);

@@ -8,6 +8,8 @@ export const ROUTE_LABEL = {
   path: 'edgeroute.path',
   stripPath: 'edgeroute.stripPath',
   redirectHttps: 'edgeroute.redirectHttps',
+  redirectRoot: 'edgeroute.redirectRoot',
+  hsts: 'edgeroute.hsts',
   sticky: 'edgeroute.sticky',
   balance: 'edgeroute.balance',
   connectTimeout: 'edgeroute.connectTimeout',
@@ -28,6 +30,10 @@ export const DEFAULT_STICKY_COOKIE = 'edgeroute_sticky';
 export interface RouteSettings {
   readonly stripPath?: true;
   readonly redirectHttps?: true;
+  /** Where a request for exactly "/" is redirected (301), as marathon-lb's HTTP_BACKEND_REDIR. */
+  readonly redirectRoot?: string;
+  /** `Strict-Transport-Security: max-age=15768000` on the app's responses (marathon-lb's USE_HSTS). */
+  readonly hsts?: true;
   /** Cookie name of session affinity. */
   readonly sticky?: string;
   readonly balance?: 'leastconn';
@@ -55,6 +61,11 @@ const MAX_ALLOW_ENTRIES = 256;
 const MAX_BODY_BYTES = 1024 ** 4;
 /** Characters RFC 3986 allows in a path, less "%" (prefixes match the decoded URI) and "," (the list separator). */
 const PATH = /^\/[A-Za-z0-9._~!$&'()*+;=:@\/-]*$/;
+/** A path (query allowed) or an http(s) URL: characters RFC 3986 allows, so nothing can break the Location header. */
+const REDIRECT_TARGET = /^(?:\/|https?:\/\/[A-Za-z0-9.-])[A-Za-z0-9._~!$&'()*+,;=:@\/?%#[\]-]*$/;
+const MAX_REDIRECT_LENGTH = 1024;
+/** marathon-lb's BACKEND_HSTS_OPTIONS. */
+export const HSTS_VALUE = 'max-age=15768000';
 const COOKIE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const SIZE = /^(\d{1,12})([kKmMgG]?)$/;
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -66,12 +77,22 @@ export function readRouteLabels(labels: Readonly<Record<string, string>>): Route
   if (typeof paths === 'string') return { ok: false, message: paths };
 
   const settings: { -readonly [K in keyof RouteSettings]: RouteSettings[K] } = {};
-  for (const key of ['stripPath', 'redirectHttps'] as const) {
+  for (const key of ['stripPath', 'redirectHttps', 'hsts'] as const) {
     const raw = labels[ROUTE_LABEL[key]];
     if (raw === undefined) continue;
     const flag = parseBoolean(raw);
     if (flag === null) return { ok: false, message: `${ROUTE_LABEL[key]}=${JSON.stringify(raw)} is not true or false` };
     if (flag) settings[key] = true;
+  }
+
+  const root = labels[ROUTE_LABEL.redirectRoot];
+  if (root !== undefined) {
+    const target = root.trim();
+    if (target.length > MAX_REDIRECT_LENGTH || !REDIRECT_TARGET.test(target)) {
+      return { ok: false, message: `${ROUTE_LABEL.redirectRoot}=${JSON.stringify(root)} is not a path starting with / or an http(s) URL (no spaces, quotes or < > \\ ^ \` { | }; at most ${MAX_REDIRECT_LENGTH} characters)` };
+    }
+    if (target === ROOT_PATH) return { ok: false, message: `${ROUTE_LABEL.redirectRoot}="/" would redirect / to itself` };
+    settings.redirectRoot = target;
   }
 
   const sticky = labels[ROUTE_LABEL.sticky];

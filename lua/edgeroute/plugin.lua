@@ -42,6 +42,8 @@ local _M = { _VERSION = "0.1.0" }
 
 -- Extra attempts on connect failure, besides the first.
 local MAX_RETRIES = 2
+-- edgeroute.hsts: marathon-lb's BACKEND_HSTS_OPTIONS value.
+local HSTS = "max-age=15768000"
 
 
 -- Loads the agent's last snapshot, if there is one; a missing or bad file
@@ -151,6 +153,12 @@ local function route_checks(app)
         redirect_https()
         return true
     end
+    -- marathon-lb's HTTP_BACKEND_REDIR: the path is exactly "/" (the query aside).
+    local root = app.redirect_root
+    if root and ngx_var.uri == "/" then
+        ngx.redirect(root, 301)
+        return true
+    end
     local max_body = app.max_body
     if max_body then
         local length = tonumber(ngx_var.http_content_length)
@@ -208,6 +216,10 @@ function _M.access()
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
+    if app.hsts then
+        -- nginx.conf's add_header sends it (empty: not sent).
+        ngx_var.edgeroute_hsts = HSTS
+    end
     local ctx = ngx.ctx
     ctx.edgeroute_version = version
     ctx.edgeroute_seq = table_state.seq

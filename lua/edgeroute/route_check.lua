@@ -129,6 +129,9 @@ end
 local SETTING_CHECKS = {
     stripPath = function(v) return v == true end,
     redirectHttps = function(v) return v == true end,
+    -- The agent checks it fully; here: a path or URL without control bytes or spaces (it becomes a Location header).
+    redirectRoot = function(v) return type(v) == "string" and #v <= 1024 and find(v, "^[/h][%w%._~!%$&'()*+,;=:@/?%%#%[%]%-]*$") ~= nil end,
+    hsts = function(v) return v == true end,
     sticky = function(v) return type(v) == "string" and find(v, "^[%w_.-]+$") ~= nil and #v <= 64 end,
     balance = function(v) return v == "leastconn" end,
     connectTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,

@@ -15,6 +15,8 @@ local _M = { _VERSION = "0.1.0" }
 --   access_work    true when the access phase has anything to check besides routing
 --   strip_path     remove the matched prefix before proxying
 --   redirect_https plain-HTTP requests get a redirect
+--   redirect_root  where a request for exactly "/" is redirected (301)
+--   hsts           responses get Strict-Transport-Security
 --   max_body       largest request body in bytes
 --   allow          CIDRs allowed, parsed
 --   sticky_cookie  cookie name of session affinity, sticky_var its nginx variable
@@ -26,6 +28,8 @@ function _M.compile(app, settings)
     end
     app.strip_path = settings.stripPath == true
     app.redirect_https = settings.redirectHttps == true
+    app.redirect_root = settings.redirectRoot
+    app.hsts = settings.hsts == true
     app.max_body = settings.maxBodySize
     if settings.allowFrom then
         local allow = {}
@@ -43,7 +47,7 @@ function _M.compile(app, settings)
         app.timeouts = { settings.connectTimeout, settings.sendTimeout, settings.readTimeout }
     end
     app.access_work = app.strip_path or app.redirect_https or app.max_body ~= nil
-        or app.allow ~= nil or app.sticky_cookie ~= nil
+        or app.allow ~= nil or app.sticky_cookie ~= nil or app.redirect_root ~= nil
 end
 
 

@@ -109,7 +109,7 @@ describe("the router", function()
             ["h:shop.test"] = "p=%2F:%2Fweb,%2Fapi:%2Fapi",
             ["h:*.shop.test"] = "p=%2F:%2Fweb",
             ["h:only.test"] = "p=%2F:%2Fweb",
-            ["a:%2Fweb"] = "d=stable|v=stable:pool-1,grey:pool-2|f=10.0.0.0%2F8|r=1",
+            ["a:%2Fweb"] = "d=stable|v=stable:pool-1,grey:pool-2|f=10.0.0.0%2F8|r=1|o=%2Fmy%2Fcontent%3Fa%3D1|h=1",
             ["a:%2Fapi"] = "d=stable|v=stable:pool-3|s=1|m=100|t=1500",
             ["p:%2Fweb"] = "d=stable|s=seed|r=grey|c=grey:v:1|r=grey|q=5000:c:uid|r=bad|h=x:x:(",
         }
@@ -133,6 +133,10 @@ describe("the router", function()
         assert.are.equal(1500, api.server_timeout)
         local web = router:app("%2Fweb")
         assert.is_true(web.redirect_https)
+        assert.are.equal("/my/content?a=1", web.redirect_root)
+        assert.is_true(web.hsts)
+        assert.is_nil(api.redirect_root)
+        assert.is_nil(api.hsts)
         assert.is_true(cidr.contains(web.allow[1], cidr.parse("10.1.2.3").bytes))
     end)
 

@@ -33,7 +33,7 @@ describe('which apps need the Lua action', () => {
     expect(needsLua(route('/a', { settings: { sticky: 's' } }))).toBe(true);
     expect(needsLua(route('/a', { paths: { 'web.test': ['/api'] } }))).toBe(true);
     expect(needsLua(route('/a', { versions: grey }))).toBe(true);
-    for (const settings of [{ stripPath: true }, { redirectHttps: true }, { maxBodySize: 10 }, { allowFrom: ['10.0.0.0/8'] }, { readTimeout: 3 }] as const) {
+    for (const settings of [{ stripPath: true }, { redirectHttps: true }, { redirectRoot: '/x' }, { hsts: true }, { maxBodySize: 10 }, { allowFrom: ['10.0.0.0/8'] }, { readTimeout: 3 }] as const) {
       expect(needsLua(route('/a', { settings }))).toBe(true);
     }
   });

@@ -112,7 +112,7 @@ describe('readMarathonLbLabels', () => {
       HAPROXY_0_MODE: 'udp',
       HAPROXY_0_BACKEND_HEAD: 'backend {backend}\n  timeout server 300s\n',
       HAPROXY_0_FRONTEND_HEAD: 'frontend x',
-      HAPROXY_0_USE_HSTS: 'true',
+      HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH: '/',
       HAPROXY_DEPLOYMENT_COLOUR: 'blue',
     });
     expect(result.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
@@ -120,9 +120,34 @@ describe('readMarathonLbLabels', () => {
     expect(problems).toHaveLength(3);
     expect(problems[0]).toEqual({ appId: '/app', message: 'marathon-lb label HAPROXY_0_MODE="udp" is not tcp or http: ignored' });
     expect(problems[1]?.message).toMatch(/^marathon-lb label HAPROXY_0_PORT="abc" is not a port \(1 to 65535\)/);
-    for (const label of ['HAPROXY_0_BACKEND_HEAD', 'HAPROXY_0_FRONTEND_HEAD', 'HAPROXY_0_USE_HSTS']) expect(problems[2]?.message).toContain(label);
+    for (const label of ['HAPROXY_0_BACKEND_HEAD', 'HAPROXY_0_FRONTEND_HEAD', 'HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH']) expect(problems[2]?.message).toContain(label);
     // A colour without its deployment group is ignored, as marathon-lb ignores it.
     expect(reading(result.readings, 'HAPROXY_DEPLOYMENT_COLOUR')?.fate).toBe('same');
+  });
+
+  it('maps HTTP_BACKEND_REDIR to edgeroute.redirectRoot and USE_HSTS to edgeroute.hsts, on port 0 and port N, by vhost only', () => {
+    const result = read(
+      { HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_HTTP_BACKEND_REDIR: ' /my/content ', HAPROXY_0_USE_HSTS: 'yes', HAPROXY_1_VHOST: 'b.example.com', HAPROXY_1_USE_HSTS: 'true' },
+      { servicePorts: [10001, 10002], ports: [{ containerPort: null, hostPort: 0, name: null }, { containerPort: null, hostPort: 0, name: null }] },
+    );
+    expect(result.labels).toMatchObject({ 'edgeroute.redirectRoot': '/my/content', 'edgeroute.hsts': 'true', 'edgeroute.port.1.hsts': 'true' });
+    expect(reading(result.readings, 'HAPROXY_0_HTTP_BACKEND_REDIR')).toMatchObject({ fate: 'mapped', note: 'edgeroute.redirectRoot=/my/content' });
+    expect(reading(result.readings, 'HAPROXY_0_USE_HSTS')).toMatchObject({ fate: 'mapped', note: 'edgeroute.hsts=true' });
+    expect(reading(result.readings, 'HAPROXY_1_USE_HSTS')).toMatchObject({ fate: 'mapped', note: 'edgeroute.port.1.hsts=true' });
+    expect(marathonLbProblems('/app', result.readings)).toEqual([]);
+    // The default, no vhost (marathon-lb's is_domain never matches), TCP mode: nothing to map.
+    expect(reading(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_USE_HSTS: 'false' }).readings, 'HAPROXY_0_USE_HSTS')?.fate).toBe('same');
+    expect(reading(read({ HAPROXY_0_HTTP_BACKEND_REDIR: '/x' }).readings, 'HAPROXY_0_HTTP_BACKEND_REDIR')?.fate).toBe('same');
+    expect(reading(read({ HAPROXY_0_USE_HSTS: 'true' }).readings, 'HAPROXY_0_USE_HSTS')?.fate).toBe('same');
+    // HTTP on the service port, which edgeroute passes through as TCP.
+    expect(reading(read({ HAPROXY_0_MODE: 'http', HAPROXY_0_USE_HSTS: 'true' }).readings, 'HAPROXY_0_USE_HSTS')?.fate).toBe('unsupported');
+  });
+
+  it('names HTTP_BACKEND_REDIR in one warning when its value cannot be a Location, and routes the rest', () => {
+    const result = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_HTTP_BACKEND_REDIR: 'my content' });
+    expect(result.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
+    const problems = marathonLbProblems('/app', result.readings);
+    expect(problems).toEqual([{ appId: '/app', message: expect.stringMatching(/^marathon-lb label HAPROXY_0_HTTP_BACKEND_REDIR="my content" its value="my content" is not a path starting with \/ or an http\(s\) URL/) }]);
   });
 
   it("reads zdd.py's labels: the deployment group is the app, the colours merged", () => {
@@ -183,7 +208,7 @@ describe('readMarathonLbLabels', () => {
       '/shop/admin': { 'edgeroute.group': 'external,internal', 'edgeroute.vhosts': 'admin.shop.example.com', 'edgeroute.allowFrom': '10.0.0.0/8,192.168.1.7' },
       '/data/redis': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service' },
       '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
-      '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com' },
+      '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com', 'edgeroute.redirectRoot': '/latest', 'edgeroute.hsts': 'true' },
       '/tools/grafana': null,
       '/batch/worker': { 'edgeroute.tcpPort': 'service' },
       '/shop/search': null,

@@ -79,7 +79,25 @@ describe('readRouteLabels', () => {
     });
   });
 
+  it('reads redirectRoot (a path or an http(s) URL) and hsts', () => {
+    expect(readRouteLabels({ 'edgeroute.redirectRoot': ' /my/content?from=root ', 'edgeroute.hsts': 'true' })).toEqual({
+      ok: true,
+      value: { paths: ['/'], settings: { redirectRoot: '/my/content?from=root', hsts: true } },
+    });
+    expect(readRouteLabels({ 'edgeroute.redirectRoot': 'https://docs.example.com/start', 'edgeroute.hsts': 'false' })).toEqual({
+      ok: true,
+      value: { paths: ['/'], settings: { redirectRoot: 'https://docs.example.com/start' } },
+    });
+  });
+
   it.each([
+    ['edgeroute.redirectRoot', 'my/content', 'edgeroute.redirectRoot="my/content" is not a path'],
+    ['edgeroute.redirectRoot', '/a b', 'is not a path'],
+    ['edgeroute.redirectRoot', '/a\r\nSet-Cookie: x=1', 'is not a path'],
+    ['edgeroute.redirectRoot', 'javascript:alert(1)', 'is not a path'],
+    ['edgeroute.redirectRoot', '/', 'would redirect / to itself'],
+    ['edgeroute.redirectRoot', `/${'a'.repeat(1024)}`, 'at most 1024'],
+    ['edgeroute.hsts', 'yes', 'edgeroute.hsts="yes" is not true or false'],
     ['edgeroute.path', 'api', 'edgeroute.path has "api"'],
     ['edgeroute.path', '/a b', 'edgeroute.path has "/a b"'],
     ['edgeroute.path', '/a/../b', '"." or ".." segment'],

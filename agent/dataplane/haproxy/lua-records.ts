@@ -35,7 +35,7 @@ export function encodePart(text: string): string {
 }
 
 /** Settings the Lua action applies per request. */
-const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout', 'sticky'];
+const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'redirectRoot', 'hsts', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout', 'sticky'];
 
 /** Per-route settings an HAProxy node cannot apply (the agent warns once per app, README lists them). */
 export function unappliedSettings(route: AppRoute): string[] {
@@ -143,6 +143,8 @@ export function appRecord(route: AppRoute, backends: ReadonlyMap<string, string>
   const s = route.settings;
   if (s?.stripPath) fields.push('s=1');
   if (s?.redirectHttps) fields.push('r=1');
+  if (s?.redirectRoot !== undefined) fields.push(`o=${encodePart(s.redirectRoot)}`);
+  if (s?.hsts) fields.push('h=1');
   if (s?.maxBodySize !== undefined) fields.push(`m=${s.maxBodySize}`);
   const timeout = serverTimeoutMs(s);
   if (timeout !== null) fields.push(`t=${timeout}`);

@@ -7,7 +7,8 @@
 --
 -- The action answers the request itself (404, 400, 403, 413, a redirect) or
 -- sets txn.edgeroute_backend (the pool backend of the chosen version) and,
--- for apps with a timeout, txn.edgeroute_server_timeout (ms). Everything it
+-- for apps with a timeout, txn.edgeroute_server_timeout (ms), and for apps
+-- with edgeroute.hsts, txn.edgeroute_hsts. Everything it
 -- knows comes from rules.map, which the agent edits over the runtime API:
 -- no Redis, no JSON, no file read per request.
 
@@ -161,6 +162,10 @@ function _M.start(opts)
             if app.redirect_https and txn.f:ssl_fc() ~= 1 then
                 return redirect(txn, https_port, host)
             end
+            -- marathon-lb's HTTP_BACKEND_REDIR: the path is exactly "/" (the query aside).
+            if app.redirect_root and raw_path == "/" then
+                return txn:done(txn:reply({ status = 301, headers = { location = { app.redirect_root } } }))
+            end
             local max_body = app.max_body
             if max_body then
                 local length = tonumber(txn.sf:req_fhdr("content-length", 1) or "")
@@ -200,6 +205,10 @@ function _M.start(opts)
         end
         if app.server_timeout then
             txn:set_var("txn.edgeroute_server_timeout", app.server_timeout)
+        end
+        -- edgeroute.hsts: haproxy.cfg's frontend adds the header to the response.
+        if app.hsts then
+            txn:set_var("txn.edgeroute_hsts", 1)
         end
     end, 0)
 end

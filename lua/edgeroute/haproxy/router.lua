@@ -75,6 +75,10 @@ local function decode_app(id, text)
             app.strip_path = true
         elseif name == "r" then
             app.redirect_https = true
+        elseif name == "o" then
+            app.redirect_root = record.unescape(raw)
+        elseif name == "h" then
+            app.hsts = true
         elseif name == "m" then
             app.max_body = tonumber(raw)
         elseif name == "t" then
@@ -89,7 +93,7 @@ local function decode_app(id, text)
             app.sticky_cookie = record.unescape(raw)
         end
     end
-    app.checks = app.redirect_https or app.max_body ~= nil or app.allow ~= nil
+    app.checks = app.redirect_https or app.max_body ~= nil or app.allow ~= nil or app.redirect_root ~= nil
     return app
 end
 
