@@ -45,6 +45,13 @@ local MAX_RETRIES = 2
 -- edgeroute.hsts: marathon-lb's BACKEND_HSTS_OPTIONS value.
 local HSTS = "max-age=15768000"
 
+-- An nginx.conf older than edgeroute.hsts has no $edgeroute_hsts: the app is
+-- served without the header (logged once per worker), not failed.
+local hsts_missing_logged = false
+local function set_hsts()
+    ngx_var.edgeroute_hsts = HSTS
+end
+
 
 -- Loads the agent's last snapshot, if there is one; a missing or bad file
 -- only means waiting for the agent's first push.
@@ -216,9 +223,10 @@ function _M.access()
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
-    if app.hsts then
+    if app.hsts and not pcall(set_hsts) and not hsts_missing_logged then
         -- nginx.conf's add_header sends it (empty: not sent).
-        ngx_var.edgeroute_hsts = HSTS
+        hsts_missing_logged = true
+        ngx_log(ERR, "edgeroute: nginx.conf has no $edgeroute_hsts (re-run edgeroute nginx-conf): edgeroute.hsts is not applied")
     end
     local ctx = ngx.ctx
     ctx.edgeroute_version = version
