@@ -46,6 +46,9 @@ export interface DataPlaneOptions {
   readonly workerProcesses?: number;
   /** HAProxy's pool of pre-declared backends (haproxy-conf --backend-pool, default 16). */
   readonly backendPool?: number;
+  /** HAProxy's TCP port range, `FROM-TO` (haproxy-conf --tcp-ports) and its pool of TCP backends; nginx routes no TCP and ignores them. */
+  readonly tcpPorts?: string;
+  readonly tcpBackendPool?: number;
 }
 
 /** A running data plane, not yet driven by any agent. */
@@ -180,6 +183,8 @@ export const HAPROXY_RIG: DataPlaneRig = {
   async startDataPlane(opts = {}) {
     const haproxy = await startHaproxy({
       backendPool: opts.backendPool ?? 16,
+      ...(opts.tcpPorts === undefined ? {} : { tcpPorts: opts.tcpPorts }),
+      ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }),
       ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
       ...(opts.regionHeader === undefined ? {} : { regionHeader: opts.regionHeader }),
       ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),

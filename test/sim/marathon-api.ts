@@ -240,6 +240,7 @@ export function specFromJson(body: Record<string, unknown>, base: NormalizedAppS
       typeof taskKillGracePeriodSeconds === 'number' ? taskKillGracePeriodSeconds : (base?.taskKillGracePeriodSeconds ?? 0),
     extra: { ...(base?.extra ?? {}), ...withoutReadOnlyFields(rest) },
     backendPorts: base?.backendPorts,
+    morePorts: base?.morePorts,
   };
 }
 

@@ -52,7 +52,7 @@ export function statusUpdateEvent(task: TaskRecord, taskStatus: MesosTaskState):
     appId: task.appId,
     host: task.host,
     ipAddresses: [{ ipAddress: task.host, protocol: 'IPv4' }],
-    ports: [task.port],
+    ports: [task.port, ...task.morePorts],
     version: task.version,
   });
 }

@@ -102,7 +102,7 @@ export function renderTask(task: TaskRecord, app: AppRecord, taskServicePorts = 
     host: task.host,
     id: task.id,
     ipAddresses: [{ ipAddress: task.host, protocol: 'IPv4' }],
-    ports: [task.port],
+    ports: [task.port, ...task.morePorts],
     servicePorts: taskServicePorts,
     slaveId: task.slaveId,
     state: task.state,

@@ -30,6 +30,7 @@ import {
   activeTasks,
   invalidateRendering,
   isoNow,
+  morePortsOf,
   normalizeAppId,
   normalizeSpec,
   taskIdPrefix,
@@ -251,6 +252,7 @@ export class MarathonSim {
           appId: spec.id,
           host: this.host,
           port: ports[n % ports.length]!,
+          morePorts: morePortsOf(spec, n),
           slaveId: this.slaveId,
           version,
           stagedAt,
@@ -761,6 +763,7 @@ export class MarathonSim {
       server = started;
       port = started.port;
     }
+    const morePorts = morePortsOf(app.spec, app.launched);
     app.launched += 1;
     const task: TaskRecord = {
       id: taskId,
@@ -769,6 +772,7 @@ export class MarathonSim {
       appId: app.spec.id,
       host: this.host,
       port,
+      morePorts,
       slaveId: this.slaveId,
       version: app.version,
       stagedAt: isoNow(),

@@ -27,6 +27,12 @@ export interface SimAppSpec {
    * period, health) is unchanged; a kill only changes the task's state and removes it.
    */
   backendPorts?: number[];
+  /**
+   * A task's ports after the first (port indexes 1, 2, ...), for apps that route several ports:
+   * entry i - 1 lists port index i's backends, the n-th task launched for the app (real or virtual)
+   * getting `morePorts[i - 1][n % length]` there. Default none: each task has one port.
+   */
+  morePorts?: number[][];
 }
 
 /** A task as tests see it. `healthy` is null when the task has no health results. */
@@ -35,6 +41,8 @@ export interface SimTask {
   appId: string;
   host: string;
   port: number;
+  /** Every port of the task, by port index: `port`, then the app's `morePorts`. */
+  ports: number[];
   state: string;
   startedAt: string | null;
   healthy: boolean | null;
@@ -58,6 +66,8 @@ export interface TaskRecord {
   readonly appId: string;
   readonly host: string;
   readonly port: number;
+  /** Its ports at indexes 1, 2, ... (from the spec's morePorts); empty for one port. */
+  readonly morePorts: readonly number[];
   readonly slaveId: string;
   readonly version: string;
   /** Mutable only so tests can backdate it (setStartedAt). */
@@ -118,6 +128,8 @@ export interface NormalizedAppSpec {
   extra: Record<string, unknown>;
   /** undefined: tasks run real servers. */
   backendPorts: number[] | undefined;
+  /** Port indexes 1, 2, ...: each a non-empty list of ports. */
+  morePorts: number[][];
 }
 
 /** "/web/" or "web" → "/web", like Marathon's PathId.toRootPath. */
@@ -149,6 +161,7 @@ export function normalizeSpec(spec: SimAppSpec): NormalizedAppSpec {
     taskKillGracePeriodSeconds: spec.taskKillGracePeriodSeconds ?? 0,
     extra: { ...(spec.extra ?? {}) },
     backendPorts: normalizeBackendPorts(spec.backendPorts),
+    morePorts: (spec.morePorts ?? []).map((ports) => normalizeBackendPorts(ports)!),
   };
 }
 
@@ -162,6 +175,14 @@ function normalizeBackendPorts(ports: number[] | undefined): number[] | undefine
 function definedEntries(record: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
+
+/** The ports at indexes 1, 2, ... of the n-th task launched for the app. */
+export function morePortsOf(spec: NormalizedAppSpec, n: number): readonly number[] {
+  return spec.morePorts.length === 0 ? NO_MORE_PORTS : spec.morePorts.map((ports) => ports[n % ports.length]!);
+}
+
+/** Shared by every one-port task (bulk loads create 100,000 of them). */
+const NO_MORE_PORTS: readonly number[] = Object.freeze([]);
 
 export function isoNow(): string {
   return new Date().toISOString();
@@ -178,6 +199,7 @@ export function toSimTask(task: TaskRecord): SimTask {
     appId: task.appId,
     host: task.host,
     port: task.port,
+    ports: [task.port, ...task.morePorts],
     state: task.state,
     startedAt: task.startedAt,
     healthy: task.health === null ? null : task.health.alive,
