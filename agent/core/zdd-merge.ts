@@ -8,7 +8,11 @@
  * target being the new colour's HAPROXY_DEPLOYMENT_TARGET_INSTANCES when it
  * carries HAPROXY_DEPLOYMENT_NEW_INSTANCES, else 1; the new colour is the one
  * with the later HAPROXY_DEPLOYMENT_STARTED_AT. Here the drained tasks leave
- * the upstream (their requests in flight finish). Pure.
+ * the upstream (their requests in flight finish). One departure from
+ * marathon-lb: "old instances" is at least the old colour's tasks still
+ * listed, so scaling the old colour down (to 0, say) does not put its drained
+ * tasks back in the upstream while Mesos is still killing them (they would
+ * take requests and die under them). Pure.
  */
 import type { BackendStatus } from './routing-table.js';
 import type { VersionCandidate } from './judge-app.js';
@@ -41,7 +45,9 @@ export function mergeColours(colours: ReadonlyArray<VersionCandidate & { deploym
 
 function mergePair(old: VersionCandidate & { deployment: DeploymentMark }, next: VersionCandidate & { deployment: DeploymentMark }): VersionCandidate & { deployment: DeploymentMark } {
   const healthyNew = next.backends.length;
-  const drainable = Math.max(0, healthyNew + old.deployment.instances - next.deployment.targetInstances);
+  // Instances drop at once on a scale-down, tasks only once killed: counting the listed ones keeps a drained task drained until it is gone.
+  const oldInstances = Math.max(old.deployment.instances, old.deployment.taskIds.length);
+  const drainable = Math.max(0, healthyNew + oldInstances - next.deployment.targetInstances);
   const count = Math.min(old.deployment.taskIds.length, healthyNew, drainable);
   const drained = new Set(old.deployment.taskIds.slice(0, count));
   const reason = `draining: blue/green deployment ${next.deployment.group}, replaced by ${next.marathonAppId}`;

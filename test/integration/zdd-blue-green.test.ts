@@ -17,17 +17,17 @@ const HOST = 'zdd.example.com';
 const HEALTH = [{ path: '/', protocol: 'HTTP', portIndex: 0, gracePeriodSeconds: 15, intervalSeconds: 3, timeoutSeconds: 15, maxConsecutiveFailures: 10 }];
 
 /** The labels zdd.py gives a colour (HAPROXY_0_PORT is the group's service port; the vhost is the app's own). */
-function colourLabels(colour: 'blue' | 'green', startedAt: string, extra: Record<string, string> = {}): Record<string, string> {
+function colourLabels(colour: 'blue' | 'green', startedAt: string, extra: Record<string, string> = {}, group = 'web', host = HOST): Record<string, string> {
   return {
     HAPROXY_GROUP: 'external',
-    HAPROXY_0_VHOST: HOST,
-    HAPROXY_DEPLOYMENT_GROUP: 'web',
+    HAPROXY_0_VHOST: host,
+    HAPROXY_DEPLOYMENT_GROUP: group,
     HAPROXY_DEPLOYMENT_COLOUR: colour,
     HAPROXY_DEPLOYMENT_STARTED_AT: startedAt,
     HAPROXY_DEPLOYMENT_TARGET_INSTANCES: '3',
     HAPROXY_DEPLOYMENT_ALT_PORT: '10001',
     HAPROXY_0_PORT: '10000',
-    HAPROXY_APP_ID: 'web',
+    HAPROXY_APP_ID: group,
     ...extra,
   };
 }
@@ -91,5 +91,25 @@ describe.each(RIGS)('zdd blue/green pair mid-deployment, routed as marathon-lb r
     expect([...report.byBackend.keys()].every((id) => blue.includes(id) || green.includes(id))).toBe(true);
     await waitForBackends(node.publicUrl, HOST, green);
     expect(await node.pids()).toEqual(pidsBefore);
+  });
+
+  it('the old colour scaled to 0 while its tasks still run (Mesos slow to kill, no TASK_KILLING): its drained tasks stay out', async () => {
+    const host = 'slow-kill.example.com';
+    const labels = (colour: 'blue' | 'green', startedAt: string, extra: Record<string, string> = {}) => colourLabels(colour, startedAt, extra, 'slow', host);
+    // Killed, a task stays TASK_RUNNING and answering for 1.5 s while the app already lists instances 0.
+    const old = (await marathon.deploy({ id: '/slow-blue', instances: 2, labels: labels('blue', '2026-11-29T10:00:00.000000'), healthChecks: HEALTH, killLatencyMs: 1500 })).map((t) => t.id);
+    const fresh = (await marathon.deploy({ id: '/slow-green', instances: 2, labels: labels('green', '2026-11-29T11:00:00.000000', { HAPROXY_DEPLOYMENT_NEW_INSTANCES: '2', HAPROXY_DEPLOYMENT_TARGET_INSTANCES: '2' }), healthChecks: HEALTH })).map((t) => t.id);
+    // N = min(2, 2, 2 + 2 - 2) = 2.
+    await waitForBackends(node.publicUrl, host, fresh);
+    const load = startLoad(node.publicUrl, host, { concurrency: 4 });
+    await waitFor('traffic to flow', () => (load.sent() > 50 ? true : undefined));
+    const oldRequests = () => old.map((id) => marathon.taskStats(id)?.requests ?? 0);
+    const drainedAt = oldRequests();
+    await marathon.scale('/slow-blue', 0);
+    const report = await load.stop();
+    expect(report.failures).toEqual([]);
+    expect(report.failed).toBe(0);
+    expect(oldRequests()).toEqual(drainedAt);
+    expect([...report.byBackend.keys()].sort()).toEqual([...fresh].sort());
   });
 });

@@ -241,6 +241,7 @@ export function specFromJson(body: Record<string, unknown>, base: NormalizedAppS
     extra: { ...(base?.extra ?? {}), ...withoutReadOnlyFields(rest) },
     backendPorts: base?.backendPorts,
     morePorts: base?.morePorts,
+    killLatencyMs: base?.killLatencyMs,
   };
 }
 

@@ -837,6 +837,7 @@ export class MarathonSim {
 
   /**
    * With a grace period: TASK_KILLING now, the server keeps answering, TASK_KILLED when it ends.
+   * Without one, the task stays TASK_RUNNING for the app's killLatencyMs, then dies.
    * Concurrent kills of one task share one outcome.
    */
   private killTaskRecord(app: AppRecord, task: TaskRecord): Promise<void> {
@@ -844,11 +845,12 @@ export class MarathonSim {
     if (pending) return pending.done;
     if (!app.tasks.has(task.id)) return Promise.resolve();
     const graceMs = app.spec.taskKillGracePeriodSeconds * 1000;
+    const waitMs = graceMs > 0 ? graceMs : app.spec.killLatencyMs;
     let endGrace: () => void = () => undefined;
     const graceOver =
-      graceMs > 0
+      waitMs > 0
         ? new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, graceMs);
+            const timer = setTimeout(resolve, waitMs);
             endGrace = () => {
               clearTimeout(timer);
               resolve();

@@ -18,6 +18,12 @@ export interface SimAppSpec {
   firstHealthyAfterMs?: number;
   /** When > 0 a kill goes through TASK_KILLING and the task keeps answering for that long. */
   taskKillGracePeriodSeconds?: number;
+  /**
+   * Without a grace period: how long a killed task stays TASK_RUNNING (listed, answering) before it
+   * dies, as when Mesos takes its time to stop the container and the framework has no TASK_KILLING
+   * state; the app's `instances` already shows the scale-down meanwhile. Default 0.
+   */
+  killLatencyMs?: number;
   /** Merged into the app JSON as-is (portDefinitions, container, ipAddress, networks, ...). */
   extra?: Record<string, unknown>;
   /**
@@ -125,6 +131,7 @@ export interface NormalizedAppSpec {
   startHealthy: boolean;
   firstHealthyAfterMs: number;
   taskKillGracePeriodSeconds: number;
+  killLatencyMs: number;
   extra: Record<string, unknown>;
   /** undefined: tasks run real servers. */
   backendPorts: number[] | undefined;
@@ -159,6 +166,7 @@ export function normalizeSpec(spec: SimAppSpec): NormalizedAppSpec {
     startHealthy: spec.startHealthy ?? true,
     firstHealthyAfterMs,
     taskKillGracePeriodSeconds: spec.taskKillGracePeriodSeconds ?? 0,
+    killLatencyMs: spec.killLatencyMs ?? 0,
     extra: { ...(spec.extra ?? {}) },
     backendPorts: normalizeBackendPorts(spec.backendPorts),
     morePorts: (spec.morePorts ?? []).map((ports) => normalizeBackendPorts(ports)!),

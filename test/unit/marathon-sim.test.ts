@@ -653,6 +653,36 @@ describe('MarathonSim virtual tasks', () => {
   });
 });
 
+describe('MarathonSim tasks with several ports', () => {
+  it('gives each task its morePorts at indexes 1, 2, ... by launch counter, in listings and events', async () => {
+    const sim = await startSim();
+    const events: MarathonEvent[] = [];
+    sim.onEvent((event) => events.push(event));
+    const tasks = await sim.deploy({ id: '/two', instances: 3, morePorts: [[7001, 7002], [8001]] });
+    expect(tasks.map((task) => task.ports)).toEqual([
+      [tasks[0]!.port, 7001, 8001],
+      [tasks[1]!.port, 7002, 8001],
+      [tasks[2]!.port, 7001, 8001],
+    ]);
+    const listed = (await getJson(`${sim.url}/v2/apps/two?embed=app.tasks`)).json.app;
+    expect(listed.tasks.map((task: any) => task.ports)).toEqual(tasks.map((task) => task.ports));
+    const running = events.filter((e) => e.eventType === 'status_update_event' && e.taskStatus === 'TASK_RUNNING');
+    expect(running.map((e) => e.ports as number[]).sort()).toEqual(tasks.map((task) => task.ports).sort());
+    expect((await sim.deploy({ id: '/one', instances: 1 }))[0]!.ports).toHaveLength(1);
+  });
+
+  it('killLatencyMs: a killed task without a grace period stays TASK_RUNNING and answering, the app already scaled down', async () => {
+    const sim = await startSim();
+    const [task] = await sim.deploy({ id: '/lazy', instances: 1, killLatencyMs: 300 });
+    const scaled = sim.scale('/lazy', 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await getJson(`${sim.url}/v2/apps/lazy?embed=app.tasks`)).json.app).toMatchObject({ instances: 0, tasks: [{ id: task!.id, state: 'TASK_RUNNING' }] });
+    expect((await httpRequest(`http://127.0.0.1:${task!.port}/`)).body).toBe(task!.id);
+    await scaled;
+    expect(sim.taskCount('/lazy')).toBe(0);
+  });
+});
+
 describe('MarathonSim hooks', () => {
   it('onEvent reports each published event with its publication time, until unsubscribed', async () => {
     const sim = await startSim();

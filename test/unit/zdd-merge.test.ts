@@ -58,6 +58,15 @@ describe('zdd blue/green pairs (marathon-lb labels)', () => {
     expect(at([blueTask(1), sick])).toEqual(['10.0.6.25:16916', '10.0.6.25:23336', '10.0.1.147:26001']);
   });
 
+  it('keeps the old colour\'s drained tasks drained while a scale-down kills them (instances drop first, tasks once killed)', () => {
+    const labels = { ...blue.labels, HAPROXY_DEPLOYMENT_NEW_INSTANCES: '3', HAPROXY_DEPLOYMENT_TARGET_INSTANCES: '3' };
+    const newColour = { ...blue, labels, instances: 3, tasks: [blueTask(1), blueTask(2), blueTask(3)] };
+    // The old colour scaled to 0, its three tasks still TASK_RUNNING: marathon-lb's count (old instances 0) would undrain all three.
+    expect(endpoints([{ ...green, instances: 0 }, newColour])).toEqual(['10.0.1.147:26001', '10.0.1.147:26002', '10.0.1.147:26003']);
+    // Scaled to 1 with one healthy new task: N = min(3 old tasks, 1, 1 + 3 listed - 3) = 1, as before the scale-down.
+    expect(endpoints([{ ...green, instances: 1 }, { ...newColour, instances: 1, tasks: [blueTask(1)] }])).toEqual(['10.0.6.25:16916', '10.0.6.25:23336', '10.0.1.147:26001']);
+  });
+
   it('is reported as one app for both colours, routed as marathon-lb would', () => {
     const report = migrationReport(snapshot, { group: 'external', marathonLbLabels: true });
     expect(report.summary).toEqual({ apps: 2, unchanged: 2, attention: 0 });
