@@ -796,10 +796,12 @@ describe('MarathonSim bulk load', () => {
         `(${(listing.body.length / 1e6).toFixed(0)} MB, incl. this process receiving it) cold ${coldMs.toFixed(0)} ms, ` +
         `warm ${warmMs.toFixed(0)} ms; /v2/apps/{id} ${oneAppMs.toFixed(1)} ms`,
     );
-    expect(loadMs).toBeLessThan(3000); // safety bounds only, not the performance target
-    expect(coldMs).toBeLessThan(5000);
-    expect(warmMs).toBeLessThan(5000);
-    expect(oneAppMs).toBeLessThan(200);
+    // Safety bounds against a blow-up (a quadratic step takes minutes here), not
+    // timing goals: those live in bench/. Wide, as both cores may be busy.
+    expect(loadMs).toBeLessThan(15_000);
+    expect(coldMs).toBeLessThan(20_000);
+    expect(warmMs).toBeLessThan(20_000);
+    expect(oneAppMs).toBeLessThan(1_000);
 
     expect(apps).toHaveLength(10_000);
     const tasks = apps.flatMap((app) => app.tasks);
@@ -820,11 +822,11 @@ describe('MarathonSim bulk load', () => {
     started = performance.now();
     await sim.killTask(victim);
     const killMs = performance.now() - started;
-    expect(killMs).toBeLessThan(200);
+    expect(killMs).toBeLessThan(1_000);
     const app = (await getJson(`${sim.url}/v2/apps/bench/app-4321`)).json.app;
     expect(app.tasks.map((task: any) => task.id)).not.toContain(victim);
     expect(app.instances).toBe(9);
     await waitFor(() => stream.events('status_update_event').length === 1, 'TASK_KILLED on the stream');
     expect(stream.events('group_change_success')).toHaveLength(1);
-  }, 20_000);
+  }, 60_000);
 });
