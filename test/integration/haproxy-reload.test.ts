@@ -58,11 +58,11 @@ afterAll(async () => {
 });
 
 /** Polls the host every 10 ms until one of the app's tasks answers; ms since `since`. */
-async function routedAfter(host: string, appId: string, since: number): Promise<number> {
+async function routedAfter(host: string, appId: string, since: number, timeoutMs = 20_000): Promise<number> {
   await waitFor(`${host} routed`, async () => {
     const reply = await httpGet(`${url()}/`, { host }).catch(() => null);
     return reply?.status === 200 && taskIds(appId).includes(reply.body) ? true : undefined;
-  }, 20_000, 10);
+  }, timeoutMs, 10);
   return Math.round(performance.now() - since);
 }
 
@@ -203,14 +203,18 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
       const pool = (await haproxy.runtime('show stat')).split('\n').filter((l) => /^pool-\d+,BACKEND,/.test(l)).length;
       for (let i = 0; i < pool - new Set(stat).size; i++) await fill(`/late-fill-${i}`);
       await fill('/refused');
-      await waitFor('the reload error', () => (logs.has((l) => l.level === 50 && String(l.msg).includes('HAProxy reload failed') && String(l.msg).includes('haproxy -c refused')) ? true : undefined), 15_000);
+      // Up to one back-off late: on a loaded machine an earlier test's reload may have failed too (10 s, then 20 s).
+      await waitFor('the reload error', () => (logs.has((l) => l.level === 50 && String(l.msg).includes('HAProxy reload failed') && String(l.msg).includes('haproxy -c refused')) ? true : undefined), 45_000).catch((err: Error) => {
+        // Once (CI, both cores busy) no reload was tried within 15 s: say what the agent did, should it happen again.
+        throw new Error(`${err.message}; the agent's last warnings and errors: ${JSON.stringify(logs.lines().filter((l) => Number(l.level) >= 40).slice(-8))}`);
+      });
       expect((await httpGet(`${url()}/`, { host: 'refused.test' })).status).toBe(404);
       expect(await haproxy.workerPid()).toBe(worker);
       expect(readFileSync(join(haproxy.dir, 'haproxy.cfg'), 'utf8').split('\n').filter((l) => l.startsWith('backend pool-')).length).toBe(conf.split('\n').filter((l) => l.startsWith('backend pool-')).length);
       writeFileSync(recordPath, record);
       // Retried after 10 s.
       const t0 = performance.now();
-      const after = await routedAfter('refused.test', '/refused', t0);
+      const after = await routedAfter('refused.test', '/refused', t0, 45_000);
       console.log(`refused reload retried and routed ${after} ms after the check was fixed`);
       const report = await load.stop();
       expect(report.failures).toEqual([]);
@@ -218,5 +222,5 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
       writeFileSync(recordPath, record);
       await load.stop();
     }
-  }, 60_000);
+  }, 150_000);
 });
