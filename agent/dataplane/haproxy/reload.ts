@@ -30,9 +30,9 @@
 import { execa } from 'execa';
 import { createServer, createConnection } from 'node:net';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { readConfRecord } from './conf-record.js';
+import { CONF_RECORD_FILE, readConfRecord } from './conf-record.js';
 import { DEFAULT_TCP_BACKEND_POOL, haproxyConfFiles, type HaproxyConfFiles, type HaproxyConfOptions } from './render.js';
 import { HaproxyRuntime } from './runtime-client.js';
 import { parseShowMap, parseShowStat, type StatReport, type StatServer } from './runtime-plan.js';
@@ -259,6 +259,9 @@ export class HaproxyReloader {
    * is not rewritten.
    */
   private async writeState(needs: ReloadNeeds, snap: Snapshot) {
+    // The record as read: written back below only if nobody changed it meanwhile
+    // (haproxy-conf run again, an operator's edit), never over their change.
+    const recordBefore = readOr(join(this.opts.confDir, CONF_RECORD_FILE), null);
     const record = readConfRecord(this.opts.confDir);
     const current = haproxyConfFiles(record);
     const { oldPid, report } = snap;
@@ -296,7 +299,10 @@ export class HaproxyReloader {
       writeAtomic(file, text);
       changed = true;
     }
-    if (recordFile && readOr(recordFile.path, null) !== recordFile.content) writeAtomic(recordFile.path, recordFile.content);
+    if (recordFile) {
+      const onDisk = readOr(recordFile.path, null);
+      if (onDisk !== recordFile.content && onDisk === recordBefore) writeAtomic(recordFile.path, recordFile.content);
+    }
     return { rendered, current, plan, report, previous, oldPid, recordFile, changed };
   }
 
