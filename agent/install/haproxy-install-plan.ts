@@ -20,7 +20,7 @@ import { haproxyConfFiles } from '../dataplane/haproxy/render.js';
 import { DEFAULT_HAPROXY_BINARY, HAPROXY_UNIT, renderHaproxyUnit } from '../dataplane/haproxy/unit.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { INSTALL_LAYOUT, underRoot } from './install-layout.js';
-import type { InstallPlan, Owner, PlannedDir, PlannedFile } from './install-plan.js';
+import { readConfigText, type InstallPlan, type Owner, type PlannedDir, type PlannedFile } from './install-plan.js';
 import { AGENT_UNIT, HAPROXY_DATA_PLANE, renderAgentUnit } from './system-files.js';
 
 /** HAProxy's folder when the config file's "haproxy-conf" section has no "out". */
@@ -86,17 +86,6 @@ export function planHaproxyInstall(configFile: string, root: string): InstallPla
   ];
   const paths = { ...packagePaths, nginx: binary, prefix: haproxy.dir, confPath: haproxy.confPath, configFile: INSTALL_LAYOUT.configFile, envFile: INSTALL_LAYOUT.envFile, stateDir: INSTALL_LAYOUT.stateDir, user };
   return { dirs, files, paths, units: [HAPROXY_UNIT, AGENT_UNIT], dataPlane: HAPROXY_DATA_PLANE };
-}
-
-function readConfigText(configFile: string): string {
-  let text;
-  try {
-    text = readFileSync(configFile, 'utf8');
-    JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--config ${configFile}: ${(err as Error).message}`);
-  }
-  return text;
 }
 
 /**

@@ -117,7 +117,8 @@ export function planInstall(configFile: string, root: string): InstallPlan {
   return { dirs, files, paths, units: [NGINX_UNIT, AGENT_UNIT], dataPlane: NGINX_DATA_PLANE };
 }
 
-function readConfigText(configFile: string): string {
+/** The config file's text, refused with a usage error when it cannot be read or is not JSON. */
+export function readConfigText(configFile: string): string {
   let text;
   try {
     text = readFileSync(configFile, 'utf8');

@@ -46,8 +46,9 @@ local MAX_RETRIES = 2
 local HSTS = "max-age=15768000"
 
 -- An nginx.conf older than edgeroute.hsts has no $edgeroute_hsts: the app is
--- served without the header (logged once per worker), not failed.
-local hsts_missing_logged = false
+-- served without the header (logged once per worker), not failed. nil until
+-- the worker's first request for an app with hsts tells.
+local hsts_var_present
 local function set_hsts()
     ngx_var.edgeroute_hsts = HSTS
 end
@@ -223,10 +224,16 @@ function _M.access()
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
-    if app.hsts and not pcall(set_hsts) and not hsts_missing_logged then
+    if app.hsts then
         -- nginx.conf's add_header sends it (empty: not sent).
-        hsts_missing_logged = true
-        ngx_log(ERR, "edgeroute: nginx.conf has no $edgeroute_hsts (re-run edgeroute nginx-conf): edgeroute.hsts is not applied")
+        if hsts_var_present then
+            ngx_var.edgeroute_hsts = HSTS
+        elseif hsts_var_present == nil then
+            hsts_var_present = pcall(set_hsts)
+            if not hsts_var_present then
+                ngx_log(ERR, "edgeroute: nginx.conf has no $edgeroute_hsts (re-run edgeroute nginx-conf): edgeroute.hsts is not applied")
+            end
+        end
     end
     local ctx = ngx.ctx
     ctx.edgeroute_version = version

@@ -79,8 +79,6 @@ export interface DataPlaneRig {
     readonly pushedMessage: string;
     /** Lines of the data plane's log that mean a worker died or was replaced (a reload). */
     readonly workerReplaced: RegExp;
-    /** Split policies from Redis (`policyRedis`) are evaluated: bodies that need them run on this rig. */
-    readonly splits: boolean;
     /**
      * A request is routed once its headers are in (HAProxy), not once its
      * body is (nginx's access phase runs before the body is read, its peer
@@ -136,7 +134,6 @@ export const NGINX_RIG: DataPlaneRig = {
     noBackendBody: /no backend/,
     pushedMessage: 'pushed routing table to nginx',
     workerReplaced: /signal \d+|worker process \d+ exited/,
-    splits: true,
     serverPickedBeforeBody: false,
     cutRequestClosesSilently: false,
     policyReader: { reportsIn: 'data plane', redisLost: 'splitting goes on with the last good policies', redisBack: 'redis reachable again' },
@@ -173,7 +170,6 @@ export const HAPROXY_RIG: DataPlaneRig = {
     // The master logs "Current worker (PID) exited with code ..." when its worker dies; a reload
     // logs "Reexecuting Master process", forks a second "New worker" and lets the former one exit.
     workerReplaced: /worker \(\d+\) exited|Reexecuting Master process|New worker[\s\S]*New worker/,
-    splits: true,
     serverPickedBeforeBody: true,
     cutRequestClosesSilently: true,
     // RedisLink's lines; the policy feed keeps every last good policy meanwhile.

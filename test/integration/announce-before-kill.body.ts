@@ -37,7 +37,7 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
     nodes = [];
     for (const nodeId of ['edge-a', 'edge-b']) {
       // nginx nodes read split policies from the same Redis (rollout needs them); HAProxy nodes do not evaluate policies yet.
-      nodes.push(await startRigNode(rig, marathon.url, { redis: redis.url, listen: '127.0.0.1:0', nodeId }, rig.differs.splits ? { policyRedis: redis.url } : {}));
+      nodes.push(await startRigNode(rig, marathon.url, { redis: redis.url, listen: '127.0.0.1:0', nodeId }, { policyRedis: redis.url }));
     }
     await waitFor('both nodes in the fleet', async () => ((await fleet()).filter((n) => n.live).length === 2 ? true : undefined));
     scratch = mkdtempSync(join(tmpdir(), 'edgeroute-abk-'));
@@ -174,11 +174,8 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
       for (const report of reports) expect([...report.byBackend.keys()].some((id) => now.includes(id))).toBe(true);
     }, 180_000);
 
-    // A rollout moves traffic between versions with split policies: until HAProxy nodes evaluate
-    // them (rig.differs.splits), this body has nothing to check there; vitest lists it as a todo.
-    const rollout = 'rollout moves an app to a new version and --abort moves it back: nothing lost';
-    if (!rig.differs.splits) it.todo(`${rollout} (needs split policies on ${rig.kind} nodes)`);
-    else it(rollout, async () => {
+    // A rollout moves traffic between versions with split policies, which both data planes evaluate.
+    it('rollout moves an app to a new version and --abort moves it back: nothing lost', async () => {
       const v1 = await deployed('/shop-v1', 'shop.test', 2, { 'edgeroute.app': 'shop', 'edgeroute.version': 'v1' });
       const file = join(scratch, 'shop-v2.json');
       writeFileSync(file, JSON.stringify({ id: '/shop-v2', instances: 2, labels: { 'edgeroute.vhosts': 'shop.test', 'edgeroute.app': 'shop', 'edgeroute.version': 'v2' } }));
