@@ -95,6 +95,7 @@ export const AGENT_DEFAULTS = {
 } as const;
 
 const REDIS_STARTUP_WAIT_MS = 3_000;
+const DRAIN_MARKS_STARTUP_WAIT_MS = 2_000;
 
 export interface RunningAgent {
   readonly reconciler: Reconciler;
@@ -213,14 +214,18 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   redis?.connect();
   // The first sync is when the shared health memory matters most (an agent
   // restarted during a Marathon failover), so give Redis a moment to connect.
-  const started = (redis ? redis.whenReady(REDIS_STARTUP_WAIT_MS) : Promise.resolve(true)).then((ready) => {
+  const started = (redis ? redis.whenReady(REDIS_STARTUP_WAIT_MS) : Promise.resolve(true)).then(async (ready) => {
     if (!ready) log.warn({ waitedMs: REDIS_STARTUP_WAIT_MS }, 'redis not reachable at start; starting with local health memory');
+    if (stopped) return;
+    // The drain marks before the first sync: a restarted agent must not put back
+    // a task drained for a kill, even for one push.
+    const marksRead = drains?.start();
+    if (ready && marksRead) await Promise.race([marksRead, new Promise((resolve) => setTimeout(resolve, DRAIN_MARKS_STARTUP_WAIT_MS).unref())]);
     if (stopped) return;
     reconciler.start();
     events.start();
     nodes?.start();
     haproxyPolicies?.start();
-    drains?.start();
   });
   let stopped = false;
   log.info(

@@ -45,8 +45,10 @@ export class DrainWatcher {
     private readonly opts: DrainWatcherOptions = DRAIN_WATCH_DEFAULTS,
   ) {}
 
-  start(): void {
+  /** Starts watching; resolves once the marks were read the first time (or could not be). */
+  start(): Promise<void> {
     this.poke();
+    return this.running?.catch(() => undefined) ?? Promise.resolve();
   }
 
   /** Reads the marks now (a PUBLISH said they changed, or a sync finished). */

@@ -109,6 +109,7 @@ export class Reconciler {
   private intervals: NodeJS.Timeout[] = [];
   private failures = 0;
   private stopped = false;
+  private started = false;
   private readonly reporter: ProblemReporter;
   /** Tasks announced to be killed, with why; they leave every upstream. */
   private drains: ReadonlyMap<string, string> = new Map();
@@ -124,6 +125,7 @@ export class Reconciler {
   }
 
   start(): void {
+    this.started = true;
     this.requestSync('start', 0);
     this.intervals.push(setInterval(() => this.requestSync('periodic resync'), this.opts.resyncIntervalMs));
     this.intervals.push(setInterval(() => void this.checkDataPlane(), this.opts.dataPlaneCheckIntervalMs));
@@ -199,9 +201,10 @@ export class Reconciler {
   }
 
   /** New drain marks (task id → why); the tasks are judged draining from the next sync on. */
+  /** The drain marks; before start() they only wait for the first sync, which they must shape. */
   setDrains(drains: ReadonlyMap<string, string>): void {
     this.drains = drains;
-    this.requestSync('drain marks changed', 0, false);
+    if (this.started) this.requestSync('drain marks changed', 0, false);
   }
 
   /** The drain marks the table the data plane holds was computed with; null when its table is not known. */
