@@ -67,7 +67,11 @@ export function greyRelease(rig: DataPlaneRig): void {
     /** Sets a policy the way an operator does with redis-cli (no PUBLISH), and waits until requests follow it. */
     async function setPolicy(policy: unknown, probe: { headers?: Record<string, string>; path?: string; expect: string }): Promise<void> {
       await redis.set('edgeroute:policy:shop', JSON.stringify(policy));
-      await waitFor(`the policy to route to ${probe.expect}`, async () => ((await versionFor(probe.headers, probe.path)) === probe.expect ? true : undefined), 3_000);
+      // Every worker (each loads policies on its own): several answers in a row, not one.
+      await waitFor(`the policy to route to ${probe.expect}`, async () => {
+        for (let i = 0; i < 8; i++) if ((await versionFor(probe.headers, probe.path)) !== probe.expect) return undefined;
+        return true;
+      }, 3_000);
     }
 
     beforeAll(async () => {
