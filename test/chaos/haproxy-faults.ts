@@ -4,7 +4,7 @@
  * the runner that reports what the clients saw.
  */
 import { renameSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import type { HaproxyChaosRig } from './haproxy-rig.js';
 
@@ -144,25 +144,63 @@ export const HAPROXY_FAULTS: readonly HaproxyFault[] = [
   },
 ];
 
-/** Every runtime-API session on the socket, shut: the agent's open connection among them. */
+/**
+ * Every other runtime-API session on the socket, shut: the agent's open
+ * connection among them. The listing and the shutdowns go through one
+ * session kept open, and only sessions at least a second old are shut: a
+ * session that already ended (a one-shot connection's) frees its address,
+ * which HAProxy reuses for the next connection, so `shutdown session` on it
+ * cut a client's TCP connection once in CI.
+ */
 async function cutCliSessions(path: string): Promise<void> {
-  const sessions = (await oneShot(path, 'show sess'))
-    .split('\n')
-    .filter((l) => /fe=GLOBAL/.test(l))
-    .map((l) => l.split(':')[0]!.trim());
-  for (const id of sessions) await oneShot(path, `shutdown session ${id}`).catch(() => '');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cli = await InteractiveCli.open(path);
+    try {
+      const sessions = (await cli.run('show sess'))
+        .split('\n')
+        .filter((l) => /fe=GLOBAL/.test(l) && !/ age=0s/.test(l))
+        .map((l) => l.split(':')[0]!.trim());
+      for (const id of sessions) await cli.run(`shutdown session ${id}`);
+      if (sessions.length > 0) return;
+    } finally {
+      cli.close();
+    }
+    // The agent's session is younger than a second (it just reconnected): ask again once it is not.
+    await sleep(1_100);
+  }
+  throw new Error('no runtime-API session older than a second to cut');
 }
 
-function oneShot(path: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let reply = '';
+/** One runtime-API session in prompt mode: commands one at a time, each reply up to the prompt. */
+class InteractiveCli {
+  private buffered = '';
+
+  private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${command}\n`));
-    socket.on('data', (d: string) => (reply += d));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(reply));
-  });
+    socket.on('data', (d: string) => (this.buffered += d));
+  }
+
+  static async open(path: string): Promise<InteractiveCli> {
+    const socket = connect(path);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const cli = new InteractiveCli(socket);
+    await cli.run('prompt');
+    return cli;
+  }
+
+  async run(command: string): Promise<string> {
+    this.buffered = '';
+    this.socket.write(`${command}\n`);
+    await waitFor(`the reply to "${command}"`, () => (this.buffered.endsWith('\n> ') || this.socket.closed ? true : undefined), 5_000, 10);
+    return this.buffered;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
 
 export async function runHaproxyFault(rig: HaproxyChaosRig, fault: HaproxyFault): Promise<HaproxyFaultResult> {
