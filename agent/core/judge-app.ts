@@ -20,6 +20,8 @@ export interface VersionCandidate {
   readonly vhosts: readonly string[];
   /** edgeroute.tcpPort resolved to a port; null: none. */
   readonly tcpPort: number | null;
+  /** edgeroute.tcpBind: the one address of the TCP port; null: the node's TCP listen hosts. */
+  readonly tcpBind: string | null;
   readonly paths: readonly string[];
   readonly settings: RouteSettings | null;
   readonly backends: readonly Backend[];
@@ -89,6 +91,7 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
       marathonAppId: app.id,
       vhosts: labels.value.vhosts,
       tcpPort,
+      tcpBind: labels.value.tcpBind ?? null,
       paths: labels.value.paths,
       settings: labels.value.settings,
       backends: judged.backends,

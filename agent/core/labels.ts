@@ -1,6 +1,7 @@
 /** Reads the `edgeroute.*` Marathon labels of one app. */
 import { readRouteLabels, type RouteSettings } from './route-settings.js';
 import { parseGroupList } from './groups.js';
+import { parseTcpBind } from './tcp-bind.js';
 
 export const LABEL = {
   vhosts: 'edgeroute.vhosts',
@@ -12,6 +13,7 @@ export const LABEL = {
   publishDelaySeconds: 'edgeroute.publishDelaySeconds',
   warmupSeconds: 'edgeroute.warmupSeconds',
   tcpPort: 'edgeroute.tcpPort',
+  tcpBind: 'edgeroute.tcpBind',
 } as const;
 
 /** `edgeroute.tcpPort=service`: the app's Marathon service port at edgeroute.portIndex. */
@@ -27,6 +29,8 @@ export interface RoutingLabels {
   readonly vhosts: readonly string[];
   /** edgeroute.tcpPort: a port, or 'service' (resolved against the app definition); absent when not set. */
   readonly tcpPort?: number | typeof SERVICE_PORT;
+  /** edgeroute.tcpBind: the one address HAProxy nodes listen on for tcpPort (canonical); absent: their TCP listen hosts. */
+  readonly tcpBind?: string;
   readonly portIndex: number;
   /** edgeroute.group, a comma list: the routing groups the app belongs to; empty: none. */
   readonly groups: readonly string[];
@@ -63,6 +67,11 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   const tcpPort = rawTcpPort === undefined ? null : parseTcpPort(rawTcpPort);
   if (tcpPort === undefined) return { ok: false, message: `${LABEL.tcpPort}=${JSON.stringify(rawTcpPort)} is not a port (1 to 65535) or "${SERVICE_PORT}"` };
 
+  const rawTcpBind = labels[LABEL.tcpBind];
+  const tcpBind = rawTcpBind === undefined ? null : parseTcpBind(rawTcpBind);
+  if (tcpBind !== null && !tcpBind.ok) return { ok: false, message: `${LABEL.tcpBind}=${JSON.stringify(rawTcpBind)} ${tcpBind.why}` };
+  if (tcpBind?.address && tcpPort === null) return { ok: false, message: `${LABEL.tcpBind}=${JSON.stringify(rawTcpBind)} needs ${LABEL.tcpPort}: it is the address of the app's TCP port` };
+
   const portIndex = parseInteger(labels[LABEL.portIndex], 0, 0, 1000);
   if (portIndex === null) return { ok: false, message: `${LABEL.portIndex}=${JSON.stringify(labels[LABEL.portIndex])} is not a port index (0, 1, ...)` };
 
@@ -97,7 +106,7 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   return {
     ok: true,
     routed: true,
-    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), portIndex, weight, groups, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
+    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), ...(tcpBind?.address ? { tcpBind: tcpBind.address } : {}), portIndex, weight, groups, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
   };
 }
 

@@ -13,6 +13,7 @@ import { LABEL, readRoutingLabels, SERVICE_PORT } from './labels.js';
 import { ROUTE_LABEL } from './route-settings.js';
 import { PORT_LABEL_PREFIX, readPortLabels } from './port-labels.js';
 import { isCidr } from '../policy/cidr.js';
+import { parseTcpBind } from './tcp-bind.js';
 import type { HealthCheckSpec, InputProblem, MarathonApp } from './marathon-types.js';
 import type { DeploymentMark } from './zdd-merge.js';
 
@@ -429,7 +430,7 @@ function readPort(app: MarathonApp, n: number, read: (label: string, fate: Label
   }
   const servicePort = app.servicePorts?.[n] ?? null;
   const bindAddr = at0('BIND_ADDR');
-  const anyAddress = bindAddr === undefined || ['*', '0.0.0.0', '::', ''].includes(bindAddr.trim());
+  const bind = bindAddr === undefined ? null : parseTcpBind(bindAddr);
   if (byHost) {
     const listener = port ?? servicePort;
     if (port !== null) read(`${p}PORT`, 'differs', `marathon-lb also serves the app in HTTP on port ${port}; edgeroute serves it by Host on its HTTP listeners only`);
@@ -438,13 +439,17 @@ function readPort(app: MarathonApp, n: number, read: (label: string, fate: Label
   } else if (aclRaw === undefined && portOk) {
     const tcp = port ?? servicePort;
     if (tcp === null) read(servicePortLabel, 'same', `the app declares no service port at index ${n}: not routed, as marathon-lb does`, '');
+    // marathon-lb's HAProxy would refuse the config; opening the port on every address instead could expose it.
+    else if (bind !== null && !bind.ok) read(`${p}BIND_ADDR`, 'bad', `${bind.why}: the TCP port is not routed rather than opened on every address`);
     else {
       set(LABEL.tcpPort, port === null ? SERVICE_PORT : String(port), port === null ? servicePortLabel : `${p}PORT`);
       const how = `${LABEL.tcpPort}=${port === null ? SERVICE_PORT : port} (HAProxy nodes${mode === 'http' ? '; HTTP passed through as TCP' : ''})`;
       if (port !== null) read(`${p}PORT`, 'mapped', how);
       else read(servicePortLabel, mode === 'http' ? 'differs' : 'mapped', how, String(tcp));
-      if (!anyAddress) read(`${p}BIND_ADDR`, 'unsupported', "edgeroute binds TCP ports on haproxy-conf's listen addresses for every app");
-      else if (bindAddr !== undefined) read(`${p}BIND_ADDR`, 'same', 'every address (the default)');
+      if (bind?.ok && bind.address !== null) {
+        set(LABEL.tcpBind, bind.address, `${p}BIND_ADDR`);
+        read(`${p}BIND_ADDR`, 'mapped', `${LABEL.tcpBind}=${bind.address} (HAProxy nodes listen for the port on that address only)`);
+      } else if (bindAddr !== undefined) read(`${p}BIND_ADDR`, 'same', 'every address (the default)');
     }
   }
 

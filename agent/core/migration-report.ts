@@ -10,6 +10,7 @@ import { readRoutingLabels } from './labels.js';
 import { hasEdgerouteLabels, hasMarathonLbLabels, readMarathonLbLabels, readsMarathonLbLabels, type LabelReading } from './marathon-lb-labels.js';
 import type { MarathonApp, MarathonSnapshot } from './marathon-types.js';
 import type { RouteSettings } from './route-settings.js';
+import { describeTcpBind } from './tcp-bind.js';
 import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, type AppRoute } from './routing-table.js';
 
 export interface ReportOptions {
@@ -124,8 +125,9 @@ function describeRoute(route: AppRoute, dataPlane: 'nginx' | 'haproxy'): string 
     parts.push(`HTTP ${places.join(', ')}${settings === '' ? '' : ` (${settings})`}`);
   }
   if (route.tcpPort !== undefined) {
-    if (dataPlane === 'haproxy') parts.push(`TCP port ${route.tcpPort}`);
-    else if (parts.length === 0) return `not routed (TCP port ${route.tcpPort}: HAProxy nodes only)`;
+    const port = route.tcpBind === undefined ? String(route.tcpPort) : describeTcpBind(route.tcpBind, route.tcpPort);
+    if (dataPlane === 'haproxy') parts.push(`TCP port ${port}`);
+    else if (parts.length === 0) return `not routed (TCP port ${port}: HAProxy nodes only)`;
   }
   const own = route.versions[route.defaultVersion]?.marathonAppId;
   if (route.id !== own && !route.id.startsWith(`${own}:`)) parts.push(`as app ${route.id}`);

@@ -3,7 +3,7 @@
  * route of its own (for example HTTP vhosts on port 0 and a TCP service port
  * on port 1). The app's plain labels stay the shorthand for port
  * `edgeroute.portIndex`; port N takes the per-route labels (vhosts, tcpPort,
- * group, path and the route settings) from its own prefix only, and the
+ * tcpBind, group, path and the route settings) from its own prefix only, and the
  * per-app ones (app, version, weight, publishDelaySeconds, warmupSeconds)
  * from the app. Its route is the logical app `<app>:N`.
  */
@@ -15,7 +15,7 @@ const PORT_LABEL = /^edgeroute\.port\.(\d{1,4})\.(.+)$/;
 const MAX_PORT_INDEX = 1000;
 
 /** What port N may set: its route. */
-const PER_PORT = new Set<string>([LABEL.vhosts, LABEL.tcpPort, LABEL.group, ...Object.values(ROUTE_LABEL)]);
+const PER_PORT = new Set<string>([LABEL.vhosts, LABEL.tcpPort, LABEL.tcpBind, LABEL.group, ...Object.values(ROUTE_LABEL)]);
 /** What port N shares with the app. */
 const PER_APP = [LABEL.app, LABEL.version, LABEL.weight, LABEL.publishDelaySeconds, LABEL.warmupSeconds] as const;
 

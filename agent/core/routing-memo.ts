@@ -10,6 +10,7 @@
 import { DEFAULT_VERSION } from './labels.js';
 import { ROOT_PATH, sameSettings, type RouteSettings } from './route-settings.js';
 import { hashParts, StreamingHash } from './hash.js';
+import { describeTcpBind } from './tcp-bind.js';
 import { judgeMarathonApp, sameHosts, type JudgedApp, type VersionCandidate } from './judge-app.js';
 import type { RememberedHealth } from './lifecycle.js';
 import type { InputProblem, MarathonApp } from './marathon-types.js';
@@ -382,27 +383,39 @@ function pickVersions(key: string, members: ReadonlyMap<string, VersionCandidate
 }
 
 /**
- * A TCP port is a place too, written `tcp:PORT` (a host name has no ":"):
- * the logical app's, from its first Marathon app by id.
+ * A TCP port is a place too, written `tcp:PORT`, or `tcp:ADDRESS/PORT` with
+ * edgeroute.tcpBind (a host name has no ":"): the logical app's, from its
+ * first Marathon app by id. The same port on two addresses is two places
+ * (HAProxy listens on each, as marathon-lb does); the same address and port
+ * twice is one, which the first app by id holds.
  */
 const TCP_PLACE = 'tcp:';
 
 function tcpPlace(candidates: readonly VersionCandidate[]): string | null {
-  const port = firstById(candidates)?.tcpPort ?? null;
-  return port === null ? null : `${TCP_PLACE}${port}`;
+  const first = firstById(candidates);
+  const port = first?.tcpPort ?? null;
+  if (port === null) return null;
+  return first?.tcpBind ? `${TCP_PLACE}${first.tcpBind}/${port}` : `${TCP_PLACE}${port}`;
 }
 
 function tcpPortConflicts(key: string, candidates: readonly VersionCandidate[]): InputProblem[] {
   const first = firstById(candidates);
   if (!first) return [];
   return candidates
-    .filter((c) => c !== first && c.tcpPort !== first.tcpPort)
-    .map((c) => ({ appId: c.marathonAppId, message: `its edgeroute.tcpPort differs from ${first.marathonAppId}'s, which app "${key}" uses for every version` }));
+    .filter((c) => c !== first && (c.tcpPort !== first.tcpPort || c.tcpBind !== first.tcpBind))
+    .map((c) => ({ appId: c.marathonAppId, message: `its ${c.tcpPort !== first.tcpPort ? 'edgeroute.tcpPort' : 'edgeroute.tcpBind'} differs from ${first.marathonAppId}'s, which app "${key}" uses for every version` }));
 }
 
 /** Every (host, path) a version asks for. */
 function placesOf(candidate: VersionCandidate): string[] {
   return candidate.vhosts.flatMap((host) => candidate.paths.map((path) => `${host}${path}`));
+}
+
+/** `tcp:PORT` or `tcp:ADDRESS/PORT` → its address (undefined: the node's TCP listen hosts) and port. */
+function tcpPlaceParts(place: string): [address: string | undefined, port: number] {
+  const rest = place.slice(TCP_PLACE.length);
+  const slash = rest.lastIndexOf('/');
+  return slash < 0 ? [undefined, Number(rest)] : [rest.slice(0, slash), Number(rest.slice(slash + 1))];
 }
 
 function splitPlace(place: string): [host: string, path: string] {
@@ -411,7 +424,10 @@ function splitPlace(place: string): [host: string, path: string] {
 }
 
 function describePlace(place: string): string {
-  if (place.startsWith(TCP_PLACE)) return `TCP port ${place.slice(TCP_PLACE.length)}`;
+  if (place.startsWith(TCP_PLACE)) {
+    const [address, port] = tcpPlaceParts(place);
+    return address === undefined ? `TCP port ${port}` : `TCP port ${describeTcpBind(address, port)}`;
+  }
   const [host, path] = splitPlace(place);
   return path === ROOT_PATH ? `host ${host}` : `host ${host} path ${path}`;
 }
@@ -441,9 +457,10 @@ function appRoute(appKey: string, places: readonly string[], candidates: readonl
   const pathsByHost: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   let onlyRoot = true;
   let tcpPort: number | undefined;
+  let tcpBind: string | undefined;
   for (const place of places) {
     if (place.startsWith(TCP_PLACE)) {
-      tcpPort = Number(place.slice(TCP_PLACE.length));
+      [tcpBind, tcpPort] = tcpPlaceParts(place);
       continue;
     }
     const [host, path] = splitPlace(place);
@@ -470,6 +487,7 @@ function appRoute(appKey: string, places: readonly string[], candidates: readonl
   if (paths) route.paths = paths;
   if (settings) route.settings = settings;
   if (tcpPort !== undefined) route.tcpPort = tcpPort;
+  if (tcpPort !== undefined && tcpBind !== undefined) route.tcpBind = tcpBind;
   route.hash = routeHash(route, candidates);
   return route;
 }
@@ -487,6 +505,7 @@ function routeHash(route: Omit<AppRoute, 'hash'>, candidates: readonly VersionCa
   if (route.paths) hash.add('paths').add(JSON.stringify(route.paths));
   if (route.settings) hash.add('settings').add(JSON.stringify(route.settings));
   if (route.tcpPort !== undefined) hash.add('tcpPort').add(route.tcpPort);
+  if (route.tcpBind !== undefined) hash.add('tcpBind').add(route.tcpBind);
   return hash.hex();
 }
 

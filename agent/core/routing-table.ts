@@ -38,6 +38,11 @@ export interface AppRoute {
    * vhosts (nginx nodes leave it out).
    */
   readonly tcpPort?: number;
+  /**
+   * edgeroute.tcpBind: HAProxy nodes listen for tcpPort on this address only
+   * (IPv4, or IPv6 without brackets); absent: on their TCP listen hosts.
+   */
+  readonly tcpBind?: string;
   readonly defaultVersion: string;
   readonly versions: Readonly<Record<string, VersionRoute>>;
   /** Content hash of this app's route; the plugin rebuilds an app only when it changes. */

@@ -62,6 +62,26 @@ describe('readMarathonLbLabels', () => {
     expect(read({ HAPROXY_GROUP: 'internal' }, { servicePorts: [null] }).labels).toEqual({ 'edgeroute.group': 'internal' });
   });
 
+  it('says HAPROXY_0_BIND_ADDR as edgeroute.tcpBind on a TCP service port (port N too); every address is the default; a bad one leaves the port closed', () => {
+    const v4 = read({ HAPROXY_0_MODE: 'tcp', HAPROXY_0_BIND_ADDR: '127.0.0.2' });
+    expect(v4.labels).toEqual({ 'edgeroute.tcpPort': 'service', 'edgeroute.tcpBind': '127.0.0.2' });
+    expect(reading(v4.readings, 'HAPROXY_0_BIND_ADDR')).toEqual({ label: 'HAPROXY_0_BIND_ADDR', value: '127.0.0.2', fate: 'mapped', note: 'edgeroute.tcpBind=127.0.0.2 (HAProxy nodes listen for the port on that address only)' });
+    expect(read({ HAPROXY_0_PORT: '15432', HAPROXY_0_BIND_ADDR: '::1' }).labels).toEqual({ 'edgeroute.tcpPort': '15432', 'edgeroute.tcpBind': '::1' });
+    const portN = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_BIND_ADDR: '10.0.0.42' }, { servicePorts: [10001, 10002] });
+    expect(portN.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com', 'edgeroute.port.1.tcpPort': 'service', 'edgeroute.port.1.tcpBind': '10.0.0.42' });
+    expect(reading(portN.readings, 'HAPROXY_1_BIND_ADDR')).toMatchObject({ fate: 'mapped', note: expect.stringMatching(/^edgeroute\.port\.1\.tcpBind=10\.0\.0\.42 /) });
+    const any = read({ HAPROXY_0_BIND_ADDR: '*' });
+    expect(any.labels).toEqual({ 'edgeroute.tcpPort': 'service' });
+    expect(reading(any.readings, 'HAPROXY_0_BIND_ADDR')).toMatchObject({ fate: 'same' });
+    // An address marathon-lb's HAProxy could not bind: the port stays closed rather than open on every address.
+    const bad = read({ HAPROXY_GROUP: 'internal', HAPROXY_0_BIND_ADDR: 'internal-nic' });
+    expect(bad.labels).toEqual({ 'edgeroute.group': 'internal' });
+    expect(reading(bad.readings, 'HAPROXY_0_BIND_ADDR')).toMatchObject({ fate: 'bad', note: expect.stringContaining('not routed rather than opened on every address') });
+    expect(marathonLbProblems('/app', bad.readings)).toEqual([{ appId: '/app', message: expect.stringMatching(/^marathon-lb label HAPROXY_0_BIND_ADDR="internal-nic" is not an IPv4 or IPv6 address/) }]);
+    // By Host, the service-port listener it binds is not opened.
+    expect(reading(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_BIND_ADDR: '127.0.0.2' }).readings, 'HAPROXY_0_BIND_ADDR')).toMatchObject({ fate: 'differs' });
+  });
+
   it('takes HTTP from an HTTP health check or HAPROXY_0_MODE; HTTP on a service port is passed through as TCP, with its HTTP labels reported', () => {
     const byCheck = read({ HAPROXY_0_STICKY: 'true' }, { healthCheckCount: 1, healthChecks: [check('HTTP')] });
     expect(byCheck.mode).toBe('http');

@@ -408,6 +408,13 @@ export class HaproxyDataPlane implements DataPlane {
   /** The map key of an app's TCP port, or none (warned once per app) when HAProxy cannot route it. */
   private tcpKeys(app: string, route: AppRoute): string[] {
     if (route.tcpPort === undefined) return [];
+    if (route.tcpBind !== undefined) {
+      // Not on every listen host instead: the app asked for one address.
+      const why = `edgeroute.tcpBind=${route.tcpBind} is not applied by this agent yet`;
+      if (this.tcpWarned.get(app) !== why) this.log.warn({ app, tcpPort: route.tcpPort, tcpBind: route.tcpBind }, `app ${app}: ${why}; its TCP port is not routed on this node`);
+      this.tcpWarned.set(app, why);
+      return [];
+    }
     const port = this.tcp.mapFile !== null && this.tcpExtraPorts.has(route.tcpPort) ? ({ ok: true, key: String(route.tcpPort) } as const) : tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
     if (port.ok) {
       this.tcpWarned.delete(app);
