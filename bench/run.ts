@@ -1,13 +1,16 @@
 /**
  * `npm run bench [-- NAME...] [-- --smoke]`: runs the benchmarks, writes
  * bench/results/NAME.json for each and prints one summary line per benchmark.
+ * A full-size run checks each benchmark's ratios against BENCHMARKS.md's
+ * regression baseline and exits 1 if one fell more than 3 % below it.
  */
 import { execaSync } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../agent/project-paths.js';
 import type { Benchmark } from './lib/benchmark.js';
+import { readBaseline, regressions, type BaselineRow, type Regression } from './lib/regression.js';
 import { BENCHMARKS } from './suite.js';
 
 export function machine(): Record<string, unknown> {
@@ -22,7 +25,7 @@ export function machine(): Record<string, unknown> {
   };
 }
 
-export async function runBenchmark(bench: Benchmark, smoke: boolean, resultsDir: string): Promise<{ line: string; met: boolean }> {
+export async function runBenchmark(bench: Benchmark, smoke: boolean, resultsDir: string, baseline: readonly BaselineRow[] = []): Promise<{ line: string; met: boolean; regressions: Regression[] }> {
   const started = Date.now();
   const outcome = await bench.run({ smoke, progress: (m) => process.stderr.write(`  [${bench.name}] ${m}\n`) });
   const missed = outcome.targets.filter((t) => !t.met);
@@ -47,7 +50,9 @@ export async function runBenchmark(bench: Benchmark, smoke: boolean, resultsDir:
     ),
   );
   const verdict = outcome.targets.length === 0 ? '' : missed.length === 0 ? ' | targets met' : ` | TARGET MISSED: ${missed.map((t) => `${t.name} ${t.value} (want ${t.goal})`).join('; ')}`;
-  return { line: `${bench.name}: ${outcome.summary}${verdict}`, met: missed.length === 0 };
+  // Tiny sizes measure nothing worth comparing.
+  const found = smoke ? [] : regressions(bench.name, outcome.results, baseline);
+  return { line: `${bench.name}: ${outcome.summary}${verdict}`, met: missed.length === 0, regressions: found };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -60,10 +65,18 @@ async function main(argv: string[]): Promise<number> {
   }
   const chosen = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name));
   const dir = join(PROJECT_ROOT, 'bench', 'results');
+  const baseline = readBaseline(readFileSync(join(PROJECT_ROOT, 'BENCHMARKS.md'), 'utf8'));
+  const found: Regression[] = [];
   for (const bench of chosen) {
     process.stderr.write(`${bench.name}: ${bench.description}\n`);
-    const { line } = await runBenchmark(bench, smoke, dir);
-    console.log(line);
+    const result = await runBenchmark(bench, smoke, dir, baseline);
+    console.log(result.line);
+    for (const r of result.regressions) console.log(`REGRESSION: ${r.message}`);
+    found.push(...result.regressions);
+  }
+  if (found.length > 0) {
+    console.log(`\n${'!'.repeat(72)}\n${found.length} REGRESSION(S) against BENCHMARKS.md's baseline:\n${found.map((r) => `  ${r.message}`).join('\n')}\nRun it again on a quiet machine; if it holds, find the change that caused it (or, for an accepted cost, update the baseline with the reason).\n${'!'.repeat(72)}`);
+    return 1;
   }
   return 0;
 }

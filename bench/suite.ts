@@ -2,6 +2,7 @@ import type { Benchmark } from './lib/benchmark.js';
 import { dataplane } from './dataplane.js';
 import { haproxy } from './haproxy.js';
 import { pathScale } from './path-scale.js';
+import { peers } from './peers.js';
 import { policyLatency } from './policy-latency.js';
 import { publication } from './publication.js';
 import { scale } from './scale.js';
@@ -10,4 +11,4 @@ import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers];
