@@ -14,6 +14,7 @@ local certs = require "edgeroute.certs"
 local route_settings = require "edgeroute.route_settings"
 local request_body = require "edgeroute.request_body"
 local leastconn = require "edgeroute.leastconn"
+local basic_auth = require "edgeroute.basic_auth"
 local balancer = require "ngx.balancer"
 
 local ngx = ngx
@@ -159,6 +160,10 @@ local function route_checks(app)
     end
     if app.redirect_https and ngx_var.https ~= "on" then
         redirect_https()
+        return true
+    end
+    -- After the redirect, so no password is asked for over plain HTTP.
+    if app.basic_auth and basic_auth.deny(app.basic_auth) then
         return true
     end
     -- marathon-lb's HTTP_BACKEND_REDIR: the path is exactly "/" (the query aside).

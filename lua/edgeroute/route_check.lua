@@ -126,6 +126,30 @@ local function check_paths(app, where)
 end
 
 
+-- edgeroute.basicAuth as the agent pushes it: { realm, users = { name = hash } }.
+-- The agent checks the hashes fully; here: crypt(3) strings of the forms
+-- both planes check, and a realm that cannot break the challenge header.
+-- A refusal never quotes the setting: it holds password hashes.
+local MAX_AUTH_USERS = 64
+local function valid_basic_auth(v)
+    if type(v) ~= "table" or type(v.realm) ~= "string" or type(v.users) ~= "table" then
+        return false
+    end
+    if #v.realm > 128 or find(v.realm, '[%z\1-\31\127"\\]') then
+        return false
+    end
+    local count = 0
+    for name, hash in pairs(v.users) do
+        count = count + 1
+        if type(name) ~= "string" or name == "" or #name > 128 or find(name, "[%z\1-\31\127:,]")
+            or type(hash) ~= "string" or #hash > 256 or not find(hash, "^%$[156]%$[%w./$=]+$") then
+            return false
+        end
+    end
+    return count > 0 and count <= MAX_AUTH_USERS
+end
+
+
 local SETTING_CHECKS = {
     stripPath = function(v) return v == true end,
     redirectHttps = function(v) return v == true end,
@@ -138,6 +162,7 @@ local SETTING_CHECKS = {
     readTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,
     sendTimeout = function(v) return type(v) == "number" and v > 0 and v <= 86400 end,
     maxBodySize = function(v) return is_whole(v, 1, 2 ^ 53) end,
+    basicAuth = valid_basic_auth,
     allowFrom = function(v)
         if type(v) ~= "table" or #v == 0 then
             return false
@@ -166,7 +191,7 @@ local function check_settings(app, where)
             return where .. ".settings has an unknown setting " .. shown(name)
         end
         if not valid(value) then
-            return where .. ".settings." .. name .. " is not valid: " .. shown(value)
+            return where .. ".settings." .. name .. " is not valid" .. (name == "basicAuth" and "" or ": " .. shown(value))
         end
     end
 end

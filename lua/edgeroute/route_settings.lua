@@ -3,6 +3,7 @@
 -- change, so the access and balancer phases only test fields.
 
 local cidr = require "edgeroute.policy.cidr"
+local basic_auth = require "edgeroute.basic_auth"
 
 local ngx = ngx
 local ipairs = ipairs
@@ -19,6 +20,7 @@ local _M = { _VERSION = "0.1.0" }
 --   hsts           responses get Strict-Transport-Security
 --   max_body       largest request body in bytes
 --   allow          CIDRs allowed, parsed
+--   basic_auth     the users a request must prove to be one of (basic_auth.lua)
 --   sticky_cookie  cookie name of session affinity, sticky_var its nginx variable
 --   leastconn      balance by requests in flight
 --   timeouts       { connect, send, read } seconds (nil: nginx.conf's)
@@ -38,6 +40,9 @@ function _M.compile(app, settings)
         end
         app.allow = allow
     end
+    if settings.basicAuth then
+        app.basic_auth = basic_auth.compile(settings.basicAuth)
+    end
     if settings.sticky then
         app.sticky_cookie = settings.sticky
         app.sticky_var = "cookie_" .. settings.sticky
@@ -48,6 +53,7 @@ function _M.compile(app, settings)
     end
     app.access_work = app.strip_path or app.redirect_https or app.max_body ~= nil
         or app.allow ~= nil or app.sticky_cookie ~= nil or app.redirect_root ~= nil
+        or app.basic_auth ~= nil
 end
 
 
