@@ -1,5 +1,6 @@
 import type { Benchmark } from './lib/benchmark.js';
 import { dataplane } from './dataplane.js';
+import { dataplaneParts } from './dataplane-parts.js';
 import { haproxy } from './haproxy.js';
 import { pathScale } from './path-scale.js';
 import { peers } from './peers.js';
@@ -11,4 +12,4 @@ import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers];

@@ -2,7 +2,7 @@
  * A whole routing node on loopback: Redis, nginx with the plugin, a Marathon
  * simulator and the agent. The demo runs one; the integration tests run them too.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -54,6 +54,8 @@ export interface NginxNodeOptions {
   readonly maxBodySize?: string;
   /** nginx-conf's --websocket-idle-timeout. */
   readonly websocketIdleTimeoutSeconds?: number;
+  /** Rewrites the rendered nginx.conf before nginx starts (benchmarks switch parts of the request path off). */
+  readonly editConf?: (conf: string) => string;
 }
 
 export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<NginxNode> {
@@ -84,6 +86,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     maxBodySize: opts.maxBodySize,
     websocketIdleTimeoutSeconds: opts.websocketIdleTimeoutSeconds,
   });
+  if (opts.editConf) writeFileSync(rendered.confPath, opts.editConf(readFileSync(rendered.confPath, 'utf8')));
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {
     const process = await startNginx({ binary: defaultNginxBinary(rendered.flavor), prefix, confPath: rendered.confPath, adminUrl, daemon: opts.daemon });

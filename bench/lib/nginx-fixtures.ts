@@ -77,8 +77,8 @@ export async function startPlainProxy(targets: ReadonlyArray<{ host: string; por
   };
 }
 
-/** nginx with Lua phases that do nothing but pick a fixed peer: the floor of any Lua router. */
-export async function startLuaFloor(port: number, workers = 1): Promise<{ url: string; stop(): Promise<void> }> {
+/** nginx with a no-op Lua handler in each per-request phase the plugin has (access, balancer, log); the balancer picks a fixed peer: the floor of any Lua router. */
+export async function startLuaFloor(port: number, workers = 1): Promise<{ url: string; process: NginxProcess; stop(): Promise<void> }> {
   const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-floor-'));
   const listen = await freePort();
   const confPath = render('lua-floor.conf.hbs', prefix, { port: listen, workers, firstPort: port, moduleLines: moduleLines(detectFlavor() ?? 'debian') });
@@ -86,6 +86,7 @@ export async function startLuaFloor(port: number, workers = 1): Promise<{ url: s
   const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `${url}/` });
   return {
     url,
+    process,
     async stop() {
       await process.stop();
       rmSync(prefix, { recursive: true, force: true });

@@ -1,0 +1,224 @@
+/**
+ * Where the request path's CPU goes: the nginx worker's CPU time per request
+ * of edgeroute with one part of the request path switched off at a time,
+ * beside the whole plugin and the floors under it. Each variant is its own
+ * nginx (one worker) with the same apps and backends; a part is switched
+ * off by rewriting the rendered nginx.conf (a phase or header removed) or by
+ * replacing a module function before the plugin loads (a Lua prelude in
+ * init_by_lua), so the shipped plugin has no switches. All variants run in
+ * every round, in an order rotated round by round; costs are medians of
+ * per-round differences to the whole plugin measured in the same round.
+ */
+import { Redis } from 'ioredis';
+import { startNginxNode, type NginxNode } from '../agent/sandbox/sandbox.js';
+import { startRedis } from '../agent/sandbox/redis-server.js';
+import { httpGet } from '../agent/sandbox/http-get.js';
+import { waitFor } from '../agent/sandbox/wait.js';
+import { median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
+import { startLuaFloor, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
+import type { NginxProcess } from '../agent/sandbox/nginx-process.js';
+import { cpuMs } from './lib/proc.js';
+import { pushTable, type BenchApp } from './lib/push.js';
+import { runWrk } from './lib/wrk.js';
+import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
+
+const HEADERS = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench', cookie: 'uid=bench-user-1; session=abc' };
+
+/** Replaces `from` (which must occur exactly once) in `text`: a template change must fail the benchmark loudly, not measure the wrong thing. */
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`dataplane-parts: expected one ${JSON.stringify(from)} in nginx.conf`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/** Lua run in init_by_lua before the plugin loads (the plugin keeps module functions in locals when it loads). */
+function prelude(lua: string): (conf: string) => string {
+  return (conf) => replaceOnce(conf, 'init_by_lua_block {\n', `init_by_lua_block {\n        do ${lua} end\n`);
+}
+
+const LOG_PHASE = 'log_by_lua_block {\n                require("edgeroute.plugin").log()\n            }\n';
+const VERSION_HEADER = 'proxy_set_header X-Edgeroute-Version $edgeroute_version;\n';
+const ADD_HEADERS = ['add_header Set-Cookie $edgeroute_sticky_cookie always;\n', 'add_header Strict-Transport-Security $edgeroute_hsts always;\n'];
+
+/** edgeroute's own nginx.conf with each plugin call made a no-op (the balancer sets a fixed peer): the template's cost without the plugin's. */
+function templateFloor(port: number): (conf: string) => string {
+  return (conf) => {
+    let out = replaceOnce(conf, 'require("edgeroute.plugin").access()', '');
+    out = replaceOnce(out, 'require("edgeroute.plugin").balance()', `require("ngx.balancer").set_current_peer("127.0.0.1", ${port})`);
+    return replaceOnce(out, 'require("edgeroute.plugin").log()', '');
+  };
+}
+
+interface Variant {
+  readonly key: string;
+  readonly label: string;
+  readonly router: 'plain' | 'floor' | 'edge';
+  readonly host: string;
+  readonly editConf?: (conf: string) => string;
+}
+
+function variants(firstPort: number): Variant[] {
+  const compose =
+    (...edits: Array<(conf: string) => string>) =>
+    (conf: string) =>
+      edits.reduce((text, edit) => edit(text), conf);
+  return [
+    { key: 'a', label: 'plain proxy_pass', router: 'plain', host: 'one.bench' },
+    { key: 'floor', label: 'floor: plain proxy + no-op access, balancer and log Lua', router: 'floor', host: 'one.bench' },
+    { key: 'floor_t', label: "floor in edgeroute's nginx.conf (maps, headers; plugin calls made no-ops)", router: 'edge', host: 'one.bench', editConf: templateFloor(firstPort) },
+    { key: 'b', label: 'edgeroute, one-version app (b)', router: 'edge', host: 'one.bench' },
+    { key: 'no_log', label: 'b without the log phase (metrics, in-flight leave)', router: 'edge', host: 'one.bench', editConf: (c) => replaceOnce(c, LOG_PHASE, '') },
+    { key: 'no_metrics', label: 'b without request metrics', router: 'edge', host: 'one.bench', editConf: prelude('require("edgeroute.metrics").log = function() end') },
+    {
+      key: 'no_inflight',
+      label: 'b without in-flight counting',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: prelude('local m = require("edgeroute.inflight"); m.enter = function() end; m.leave = function() end'),
+    },
+    {
+      key: 'no_lookup',
+      label: 'b without the host lookup (the first answer reused; $host still read)',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: prelude(
+        'local r = require("edgeroute.router"); local find = r.find_route; local app, prefix; r.find_route = function(h, u) if app == nil then app, prefix = find(h, u) end return app, prefix end',
+      ),
+    },
+    {
+      key: 'no_pick',
+      label: 'b without the weighted round-robin pick (always the first peer)',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: prelude('require("edgeroute.swrr").pick = function(self) return self.peers[1] end'),
+    },
+    {
+      key: 'no_headers',
+      label: 'b without the version header to the backend and the two add_header lines',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: (c) => ADD_HEADERS.reduce((text, line) => replaceOnce(text, line, ''), replaceOnce(c, VERSION_HEADER, '')),
+    },
+    {
+      key: 'no_host_map',
+      label: "b with Host $http_host instead of the $edgeroute_upstream_host map",
+      router: 'edge',
+      host: 'one.bench',
+      editConf: (c) => replaceOnce(c, 'proxy_set_header Host $edgeroute_upstream_host;', 'proxy_set_header Host $http_host;'),
+    },
+    {
+      key: 'no_all',
+      label: 'b without log phase, headers and host map',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: compose(
+        (c) => replaceOnce(c, LOG_PHASE, ''),
+        (c) => ADD_HEADERS.reduce((text, line) => replaceOnce(text, line, ''), replaceOnce(c, VERSION_HEADER, '')),
+        (c) => replaceOnce(c, 'proxy_set_header Host $edgeroute_upstream_host;', 'proxy_set_header Host $http_host;'),
+      ),
+    },
+    { key: 'leastconn', label: 'an app with edgeroute.balance=leastconn', router: 'edge', host: 'lc.bench' },
+    { key: 'sticky', label: 'an app with a sticky cookie (the request carries none)', router: 'edge', host: 'sticky.bench' },
+    { key: 'p', label: 'p: by path prefix, with timeouts and allowFrom', router: 'edge', host: SHARED_HOST },
+    { key: 'c', label: 'c: two versions, ten-rule policy', router: 'edge', host: 'two.bench' },
+    { key: 'no_choice', label: 'c without the policy (the default version)', router: 'edge', host: 'two.bench', editConf: prelude('require("edgeroute.policy_sync").choose_version = function() return nil end') },
+  ];
+}
+
+function apps(ports: readonly number[]): BenchApp[] {
+  return [
+    { id: 'one', vhosts: ['one.bench'], versions: { stable: ports } },
+    { id: 'two', vhosts: ['two.bench'], versions: { stable: ports, grey: ports } },
+    { id: 'lc', vhosts: ['lc.bench'], settings: { balance: 'leastconn' }, versions: { stable: ports } },
+    { id: 'sticky', vhosts: ['sticky.bench'], settings: { sticky: 'er_sticky' }, versions: { stable: ports } },
+    { id: 'shared-web', vhosts: [SHARED_HOST], versions: { stable: ports } },
+    { id: 'shared-api', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/api'] }, settings: P_SETTINGS, versions: { stable: ports } },
+    { id: 'shared-auth', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/auth'] }, settings: { readTimeout: 10, allowFrom: ['127.0.0.0/8'] }, versions: { stable: ports } },
+  ];
+}
+
+export const dataplaneParts: Benchmark = {
+  name: 'dataplane-parts',
+  description: "the nginx worker's CPU per request with each part of edgeroute's request path switched off in turn",
+  async run(ctx: BenchContext): Promise<BenchOutcome> {
+    const rounds = ctx.smoke ? 1 : Number(process.env.PARTS_ROUNDS ?? 7);
+    const seconds = ctx.smoke ? 1 : Number(process.env.PARTS_SECONDS ?? 3);
+    const connections = ctx.smoke ? 4 : 50;
+    const only = process.env.PARTS_ONLY?.split(',');
+    const backends = await startStaticBackends(4);
+    const redis = await startRedis();
+    const client = new Redis(redis.url);
+    const chosen = variants(backends.ports[0] as number).filter((v) => !only || only.includes(v.key) || v.key === 'b');
+    const running: Array<{ variant: Variant; url: string; process: NginxProcess; stop(): Promise<void> }> = [];
+    try {
+      await client.set('edgeroute:policy:two', JSON.stringify(TEN_RULE_POLICY));
+      for (const variant of chosen) {
+        if (variant.router === 'plain') {
+          const plain = await startPlainProxy(backends.ports.map((port) => ({ host: '127.0.0.1', port })));
+          running.push({ variant, url: plain.url, process: plain.process, stop: () => plain.stop() });
+        } else if (variant.router === 'floor') {
+          const floor = await startLuaFloor(backends.ports[0] as number);
+          running.push({ variant, url: floor.url, process: floor.process, stop: () => floor.stop() });
+        } else {
+          const edge: NginxNode = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 0.2, errorLogLevel: 'warn', editConf: variant.editConf });
+          running.push({ variant, url: edge.publicUrl, process: edge.process, stop: () => edge.process.stop() });
+          await pushTable(edge.adminUrl, edge.adminToken, apps(backends.ports));
+          await waitFor(`${variant.key} routes`, async () => ((await httpGet(`${edge.publicUrl}${P_PATH}`, { host: variant.host })).status === 200 ? true : undefined));
+          if (variant.host === 'two.bench') {
+            await waitFor(`${variant.key}: the policy to load`, async () => {
+              const status = await fetch(`${edge.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${edge.adminToken}` } });
+              const body = (await status.json()) as { policies?: Record<string, { loaded: boolean }> };
+              return body.policies?.two?.loaded ? true : undefined;
+            });
+          }
+        }
+      }
+      const target = (r: (typeof running)[number]) => ({ url: `${r.url}${P_PATH}`, headers: { ...HEADERS, host: r.variant.host }, connections });
+      for (const r of running) await runWrk({ ...target(r), durationSeconds: 1 }); // warm-up
+      const cpu: Record<string, number[]> = Object.fromEntries(running.map((r) => [r.variant.key, []]));
+      const rps: Record<string, number[]> = Object.fromEntries(running.map((r) => [r.variant.key, []]));
+      for (let round_ = 0; round_ < rounds; round_++) {
+        // Rotated (and reversed every other round) so that no variant always follows another.
+        const order = running.map((_, i) => running[(i + round_) % running.length]!);
+        if (round_ % 2 === 1) order.reverse();
+        for (const r of order) {
+          const workerCpu = () => r.process.workerPids().reduce((sum, pid) => sum + cpuMs(pid), 0);
+          const before = workerCpu();
+          const result = await runWrk({ ...target(r), durationSeconds: seconds });
+          if (result.failed > 0) throw new Error(`${r.variant.key}: ${result.failed} of ${result.requests} requests failed; the setup is broken`);
+          cpu[r.variant.key]!.push(((workerCpu() - before) * 1000) / result.requests);
+          rps[r.variant.key]!.push(result.requestsPerSecond);
+        }
+        ctx.progress(`round ${round_ + 1}/${rounds}: ${running.map((r) => `${r.variant.key} ${round(cpu[r.variant.key]!.at(-1)!, 2)}`).join(', ')} µs`);
+      }
+      const b = cpu.b!;
+      const table = Object.fromEntries(
+        running.map((r) => {
+          const mine = cpu[r.variant.key]!;
+          return [
+            r.variant.key,
+            {
+              label: r.variant.label,
+              cpuUsPerRequest: round(median(mine), 2),
+              // Negative: this variant costs less than b by that much.
+              minusBUs: round(median(mine.map((us, i) => us - (b[i] ?? NaN))), 2),
+              ratioToB: round(median(mine.map((us, i) => us / (b[i] ?? NaN)))),
+              requestsPerSecond: round(median(rps[r.variant.key]!), 0),
+              rounds: mine.map((us) => round(us, 2)),
+            },
+          ];
+        }),
+      );
+      return {
+        summary: running.map((r) => `${r.variant.key} ${table[r.variant.key]!.cpuUsPerRequest} µs (${table[r.variant.key]!.minusBUs >= 0 ? '+' : ''}${table[r.variant.key]!.minusBUs})`).join(', '),
+        targets: [],
+        results: { setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, workers: 1, path: P_PATH, measure: "the nginx worker's CPU time (user + system, /proc) per request" }, variants: table },
+      };
+    } finally {
+      client.disconnect();
+      for (const r of running) await r.stop();
+      await redis.stop();
+      await backends.stop();
+    }
+  },
+};
