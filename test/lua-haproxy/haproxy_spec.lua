@@ -111,6 +111,8 @@ describe("the router", function()
             ["h:only.test"] = "p=%2F:%2Fweb",
             ["a:%2Fweb"] = "d=stable|v=stable:pool-1,grey:pool-2|f=10.0.0.0%2F8|r=1|o=%2Fmy%2Fcontent%3Fa%3D1|h=1",
             ["a:%2Fapi"] = "d=stable|v=stable:pool-3|s=1|m=100|t=1500",
+            ["a:%2Fops"] = "d=stable|v=stable:pool-5|b=Grafana%20(ops)|u=admin:%246%24salt%24abc,bob:%241%24s%24d",
+            ["a:%2Fcut"] = "d=stable|v=stable:pool-6|b=ops",
             ["p:%2Fweb"] = "d=stable|s=seed|r=grey|c=grey:v:1|r=grey|q=5000:c:uid|r=bad|h=x:x:(",
         }
         router = router_mod.new(function(k) return map[k] end, compile_regex, function(m) warnings[#warnings + 1] = m end)
@@ -138,6 +140,20 @@ describe("the router", function()
         assert.is_nil(api.redirect_root)
         assert.is_nil(api.hsts)
         assert.is_true(cidr.contains(web.allow[1], cidr.parse("10.1.2.3").bytes))
+    end)
+
+    it("decodes basic auth: realm, users, their hashes; a realm without users lets no one in", function()
+        local ops = router:app("%2Fops")
+        assert.is_true(ops.checks)
+        assert.are.equal('Basic realm="Grafana (ops)"', ops.basic_auth.challenge)
+        assert.are.same({ admin = "$6$salt$abc", bob = "$1$s$d" }, ops.basic_auth.users)
+        assert.are.equal("$6$salt$abc", ops.basic_auth.decoy)
+        assert.is_nil(router:app("%2Fapi").basic_auth)
+        local cut = router:app("%2Fcut")
+        assert.is_true(cut.checks)
+        assert.are.same({}, cut.basic_auth.users)
+        local credentials = require "edgeroute.basic_credentials"
+        assert.is_false(credentials.check(cut.basic_auth, "admin", "x", function() return true end))
     end)
 
     it("splits by the policy, skipping a rule whose regex HAProxy refuses, with a warning", function()

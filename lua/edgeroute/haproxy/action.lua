@@ -5,7 +5,7 @@
 -- thread, no lock shared between them). Hosts of one simple app never come
 -- here: HAProxy routes them in C through hosts.map.
 --
--- The action answers the request itself (404, 400, 403, 413, a redirect) or
+-- The action answers the request itself (404, 400, 401, 403, 413, a redirect) or
 -- sets txn.edgeroute_backend (the pool backend of the chosen version) and,
 -- for apps with a timeout, txn.edgeroute_server_timeout (ms), and for apps
 -- with edgeroute.hsts, txn.edgeroute_hsts. Everything it
@@ -16,6 +16,7 @@ local router_mod = require "edgeroute.haproxy.router"
 local uri = require "edgeroute.haproxy.uri"
 local request = require "edgeroute.haproxy.request"
 local cidr = require "edgeroute.policy.cidr"
+local basic_auth = require "edgeroute.haproxy.basic_auth"
 
 local lower = string.lower
 local gsub = string.gsub
@@ -161,6 +162,10 @@ function _M.start(opts)
             end
             if app.redirect_https and txn.f:ssl_fc() ~= 1 then
                 return redirect(txn, https_port, host)
+            end
+            -- edgeroute.basicAuth: after the redirect, so no password is asked for over plain HTTP.
+            if app.basic_auth and basic_auth.deny(txn, app.basic_auth) then
+                return
             end
             -- marathon-lb's HTTP_BACKEND_REDIR: the path is exactly "/" (the query aside).
             if app.redirect_root and raw_path == "/" then

@@ -7,6 +7,7 @@
 --
 --   h:HOST   p=PREFIX:APP,PREFIX:APP...             (HOST may be *.suffix)
 --   a:APP    d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...|k=COOKIE
+--            |b=REALM|u=USER:HASH,...   (edgeroute.basicAuth)
 --   p:APP    the app's split policy (policy.lua)
 --   x:regions  e=CIDR:REGION,...  the Redis CIDR→region table, for region rules
 
@@ -14,6 +15,7 @@ local record = require "edgeroute.haproxy.record"
 local policy = require "edgeroute.haproxy.policy"
 local host_index = require "edgeroute.host_index"
 local cidr = require "edgeroute.policy.cidr"
+local credentials = require "edgeroute.basic_credentials"
 
 local find = string.find
 local match = string.match
@@ -62,6 +64,7 @@ end
 
 local function decode_app(id, text)
     local app = { id = id, backends = {}, default = "stable" }
+    local auth_realm, auth_users
     for _, field in ipairs(record.fields(text)) do
         local name, raw = field[1], field[2]
         if name == "d" then
@@ -91,9 +94,22 @@ local function decode_app(id, text)
             app.allow = allow
         elseif name == "k" then
             app.sticky_cookie = record.unescape(raw)
+        elseif name == "b" then
+            auth_realm = record.unescape(raw)
+        elseif name == "u" then
+            auth_users = {}
+            for _, item in ipairs(record.raw_items(raw)) do
+                local parts = record.parts(item)
+                auth_users[parts[1]] = parts[2]
+            end
         end
     end
+    -- A realm without users lets no one in: the app stays closed.
+    if auth_realm or auth_users then
+        app.basic_auth = credentials.compile(auth_realm or "", auth_users or {})
+    end
     app.checks = app.redirect_https or app.max_body ~= nil or app.allow ~= nil or app.redirect_root ~= nil
+        or app.basic_auth ~= nil
     return app
 end
 
