@@ -88,7 +88,11 @@ export class Reconciler {
   /** The current snapshot, app by app; unchanged apps keep their objects, so the memo can reuse their results. */
   private apps: Map<string, MarathonApp> | null = null;
   private parseProblems = new Map<string, readonly InputProblem[]>();
-  private readonly hostAddresses = new Map<string, string>();
+  /** Replaced, not changed in place, when an address changes: the memo knows by the object that none did. */
+  private hostAddresses: ReadonlyMap<string, string> = new Map();
+  /** The snapshot of the last computation, and the apps read since (null: gone); null after a full read. */
+  private lastSnapshot: MarathonSnapshot | null = null;
+  private appsChanged: Map<string, MarathonApp | null> | null = null;
   private readonly memo = new RoutingMemo();
   private needsFetch = true;
   /** Apps to re-read on the next sync, when a full read is not due anyway. */
@@ -105,6 +109,8 @@ export class Reconciler {
   private syncing: Promise<void> | null = null;
   private dirty = false;
   private debounceTimer: NodeJS.Timeout | null = null;
+  /** When the debounce timer fires (Date.now()). */
+  private debounceDue = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private intervals: NodeJS.Timeout[] = [];
   private failures = 0;
@@ -183,9 +189,14 @@ export class Reconciler {
       this.dirty = true;
       return;
     }
-    if (this.debounceTimer) return;
-    this.log.debug({ reason }, 'sync requested');
     const wait = delayMs ?? Math.max(0, this.lastSyncEndedAt + this.opts.debounceMs - Date.now());
+    if (this.debounceTimer) {
+      // A request due sooner (a task end, drain marks, the clock) does not wait out the debounce.
+      if (Date.now() + wait >= this.debounceDue) return;
+      clearTimeout(this.debounceTimer);
+    }
+    this.log.debug({ reason }, 'sync requested');
+    this.debounceDue = Date.now() + wait;
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = null;
       this.syncing = this.runSync().finally(() => {
@@ -264,15 +275,21 @@ export class Reconciler {
     const fetched = performance.now();
 
     const names = hostNamesToResolve(changed);
-    if (names.size > 0) for (const [name, address] of await this.deps.resolveHosts(names)) this.hostAddresses.set(name, address);
+    if (names.size > 0) this.hostAddresses = withAddresses(this.hostAddresses, await this.deps.resolveHosts(names));
     const memory = this.deps.healthMemory;
     // Awaiting only when Redis must be asked: an await lets a burst of events in mid-sync.
     const unknownHealth = tasksWithoutHealthResults(changed);
     const healthMemory = unknownHealth.length > 0 ? await memory.recall(unknownHealth) : memory.view();
     const now = this.deps.now();
-    const snapshot: MarathonSnapshot = { apps: [...(this.apps as Map<string, MarathonApp>).values()] };
+    const snapshot = snapshotOf(this.apps as Map<string, MarathonApp>);
     const drains = this.drains;
-    const result = computeRoutingTable({ snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now, drains }, this.memo);
+    const changes = this.lastSnapshot !== null && this.appsChanged !== null ? { since: this.lastSnapshot, apps: this.appsChanged } : undefined;
+    const result = computeRoutingTable(
+      { snapshot, config: this.opts.routing, hostAddresses: this.hostAddresses, healthMemory, now, drains, ...(changes ? { changes } : {}) },
+      this.memo,
+    );
+    this.lastSnapshot = snapshot;
+    this.appsChanged = new Map();
     this.tableDrains.set(result.table, drains);
     this.reporter.report([...[...this.parseProblems.values()].flat(), ...result.problems]);
     this.desired = result.table;
@@ -304,6 +321,7 @@ export class Reconciler {
     try {
       const parsed = await this.deps.fetchApps();
       this.apps = new Map(parsed.snapshot.apps.map((app) => [app.id, app]));
+      this.appsChanged = null;
       this.parseProblems = new Map([['', parsed.problems]]);
       return parsed.snapshot.apps as MarathonApp[];
     } catch (err) {
@@ -329,6 +347,7 @@ export class Reconciler {
       const body = bodies[i];
       if (body === null) {
         apps.delete(id);
+        this.appsChanged?.set(id, null);
         this.parseProblems.delete(id);
         return;
       }
@@ -338,6 +357,7 @@ export class Reconciler {
       else this.parseProblems.delete(id);
       for (const app of parsed.snapshot.apps) {
         apps.set(app.id, app);
+        this.appsChanged?.set(app.id, app);
         read.push(app);
       }
     });
@@ -444,6 +464,32 @@ function changesSince(base: string, version: string, upserts: readonly AppRoute[
   for (const app of upserts) apps[app.id] = app;
   for (const id of removals) apps[id] = null;
   return { version, base, apps };
+}
+
+/**
+ * The snapshot as the routing memo reads it, during the computation: the list
+ * of apps is built only if read (a computation told which apps changed does
+ * not read it).
+ */
+function snapshotOf(apps: ReadonlyMap<string, MarathonApp>): MarathonSnapshot {
+  let list: MarathonApp[] | null = null;
+  return {
+    get apps() {
+      list ??= [...apps.values()];
+      return list;
+    },
+  };
+}
+
+/** The addresses with these added; the same map when none is new or different. */
+function withAddresses(known: ReadonlyMap<string, string>, resolved: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+  let next: Map<string, string> | null = null;
+  for (const [name, address] of resolved) {
+    if (known.get(name) === address) continue;
+    next ??= new Map(known);
+    next.set(name, address);
+  }
+  return next ?? known;
 }
 
 function round(ms: number): number {

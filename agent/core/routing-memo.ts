@@ -13,7 +13,7 @@ import { hashParts, StreamingHash } from './hash.js';
 import { describeTcpBind } from './tcp-bind.js';
 import { judgeMarathonApp, sameHosts, type JudgedApp, type VersionCandidate } from './judge-app.js';
 import type { RememberedHealth } from './lifecycle.js';
-import type { InputProblem, MarathonApp } from './marathon-types.js';
+import type { InputProblem, MarathonApp, MarathonSnapshot } from './marathon-types.js';
 import { isDeployment, mergeColours, type DeploymentMark } from './zdd-merge.js';
 import type { AppRoute, BackendStatus, RoutingConfig, RoutingInput, RoutingResult, RoutingTable, VersionRoute } from './routing-table.js';
 
@@ -61,6 +61,13 @@ export class RoutingMemo {
   private readonly troubledKeys = new Set<string>();
   /** The drain marks the kept judgements were made with. */
   private drains: ReadonlyMap<string, string> = NO_DRAINS;
+  /** The snapshot and host addresses of the last computation, which `changes` are taken against. */
+  private snapshot: MarathonSnapshot | null = null;
+  private hostAddresses: ReadonlyMap<string, string> | null = null;
+  /** Marathon apps judged afresh every time: their verdicts lean on the clock or on remembered health. */
+  private readonly volatile = new Set<string>();
+  /** Marathon apps whose judgement used the addresses of host names. */
+  private readonly hostBound = new Set<string>();
 
   apply(input: RoutingInput): RoutingResult {
     if (this.config === null || !sameConfig(this.config, input.config)) this.reset(input.config);
@@ -92,10 +99,49 @@ export class RoutingMemo {
     this.clockDue.clear();
     this.troubledApps.clear();
     this.troubledKeys.clear();
+    this.snapshot = null;
+    this.hostAddresses = null;
+    this.volatile.clear();
+    this.hostBound.clear();
   }
 
   /** Marathon app id → its new judgement, or null when the app is gone. */
   private changedApps(input: RoutingInput): Map<string, JudgedEntry | null> {
+    const since = this.snapshot;
+    const hostsSince = this.hostAddresses;
+    this.snapshot = input.snapshot;
+    this.hostAddresses = input.hostAddresses;
+    const changes = input.changes;
+    if (changes !== undefined && since !== null && changes.since === since) return this.appsNamed(changes.apps, input, hostsSince);
+    return this.appsCompared(input);
+  }
+
+  /**
+   * Given the apps that changed: judges those, and the unchanged apps whose
+   * verdicts may differ anyway (clock, remembered health, drain marks, host
+   * addresses), exactly the apps a comparison of every app would judge.
+   */
+  private appsNamed(named: ReadonlyMap<string, MarathonApp | null>, input: RoutingInput, hostsSince: ReadonlyMap<string, string> | null): Map<string, JudgedEntry | null> {
+    const changed = new Map<string, JudgedEntry | null>();
+    const again = new Set([...this.volatile, ...this.appsWithChangedDrains(input)]);
+    if (input.hostAddresses !== hostsSince) {
+      for (const id of this.hostBound) if (!sameHosts((this.judged.get(id) as JudgedEntry).judged.hostsUsed, input.hostAddresses)) again.add(id);
+    }
+    for (const [id, app] of named) {
+      const known = this.judged.get(id);
+      if (app === null) {
+        if (known) changed.set(id, null);
+      } else if (!known || known.app !== app || again.has(id)) changed.set(id, { app, judged: judgeMarathonApp(app, input) });
+    }
+    for (const id of again) {
+      const known = this.judged.get(id);
+      if (known && !named.has(id)) changed.set(id, { app: known.app, judged: judgeMarathonApp(known.app, input) });
+    }
+    return changed;
+  }
+
+  /** Compares every app of the snapshot with the one last judged. */
+  private appsCompared(input: RoutingInput): Map<string, JudgedEntry | null> {
     const changed = new Map<string, JudgedEntry | null>();
     const redrained = this.appsWithChangedDrains(input);
     let kept = 0;
@@ -133,7 +179,8 @@ export class RoutingMemo {
     for (const task of this.drains.keys()) if (!drains.has(task)) tasks.add(task);
     this.drains = drains;
     if (tasks.size === 0) return apps;
-    for (const app of input.snapshot.apps) if (app.tasks.some((task) => tasks.has(task.id))) apps.add(app.id);
+    // Every app judged before: a new app is judged anyway, and a gone one needs nothing.
+    for (const { app } of this.judged.values()) if (app.tasks.some((task) => tasks.has(task.id))) apps.add(app.id);
     return apps;
   }
 
@@ -147,9 +194,15 @@ export class RoutingMemo {
       this.judged.delete(id);
       this.clockDue.delete(id);
       this.troubledApps.delete(id);
+      this.volatile.delete(id);
+      this.hostBound.delete(id);
       return;
     }
     this.judged.set(id, entry);
+    if (entry.judged.reusable) this.volatile.delete(id);
+    else this.volatile.add(id);
+    if (entry.judged.hostsUsed.length > 0) this.hostBound.add(id);
+    else this.hostBound.delete(id);
     if (entry.judged.problems.length > 0) this.troubledApps.add(id);
     else this.troubledApps.delete(id);
     if (entry.judged.nextChangeAt === null) this.clockDue.delete(id);

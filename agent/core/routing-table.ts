@@ -3,7 +3,7 @@
  * host addresses and the agent's config. Same input, deep-equal output.
  */
 import type { BackendState, RememberedHealth } from './lifecycle.js';
-import type { InputProblem, MarathonSnapshot } from './marathon-types.js';
+import type { InputProblem, MarathonApp, MarathonSnapshot } from './marathon-types.js';
 import { RoutingMemo } from './routing-memo.js';
 import type { RouteSettings } from './route-settings.js';
 
@@ -88,6 +88,24 @@ export interface RoutingInput {
   readonly now: number;
   /** Task id → why it is drained: announced to be killed, so out of every upstream. */
   readonly drains?: ReadonlyMap<string, string>;
+  /**
+   * Optional, for speed: which apps changed since the memo's previous
+   * computation. Without it the memo compares every app object of the
+   * snapshot (10,000 at scale) to find the changed ones; the result is the
+   * same either way.
+   */
+  readonly changes?: SnapshotChanges;
+}
+
+/**
+ * `snapshot` is `since` with only these apps added or replaced (by id; null:
+ * removed), and `hostAddresses` is the same map object as then unless an
+ * address in it changed. Ignored unless `since` is the snapshot of the memo's
+ * previous computation.
+ */
+export interface SnapshotChanges {
+  readonly since: MarathonSnapshot;
+  readonly apps: ReadonlyMap<string, MarathonApp | null>;
 }
 
 /** One task of a routed app, routed or not, and why. */
