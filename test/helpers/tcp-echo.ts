@@ -42,10 +42,13 @@ export class EchoServers {
   }
 }
 
+/** Where to connect: a port on 127.0.0.1, or another address (127.0.0.2, ::1) and port. */
+export type TcpTarget = number | { readonly host: string; readonly port: number };
+
 /** One short connection through HAProxy: the echo's name, or throws. */
-export function exchange(port: number, message = 'ping', timeoutMs = 5_000): Promise<string> {
+export function exchange(target: TcpTarget, message = 'ping', timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target.port, target.host);
     let reply = '';
     const timer = setTimeout(() => socket.destroy(new Error('timeout')), timeoutMs);
     socket.on('connect', () => socket.write(message));
@@ -70,7 +73,7 @@ export interface TcpLoad {
 }
 
 /** A bounded loop of short connections: counts answers per echo and failures. */
-export function startTcpLoad(port: number, concurrency = 4, maxConnections = 200_000): TcpLoad {
+export function startTcpLoad(target: TcpTarget, concurrency = 4, maxConnections = 200_000): TcpLoad {
   let stopped = false;
   let sent = 0;
   const seen = new Map<string, number>();
@@ -79,7 +82,7 @@ export function startTcpLoad(port: number, concurrency = 4, maxConnections = 200
     while (!stopped && sent < maxConnections) {
       sent++;
       try {
-        const name = await exchange(port);
+        const name = await exchange(target);
         seen.set(name, (seen.get(name) ?? 0) + 1);
       } catch (err) {
         failures.push((err as Error).message);

@@ -180,7 +180,11 @@ describe('edgeroute haproxy-conf', () => {
     const cfg = readFileSync(join(out, 'haproxy.cfg'), 'utf8');
     expect(cfg).toContain('bind 127.0.0.1:20100-20110\n');
     expect(cfg).toContain('bind [::1]:20100-20110\n');
-    expect(cfg).toContain(`use_backend %[dst_port,map(${out}/tcp-ports.map)]`);
+    // An app bound to one address (edgeroute.tcpBind) is looked up by ADDRESS/PORT first, then every app by port.
+    expect(cfg).toContain(`set-var(sess.edgeroute_backend) dst,concat(/,sess.edgeroute_port),map(${out}/tcp-ports.map)\n`);
+    expect(cfg).toContain(`set-var(sess.edgeroute_backend) dst_port,map(${out}/tcp-ports.map) unless { var(sess.edgeroute_backend) -m found }\n`);
+    expect(cfg).toContain('set-var proc.edgeroute_tcp_hosts str(127.0.0.1|::1)\n');
+    expect(cfg).not.toContain('proc.edgeroute_tcp_binds');
     expect(cfg).toContain('set-var proc.edgeroute_tcp_ports_from int(20100)');
     expect(cfg).toContain('set-var proc.edgeroute_tcp_ports_to int(20110)');
     expect(cfg.match(/^backend tcp-pool-\d+\n\s+balance roundrobin$/gm)).toHaveLength(3);

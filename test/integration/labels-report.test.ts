@@ -71,7 +71,7 @@ describe('edgeroute labels', () => {
     const { code, out } = await labels('--marathon-lb-labels', '--group', '*', '--json');
     expect(code).toBe(EXIT_ATTENTION);
     const report = JSON.parse(out) as { apps: Array<{ id: string; status: string; haproxy: string; nginx: string; labels: Array<{ label: string; fate: string }> }>; summary: unknown };
-    expect(report.summary).toEqual({ apps: 11, unchanged: 8, attention: 3 });
+    expect(report.summary).toEqual({ apps: 12, unchanged: 9, attention: 3 });
     const redis = report.apps.find((a) => a.id === '/data/redis');
     expect(redis).toMatchObject({ status: 'attention', nginx: 'not routed (TCP port 10004: HAProxy nodes only)', haproxy: 'TCP port 10004' });
     expect(redis?.labels).toContainEqual(expect.objectContaining({ label: 'HAPROXY_0_BALANCE', fate: 'unsupported' }));

@@ -228,6 +228,7 @@ describe('readMarathonLbLabels', () => {
       '/shop/admin': { 'edgeroute.group': 'external,internal', 'edgeroute.vhosts': 'admin.shop.example.com', 'edgeroute.allowFrom': '10.0.0.0/8,192.168.1.7' },
       '/data/redis': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service' },
       '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
+      '/data/mqtt': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service', 'edgeroute.tcpBind': '10.0.0.42' },
       '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com', 'edgeroute.redirectRoot': '/latest', 'edgeroute.hsts': 'true' },
       '/tools/grafana': null,
       '/batch/worker': { 'edgeroute.tcpPort': 'service' },

@@ -17,6 +17,7 @@ const EDGEROUTE_LABELS: Record<string, Record<string, string>> = {
   '/shop/admin': { 'edgeroute.group': 'internal,external', 'edgeroute.vhosts': 'admin.shop.example.com', 'edgeroute.allowFrom': '10.0.0.0/8,192.168.1.7' },
   '/data/redis': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service' },
   '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
+  '/data/mqtt': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service', 'edgeroute.tcpBind': '10.0.0.42' },
   '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com', 'edgeroute.redirectRoot': '/latest', 'edgeroute.hsts': 'true' },
   '/tools/grafana': {},
   '/batch/worker': { 'edgeroute.tcpPort': 'service' },
@@ -62,12 +63,14 @@ describe('marathon-lb labels side by side with edgeroute labels', () => {
 
   it('routes the TCP service ports for --group internal', () => {
     const { apps } = table(marathonLb, 'internal', true).table;
-    expect(Object.keys(apps).sort()).toEqual(['/data/postgres', '/data/redis', '/shop/admin', '/shop/gateway:1']);
+    expect(Object.keys(apps).sort()).toEqual(['/data/mqtt', '/data/postgres', '/data/redis', '/shop/admin', '/shop/gateway:1']);
     expect(apps['/data/redis']).toMatchObject({ vhosts: [], tcpPort: 10004 });
     // Port index 1 of the gateway, internal's (HAPROXY_1_GROUP): a route of its own.
     expect(apps['/shop/gateway:1']).toMatchObject({ vhosts: [], tcpPort: 10011, versions: { stable: { marathonAppId: '/shop/gateway' } } });
     expect(apps['/shop/gateway:1']?.versions.stable?.backends.map((b) => b.port)).toEqual([32002]);
     expect(apps['/data/postgres']).toMatchObject({ vhosts: [], tcpPort: 15432 });
+    // HAPROXY_0_BIND_ADDR: the service port on that address only.
+    expect(apps['/data/mqtt']).toMatchObject({ vhosts: [], tcpPort: 10013, tcpBind: '10.0.0.42' });
   });
 
   it('without --marathon-lb-labels, reads only edgeroute.* labels', () => {

@@ -35,6 +35,7 @@ export function confRecord(opts: HaproxyConfOptions): string {
     websocketIdleTimeoutSeconds: opts.websocketIdleTimeoutSeconds,
     haproxy: opts.haproxy ?? null,
     extraTcpPorts: opts.extraTcpPorts ?? [],
+    extraTcpBinds: opts.extraTcpBinds ?? [],
   };
   return `${JSON.stringify({ renderedBy: 'edgeroute haproxy-conf', format: FORMAT, options: recorded }, null, 2)}\n`;
 }

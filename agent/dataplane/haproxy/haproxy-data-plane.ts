@@ -12,12 +12,18 @@
  * TCP (edgeroute.tcpPort) works the same way on a second pool: an app with a
  * TCP port gets one of the `mode tcp` pool backends, its port goes to that
  * backend in tcp-ports.map (read by the TCP frontend that binds the whole
- * --tcp-ports range), and its tasks are servers there too.
+ * --tcp-ports range), and its tasks are servers there too. An app bound to
+ * one address (edgeroute.tcpBind) is keyed "ADDRESS/PORT" there, which the
+ * frontend looks up first; its address needs a listener of its own, which a
+ * reload adds, unless a listen host already receives it.
  */
 import type { Logger } from 'pino';
 import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
-import { HOSTS_MAP_FILE, TCP_EXTRA_PORTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
+import { HOSTS_MAP_FILE, TCP_BINDS_VAR, TCP_EXTRA_PORTS_VAR, TCP_HOSTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
+import { LocalAddresses } from './local-addresses.js';
+import { bindKey, parseStrVar, receives, wildcardOn, type TcpListeners } from './tcp-binds.js';
+import { describeTcpBind } from '../../core/tcp-bind.js';
 import { HaproxyRuntime } from './runtime-client.js';
 import { ServerModels, type ServerModel } from './server-models.js';
 import { HaproxyReloader } from './reload.js';
@@ -84,6 +90,12 @@ export class HaproxyDataPlane implements DataPlane {
   private tcpRange: { from: number; to: number } | null = null;
   /** Ports it binds besides the range (added by reloads). */
   private tcpExtraPorts: ReadonlySet<number> = new Set();
+  /** Its listen hosts; null: a config that looks connections up by port only (from before edgeroute.tcpBind). */
+  private tcpHosts: readonly string[] | null = null;
+  /** The ADDRESS/PORT listeners it has for address-bound apps (added by reloads). */
+  private tcpBinds: ReadonlySet<string> = new Set();
+  /** Whether this node has the addresses apps bind their TCP ports to. */
+  private readonly localAddresses = new LocalAddresses();
   /** Grows the pool or binds more TCP ports by a reload; null without --haproxy-conf-dir. */
   private readonly reloader: HaproxyReloader | null;
   /** The worker the runtime connection reaches, followed across reloads. */
@@ -256,9 +268,12 @@ export class HaproxyDataPlane implements DataPlane {
     if (this.http.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
     this.tcp.mapFile = findMapFile(maps, TCP_PORTS_MAP_FILE);
     const commands = [`show map ${this.http.mapFile}`, 'show stat'];
-    if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`, `get var ${TCP_EXTRA_PORTS_VAR}`);
-    const [map, stat, tcpMap, from, to, extra] = await this.sendAll(sent, commands);
+    if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`, `get var ${TCP_EXTRA_PORTS_VAR}`, `get var ${TCP_HOSTS_VAR}`, `get var ${TCP_BINDS_VAR}`);
+    const [map, stat, tcpMap, from, to, extra, hosts, binds] = await this.sendAll(sent, commands);
     this.tcpExtraPorts = parseExtraPorts(extra ?? '');
+    const hostList = parseStrVar(hosts ?? '');
+    this.tcpHosts = hostList === null ? null : hostList.split('|').filter((h) => h !== '');
+    this.tcpBinds = new Set((parseStrVar(binds ?? '') ?? '').split('|').filter((b) => b !== ''));
     this.http.entries = parseShowMap(map!);
     const report = parseShowStat(stat!);
     this.http.pool = [...report.pool, ...report.balancePool];
@@ -268,7 +283,7 @@ export class HaproxyDataPlane implements DataPlane {
     this.tcpRange = range.from !== null && range.to !== null ? { from: range.from, to: range.to } : null;
     this.servers = ServerModels.of(report.servers.map((s) => this.modelOf(s)));
     this.learnAssignments(this.http, (route) => appHosts(route));
-    this.learnAssignments(this.tcp, (route) => (route.tcpPort === undefined ? [] : [String(route.tcpPort)]));
+    this.learnAssignments(this.tcp, (route) => (route.tcpPort === undefined ? [] : [route.tcpBind === undefined ? String(route.tcpPort) : bindKey(route.tcpBind, route.tcpPort)]));
     // The Lua action's maps; the backends of app versions routed through it.
     this.lua.readBack(await this.sendAll(sent, this.lua.locate(maps)));
     this.lua.learn(this.routes, this.http.pool, this.http.assigned);
@@ -298,8 +313,11 @@ export class HaproxyDataPlane implements DataPlane {
   /** Makes HAProxy route the `looked` apps as `this.routes` says (removing those it no longer has). */
   private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>, whole: boolean): Promise<string[]> {
     const errors: string[] = [];
-    // Who else listens on the apps' TCP ports (read asynchronously, at most every few seconds).
-    await this.portClashes.refresh([...this.routes.values()].flatMap((r) => (r.tcpPort === undefined ? [] : [r.tcpPort])), this.tcp.mapFile === null ? null : this.tcpRange);
+    // Who else listens on the apps' TCP ports, and whether the node has their addresses (read asynchronously, at most every few seconds).
+    const routes = [...this.routes.values()];
+    const bound = routes.flatMap((r) => (r.tcpPort !== undefined && r.tcpBind !== undefined ? [bindKey(r.tcpBind, r.tcpPort)] : []));
+    await this.portClashes.refresh(routes.flatMap((r) => (r.tcpPort === undefined || r.tcpBind !== undefined ? [] : [r.tcpPort])), this.tcp.mapFile === null ? null : this.tcpRange, { own: this.tcpBinds, at: bound });
+    await this.localAddresses.refresh(routes.flatMap((r) => (r.tcpPort !== undefined && r.tcpBind !== undefined ? [r.tcpBind] : [])));
     const serverCommands: string[] = [];
     const drainCommands: string[] = [];
     const edits: Array<[Routing, Map<string, string>, Set<string>]> = [];
@@ -408,13 +426,7 @@ export class HaproxyDataPlane implements DataPlane {
   /** The map key of an app's TCP port, or none (warned once per app) when HAProxy cannot route it. */
   private tcpKeys(app: string, route: AppRoute): string[] {
     if (route.tcpPort === undefined) return [];
-    if (route.tcpBind !== undefined) {
-      // Not on every listen host instead: the app asked for one address.
-      const why = `edgeroute.tcpBind=${route.tcpBind} is not applied by this agent yet`;
-      if (this.tcpWarned.get(app) !== why) this.log.warn({ app, tcpPort: route.tcpPort, tcpBind: route.tcpBind }, `app ${app}: ${why}; its TCP port is not routed on this node`);
-      this.tcpWarned.set(app, why);
-      return [];
-    }
+    if (route.tcpBind !== undefined) return this.boundTcpKeys(app, route.tcpBind, route.tcpPort);
     const port = this.tcp.mapFile !== null && this.tcpExtraPorts.has(route.tcpPort) ? ({ ok: true, key: String(route.tcpPort) } as const) : tcpPortKey(route.tcpPort, this.tcp.mapFile === null ? null : this.tcpRange);
     if (port.ok) {
       this.tcpWarned.delete(app);
@@ -430,6 +442,41 @@ export class HaproxyDataPlane implements DataPlane {
       else this.log.warn({ app, tcpPort: route.tcpPort }, `app ${app} asks for TCP port ${route.tcpPort} (edgeroute.tcpPort), but ${port.why}: the port is not routed on this node (give the agent --haproxy-conf-dir to let it add the listener with a reload)`);
     }
     this.reloader?.wantPort(app, route.tcpPort);
+    return [];
+  }
+
+  /**
+   * The map key of a TCP port bound to one address (edgeroute.tcpBind), or
+   * none: an address the node does not have (one warning naming the app and
+   * the label; never a listener, whose reload would fail for every app), or
+   * no listener receiving it yet (a reload adds one).
+   */
+  private boundTcpKeys(app: string, address: string, port: number): string[] {
+    const where = describeTcpBind(address, port);
+    const label = bindLabel(app);
+    const warnOnce = (why: string, message: string) => {
+      if (this.tcpWarned.get(app) === why) return;
+      this.tcpWarned.set(app, why);
+      this.log.warn({ app, tcpPort: port, tcpBind: address }, message);
+    };
+    if (!this.localAddresses.has(address)) {
+      this.reloader?.forgetPort(app);
+      warnOnce(`no address ${address}`, `app ${app} asks for TCP port ${where} (${label}), but this node has no address ${address}: the port is not routed on this node`);
+      return [];
+    }
+    const listeners: TcpListeners = { hosts: this.tcpHosts, range: this.tcpRange, extraPorts: this.tcpExtraPorts, binds: this.tcpBinds };
+    if (this.tcp.mapFile !== null && receives(listeners, address, port)) {
+      this.tcpWarned.delete(app);
+      this.portClashes.forget(app);
+      this.reloader?.forgetPort(app);
+      return [bindKey(address, port)];
+    }
+    // Another process listens there: HAProxy could not bind it (one warning, naming it). HAProxy's own listener on every address is not another's.
+    if (!wildcardOn(listeners, port) && this.portClashes.takenAt(app, address, port)) return [];
+    const why = this.tcp.mapFile === null ? 'HAProxy has no TCP listener' : this.tcpHosts === null ? "HAProxy's config looks TCP ports up by port only (from before edgeroute.tcpBind)" : `HAProxy does not listen on ${where}`;
+    if (this.reloader) warnOnce(why, `app ${app} asks for TCP port ${where} (${label}), but ${why}: HAProxy will be reloaded with a listener on it`);
+    else warnOnce(why, `app ${app} asks for TCP port ${where} (${label}), but ${why}: the port is not routed on this node (give the agent --haproxy-conf-dir to let it add the listener with a reload)`);
+    this.reloader?.wantPort(app, port, address);
     return [];
   }
 
@@ -638,6 +685,12 @@ export class HaproxyDataPlane implements DataPlane {
     for (const c of commands) sent.bytes += Buffer.byteLength(c) + 1;
     return this.runtime.run(commands);
   }
+}
+
+/** The label that bound a route's TCP port: port N's (a route `<app>:N`) or the app's own, marathon-lb's in brackets. */
+function bindLabel(routeId: string): string {
+  const n = /:(\d+)$/.exec(routeId)?.[1];
+  return n === undefined ? 'edgeroute.tcpBind, or HAPROXY_0_BIND_ADDR' : `edgeroute.port.${n}.tcpBind, or HAPROXY_${n}_BIND_ADDR`;
 }
 
 /** `get var proc.edgeroute_tcp_extra_ports`: "type=str value=<P1/P2>"; none when unset. */

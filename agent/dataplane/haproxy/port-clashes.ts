@@ -12,6 +12,11 @@
  *   SO_REUSEPORT) are another process's, which takes some of the
  *   connections. The port stays routed.
  *
+ * - Bound to one address (edgeroute.tcpBind) and not yet listened on by
+ *   HAProxy: a listener of another process on that address or on every
+ *   address, at that port, keeps HAProxy from binding it: not routed.
+ *   HAProxy's own ADDRESS/PORT listeners are left out of every count.
+ *
  * The listeners come from the kernel's tables (/proc/net/tcp, tcp6: the
  * agent's network namespace, HAProxy's when they share the host), read
  * asynchronously before the adapter places TCP apps (at once for a port not
@@ -21,6 +26,8 @@
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { bindKey, parseBindKey } from './tcp-binds.js';
+import { describeTcpBind } from '../../core/tcp-bind.js';
 
 export interface Listener {
   /** The local address, as `ss` prints it: 127.0.0.1, [::1], * for any. */
@@ -127,6 +134,8 @@ export class PortClashes {
   private range: { from: number; to: number } | null = null;
   /** Port → who else listens on it (described), for the ports of the last refresh. */
   private held = new Map<number, string>();
+  /** ADDRESS/PORT → who else listens there (described), for the bound ports of the last refresh. */
+  private heldAt = new Map<string, string>();
   /** The ports of the last refresh. */
   private checked: ReadonlySet<number> = new Set();
   private readonly warned = new Map<string, string>();
@@ -138,11 +147,18 @@ export class PortClashes {
     private readonly opts: PortClashOptions = {},
   ) {}
 
-  /** Reads the listeners (when the last reading is old) for these TCP ports and what HAProxy binds. */
-  async refresh(ports: Iterable<number>, range: { from: number; to: number } | null): Promise<void> {
-    const wanted = new Set(ports);
+  /**
+   * Reads the listeners (when the last reading is old) for these TCP ports
+   * and what HAProxy binds: its range, and `bound`'s ADDRESS/PORT listeners
+   * (its own, left out); `at`: ADDRESS/PORT of address-bound apps.
+   */
+  async refresh(ports: Iterable<number>, range: { from: number; to: number } | null, bound: { readonly own?: Iterable<string>; readonly at?: Iterable<string> } = {}): Promise<void> {
+    const portList = [...new Set(ports)];
+    const at = [...new Set(bound.at ?? [])].flatMap((k) => parseBindKey(k) ?? []);
+    const wanted = new Set([...portList, ...at.map((b) => b.port)]);
     if (wanted.size === 0) {
       this.held.clear();
+      this.heldAt.clear();
       return;
     }
     // A port not checked before (a new TCP app) is checked against a fresh reading.
@@ -153,19 +169,44 @@ export class PortClashes {
       this.readAt = Date.now();
     }
     this.range = range;
+    const own = new Set([...(bound.own ?? [])].flatMap((k) => parseBindKey(k) ?? []).map((b) => ssKey(b.address, b.port)));
+    const listeners = own.size === 0 ? this.listeners : this.listeners.filter((l) => !own.has(`${l.address}/${l.port}`));
     const clashes = new Map<number, Listener[]>();
-    for (const port of wanted) {
-      const others = otherListeners(this.listeners, port, range);
+    for (const port of portList) {
+      const others = otherListeners(listeners, port, range);
       if (others.length > 0) clashes.set(port, others);
     }
+    const clashesAt = new Map<string, Listener[]>();
+    for (const { address, port } of at) {
+      const others = listeners.filter((l) => l.port === port && (l.address === '*' || `${l.address}/${l.port}` === ssKey(address, port)));
+      if (others.length > 0) clashesAt.set(bindKey(address, port), others);
+    }
     // Who holds a socket is looked up once per socket (a walk of /proc).
-    const unknown = new Set([...clashes.values()].flat().map((l) => l.inode).filter((i) => !this.owners.has(i)));
+    const unknown = new Set([...clashes.values(), ...clashesAt.values()].flat().map((l) => l.inode).filter((i) => !this.owners.has(i)));
     if (unknown.size > 0) {
       const found = await (this.opts.owners ?? socketOwners)(unknown).catch(() => new Map<number, string>());
       for (const inode of unknown) this.owners.set(inode, found.get(inode) ?? null);
     }
     const owners = this.owners;
-    this.held = new Map([...clashes].map(([port, others]) => [port, others.map((l) => `${l.address}:${l.port}${owners.get(l.inode) ? ` (${owners.get(l.inode)})` : ''}`).join(', ')]));
+    const describe = (others: Listener[]) => others.map((l) => `${l.address}:${l.port}${owners.get(l.inode) ? ` (${owners.get(l.inode)})` : ''}`).join(', ');
+    this.held = new Map([...clashes].map(([port, others]) => [port, describe(others)]));
+    this.heldAt = new Map([...clashesAt].map(([key, others]) => [key, describe(others)]));
+  }
+
+  /**
+   * The app's port is bound to one address HAProxy does not listen on yet:
+   * true (and one warning) when another process listens there or on every
+   * address, so HAProxy cannot take it.
+   */
+  takenAt(app: string, address: string, port: number): boolean {
+    const holders = this.heldAt.get(bindKey(address, port));
+    if (holders === undefined) {
+      this.forget(app);
+      return false;
+    }
+    const where = describeTcpBind(address, port);
+    this.warnOnce(app, port, holders, `app ${app} asks for TCP port ${where} (edgeroute.tcpBind), but another process on this node already listens there (${holders}): the port is not routed on this node`);
+    return true;
   }
 
   /**
@@ -203,6 +244,11 @@ export class PortClashes {
     this.warned.set(app, said);
     this.log.warn({ app, tcpPort: port, listeners: holders }, message);
   }
+}
+
+/** A listener's ADDRESS/PORT as /proc/net/tcp is read (ss notation: [IPv6]). */
+function ssKey(address: string, port: number): string {
+  return `${address.includes(':') ? `[${address}]` : address}/${port}`;
 }
 
 function sameRange(a: { from: number; to: number } | null, b: { from: number; to: number } | null): boolean {

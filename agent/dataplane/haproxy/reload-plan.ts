@@ -2,7 +2,8 @@
  * The pure part of a reload: what the next haproxy.cfg and map files hold so
  * that the new worker starts routing exactly as the old one does (its
  * servers written into their backends, its map entries into the map files),
- * with the larger pools and extra TCP ports the waiting apps need. Nothing
+ * with the larger pools and extra TCP ports and listeners the waiting apps
+ * need. Nothing
  * here touches HAProxy or the disk.
  */
 import { MAX_BACKEND_POOL, type CarriedServer } from './render.js';
@@ -16,12 +17,15 @@ export interface ReloadNeeds {
   readonly tcp: number;
   /** TCP ports outside what HAProxy binds. */
   readonly ports: readonly number[];
+  /** ADDRESS/PORT (edgeroute.tcpBind) that no listener receives, or a config that looks up ports only. */
+  readonly binds?: readonly string[];
 }
 
 export interface ReloadPlan {
   readonly backendPool: number;
   readonly tcpBackendPool: number;
   readonly extraTcpPorts: readonly number[];
+  readonly extraTcpBinds: readonly string[];
   /** Backend → the servers it routes to now (not those draining or in maintenance: they finish on the old worker). */
   readonly servers: ReadonlyMap<string, readonly CarriedServer[]>;
   /** Server count, for the log. */
@@ -29,7 +33,7 @@ export interface ReloadPlan {
 }
 
 export function hasNeeds(needs: ReloadNeeds): boolean {
-  return needs.http > 0 || needs.tcp > 0 || needs.ports.length > 0;
+  return needs.http > 0 || needs.tcp > 0 || needs.ports.length > 0 || (needs.binds?.length ?? 0) > 0;
 }
 
 /** A pool that ran out, doubled (or grown by what waits, when more). */
@@ -65,7 +69,7 @@ export function agentServers(showStat: string): (StatServer & { readonly id?: nu
 export function planReload(
   stat: StatReport,
   needs: ReloadNeeds,
-  recorded: { readonly tcpBackendPool: number; readonly extraTcpPorts: readonly number[]; readonly tcpSection: boolean },
+  recorded: { readonly tcpBackendPool: number; readonly extraTcpPorts: readonly number[]; readonly extraTcpBinds?: readonly string[]; readonly tcpSection: boolean },
   /** The servers to carry; default: the pools' (stat.servers). */
   running: readonly StatServer[] = stat.servers,
 ): ReloadPlan {
@@ -80,9 +84,10 @@ export function planReload(
     carried++;
   }
   const extra = [...new Set([...recorded.extraTcpPorts, ...needs.ports])].sort((a, b) => a - b);
+  const binds = [...new Set([...(recorded.extraTcpBinds ?? []), ...(needs.binds ?? [])])].sort();
   // A node without a TCP section gets one with the recorded pool size, or larger when more apps wait.
   const tcpPool = recorded.tcpSection ? grownPool(stat.tcpPool.length, needs.tcp) : Math.min(MAX_BACKEND_POOL, Math.max(recorded.tcpBackendPool, needs.tcp));
-  return { backendPool: grownPool(stat.pool.length, needs.http), tcpBackendPool: tcpPool, extraTcpPorts: extra, servers, carried };
+  return { backendPool: grownPool(stat.pool.length, needs.http), tcpBackendPool: tcpPool, extraTcpPorts: extra, extraTcpBinds: binds, servers, carried };
 }
 
 /** A map file's text: one "key value" line per entry, as HAProxy loads it at start. */

@@ -40,6 +40,8 @@ import { agentServers, hasNeeds, mapFileText, planReload, type ReloadNeeds } fro
 import { isStopping } from './worker-watch.js';
 import { DEFAULT_HAPROXY_BINARY } from './unit.js';
 import { parseBind } from './bind-address.js';
+import { bindKey, listenHost, parseBindKey, wildcardOn, type TcpListeners } from './tcp-binds.js';
+import { describeTcpBind } from '../../core/tcp-bind.js';
 
 export interface HaproxyReloaderOptions {
   /** The folder haproxy-conf wrote (haproxy.cfg, haproxy-conf.json, the maps). */
@@ -75,14 +77,15 @@ export interface ReloadOutcome {
   readonly backendPool: number;
   readonly tcpBackendPool: number;
   readonly extraTcpPorts: readonly number[];
+  readonly extraTcpBinds: readonly string[];
   readonly error?: string;
 }
 
 export class HaproxyReloader {
-  /** App → the TCP port outside what HAProxy binds that it waits for. */
-  private readonly ports = new Map<string, number>();
-  /** Ports found in use by another process, warned once. */
-  private readonly busyPorts = new Set<number>();
+  /** App → the TCP port outside what HAProxy binds that it waits for, on every listen host (address null) or one address (edgeroute.tcpBind). */
+  private readonly ports = new Map<string, { readonly port: number; readonly address: string | null }>();
+  /** Ports (PORT, or ADDRESS/PORT) found in use by another process, warned once. */
+  private readonly busyPorts = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private persistTimer: NodeJS.Timeout | null = null;
   private persistedAt = 0;
@@ -126,10 +129,11 @@ export class HaproxyReloader {
     this.timer.unref();
   }
 
-  /** An app's TCP port is outside what HAProxy binds: the next reload adds a listener. */
-  wantPort(app: string, port: number): void {
-    if (this.ports.get(app) === port) return;
-    this.ports.set(app, port);
+  /** An app's TCP port is outside what HAProxy binds: the next reload adds a listener (on `address` only, for edgeroute.tcpBind). */
+  wantPort(app: string, port: number, address: string | null = null): void {
+    const want = this.ports.get(app);
+    if (want?.port === port && want.address === address) return;
+    this.ports.set(app, { port, address });
     this.request();
   }
 
@@ -160,7 +164,7 @@ export class HaproxyReloader {
         const backoff = Math.min(300_000, (this.opts.retryMs ?? 10_000) * 2 ** (this.failures - 1));
         this.notBefore = Date.now() + backoff;
         const error = (err as Error).message;
-        this.outcomes.push({ at: Date.now(), ok: false, ms: Math.round(performance.now() - started), backendPool: 0, tcpBackendPool: 0, extraTcpPorts: [], error });
+        this.outcomes.push({ at: Date.now(), ok: false, ms: Math.round(performance.now() - started), backendPool: 0, tcpBackendPool: 0, extraTcpPorts: [], extraTcpBinds: [], error });
         this.log.error({ err, retryInMs: backoff, needs }, `HAProxy reload failed, the running worker keeps serving and the apps that wait stay unrouted: ${error}`);
         this.again = true;
       }
@@ -170,18 +174,25 @@ export class HaproxyReloader {
   private async needs(): Promise<ReloadNeeds> {
     const waiting = this.hooks.waiting();
     const ports: number[] = [];
-    for (const [app, port] of this.ports) {
-      if (this.busyPorts.has(port) || ports.includes(port)) continue;
-      const taken = await portTaken(this.listenHosts(), port);
+    const binds: string[] = [];
+    const bound = this.boundNow();
+    for (const [app, { port, address }] of this.ports) {
+      const key = address === null ? String(port) : bindKey(address, port);
+      if (this.busyPorts.has(key) || ports.includes(port) || binds.includes(key)) continue;
+      // A probe where HAProxy itself listens would find its own socket: one address on its wildcard host, every address beside its own address listener.
+      const hosts = address === null ? this.listenHosts().filter((h) => !(h === '' && [...bound.binds].some((b) => parseBindKey(b)?.port === port))) : wildcardOn(bound, port) ? [] : [address];
+      const taken = hosts.length === 0 ? null : await portTaken(hosts, port);
       if (taken) {
-        this.busyPorts.add(port);
-        this.log.warn({ app, tcpPort: port, err: taken }, `TCP port ${port} of app ${app} is in use on this node by another process: HAProxy cannot listen on it, the port is not routed`);
+        this.busyPorts.add(key);
+        const where = address === null ? `TCP port ${port}` : `TCP port ${describeTcpBind(address, port)}`;
+        this.log.warn({ app, tcpPort: port, tcpBind: address ?? undefined, err: taken }, `HAProxy cannot listen on ${where} of app ${app}: ${taken}; the port is not routed`);
         continue;
       }
-      ports.push(port);
+      if (address === null) ports.push(port);
+      else binds.push(key);
     }
     // An app waiting for its port needs a TCP backend too once the port is bound.
-    return { http: waiting.http, tcp: waiting.tcp + ports.length, ports };
+    return { http: waiting.http, tcp: waiting.tcp + ports.length + binds.length, ports, binds };
   }
 
   private listenHosts(): string[] {
@@ -192,6 +203,18 @@ export class HaproxyReloader {
         .map((b) => b.slice(0, b.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
     } catch {
       return [];
+    }
+  }
+
+  /** What the TCP frontend listens on by the recorded options. */
+  private boundNow(): TcpListeners {
+    try {
+      const tcp = haproxyConfFiles(readConfRecord(this.opts.confDir)).tcp;
+      if (tcp === null) return { hosts: [], range: null, extraPorts: new Set(), binds: new Set() };
+      const hosts = this.listenHosts().map((h) => listenHost(h));
+      return { hosts, range: tcp.from !== null && tcp.to !== null ? { from: tcp.from, to: tcp.to } : null, extraPorts: new Set(tcp.extraPorts), binds: new Set(tcp.extraBinds) };
+    } catch {
+      return { hosts: [], range: null, extraPorts: new Set(), binds: new Set() };
     }
   }
 
@@ -210,7 +233,7 @@ export class HaproxyReloader {
     const reloadedMs = Math.round(performance.now() - started);
     this.hooks.runtime.drop();
     await this.hooks.reapply();
-    for (const [app, port] of this.ports) if (plan.extraTcpPorts.includes(port)) this.ports.delete(app);
+    for (const [app, { port, address }] of this.ports) if (address === null ? plan.extraTcpPorts.includes(port) : plan.extraTcpBinds.includes(bindKey(address, port))) this.ports.delete(app);
     const outcome: ReloadOutcome = {
       at: Date.now(),
       ok: true,
@@ -218,12 +241,14 @@ export class HaproxyReloader {
       backendPool: plan.backendPool,
       tcpBackendPool: rendered.tcp?.pool ?? 0,
       extraTcpPorts: plan.extraTcpPorts,
+      extraTcpBinds: plan.extraTcpBinds,
     };
     this.log.info(
       {
         backendPool: [report.pool.length, plan.backendPool],
         tcpBackendPool: [report.tcpPool.length, outcome.tcpBackendPool],
         extraTcpPorts: plan.extraTcpPorts,
+        extraTcpBinds: plan.extraTcpBinds,
         waiting: needs,
         serversCarried: plan.carried,
         reloadMs: reloadedMs,
@@ -268,14 +293,16 @@ export class HaproxyReloader {
     const plan = planReload(report, needs, {
       tcpBackendPool: record.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL,
       extraTcpPorts: record.extraTcpPorts ?? [],
+      extraTcpBinds: record.extraTcpBinds ?? [],
       tcpSection: current.tcp !== null,
     }, snap.running);
     const next: HaproxyConfOptions = {
       ...record,
       backendPool: plan.backendPool,
       extraTcpPorts: plan.extraTcpPorts,
+      extraTcpBinds: plan.extraTcpBinds,
       servers: plan.servers,
-      ...(current.tcp !== null || plan.extraTcpPorts.length > 0 ? { tcpBackendPool: plan.tcpBackendPool } : {}),
+      ...(current.tcp !== null || plan.extraTcpPorts.length > 0 || plan.extraTcpBinds.length > 0 ? { tcpBackendPool: plan.tcpBackendPool } : {}),
     };
     const rendered = haproxyConfFiles(next);
     const confText = fileContent(rendered, rendered.confPath);
@@ -328,7 +355,7 @@ export class HaproxyReloader {
           this.withFiles(async () => {
             // A reload since the snapshot wrote newer files.
             if (this.closed || reloads !== this.reloads) return;
-            const { changed } = await this.writeState({ http: 0, tcp: 0, ports: [] }, snap);
+            const { changed } = await this.writeState({ http: 0, tcp: 0, ports: [], binds: [] }, snap);
             if (changed) this.log.debug('haproxy.cfg and maps follow what HAProxy holds');
           }),
         )
@@ -438,12 +465,13 @@ function masterCommand(path: string, command: string): Promise<string> {
   });
 }
 
-/** Whether another process listens on the port on one of the hosts ('' for every address); the error when it does. */
+/** Whether another process listens on the port on one of the hosts ('' for every address), or a host is not the node's; the error when so. */
 async function portTaken(hosts: readonly string[], port: number): Promise<string | null> {
   for (const host of hosts.length > 0 ? hosts : ['']) {
     const taken = await new Promise<string | null>((resolve) => {
       const server = createServer();
-      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? `${host || '*'}:${port} in use` : null));
+      // EADDRNOTAVAIL: the address went from the node since the adapter looked (HAProxy's new worker could not bind it either).
+      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? `${host === '' ? `*:${port}` : describeTcpBind(host, port)} is in use by another process` : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this node` : null));
       server.listen({ port, host: host === '' ? undefined : host, exclusive: true }, () => server.close(() => resolve(null)));
     });
     if (taken) return taken;

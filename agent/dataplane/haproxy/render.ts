@@ -12,6 +12,7 @@ import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
 import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
 import { LUA_TARGET } from './lua-records.js';
+import { listenHost, parseBindKey, receives } from './tcp-binds.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
 export const POOL_BACKEND_PREFIX = 'pool-';
@@ -27,6 +28,10 @@ export const TCP_PORTS_FROM_VAR = 'proc.edgeroute_tcp_ports_from';
 export const TCP_PORTS_TO_VAR = 'proc.edgeroute_tcp_ports_to';
 /** TCP ports bound besides the range (added by the agent's reloads), "P1/P2/...". */
 export const TCP_EXTRA_PORTS_VAR = 'proc.edgeroute_tcp_extra_ports';
+/** The TCP frontend's listen hosts, "H1|H2" (tcp-binds.ts listenHost); also tells that it looks connections up by address and port. */
+export const TCP_HOSTS_VAR = 'proc.edgeroute_tcp_hosts';
+/** The ADDRESS/PORT listeners the agent added for apps with edgeroute.tcpBind, "A1/P1|A2/P2". */
+export const TCP_BINDS_VAR = 'proc.edgeroute_tcp_binds';
 export const DEFAULT_TCP_BACKEND_POOL = 32;
 export const DEFAULT_BACKEND_POOL = 64;
 /** About 10 KB of HAProxy memory each (PLATFORM-NOTES): 100,000 is 1 GB. */
@@ -96,6 +101,8 @@ export interface HaproxyConfOptions {
   readonly haproxy?: string | null;
   /** TCP ports one listener each binds besides --tcp-ports (the agent adds them, with a reload, for apps outside the range). */
   readonly extraTcpPorts?: readonly number[];
+  /** ADDRESS/PORT listeners (tcp-binds.ts bindKey) the TCP frontend binds for apps with edgeroute.tcpBind (the agent adds them, with a reload). */
+  readonly extraTcpBinds?: readonly string[];
   /** Servers written into pool backends (backend → servers): the agent carries its run-time servers across its reloads. */
   readonly servers?: ReadonlyMap<string, readonly CarriedServer[]>;
   /** Use the DIR/tls/default.pem already written instead of reading --tls-cert and --tls-key (the agent's re-render). */
@@ -122,7 +129,7 @@ export interface HaproxyConfFiles {
   readonly masterSocket: string;
   readonly backendPool: number;
   /** tcp-ports.map, the range (from and to null without --tcp-ports), the extra ports and the TCP pool size; null without TCP ports. */
-  readonly tcp: { readonly map: string; readonly from: number | null; readonly to: number | null; readonly extraPorts: readonly number[]; readonly pool: number } | null;
+  readonly tcp: { readonly map: string; readonly from: number | null; readonly to: number | null; readonly extraPorts: readonly number[]; readonly extraBinds: readonly string[]; readonly pool: number } | null;
   /** Folders to create. */
   readonly dirs: readonly string[];
   /** Files to write; `keep`: only when absent (the map is the agent's once it runs). */
@@ -174,16 +181,26 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   let tcpBinds: string[] = [];
   const extraTcpPorts = [...new Set(opts.extraTcpPorts ?? [])].sort((a, b) => a - b);
   for (const port of extraTcpPorts) if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`an extra TCP port must be 1 to 65535, got ${port}`);
-  if (opts.tcpPorts || extraTcpPorts.length > 0) {
+  const extraTcpBinds = [...new Set(opts.extraTcpBinds ?? [])].sort();
+  for (const key of extraTcpBinds) if (parseBindKey(key) === null) throw new Error(`an extra TCP listener must be ADDRESS/PORT, got ${JSON.stringify(key)}`);
+  let tcpHosts: string[] = [];
+  if (opts.tcpPorts || extraTcpPorts.length > 0 || extraTcpBinds.length > 0) {
     const range = opts.tcpPorts ? parseTcpPortRange(opts.tcpPorts) : null;
     const extraPorts = extraTcpPorts.filter((p) => range === null || p < range.from || p > range.to);
     const pool = opts.tcpBackendPool ?? DEFAULT_TCP_BACKEND_POOL;
     if (!Number.isInteger(pool) || pool < 0 || pool > MAX_BACKEND_POOL) throw new Error(`--tcp-backend-pool must be a whole number from 0 to ${MAX_BACKEND_POOL}`);
     // The hosts of the HTTP listen addresses, each binding the whole range and each extra port (unix sockets have no ports).
     const hosts = [...new Set(listen.filter((l) => !l.bind.startsWith('unix@')).map((l) => l.bind.slice(0, l.bind.lastIndexOf(':'))))];
+    tcpHosts = hosts.map(listenHost);
     tcpBinds = hosts.flatMap((h) => [...(range ? [`${h}:${range.from}-${range.to}`] : []), ...extraPorts.map((p) => `${h}:${p}`)]);
-    if (tcpBinds.length === 0) throw new Error('--tcp-ports needs a --listen address with a host and port (not only unix sockets)');
-    tcp = { map: join(dir, TCP_PORTS_MAP_FILE), from: range?.from ?? null, to: range?.to ?? null, extraPorts, pool };
+    if ((range !== null || extraPorts.length > 0) && tcpBinds.length === 0) throw new Error('--tcp-ports needs a --listen address with a host and port (not only unix sockets)');
+    // An address-bound port gets a listener of its own unless a listen host already receives it with that destination.
+    const hostListeners = { hosts: tcpHosts, range, extraPorts: new Set(extraPorts), binds: new Set<string>() };
+    for (const key of extraTcpBinds) {
+      const { address, port } = parseBindKey(key)!;
+      if (!receives(hostListeners, address, port)) tcpBinds.push(`${address.includes(':') ? `[${address}]` : address}:${port}`);
+    }
+    tcp = { map: join(dir, TCP_PORTS_MAP_FILE), from: range?.from ?? null, to: range?.to ?? null, extraPorts, extraBinds: extraTcpBinds, pool };
   } else if (opts.tcpBackendPool !== undefined && opts.tcpBackendPool !== DEFAULT_TCP_BACKEND_POOL) {
     throw new Error('--tcp-backend-pool is for --tcp-ports, which is not given');
   }
@@ -242,6 +259,8 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
       binds: tcpBinds,
       range: tcp.from !== null,
       extraPortsVar: tcp.extraPorts.length > 0 ? { name: TCP_EXTRA_PORTS_VAR, value: tcp.extraPorts.join('/') } : null,
+      hostsVar: { name: TCP_HOSTS_VAR, value: tcpHosts.join('|') },
+      bindsVar: tcp.extraBinds.length > 0 ? { name: TCP_BINDS_VAR, value: tcp.extraBinds.join('|') } : null,
       fromVar: TCP_PORTS_FROM_VAR,
       toVar: TCP_PORTS_TO_VAR,
       frontend: TCP_FRONTEND,
@@ -251,7 +270,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   });
   files.push({ path: confPath, content: conf, mode: 0o644 });
   // What it was rendered with, so the agent can render the same config with a larger pool (never the servers: they are state).
-  files.push({ path: join(dir, CONF_RECORD_FILE), content: confRecord({ ...opts, outDir: dir, adminSocket, extraTcpPorts: tcp?.extraPorts ?? [] }), mode: 0o644 });
+  files.push({ path: join(dir, CONF_RECORD_FILE), content: confRecord({ ...opts, outDir: dir, adminSocket, extraTcpPorts: tcp?.extraPorts ?? [], extraTcpBinds: tcp?.extraBinds ?? [] }), mode: 0o644 });
   return { dir, confPath, hostsMap, adminSocket, pidFile, masterSocket, backendPool, tcp, dirs: [...new Set(dirs)], files };
 }
 
