@@ -10,6 +10,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { RIGS, startRigNode, type RigNode } from '../helpers/data-plane-rig.js';
 import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
+import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
 import { EchoServers, exchange, freePortRange } from '../helpers/tcp-echo.js';
 import { waitForBackends, waitForStatus } from '../helpers/traffic.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
@@ -170,5 +171,71 @@ describe('marathon-lb TCP services on an HAProxy node', () => {
     for (let i = 0; i < 3; i++) await expect(exchange(base + 2)).rejects.toThrow();
     expect(node.logs.has((l) => l.app === '/data/guarded' && String(l.problem).includes('HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL'))).toBe(true);
     expect(node.logs.has((l) => l.app === '/data/redis' && String(l.problem).includes('HAPROXY_0_BALANCE'))).toBe(true);
+  }, 60_000);
+});
+
+// An nginx node still on an nginx.conf rendered before edgeroute.hsts (no
+// `set $edgeroute_hsts`, no `add_header Strict-Transport-Security
+// $edgeroute_hsts`): the plugin cannot set the variable, so it serves the
+// HSTS app without the header, and says so once per worker, rather than
+// failing the app's requests.
+describe('HAPROXY_0_USE_HSTS on an nginx node whose nginx.conf predates edgeroute.hsts', () => {
+  const NO_HSTS_VAR = 'nginx.conf has no $edgeroute_hsts';
+  let marathon: MarathonSim;
+  let node: RoutingNode;
+  let stripped = 0;
+  const reports = FIXTURE.apps.find((a) => a.id === '/legacy/reports') as FixtureApp;
+  const taskIds = () => marathon.tasks(reports.id).map((t) => t.id);
+  const withoutHsts = (conf: string) => {
+    const lines = conf.split('\n');
+    const kept = lines.filter((line) => !line.includes('$edgeroute_hsts'));
+    stripped = lines.length - kept.length;
+    return kept.join('\n');
+  };
+  /** The workers that logged NO_HSTS_VAR, each as many times as it did. */
+  const loggedBy = () => {
+    const counts = new Map<number, number>();
+    for (const line of node.nginx.process.errorLog().split('\n')) {
+      const pid = line.includes(NO_HSTS_VAR) ? Number(/\[error\] (\d+)#/.exec(line)?.[1]) : NaN;
+      if (pid > 0) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    }
+    return counts;
+  };
+
+  beforeAll(async () => {
+    marathon = await MarathonSim.start({ heartbeatMs: 500 });
+    await marathon.deploy({ id: reports.id, instances: 2, labels: reports.labels, healthChecks: reports.healthChecks });
+    node = await startRoutingNode(marathon.url, { marathonLbLabels: true, group: 'external' }, { workerProcesses: 2, editConf: withoutHsts });
+    await waitForBackends(`${node.nginx.publicUrl}/latest`, 'reports.example.com', taskIds());
+  });
+
+  afterAll(async () => {
+    await node?.stop();
+    await marathon?.stop();
+  });
+
+  it('answers 200 from the app without Strict-Transport-Security, and logs the missing variable once per worker', async () => {
+    // The variable's declaration and its add_header, nothing else.
+    expect(stripped).toBe(2);
+    const workers = node.nginx.process.workerPids().sort();
+    expect(workers).toHaveLength(2);
+    const round = async () => {
+      const replies = await Promise.all(Array.from({ length: 16 }, () => httpGet(`${node.nginx.publicUrl}/latest`, { host: 'reports.example.com' })));
+      for (const reply of replies) {
+        expect(reply.status).toBe(200);
+        expect(taskIds()).toContain(reply.body);
+        expect(reply.headers['strict-transport-security']).toBeUndefined();
+      }
+    };
+    // Until both workers have served the app (connections go to either).
+    await waitFor('both workers served the HSTS app', async () => {
+      await round();
+      return [...loggedBy().keys()].length === workers.length ? true : undefined;
+    }, 20_000);
+    for (let i = 0; i < 5; i++) await round();
+    expect([...loggedBy()].sort(([a], [b]) => a - b)).toEqual(workers.map((pid) => [pid, 1]));
+    // Still redirected at /, as before edgeroute.hsts.
+    expect((await httpGet(`${node.nginx.publicUrl}/`, { host: 'reports.example.com' })).status).toBe(301);
+    expect(node.nginx.process.workerPids().sort()).toEqual(workers);
   }, 60_000);
 });
