@@ -19,6 +19,7 @@ local balancer = require "ngx.balancer"
 
 local ngx = ngx
 local ngx_var = ngx.var
+local ngx_header = ngx.header
 local ngx_log = ngx.log
 local ngx_say = ngx.say
 local ngx_exit = ngx.exit
@@ -29,6 +30,7 @@ local set_more_tries = balancer.set_more_tries
 local set_timeouts = balancer.set_timeouts
 local min = math.min
 local sub = string.sub
+local byte = string.byte
 local tonumber = tonumber
 local allowed = route_settings.allowed
 local body_size = request_body.size
@@ -45,14 +47,6 @@ local _M = { _VERSION = "0.1.0" }
 local MAX_RETRIES = 2
 -- edgeroute.hsts: marathon-lb's BACKEND_HSTS_OPTIONS value.
 local HSTS = "max-age=15768000"
-
--- An nginx.conf older than edgeroute.hsts has no $edgeroute_hsts: the app is
--- served without the header (logged once per worker), not failed. nil until
--- the worker's first request for an app with hsts tells.
-local hsts_var_present
-local function set_hsts()
-    ngx_var.edgeroute_hsts = HSTS
-end
 
 
 -- Loads the agent's last snapshot, if there is one; a missing or bad file
@@ -124,6 +118,62 @@ local function reject(status, body)
     ngx.header["Content-Type"] = "text/plain"
     ngx_say(body)
     return ngx_exit(status)
+end
+
+
+-- nginx.conf sends $edgeroute_upstream_host as the backend's Host: the
+-- client's Host header as sent. Whether nginx.conf has it as a `set`
+-- variable (an older one computes it with a regex map, which Lua cannot
+-- write and which needs no help): nil until the first request that needs it.
+local upstream_host_settable
+
+local function set_upstream_host(host)
+    ngx_var.edgeroute_upstream_host = host
+end
+
+local A, Z, COLON, ZERO, NINE = byte("A"), byte("Z"), byte(":"), byte("0"), byte("9")
+
+-- Whether the Host header `sent` names `host` (nginx's $host: lower case, no
+-- port): the same name in any case, with or without ":port". Byte by byte,
+-- so that a Host with a port or capitals costs no string.
+local function host_agrees(sent, host)
+    local n = #host
+    local length = #sent
+    if length < n or (length > n and byte(sent, n + 1) ~= COLON) or length == n + 1 then
+        return false
+    end
+    for i = 1, n do
+        local c = byte(sent, i)
+        if c >= A and c <= Z then
+            c = c + 32
+        end
+        if c ~= byte(host, i) then
+            return false
+        end
+    end
+    for i = n + 2, length do
+        local c = byte(sent, i)
+        if c < ZERO or c > NINE then
+            return false
+        end
+    end
+    return true
+end
+
+
+-- The backend is told $host when the Host header disagrees with it: the
+-- request line named another host (a full URL wins over the header, RFC 9112
+-- 3.2.2), or an HTTP/1.0 request sent none.
+local function check_upstream_host(host)
+    local sent = ngx_var.http_host
+    if sent == host or (sent and host_agrees(sent, host)) then
+        return
+    end
+    if upstream_host_settable then
+        ngx_var.edgeroute_upstream_host = host
+    elseif upstream_host_settable == nil then
+        upstream_host_settable = pcall(set_upstream_host, host)
+    end
 end
 
 
@@ -206,7 +256,8 @@ end
 
 
 function _M.access()
-    local app, prefix = router.find_route(ngx_var.host, get_uri)
+    local host = ngx_var.host
+    local app, prefix = router.find_route(host, get_uri)
     if app == nil then
         if prefix then
             return reject(404, "edgeroute: no app serves this path on this host")
@@ -229,16 +280,13 @@ function _M.access()
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
+    check_upstream_host(host)
     if app.hsts then
-        -- nginx.conf's add_header sends it (empty: not sent).
-        if hsts_var_present then
-            ngx_var.edgeroute_hsts = HSTS
-        elseif hsts_var_present == nil then
-            hsts_var_present = pcall(set_hsts)
-            if not hsts_var_present then
-                ngx_log(ERR, "edgeroute: nginx.conf has no $edgeroute_hsts (re-run edgeroute nginx-conf): edgeroute.hsts is not applied")
-            end
-        end
+        -- A response header set now is sent with whatever answers: the
+        -- app's response (beside its own headers) or nginx's 502 and 504.
+        -- Only these apps pay for it: an add_header in nginx.conf costs
+        -- every request.
+        ngx_header["Strict-Transport-Security"] = HSTS
     end
     local ctx = ngx.ctx
     ctx.edgeroute_version = version
@@ -355,8 +403,13 @@ function _M.balance()
     ctx.edgeroute_peer = peer
     -- The cookie is (re)issued whenever the request goes to another task
     -- than the one it names: none yet, one that left, drains or failed.
-    if app.sticky_cookie and peer.sticky ~= ctx.edgeroute_sticky then
-        ngx_var.edgeroute_sticky_cookie = app.sticky_cookie .. "=" .. peer.sticky .. "; Path=/; HttpOnly"
+    if app.sticky_cookie then
+        if peer.sticky ~= ctx.edgeroute_sticky then
+            ngx_header["Set-Cookie"] = peer.sticky_cookie
+        elseif last ~= nil then
+            -- A retry went back to the task the cookie names.
+            ngx_header["Set-Cookie"] = nil
+        end
     end
     local ok, err = set_current_peer(peer.address, peer.port)
     if not ok then

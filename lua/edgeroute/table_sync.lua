@@ -57,6 +57,8 @@ local function compile_version(app, name, raw)
         }
         if sticky_peers then
             peer.sticky = route_settings.sticky_value(app.id, backend.id)
+            -- The Set-Cookie value, built once rather than per request.
+            peer.sticky_cookie = app.sticky_cookie .. "=" .. peer.sticky .. "; Path=/; HttpOnly"
             sticky_peers[peer.sticky] = peer
         end
         peers[i] = peer
