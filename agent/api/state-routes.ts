@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { checkPolicyText } from '../policy/policy-check.js';
 import type { ApiDeps } from './deps.js';
 import { EDGEROUTE_VERSION } from '../version.js';
+import { shownSettings } from '../core/route-settings.js';
 
 interface PolicyView {
   policy: unknown;
@@ -70,9 +71,10 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
             return {
               id: route.id,
               vhosts: route.vhosts,
-              // Host → path prefixes, and the per-route settings (edgeroute.* labels) in force.
+              // Host → path prefixes, and the per-route settings (edgeroute.* labels) in force,
+              // basic auth's realm and users without their password hashes.
               paths: route.paths ?? Object.fromEntries(route.vhosts.map((host) => [host, ['/']])),
-              settings: route.settings ?? {},
+              settings: shownSettings(route.settings),
               defaultVersion: route.defaultVersion,
               policy: policies.get(route.id)?.policy ?? null,
               policyError: policies.get(route.id)?.error ?? null,

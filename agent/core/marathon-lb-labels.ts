@@ -13,6 +13,7 @@ import { LABEL, readRoutingLabels, SERVICE_PORT } from './labels.js';
 import { ROUTE_LABEL } from './route-settings.js';
 import { PORT_LABEL_PREFIX, readPortLabels } from './port-labels.js';
 import { isCidr } from '../policy/cidr.js';
+import { parseBasicAuth } from './basic-auth.js';
 import { parseTcpBind } from './tcp-bind.js';
 import type { HealthCheckSpec, InputProblem, MarathonApp } from './marathon-types.js';
 import type { DeploymentMark } from './zdd-merge.js';
@@ -92,6 +93,15 @@ const NEAREST_BALANCE: Readonly<Record<string, { balance: 'roundrobin' | 'leastc
 
 const HTTP_CHECKS = new Set(['HTTP', 'HTTPS', 'MESOS_HTTP', 'MESOS_HTTPS']);
 
+/** HAPROXY_{n}_AUTH: realm:user:crypted-password. */
+const AUTH_LABEL = /^HAPROXY_\d+_AUTH$/;
+
+/** realm:user:(hidden) for realm:user:HASH, else (hidden): what may be shown of an AUTH value. */
+function hiddenHash(value: string): string {
+  const fields = value.split(':');
+  return fields.length === 3 ? `${fields[0]}:${fields[1]}:(hidden)` : '(hidden)';
+}
+
 export function hasEdgerouteLabels(labels: Readonly<Record<string, string>>): boolean {
   return Object.keys(labels).some((key) => key.startsWith(EDGEROUTE_PREFIX));
 }
@@ -133,7 +143,8 @@ export function readMarathonLbLabels(app: MarathonApp, selector: string | null):
     // An app-wide label (HAPROXY_GROUP) is read for every port: reported once.
     if (seen.has(label) && readings.some((r) => r.label === label)) return;
     seen.add(label);
-    readings.push({ label, value, fate, note });
+    // A password hash is never shown (warnings, the report): realm and user are enough to find it.
+    readings.push({ label, value: AUTH_LABEL.test(label) ? hiddenHash(value) : value, fate, note });
   };
   const out: Record<string, string> = {};
   const source = new Map<string, string>();
@@ -405,13 +416,24 @@ function readPort(app: MarathonApp, n: number, read: (label: string, fate: Label
     }
   }
 
+  // marathon-lb's `userlist` (`user USER password HASH`, checked by crypt(3)) and `http-request auth
+  // realm "REALM"` on the vhost's HTTP and HTTPS frontends, whatever the mode; no password on a service port.
   const auth = at0('AUTH');
   if (auth !== undefined) {
-    failClosed = true;
     const fields = auth.split(':');
-    // The password hash is never shown (warnings, the report): realm and user are enough to find it.
-    if (fields.length !== 3) read(`${p}AUTH`, 'bad', `has ${fields.length} field(s), not realm:user:encrypted-password: not routed rather than served without a password`, '(hidden)');
-    else read(`${p}AUTH`, 'unsupported', 'basic auth is not offered yet: not routed rather than served without a password (put the check in the app, or keep this app on marathon-lb)', `${fields[0]}:${fields[1]}:(hidden)`);
+    // A value edgeroute cannot check leaves the port closed: left out, it would serve the app without a password.
+    const checkedAuth = fields.length === 3 && hosts.length > 0 ? parseBasicAuth(auth) : null;
+    if (fields.length !== 3) {
+      failClosed = true;
+      read(`${p}AUTH`, 'bad', `has ${fields.length} field(s), not realm:user:encrypted-password: not routed rather than served without a password`);
+    } else if (hosts.length === 0) read(`${p}AUTH`, 'same', `ignored without ${p}VHOST, as marathon-lb does (it asks no password on a service port)`);
+    else if (typeof checkedAuth === 'string') {
+      failClosed = true;
+      read(`${p}AUTH`, 'bad', `${checkedAuth}: not routed rather than served without a password`);
+    } else {
+      set(ROUTE_LABEL.basicAuth, auth, `${p}AUTH`);
+      read(`${p}AUTH`, 'mapped', `${ROUTE_LABEL.basicAuth}=${hiddenHash(auth)}`);
+    }
   }
 
   // The service port: TCP mode routes it on HAProxy nodes; HTTP mode without a vhost too

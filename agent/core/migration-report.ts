@@ -5,6 +5,7 @@
  * routing table computation the agent runs, over the apps without their
  * tasks (a report is about labels, not about which tasks are up).
  */
+import { describeBasicAuth } from './basic-auth.js';
 import { groupSelected } from './groups.js';
 import { readRoutingLabels } from './labels.js';
 import { hasEdgerouteLabels, hasMarathonLbLabels, readMarathonLbLabels, readsMarathonLbLabels, type LabelReading } from './marathon-lb-labels.js';
@@ -139,6 +140,7 @@ function describeSettings(settings: RouteSettings | undefined): string {
   const out: string[] = [];
   if (settings.stripPath) out.push('path stripped');
   if (settings.redirectHttps) out.push('redirect to https');
+  if (settings.basicAuth) out.push(describeBasicAuth(settings.basicAuth));
   if (settings.redirectRoot !== undefined) out.push(`/ redirected to ${settings.redirectRoot}`);
   if (settings.hsts) out.push('HSTS');
   if (settings.sticky) out.push(`sticky (cookie ${settings.sticky})`);

@@ -3,6 +3,7 @@
  * setting is applied by the plugin per request, so none needs a reload.
  */
 import { isCidr } from '../policy/cidr.js';
+import { parseBasicAuth, shownBasicAuth, type BasicAuth, type BasicAuthShown } from './basic-auth.js';
 
 export const ROUTE_LABEL = {
   path: 'edgeroute.path',
@@ -17,6 +18,7 @@ export const ROUTE_LABEL = {
   sendTimeout: 'edgeroute.sendTimeout',
   maxBodySize: 'edgeroute.maxBodySize',
   allowFrom: 'edgeroute.allowFrom',
+  basicAuth: 'edgeroute.basicAuth',
 } as const;
 
 export const ROOT_PATH = '/';
@@ -44,6 +46,17 @@ export interface RouteSettings {
   /** Bytes. */
   readonly maxBodySize?: number;
   readonly allowFrom?: readonly string[];
+  /** HTTP Basic credentials, checked as crypt(3) does (marathon-lb's HAPROXY_n_AUTH); show it with shownSettings. */
+  readonly basicAuth?: BasicAuth;
+}
+
+/** RouteSettings as the agent shows them (/v1/state, the dashboard): basicAuth without its hashes. */
+export type ShownSettings = Omit<RouteSettings, 'basicAuth'> & { readonly basicAuth?: BasicAuthShown };
+
+export function shownSettings(settings: RouteSettings | undefined): ShownSettings {
+  if (!settings) return {};
+  const { basicAuth, ...rest } = settings;
+  return basicAuth ? { ...rest, basicAuth: shownBasicAuth(basicAuth) } : rest;
 }
 
 export interface RouteLabels {
@@ -139,6 +152,14 @@ export function readRouteLabels(labels: Readonly<Record<string, string>>): Route
     const bad = cidrs.find((c) => !isCidr(c));
     if (bad !== undefined) return { ok: false, message: `${ROUTE_LABEL.allowFrom} has ${JSON.stringify(bad)}, which is not an IPv4 or IPv6 CIDR` };
     settings.allowFrom = cidrs;
+  }
+
+  const auth = labels[ROUTE_LABEL.basicAuth];
+  if (auth !== undefined) {
+    const parsed = parseBasicAuth(auth);
+    // The message never quotes the label's value: it holds password hashes.
+    if (typeof parsed === 'string') return { ok: false, message: `${ROUTE_LABEL.basicAuth} ${parsed}` };
+    settings.basicAuth = parsed;
   }
 
   return { ok: true, value: { paths, settings: Object.keys(settings).length === 0 ? null : settings } };

@@ -71,7 +71,7 @@ describe('edgeroute labels', () => {
     const { code, out } = await labels('--marathon-lb-labels', '--group', '*', '--json');
     expect(code).toBe(EXIT_ATTENTION);
     const report = JSON.parse(out) as { apps: Array<{ id: string; status: string; haproxy: string; nginx: string; labels: Array<{ label: string; fate: string }> }>; summary: unknown };
-    expect(report.summary).toEqual({ apps: 12, unchanged: 9, attention: 3 });
+    expect(report.summary).toEqual({ apps: 12, unchanged: 10, attention: 2 });
     const redis = report.apps.find((a) => a.id === '/data/redis');
     expect(redis).toMatchObject({ status: 'attention', nginx: 'not routed (TCP port 10004: HAProxy nodes only)', haproxy: 'TCP port 10004' });
     expect(redis?.labels).toContainEqual(expect.objectContaining({ label: 'HAPROXY_0_BALANCE', fate: 'unsupported' }));
@@ -80,9 +80,14 @@ describe('edgeroute labels', () => {
     expect(report.apps.find((a) => a.id === '/batch/worker')).toMatchObject({ status: 'unchanged', haproxy: 'TCP port 10008' });
   });
 
-  it('never prints a basic-auth password hash', async () => {
+  it('never prints a basic-auth password hash, in text or JSON', async () => {
     const { out } = await labels('--marathon-lb-labels', '--group', '*');
-    expect(out).toContain('HAPROXY_0_AUTH=ops:admin:(hidden)');
-    expect(out).not.toContain('$6$');
+    expect(out).toContain('HAPROXY_0_AUTH=ops:admin:(hidden): edgeroute.basicAuth=ops:admin:(hidden)');
+    expect(out).toContain('HTTP grafana.internal.example.com (basic auth, realm "ops", user admin)');
+    const json = (await labels('--marathon-lb-labels', '--group', '*', '--json')).out;
+    for (const text of [out, json]) {
+      expect(text).not.toContain('$6$');
+      expect(text).not.toContain('PN28PbeEoE8');
+    }
   });
 });

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import {
+  appRecord,
   appRecordBackends,
   encodePart,
   LUA_TARGET,
@@ -33,7 +34,7 @@ describe('which apps need the Lua action', () => {
     expect(needsLua(route('/a', { settings: { sticky: 's' } }))).toBe(true);
     expect(needsLua(route('/a', { paths: { 'web.test': ['/api'] } }))).toBe(true);
     expect(needsLua(route('/a', { versions: grey }))).toBe(true);
-    for (const settings of [{ stripPath: true }, { redirectHttps: true }, { redirectRoot: '/x' }, { hsts: true }, { maxBodySize: 10 }, { allowFrom: ['10.0.0.0/8'] }, { readTimeout: 3 }] as const) {
+    for (const settings of [{ stripPath: true }, { redirectHttps: true }, { redirectRoot: '/x' }, { hsts: true }, { maxBodySize: 10 }, { allowFrom: ['10.0.0.0/8'] }, { readTimeout: 3 }, { basicAuth: { realm: 'r', users: { u: '$1$s$h' } } }] as const) {
       expect(needsLua(route('/a', { settings }))).toBe(true);
     }
   });
@@ -94,6 +95,13 @@ describe('the plan', () => {
     expect(solo.hosts).toEqual(new Map([['w.test', 'pool-9']]));
     expect(solo.wildcards).toEqual(new Map([['.w.test', LUA_TARGET]]));
     expect(solo.rules).toEqual(new Map([['h:*.w.test', 'p=%2F:%2Fw'], ['a:%2Fw', 'd=stable|v=stable:pool-9']]));
+  });
+});
+
+describe('app records', () => {
+  it('carry basic auth as realm and users with their hashes, percent-encoded (the Lua action checks them)', () => {
+    const text = appRecord(route('/ops', { settings: { basicAuth: { realm: 'Grafana (ops)', users: { admin: '$6$salt$abc', 'b,o:b': '$1$s$d' } } } }), new Map([['stable', 'pool-5']]));
+    expect(text).toBe('d=stable|v=stable:pool-5|b=Grafana%20%28ops%29|u=admin:%246%24salt%24abc,b%2Co%3Ab:%241%24s%24d');
   });
 });
 

@@ -97,13 +97,16 @@ describe('readMarathonLbLabels', () => {
     expect(read({ HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX: '1' }, { healthChecks: [check('MESOS_HTTP', 1)] }).mode).toBe('http');
   });
 
-  it('does not route a disabled port, nor one behind basic auth or an allow-list it cannot apply (fails closed)', () => {
+  it('does not route a disabled port, nor one behind basic auth it cannot check or an allow-list it cannot apply (fails closed)', () => {
     expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_ENABLED: 'false' }).labels).toBeNull();
     expect(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_ENABLED: 'true' }).labels).toMatchObject({ 'edgeroute.vhosts': 'a.example.com' });
-    const auth = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_AUTH: 'realm:user:$6$salt$hash' });
-    expect(auth.labels).toBeNull();
-    expect(reading(auth.readings, 'HAPROXY_0_AUTH')?.fate).toBe('unsupported');
-    expect(reading(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_AUTH: 'user:hash' }).readings, 'HAPROXY_0_AUTH')?.fate).toBe('bad');
+    // A hash edgeroute cannot check (not $6$, $5$ or $1$; here a cut one) and a value without three fields.
+    for (const value of ['realm:user:$6$salt$hash', 'user:hash', 'realm::$1$abcdEFGH$YwB5GTTIiGk/xvQF0MFtt.']) {
+      const auth = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_AUTH: value });
+      expect(auth.labels).toBeNull();
+      expect(reading(auth.readings, 'HAPROXY_0_AUTH')).toMatchObject({ fate: 'bad', note: expect.stringContaining('not routed rather than served without a password') });
+      expect(JSON.stringify(auth)).not.toMatch(/\$6\$salt|YwB5GTT/);
+    }
     // TCP with an ACL: edgeroute cannot filter TCP by client, so no TCP port rather than an open one.
     const tcp = read({ HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.0.0.0/8' });
     expect(tcp.labels).toEqual({});
@@ -112,6 +115,31 @@ describe('readMarathonLbLabels', () => {
     const partly = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.0.0.0/8 lan' });
     expect(partly.labels).toMatchObject({ 'edgeroute.allowFrom': '10.0.0.0/8' });
     expect(reading(partly.readings, 'HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL')?.fate).toBe('bad');
+  });
+
+  it('maps HAPROXY_0_AUTH to edgeroute.basicAuth on a vhost (port N too), never showing the hash; ignores it without a vhost, as marathon-lb', () => {
+    const hash = '$6$Q9pCzW4eRt7Lm2Xa$72Fqd6/pTYlKEcPSPb6GAOVwsW7.IpXc7jfk0qJ9prs1Rdr2VYgSucmQJJMhAQF1gJE0OKNWWFL91.mXdEhDM.';
+    const auth = read({ HAPROXY_0_VHOST: 'grafana.example.com', HAPROXY_0_AUTH: `ops:admin:${hash}` });
+    expect(auth.labels).toEqual({ 'edgeroute.vhosts': 'grafana.example.com', 'edgeroute.basicAuth': `ops:admin:${hash}` });
+    expect(reading(auth.readings, 'HAPROXY_0_AUTH')).toEqual({ label: 'HAPROXY_0_AUTH', value: 'ops:admin:(hidden)', fate: 'mapped', note: 'edgeroute.basicAuth=ops:admin:(hidden)' });
+    expect(JSON.stringify(auth.readings)).not.toContain('Q9pCzW4e');
+    // In TCP mode too: marathon-lb asks for the password on the vhost's frontends whatever the mode.
+    expect(read({ HAPROXY_0_VHOST: 'g.example.com', HAPROXY_0_MODE: 'tcp', HAPROXY_0_AUTH: `ops:admin:${hash}` }).labels).toMatchObject({ 'edgeroute.basicAuth': `ops:admin:${hash}` });
+    // Port 1 has its own; a bad one there closes port 1 only.
+    const ports = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_VHOST: 'b.example.com', HAPROXY_1_AUTH: `ops:admin:${hash}` }, { servicePorts: [10001, 10002] });
+    expect(ports.labels).toMatchObject({ 'edgeroute.vhosts': 'a.example.com', 'edgeroute.port.1.vhosts': 'b.example.com', 'edgeroute.port.1.basicAuth': `ops:admin:${hash}` });
+    expect(reading(ports.readings, 'HAPROXY_1_AUTH')).toMatchObject({ fate: 'mapped', note: 'edgeroute.port.1.basicAuth=ops:admin:(hidden)' });
+    const badPort = read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_VHOST: 'b.example.com', HAPROXY_1_AUTH: 'ops:admin:secret' }, { servicePorts: [10001, 10002] });
+    expect(badPort.labels).toEqual({ 'edgeroute.vhosts': 'a.example.com' });
+    expect(marathonLbProblems('/app', badPort.readings)).toEqual([
+      { appId: '/app', message: 'marathon-lb label HAPROXY_1_AUTH="ops:admin:(hidden)" has a password hash for user "admin" that is not a $6$ (SHA-512), $5$ (SHA-256) or $1$ (MD5) crypt(3) hash: make one with openssl passwd -6: not routed rather than served without a password' },
+    ]);
+    // Without a vhost marathon-lb asks for no password (its service port has none): the TCP port routes, as there.
+    const tcp = read({ HAPROXY_0_AUTH: `ops:admin:${hash}` });
+    expect(tcp.labels).toEqual({ 'edgeroute.tcpPort': 'service' });
+    expect(reading(tcp.readings, 'HAPROXY_0_AUTH')).toMatchObject({ fate: 'same', value: 'ops:admin:(hidden)' });
+    // An AUTH label of a port marathon-lb does not read is not shown either.
+    expect(reading(read({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_7_AUTH: `ops:admin:${hash}` }).readings, 'HAPROXY_7_AUTH')).toMatchObject({ fate: 'same', value: 'ops:admin:(hidden)' });
   });
 
   it('maps other balance algorithms to the nearest, with a warning', () => {
@@ -230,7 +258,11 @@ describe('readMarathonLbLabels', () => {
       '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
       '/data/mqtt': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service', 'edgeroute.tcpBind': '10.0.0.42' },
       '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com', 'edgeroute.redirectRoot': '/latest', 'edgeroute.hsts': 'true' },
-      '/tools/grafana': null,
+      '/tools/grafana': {
+        'edgeroute.group': 'internal',
+        'edgeroute.vhosts': 'grafana.internal.example.com',
+        'edgeroute.basicAuth': 'ops:admin:$6$rounds=5000$Q9pCzW4e$PN28PbeEoE8/8CvV3kHGYyvlL1EIFEEkiPxnt9pAzovAcMyGSgNNVEURGw32V6WrFnbc.c1W0Bx8JD8ecpdz4/',
+      },
       '/batch/worker': { 'edgeroute.tcpPort': 'service' },
       '/shop/search': null,
       '/shop/gateway': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'gateway.example.com', 'edgeroute.port.1.group': 'internal', 'edgeroute.port.1.tcpPort': 'service' },

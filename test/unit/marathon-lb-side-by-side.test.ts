@@ -19,7 +19,11 @@ const EDGEROUTE_LABELS: Record<string, Record<string, string>> = {
   '/data/postgres': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': '15432' },
   '/data/mqtt': { 'edgeroute.group': 'internal', 'edgeroute.tcpPort': 'service', 'edgeroute.tcpBind': '10.0.0.42' },
   '/legacy/reports': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'reports.example.com', 'edgeroute.redirectRoot': '/latest', 'edgeroute.hsts': 'true' },
-  '/tools/grafana': {},
+  '/tools/grafana': {
+    'edgeroute.group': 'internal',
+    'edgeroute.vhosts': 'grafana.internal.example.com',
+    'edgeroute.basicAuth': 'ops:admin:$6$rounds=5000$Q9pCzW4e$PN28PbeEoE8/8CvV3kHGYyvlL1EIFEEkiPxnt9pAzovAcMyGSgNNVEURGw32V6WrFnbc.c1W0Bx8JD8ecpdz4/',
+  },
   '/batch/worker': { 'edgeroute.tcpPort': 'service' },
   '/shop/search': {},
   '/shop/gateway': { 'edgeroute.group': 'external', 'edgeroute.vhosts': 'gateway.example.com', 'edgeroute.port.1.group': 'internal', 'edgeroute.port.1.tcpPort': 'service' },
@@ -63,12 +67,14 @@ describe('marathon-lb labels side by side with edgeroute labels', () => {
 
   it('routes the TCP service ports for --group internal', () => {
     const { apps } = table(marathonLb, 'internal', true).table;
-    expect(Object.keys(apps).sort()).toEqual(['/data/mqtt', '/data/postgres', '/data/redis', '/shop/admin', '/shop/gateway:1']);
+    expect(Object.keys(apps).sort()).toEqual(['/data/mqtt', '/data/postgres', '/data/redis', '/shop/admin', '/shop/gateway:1', '/tools/grafana']);
     expect(apps['/data/redis']).toMatchObject({ vhosts: [], tcpPort: 10004 });
     // Port index 1 of the gateway, internal's (HAPROXY_1_GROUP): a route of its own.
     expect(apps['/shop/gateway:1']).toMatchObject({ vhosts: [], tcpPort: 10011, versions: { stable: { marathonAppId: '/shop/gateway' } } });
     expect(apps['/shop/gateway:1']?.versions.stable?.backends.map((b) => b.port)).toEqual([32002]);
     expect(apps['/data/postgres']).toMatchObject({ vhosts: [], tcpPort: 15432 });
+    // HAPROXY_0_AUTH: realm ops, user admin, the hash as labelled.
+    expect(apps['/tools/grafana']?.settings?.basicAuth).toEqual({ realm: 'ops', users: { admin: expect.stringMatching(/^\$6\$rounds=5000\$Q9pCzW4e\$/) } });
     // HAPROXY_0_BIND_ADDR: the service port on that address only.
     expect(apps['/data/mqtt']).toMatchObject({ vhosts: [], tcpPort: 10013, tcpBind: '10.0.0.42' });
   });

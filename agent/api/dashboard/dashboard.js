@@ -210,6 +210,8 @@
     sendTimeout: function (v) { return 'send ' + str(v) + ' s'; },
     maxBodySize: function (v) { return 'body ≤ ' + bytesText(v); },
     allowFrom: function (v) { return 'allow ' + (Array.isArray(v) ? v.join(', ') : str(v)); },
+    // /v1/state gives the realm and the users, never the password hashes.
+    basicAuth: function (v) { return 'basic auth ' + str(v && v.realm) + (v && Array.isArray(v.users) ? ' (' + v.users.join(', ') + ')' : ''); },
   };
 
   function bytesText(n) {

@@ -9,7 +9,7 @@
  * action routes it from these records:
  *
  *   h:HOST  p=PREFIX:APP,...                 the apps of a host by path prefix
- *   a:APP   d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...
+ *   a:APP   d=DEFAULT|v=VERSION:BACKEND,...|s=1|r=1|m=BYTES|t=MS|f=CIDR,...|b=REALM|u=USER:HASH,...
  *   p:APP   the app's split policy (policyRecord)
  *   v       bumped after every edit: the Lua states drop what they decoded
  *
@@ -35,7 +35,7 @@ export function encodePart(text: string): string {
 }
 
 /** Settings the Lua action applies per request. */
-const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'redirectRoot', 'hsts', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout', 'sticky'];
+const LUA_SETTINGS: readonly (keyof RouteSettings)[] = ['stripPath', 'redirectHttps', 'redirectRoot', 'hsts', 'maxBodySize', 'allowFrom', 'readTimeout', 'sendTimeout', 'sticky', 'basicAuth'];
 
 /** Per-route settings an HAProxy node cannot apply (the agent warns once per app, README lists them). */
 export function unappliedSettings(route: AppRoute): string[] {
@@ -150,6 +150,11 @@ export function appRecord(route: AppRoute, backends: ReadonlyMap<string, string>
   if (timeout !== null) fields.push(`t=${timeout}`);
   if (s?.allowFrom) fields.push(`f=${s.allowFrom.map(encodePart).join(',')}`);
   if (s?.sticky !== undefined) fields.push(`k=${encodePart(s.sticky)}`);
+  // The hashes go to HAProxy (rules.map, as marathon-lb's userlists went into haproxy.cfg), nowhere else.
+  if (s?.basicAuth) {
+    fields.push(`b=${encodePart(s.basicAuth.realm)}`);
+    fields.push(`u=${Object.entries(s.basicAuth.users).map(([user, hash]) => `${encodePart(user)}:${encodePart(hash)}`).join(',')}`);
+  }
   return fields.join('|');
 }
 
