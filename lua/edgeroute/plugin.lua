@@ -16,6 +16,8 @@ local request_body = require "edgeroute.request_body"
 local leastconn = require "edgeroute.leastconn"
 local basic_auth = require "edgeroute.basic_auth"
 local balancer = require "ngx.balancer"
+local base = require "resty.core.base"
+local ffi = require "ffi"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -32,6 +34,9 @@ local min = math.min
 local sub = string.sub
 local byte = string.byte
 local tonumber = tonumber
+local get_request = base.get_request
+local ffi_cast = ffi.cast
+local uintptr_t = ffi.typeof("uintptr_t")
 local allowed = route_settings.allowed
 local body_size = request_body.size
 local leastconn_enter = leastconn.enter
@@ -41,7 +46,25 @@ local inflight_leave = inflight.leave
 
 local table_state = table_sync.state
 
+-- What a request's phases tell each other, keyed by the request's address
+-- (unique among the requests in flight), in worker-level tables rather
+-- than ngx.ctx: ngx.ctx makes a table and a registry reference per request
+-- and a cleanup handler to drop it (about 0.3 µs of the worker's CPU per
+-- request, and garbage). A compiled trace turns the address into a number
+-- without allocating; the log phase, which every request reaches, clears
+-- the entries, so an address nginx reuses finds them empty.
+local request_version = {}   -- access → balancer and log: the version chosen
+local request_peer = {}      -- balancer → retries and log: the peer serving it
+local request_tried = {}     -- balancer, on retries only: the peers that failed
+
+local function request_key()
+    return tonumber(ffi_cast(uintptr_t, get_request()))
+end
+
 local _M = { _VERSION = "0.1.0" }
+
+-- For the specs.
+_M.request_state = { version = request_version, peer = request_peer, tried = request_tried }
 
 -- Extra attempts on connect failure, besides the first.
 local MAX_RETRIES = 2
@@ -274,9 +297,13 @@ function _M.access()
     if app.version_count > 1 then
         version = policy_sync.choose_version(app) or version
     end
+    local key = request_key()
+    -- A request whose log phase did not run (none does here) left nothing
+    -- this one could take for its own.
+    request_peer[key] = nil
+    request_version[key] = version
     if version == nil or version.peer_count == 0 then
         -- Counted in the app's metrics: a 503 of a known app is worth seeing.
-        ngx.ctx.edgeroute_version = version
         return reject(503, "edgeroute: no backend is available for this app")
     end
     ngx_var.edgeroute_version = version.name
@@ -288,12 +315,6 @@ function _M.access()
         -- every request.
         ngx_header["Strict-Transport-Security"] = HSTS
     end
-    local ctx = ngx.ctx
-    ctx.edgeroute_version = version
-    ctx.edgeroute_seq = table_state.seq
-    if app.sticky_var then
-        ctx.edgeroute_sticky = ngx_var[app.sticky_var]
-    end
     -- Last: ngx.req.set_uri is a C function, which ends the JIT trace; the
     -- FFI calls above stay compiled only when they come before it.
     if prefix then
@@ -304,17 +325,18 @@ end
 
 -- The table may have changed between access and balancer (a request body
 -- still uploading): a drained task must not get a request chosen by the old
--- table after this node told its agent that nothing is in flight to it.
-local function current_version(ctx, version)
-    if ctx.edgeroute_seq == table_state.seq then
+-- table after this node told its agent that nothing is in flight to it. An
+-- app the table did not change keeps its compiled object.
+local function current_version(key, version)
+    local app = table_state.apps[version.app_id]
+    if app == version.app then
         return version
     end
-    local app = table_state.apps[version.app_id]
     local fresh = app and app.versions[version.name]
     if fresh == nil or fresh.peer_count == 0 then
         return version
     end
-    ctx.edgeroute_version = fresh
+    request_version[key] = fresh
     return fresh
 end
 
@@ -329,24 +351,22 @@ end
 
 
 function _M.log()
-    local ctx = ngx.ctx
-    local peer = ctx.edgeroute_peer
+    local key = request_key()
+    local version = request_version[key]
+    if version == nil then
+        -- Not routed (404, or refused before a version was chosen).
+        return
+    end
+    request_version[key] = nil
+    local peer = request_peer[key]
     if peer ~= nil then
-        -- Cleared so that the request leaves its peer's count only once.
-        ctx.edgeroute_peer = nil
+        request_peer[key] = nil
         leave(peer)
+        if request_tried[key] then
+            request_tried[key] = nil
+        end
     end
-    metrics.log(ctx.edgeroute_version, ngx.status)
-end
-
-
--- The task a sticky cookie names, while it is still a backend of the version.
-local function sticky_peer(ctx, version)
-    local value = ctx.edgeroute_sticky
-    if value == nil then
-        return nil
-    end
-    return version.sticky_peers[value]
+    metrics.log(version, ngx.status)
 end
 
 
@@ -365,16 +385,20 @@ end
 
 
 function _M.balance()
-    local ctx = ngx.ctx
-    local version = ctx.edgeroute_version
+    local key = request_key()
+    local version = request_version[key]
     local app = version.app
-    local peer
-    local last = ctx.edgeroute_peer
+    local peer, sticky
+    if app.sticky_var then
+        -- The task the cookie names, while it is still a backend of the version.
+        sticky = ngx_var[app.sticky_var]
+    end
+    local last = request_peer[key]
     if last == nil then
-        version = current_version(ctx, version)
+        version = current_version(key, version)
         app = version.app
-        if app.sticky_cookie then
-            peer = sticky_peer(ctx, version)
+        if sticky then
+            peer = version.sticky_peers[sticky]
         end
         if peer == nil then
             peer = version.balancer:pick(nil)
@@ -386,10 +410,10 @@ function _M.balance()
         apply_timeouts(app)
     else
         -- nginx calls us again only after the last peer failed.
-        local tried = ctx.edgeroute_tried
+        local tried = request_tried[key]
         if tried == nil then
             tried = {}
-            ctx.edgeroute_tried = tried
+            request_tried[key] = tried
         end
         tried[last] = true
         metrics.upstream_failed(version)
@@ -400,11 +424,11 @@ function _M.balance()
     if peer.lc_key then
         leastconn_enter(peer)
     end
-    ctx.edgeroute_peer = peer
+    request_peer[key] = peer
     -- The cookie is (re)issued whenever the request goes to another task
     -- than the one it names: none yet, one that left, drains or failed.
     if app.sticky_cookie then
-        if peer.sticky ~= ctx.edgeroute_sticky then
+        if peer.sticky ~= sticky then
             ngx_header["Set-Cookie"] = peer.sticky_cookie
         elseif last ~= nil then
             -- A retry went back to the task the cookie names.

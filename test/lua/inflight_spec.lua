@@ -49,7 +49,7 @@ _G.ngx = {
     },
 }
 
-local table_state = { seq = 7, version = "v7" }
+local table_state = { seq = 7, version = "v7", apps = {} }
 package.loaded["edgeroute.table_sync"] = { state = table_state, sync = function() return true end }
 package.loaded["ngx.balancer"] = {
     set_current_peer = function(address, port)
@@ -68,6 +68,14 @@ package.loaded["edgeroute.metrics"] = {
     log = function() end,
     upstream_failed = function() end,
     init_worker = function() end,
+}
+-- The request the phases run for: an address, as nginx's request pointer.
+local ffi = require "ffi"
+local current_request
+package.loaded["resty.core.base"] = {
+    get_request = function()
+        return current_request
+    end,
 }
 for _, name in ipairs({ "store", "router", "policy_sync", "policy_refresh", "push_format" }) do
     package.loaded["edgeroute." .. name] = {}
@@ -101,7 +109,7 @@ local function version_of(...)
         peers[i] = { id = id, address = "127.0.0." .. i, port = 8000 + i, weight = 1 }
     end
     -- As table_sync compiles it: an app without per-route settings.
-    return { name = "stable", peer_count = #peers, balancer = swrr.new(peers), app = { id = "/app" } }
+    return { name = "stable", app_id = "/app", peer_count = #peers, balancer = swrr.new(peers), app = { id = "/app" } }
 end
 
 
@@ -145,54 +153,68 @@ describe("the plugin's balancer and log phases", function()
         clear(chosen)
     end)
 
+    -- A new request, its version chosen by the access phase; returns its key.
+    local last_address = 0
+    local state = plugin.request_state
     local function request(version)
-        ngx.ctx = { edgeroute_version = version, edgeroute_seq = table_state.seq }
-        return ngx.ctx
+        last_address = last_address + 4096
+        current_request = ffi.cast("void *", last_address)
+        state.version[last_address] = version
+        return last_address
+    end
+    local function peer_of(key)
+        return state.peer[key]
     end
 
     it("counts a request on its peer until the log phase, once", function()
         local version = version_of("a", "b")
-        local ctx = request(version)
+        local key = request(version)
         plugin.balance()
-        local id = ctx.edgeroute_peer.id
+        local id = peer_of(key).id
         assert.are.same({ [id] = 1 }, counts())
         plugin.log()
         assert.are.same({}, counts())
         plugin.log()
         assert.are.same({}, counts())
+        -- Nothing is left behind for the next request at this address.
+        assert.is_nil(state.version[key])
+        assert.is_nil(state.peer[key])
     end)
 
     it("moves the count to the new peer on each retry", function()
         local version = version_of("a", "b", "c")
-        local ctx = request(version)
+        local key = request(version)
         plugin.balance()
-        local first = ctx.edgeroute_peer.id
+        local first = peer_of(key).id
         plugin.balance()
-        local second = ctx.edgeroute_peer.id
+        local second = peer_of(key).id
         assert.are_not.equal(first, second)
         assert.are.same({ [second] = 1 }, counts())
         plugin.balance()
-        local third = ctx.edgeroute_peer.id
+        local third = peer_of(key).id
         assert.are.same({ [third] = 1 }, counts())
         assert.are.equal(3, #chosen)
         plugin.log()
         assert.are.same({}, counts())
+        assert.is_nil(state.tried[key])
     end)
 
     it("keeps other requests' counts when one request retries", function()
         local version = version_of("a", "b")
         local first = request(version)
+        local first_request = current_request
         plugin.balance()
-        local first_ctx = first
         local second = request(version)
+        local second_request = current_request
         plugin.balance()
         assert.are.same({ a = 1, b = 1 }, counts())
         -- The first request's peer fails: it moves to the other peer.
-        ngx.ctx = first_ctx
+        current_request = first_request
         plugin.balance()
-        assert.are.same({ [second.edgeroute_peer.id] = 2 }, counts())
+        assert.are.same({ [peer_of(second).id] = 2 }, counts())
+        assert.are.equal(peer_of(first), peer_of(second))
         plugin.log()
-        ngx.ctx = second
+        current_request = second_request
         plugin.log()
         assert.are.same({}, counts())
     end)
