@@ -185,6 +185,8 @@ export class Reconciler {
     if (this.stopped) return;
     this.stats.syncRequests++;
     if (refetch) this.needsFetch = true;
+    // Before start() a request is only noted: the first sync serves it.
+    if (!this.started) return;
     if (this.syncing) {
       this.dirty = true;
       return;

@@ -1,4 +1,5 @@
 /** The plugin's admin endpoint on the routing node's nginx. */
+import { Agent, request } from 'undici';
 import type { InflightReport } from '../data-plane.js';
 import { pushBodyText, type PushBody } from './push-format.js';
 
@@ -13,6 +14,9 @@ export interface PluginStatus {
 }
 
 export class NginxAdmin {
+  /** Pushes go through undici's request(), about half the cost of fetch() per call: every event pays it. */
+  private readonly pushes = new Agent();
+
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
@@ -21,15 +25,16 @@ export class NginxAdmin {
 
   async push(body: PushBody): Promise<PushResult> {
     const json = pushBodyText(body);
-    const res = await fetch(`${this.baseUrl}/edgeroute/apps`, {
+    const res = await request(`${this.baseUrl}/edgeroute/apps`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/x-ndjson' },
       body: json,
       signal: AbortSignal.timeout(this.timeoutMs),
+      dispatcher: this.pushes,
     });
-    const text = await res.text();
+    const text = await res.body.text();
     const bytes = Buffer.byteLength(json);
-    if (res.ok) {
+    if (res.statusCode >= 200 && res.statusCode < 300) {
       let generation: string | null = null;
       try {
         const parsed = JSON.parse(text) as { generation?: unknown };
@@ -45,7 +50,7 @@ export class NginxAdmin {
     } catch {
       // keep the raw text
     }
-    return { ok: false, status: res.status, error, bytes };
+    return { ok: false, status: res.statusCode, error, bytes };
   }
 
   async status(): Promise<PluginStatus> {
