@@ -22,6 +22,7 @@ import type { HealthMemory } from './health-memory.js';
 import { diffTables, isEmptyDiff } from '../core/table-diff.js';
 import type { DataPlane, TableChange } from '../dataplane/data-plane.js';
 import { ProblemReporter } from './problem-reporter.js';
+import { endShown, withTaskEnds, type TaskEnd } from '../core/task-ends.js';
 
 /** Told what each sync did, for the feed and the metrics. */
 export interface SyncObserver {
@@ -111,6 +112,10 @@ export class Reconciler {
   private debounceTimer: NodeJS.Timeout | null = null;
   /** When the debounce timer fires (Date.now()). */
   private debounceDue = 0;
+  /** Task ends reported by events, by task id: applied to their apps until a read of the app shows them. */
+  private readonly taskEnds = new Map<string, TaskEnd>();
+  /** A task end arrived since the last sync: the next one starts at once and pushes before reading anything. */
+  private endsWaiting = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private intervals: NodeJS.Timeout[] = [];
   private failures = 0;
@@ -193,8 +198,8 @@ export class Reconciler {
     }
     const wait = delayMs ?? Math.max(0, this.lastSyncEndedAt + this.opts.debounceMs - Date.now());
     if (this.debounceTimer) {
-      // A request due sooner (a task end, drain marks, the clock) does not wait out the debounce.
-      if (Date.now() + wait >= this.debounceDue) return;
+      // A task end does not wait out the debounce; other requests join the sync already due.
+      if (!this.endsWaiting || Date.now() + wait >= this.debounceDue) return;
       clearTimeout(this.debounceTimer);
     }
     this.log.debug({ reason }, 'sync requested');
@@ -207,7 +212,7 @@ export class Reconciler {
         if (this.dirty && !this.stopped) {
           this.dirty = false;
           // needsFetch still says whether those requests wanted a fresh snapshot.
-          this.requestSync('requests during sync', undefined, false);
+          this.requestSync('requests during sync', this.endsWaiting ? 0 : undefined, false);
         }
       });
     }, wait);
@@ -223,6 +228,20 @@ export class Reconciler {
   /** The drain marks the table the data plane holds was computed with; null when its table is not known. */
   get drainsApplied(): ReadonlyMap<string, string> | null {
     return this.applied === null ? null : (this.tableDrains.get(this.applied) ?? null);
+  }
+
+  /**
+   * Marathon is killing a task, or it ended (an event said so): it leaves its
+   * upstream in a sync that starts at once (after the one under way, without
+   * the debounce) and pushes before reading anything; its app is re-read in
+   * the sync after, which confirms it.
+   */
+  taskEnded(end: TaskEnd, reason: string): void {
+    if (this.stopped) return;
+    this.taskEnds.set(end.taskId, end);
+    this.pendingApps.add(end.appId);
+    this.endsWaiting = true;
+    this.requestSync(reason, 0, false);
   }
 
   /** Asks for a sync that re-reads only these apps (unless a full read is due anyway). */
@@ -272,8 +291,13 @@ export class Reconciler {
 
   private async syncOnce(): Promise<void> {
     const started = performance.now();
-    const full = this.needsFetch || this.apps === null;
-    const changed = full ? await this.readAllApps() : await this.readPendingApps();
+    // Task ends from events go out first; the reads due meanwhile wait for the next sync.
+    const endsFirst = this.endsWaiting && this.apps !== null;
+    this.endsWaiting = false;
+    const full = !endsFirst && (this.needsFetch || this.apps === null);
+    const changed = endsFirst ? [] : full ? await this.readAllApps() : await this.readPendingApps();
+    this.applyTaskEnds(full ? null : new Set(changed.map((app) => app.id).concat(this.appsGone)));
+    this.appsGone = [];
     const fetched = performance.now();
 
     const names = hostNamesToResolve(changed);
@@ -304,6 +328,7 @@ export class Reconciler {
     const pushed = performance.now();
     await memory.remember(result.observations);
     if (full) memory.forgetExcept(new Set(snapshot.apps.flatMap((app) => app.tasks.map((task) => task.id))));
+    if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) this.dirty = true;
     this.timing = {
       full,
       appsFetched: full ? snapshot.apps.length : changed.length,
@@ -349,6 +374,7 @@ export class Reconciler {
       const body = bodies[i];
       if (body === null) {
         apps.delete(id);
+        this.appsGone.push(id);
         this.appsChanged?.set(id, null);
         this.parseProblems.delete(id);
         return;
@@ -364,6 +390,32 @@ export class Reconciler {
       }
     });
     return read;
+  }
+
+  /** Apps a read found gone (their tasks' ends are shown). */
+  private appsGone: string[] = [];
+
+  /**
+   * Applies the task ends to the apps held. An end is forgotten once a read
+   * of its app (`read`: the app ids read now; null: every app) shows it, or
+   * no longer lists the task; until then it is applied to every read, which
+   * may have been answered before the event.
+   */
+  private applyTaskEnds(read: ReadonlySet<string> | null): void {
+    if (this.taskEnds.size === 0) return;
+    const apps = this.apps as Map<string, MarathonApp>;
+    for (const [taskId, end] of this.taskEnds) {
+      const app = apps.get(end.appId);
+      if ((read === null || read.has(end.appId)) && endShown(app, end)) {
+        this.taskEnds.delete(taskId);
+        continue;
+      }
+      if (app === undefined) continue;
+      const ended = withTaskEnds(app, [end]);
+      if (ended === app) continue;
+      apps.set(end.appId, ended);
+      this.appsChanged?.set(end.appId, ended);
+    }
   }
 
   private result: { readonly backends: readonly BackendStatus[]; statusesOf(appId: string): readonly BackendStatus[] } | null = null;

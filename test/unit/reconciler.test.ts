@@ -186,3 +186,49 @@ describe('Reconciler, incremental', () => {
     expect(state.pushes[2]?.apps).toEqual({ '/api': null });
   });
 });
+
+describe('Reconciler, task ends from events', () => {
+  it('takes a task Marathon is killing out at once, before any read and without the debounce, and keeps it out of reads older than the event', async () => {
+    const { state, deps } = fakes();
+    const readsAtPush: number[] = [];
+    const apply = deps.dataPlane.apply;
+    deps.dataPlane.apply = async (body) => {
+      readsAtPush.push(state.appFetches.length);
+      return apply(body);
+    };
+    // A long debounce: the end must not wait for it, nor for the re-read of its app.
+    running = new Reconciler(deps, { ...options, debounceMs: 400 }, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    running.requestAppSync(['/web'], 'deployment_info');
+    running.taskEnded({ appId: '/web', taskId: 'web.1001', state: 'TASK_KILLING' }, 'status_update_event TASK_KILLING');
+    await waitFor('the end pushed', () => (state.pushes.length === 2 ? true : undefined));
+    expect(state.pushes[1]?.apps['/web']?.versions.stable?.backends.map((b) => b.id)).toEqual(['web.1002']);
+    expect(readsAtPush[1]).toBe(0);
+    expect(running.statusesOf('/web').find((s) => s.taskId === 'web.1001')?.state).toBe('draining');
+
+    // The re-read after: this Marathon still lists the task running (its answer older than the event): it stays out.
+    await waitFor('the re-read', () => (state.appFetches.length >= 1 ? true : undefined), 3_000);
+    running.requestAppSync(['/web'], 'status_update_event');
+    await waitFor('a second re-read', () => (state.appFetches.length >= 2 ? true : undefined), 3_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(state.pushes).toHaveLength(2);
+
+    // Once Marathon no longer lists it, the mark is forgotten; a new task of the app is published as usual.
+    state.apps = [appJson('/web', [1002, 1003])];
+    running.requestAppSync(['/web'], 'status_update_event');
+    await waitFor('the new task pushed', () => (state.pushes.length === 3 ? true : undefined), 3_000);
+    expect(state.pushes[2]?.apps['/web']?.versions.stable?.backends.map((b) => b.id)).toEqual(['web.1002', 'web.1003']);
+  });
+
+  it('ignores an end for a task it does not hold, and forgets it at the read of its app', async () => {
+    const { state, deps } = fakes();
+    running = new Reconciler(deps, options, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    running.taskEnded({ appId: '/other', taskId: 'other.1', state: 'TASK_KILLED' }, 'status_update_event TASK_KILLED');
+    await waitFor('the read of /other', () => (state.appFetches.includes('/other') ? true : undefined), 3_000);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(state.pushes).toHaveLength(1);
+  });
+});
