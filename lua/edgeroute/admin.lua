@@ -94,9 +94,12 @@ function _M.status()
     for id, app in pairs(worker.apps) do
         app_count = app_count + 1
         if app.version_count > 1 then
+            local raw = policy_store.get(id)
             policies[id] = {
                 loaded = policy_sync.policies[id] ~= nil,
                 error = policy_store.get_error(id) or json_null,
+                -- The fleet view compares nodes by the policy text each one applies.
+                digest = raw and ngx.md5(raw) or json_null,
             }
         end
     end
@@ -172,6 +175,12 @@ end
 function _M.metrics()
     if not authorized() then
         return respond(401, { error = "missing or wrong admin token" })
+    end
+    if ngx.var.arg_format == "json" then
+        -- The agent's traffic sampler: raw per-worker counters, see metrics.raw_json.
+        ngx.header["Content-Type"] = "application/json"
+        ngx.print(metrics.raw_json(store.status().generation))
+        return
     end
     ngx.header["Content-Type"] = "text/plain; version=0.0.4"
     ngx.print(metrics.render())

@@ -107,6 +107,27 @@ function _M.init_worker()
 end
 
 
+-- The agent's traffic sampler (GET /metrics?format=json on the admin
+-- listener, every few seconds): each worker's last flush as it is stored,
+-- not decoded here, so the admin request costs a copy per worker whatever
+-- the number of apps. Series are {1xx..5xx, a count per BUCKETS bound, the
+-- count above the last, latency sum, upstream failures}, keyed "app\0version".
+local BOUNDS_JSON = json_encode(BUCKETS)
+
+function _M.raw_json(generation)
+    local shared = ngx.shared[config.dict_name]
+    local out = { '{"generation":', json_encode(generation or ""), ',"bounds":', BOUNDS_JSON, ',"workers":[' }
+    for worker = 0, ngx.worker.count() - 1 do
+        if worker > 0 then
+            out[#out + 1] = ","
+        end
+        out[#out + 1] = shared:get("metrics:" .. worker) or "{}"
+    end
+    out[#out + 1] = "]}"
+    return concat(out)
+end
+
+
 local function label(value)
     return (gsub(gsub(gsub(value, "\\", "\\\\"), "\n", "\\n"), '"', '\\"'))
 end
