@@ -27,6 +27,12 @@ import type { SyncObserver } from './control/reconciler.js';
 import { DrainBoard } from './fleet/redis-drains.js';
 import { DrainWatcher } from './control/drain-watcher.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
+import { createHash } from 'node:crypto';
+import { TRAFFIC_SAMPLER_DEFAULTS, TrafficSampler } from './observe/traffic-sampler.js';
+import type { TrafficHistory } from './observe/traffic-history.js';
+import { TrafficBoard, type PublishedAppTraffic } from './fleet/traffic-board.js';
+import { readRollouts } from './fleet/rollout-records.js';
+import { policiesSummary } from './core/fleet-view.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -68,6 +74,10 @@ export interface AgentOptions {
   readonly stallTimeoutMs: number;
   /** Folder of certificates to serve by SNI (`--certs`); null: only nginx-conf's --tls-cert. */
   readonly certs: string | null;
+  /** How often the data plane's request counters are read, ms (default 5 s). */
+  readonly trafficIntervalMs?: number;
+  /** Width of one slot of the traffic history, ms (default 15 s; the history keeps 30 minutes). */
+  readonly trafficSlotMs?: number;
 }
 
 export const AGENT_DEFAULTS = {
@@ -92,6 +102,7 @@ export const AGENT_DEFAULTS = {
   certs: null,
   haproxySocket: null,
   haproxyConfDir: null,
+  trafficIntervalMs: 5_000,
 } as const;
 
 const REDIS_STARTUP_WAIT_MS = 3_000;
@@ -114,6 +125,8 @@ export interface RunningAgent {
   readonly metrics: AgentMetrics;
   /** The fleet of routing nodes; null without Redis. */
   readonly nodes: NodeRegistry | null;
+  /** The traffic sampler (requests, 5xx, latency per app version); null when the data plane has no counters to read. */
+  readonly traffic: TrafficSampler | null;
   /** Resolves when the API listens (at once without one). */
   readonly ready: Promise<void>;
   /** The API's URL, once `ready` resolved; null without --listen. */
@@ -169,6 +182,18 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     log.child({ component: 'reconciler' }),
   );
 
+  // Requests, 5xx and latency per app version, from the data plane's own counters.
+  const trafficSource = haproxyStats ?? (dataPlane instanceof NginxDataPlane ? dataPlane : null);
+  const trafficSlotMs = opts.trafficSlotMs ?? TRAFFIC_SAMPLER_DEFAULTS.slotMs;
+  const traffic = trafficSource
+    ? new TrafficSampler(trafficSource, log.child({ component: 'traffic' }), {
+        ...TRAFFIC_SAMPLER_DEFAULTS,
+        intervalMs: opts.trafficIntervalMs ?? TRAFFIC_SAMPLER_DEFAULTS.intervalMs,
+        slotMs: trafficSlotMs,
+        slots: Math.max(2, Math.round((TRAFFIC_SAMPLER_DEFAULTS.slotMs * TRAFFIC_SAMPLER_DEFAULTS.slots) / trafficSlotMs)),
+      })
+    : null;
+
   const eventCounts = new EventCounts(metrics);
   let attached: () => void = () => undefined;
   const streamAttached = new Promise<void>((resolve) => (attached = resolve));
@@ -196,9 +221,32 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   redis?.onReady(() => void healthMemory.flush());
   const nodeId = opts.nodeId ?? hostname();
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
+  const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+  // The split policies the data plane applies (the nginx plugin says; an HAProxy node's come through the agent).
+  const appliedPolicies = () => policiesSummary(haproxyPolicies ? haproxyPolicies.digests() : dataPlane.policyDigests, md5);
   const nodes = redis
-    ? new NodeRegistry(redis.client, opts.redisPrefix, nodeId, () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl, dataPlane: dataPlane.name }), log.child({ component: 'fleet' }))
+    ? new NodeRegistry(
+        redis.client,
+        opts.redisPrefix,
+        nodeId,
+        () => ({ tableVersion: reconciler.pushedVersion, apiUrl: running.apiUrl, dataPlane: dataPlane.name, group: opts.group, lastPushAt: reconciler.stats.lastPushAt, policies: appliedPolicies() }),
+        log.child({ component: 'fleet' }),
+      )
     : null;
+  // Each node's live traffic in Redis, for the fleet's sums (edgeroute compare).
+  const trafficBoard = redis ? new TrafficBoard(redis.client, opts.redisPrefix) : null;
+  if (traffic && trafficBoard && redis) {
+    const ttlMs = Math.max(15_000, 3 * traffic.opts.intervalMs);
+    let publishing = false;
+    traffic.onSample((history) => {
+      if (publishing || !redis.ready) return;
+      publishing = true;
+      trafficBoard
+        .publish(nodeId, publishedTraffic(nodeId, history, (app) => reconciler.table?.apps[app]?.defaultVersion ?? null), ttlMs)
+        .catch((err: Error) => log.debug({ err: err.message }, 'traffic not published'))
+        .finally(() => (publishing = false));
+    });
+  }
   const drainBoard = redis ? new DrainBoard(redis.client, opts.redisPrefix) : null;
   const drains = drainBoard
     ? new DrainWatcher(
@@ -245,6 +293,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     reconciler.start();
     nodes?.start();
     haproxyPolicies?.start();
+    traffic?.start();
   });
   let stopped = false;
   log.info(
@@ -261,12 +310,14 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     feed,
     metrics,
     nodes,
+    traffic,
     apiUrl: null,
     ready: Promise.resolve(),
     async stop() {
       stopped = true;
       await running.ready.catch(() => undefined);
       await api?.close();
+      await traffic?.stop();
       await certs?.stop();
       await nodes?.stop();
       await drains?.stop();
@@ -312,6 +363,11 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
               })
             : null,
         drains: drainBoard ? () => drainBoard.activeWithAcks() : null,
+        nodeId,
+        traffic,
+        fleetTraffic: trafficBoard ? (app, ids) => trafficBoard.read(app, ids) : null,
+        rollouts: redis ? (apps) => readRollouts(redis.client, opts.redisPrefix, apps) : null,
+        fleetSelf: () => ({ group: opts.group, policies: appliedPolicies() }),
       },
       log.child({ component: 'api' }),
     ).then(async (built) => {
@@ -332,4 +388,10 @@ function afterSync(observer: SyncObserver, then: () => void): SyncObserver {
     },
     failed: (err) => observer.failed(err),
   };
+}
+
+/** This node's live windows, app by app, as the fleet's sum reads them. */
+function publishedTraffic(node: string, history: TrafficHistory, defaultOf: (app: string) => string | null): PublishedAppTraffic[] {
+  const at = Date.now();
+  return [...history.windows()].map(([app, versions]) => ({ app, node, at, defaultVersion: defaultOf(app), bounds: history.latencyBounds, versions: Object.fromEntries(versions) }));
 }

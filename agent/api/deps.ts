@@ -7,6 +7,9 @@ import type { Reconciler } from '../control/reconciler.js';
 import type { OperationContext, Progress } from '../operations/operation-context.js';
 import type { DrainAck, DrainMark } from '../fleet/redis-drains.js';
 import type { CertificateView } from '../certs/cert-watcher.js';
+import type { TrafficSampler } from '../observe/traffic-sampler.js';
+import type { PublishedAppTraffic } from '../fleet/traffic-board.js';
+import type { RolloutRecord } from '../operations/rollout.js';
 
 /** A drain mark with every node's acknowledgement, as /v1/drains lists it. */
 export interface DrainView extends DrainMark {
@@ -34,6 +37,16 @@ export interface ApiDeps {
   readonly pluginVersion?: () => string | null;
   /** Which data plane this node runs ("nginx"). */
   readonly dataPlane?: string;
+  /** This routing node's id in the fleet. */
+  readonly nodeId?: string;
+  /** The traffic sampler: per-version requests, 5xx and latency of this node; null/absent: none. */
+  readonly traffic?: TrafficSampler | null;
+  /** One app's traffic as each of these nodes published it in Redis; null without Redis. */
+  readonly fleetTraffic?: ((app: string, nodeIds: readonly string[]) => Promise<PublishedAppTraffic[]>) | null;
+  /** The rollout records of these apps; null without Redis. */
+  readonly rollouts?: ((apps: readonly string[]) => Promise<RolloutRecord[]>) | null;
+  /** This node as the fleet view compares the others with it: its group and split policies. */
+  readonly fleetSelf?: () => { readonly group: string | null; readonly policies: { readonly count: number; readonly digest: string } | null };
   marathonUrl(): string;
   marathonConnected(): boolean;
   redisConnected(): boolean | null;

@@ -1,7 +1,7 @@
 /** The agent's HTTP API: one encapsulated fastify plugin per resource. */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { dashboardRoutes } from './dashboard-routes.js';
+import { DASHBOARD_PATHS, dashboardRoutes } from './dashboard-routes.js';
 import type { ApiDeps } from './deps.js';
 import { feedRoutes } from './feed-routes.js';
 import { healthRoutes } from './health-routes.js';
@@ -10,9 +10,11 @@ import { policyRoutes } from './policy-routes.js';
 import { stateRoutes } from './state-routes.js';
 import { requireToken } from './auth.js';
 import { operationRoutes } from './operation-routes.js';
+import { fleetRoutes } from './fleet-routes.js';
+import { trafficRoutes } from './traffic-routes.js';
 
 /** Probes from the layer in front, and the dashboard's files (they hold no data). */
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/', '/dashboard.js', '/dashboard.css']);
+const OPEN_PATHS = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 
 export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
@@ -29,6 +31,8 @@ export async function buildApi(deps: ApiDeps, log: Logger): Promise<FastifyInsta
   }
   await app.register(healthRoutes(deps), quiet);
   await app.register(stateRoutes(deps), quiet);
+  await app.register(fleetRoutes(deps), quiet);
+  await app.register(trafficRoutes(deps), quiet);
   await app.register(policyRoutes(deps), quiet);
   await app.register(operationRoutes(deps));
   await app.register(metricsRoutes(deps), quiet);

@@ -1,6 +1,7 @@
 /** /v1/state: apps → versions → backends, with weights and the reason for each state. */
 import type { FastifyPluginAsync } from 'fastify';
 import { checkPolicyText } from '../policy/policy-check.js';
+import type { AppRoute } from '../core/routing-table.js';
 import type { ApiDeps } from './deps.js';
 import { EDGEROUTE_VERSION } from '../version.js';
 import { shownSettings } from '../core/route-settings.js';
@@ -27,6 +28,13 @@ async function policiesOf(deps: ApiDeps, apps: readonly string[]): Promise<Map<s
   return views;
 }
 
+/** The dashboard's search: the app, its hosts, versions, Marathon apps, tasks and their addresses. */
+function matchesNeedle(route: AppRoute, needle: string, statuses: (id: string) => ReadonlyArray<{ taskId: string; address: string | null }>): boolean {
+  const hay = [route.id, ...route.vhosts, ...Object.entries(route.versions).flatMap(([name, v]) => [name, v.marathonAppId])];
+  if (hay.some((h) => h.toLowerCase().includes(needle))) return true;
+  return statuses(route.id).some((s) => s.taskId.toLowerCase().includes(needle) || (s.address ?? '').toLowerCase().includes(needle));
+}
+
 function safeParse(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -37,20 +45,32 @@ function safeParse(text: string): unknown {
 
 export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get('/v1/nodes', async (_request, reply) => {
-      if (!deps.nodes) return reply.code(503).send({ error: 'the agent has no Redis (--redis); the fleet lives there' });
-      return { self: deps.nodes.nodeId, ttlMs: deps.nodes.ttlMs, nodes: await deps.nodes.fleet() };
-    });
-
-    app.get<{ Querystring: { app?: string } }>(
+    app.get<{ Querystring: { app?: string; q?: string; offset?: number; limit?: number } }>(
       '/v1/state',
-      { schema: { querystring: { type: 'object', properties: { app: { type: 'string', description: 'only this logical app' } } } } },
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: {
+              app: { type: 'string', description: 'only this logical app' },
+              // A page of a large table (the dashboard's): apps matching q, from offset, at most limit.
+              q: { type: 'string', description: 'only apps whose id, host, version, Marathon app, task id or address contains this (any case)' },
+              offset: { type: 'integer', minimum: 0 },
+              limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            },
+          },
+        },
+      },
       async (request) => {
         const { reconciler } = deps;
         const table = reconciler.table;
         const only = request.query.app;
         const all = table ? (only === undefined ? Object.values(table.apps) : [table.apps[only]].filter((r) => r !== undefined)) : [];
-        const routes = all.sort((a, b) => (a.id < b.id ? -1 : 1));
+        const needle = (request.query.q ?? '').trim().toLowerCase();
+        const matching = needle === '' ? all : all.filter((route) => matchesNeedle(route, needle, (id) => reconciler.statusesOf(id)));
+        const sorted = matching.sort((a, b) => (a.id < b.id ? -1 : 1));
+        const offset = request.query.offset ?? 0;
+        const routes = request.query.limit === undefined && offset === 0 ? sorted : sorted.slice(offset, offset + (request.query.limit ?? sorted.length));
         const policies = await policiesOf(
           deps,
           routes.filter((r) => Object.keys(r.versions).length > 1).map((r) => r.id),
@@ -64,6 +84,10 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
           lastSyncAt: reconciler.stats.lastSyncAt === null ? null : new Date(reconciler.stats.lastSyncAt).toISOString(),
           marathon: { url: deps.marathonUrl(), connected: deps.marathonConnected() },
           redis: { configured: deps.redisConnected() !== null, connected: deps.redisConnected() === true },
+          // How many apps the table has, how many match q; `apps` is the page asked for.
+          appCount: all.length,
+          matched: matching.length,
+          offset,
           problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
           certificates: deps.certificates?.() ?? [],
           apps: routes.map((route) => {

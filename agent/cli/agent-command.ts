@@ -32,6 +32,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'warmup-step-ms', kind: 'string', default: String(AGENT_DEFAULTS.warmupStepMs), help: 'push weight changes of warming backends at most this often' },
   { name: 'debounce-ms', kind: 'string', default: String(AGENT_DEFAULTS.debounceMs), help: 'wait after the first event of a burst before syncing' },
   { name: 'stall-timeout', kind: 'string', default: String(AGENT_DEFAULTS.stallTimeoutMs / 1000), help: "seconds without a byte on Marathon's event stream (it sends a heartbeat every 10 s) before reconnecting" },
+  { name: 'traffic-interval', kind: 'string', default: String((AGENT_DEFAULTS.trafficIntervalMs) / 1000), help: "seconds between readings of the data plane's request counters (the dashboard's traffic plots, edgeroute compare)" },
   { name: 'resync-interval', kind: 'string', default: String(AGENT_DEFAULTS.resyncIntervalMs / 1000), help: 'seconds between full resyncs without events' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error' },
 ];
@@ -91,6 +92,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
       stallTimeoutMs: numberOption(values, 'stall-timeout', 0.1) * 1000,
       certs: stringOption(values, 'certs'),
+      trafficIntervalMs: numberOption(values, 'traffic-interval', 0.2) * 1000,
     },
     log,
   );

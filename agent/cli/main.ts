@@ -8,6 +8,7 @@ import { haproxyConfCommand } from './haproxy-conf-command.js';
 import { nginxConfCommand } from './nginx-conf-command.js';
 import { policyCommand } from './policy-command.js';
 import { watchCommand } from './watch-command.js';
+import { compareCommand } from './compare-command.js';
 import { UsageError } from './options.js';
 import { EDGEROUTE_VERSION, SHIPPED_PLUGIN_VERSION } from '../version.js';
 import { operationCommand, OPERATION_SUMMARIES } from './operations-command.js';
@@ -17,7 +18,8 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
   'nginx-conf': { run: nginxConfCommand, summary: 'write the nginx config for a routing node' },
   'haproxy-conf': { run: haproxyConfCommand, summary: 'write the HAProxy config for an HAProxy routing node' },
   policy: { run: policyCommand, summary: 'set, get, list, remove or validate split policies in Redis' },
-  watch: { run: watchCommand, summary: "print the agent's live feed" },
+  watch: { run: watchCommand, summary: "print the agent's live feed (--fleet: the routing nodes)" },
+  compare: { run: compareCommand, summary: "an app's versions side by side: requests/s, share, 5xx, p50/p99, fleet-wide" },
   drain: { run: operationCommand('drain'), summary: OPERATION_SUMMARIES.drain as string },
   kill: { run: operationCommand('kill'), summary: OPERATION_SUMMARIES.kill as string },
   scale: { run: operationCommand('scale'), summary: OPERATION_SUMMARIES.scale as string },

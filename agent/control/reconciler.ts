@@ -81,10 +81,12 @@ export interface ReconcilerStats {
   pushes: number;
   fullPushes: number;
   lastSyncAt: number | null;
+  /** When the data plane last took a change (ms). */
+  lastPushAt: number | null;
 }
 
 export class Reconciler {
-  readonly stats: ReconcilerStats = { syncRequests: 0, syncs: 0, lastSync: null, syncFailures: 0, pushes: 0, fullPushes: 0, lastSyncAt: null };
+  readonly stats: ReconcilerStats = { syncRequests: 0, syncs: 0, lastSync: null, syncFailures: 0, pushes: 0, fullPushes: 0, lastSyncAt: null, lastPushAt: null };
   private desired: RoutingTable | null = null;
   /** The current snapshot, app by app; unchanged apps keep their objects, so the memo can reuse their results. */
   private apps: Map<string, MarathonApp> | null = null;
@@ -465,6 +467,7 @@ export class Reconciler {
     if (!result.ok) throw new Error(result.message);
     if (result.generation) this.generation = result.generation;
     this.applied = desired;
+    this.stats.lastPushAt = Date.now();
     this.log.info(
       // Counting the whole table would build it; the delta says what changed.
       { version: desired.version, changed: Object.keys(change.apps).length, full: change.base === null },

@@ -62,8 +62,36 @@ export interface DataPlane {
   inflight(taskIds: readonly string[]): Promise<InflightReport>;
   /** The release of edgeroute's part inside the data plane (the Lua plugin); null until it answered. */
   readonly release: string | null;
+  /** The split policies it applies, by multi-version app: md5 of the policy text (null: none); null or absent when it does not say. */
+  readonly policyDigests?: ReadonlyMap<string, string | null> | null;
   /** Told after each sync that the data plane holds this table (the nginx adapter keeps its snapshot file). */
   holds(table: RoutingTable): void;
   /** Writes what is pending (on stop). */
   close(): Promise<void>;
+}
+
+/** The counters of one app version, as the data plane counts them since it started. */
+export interface TrafficCounters {
+  readonly app: string;
+  readonly version: string;
+  /** Responses by status class, 1xx to 5xx; they only go up (the adapter smooths restarts). */
+  readonly responses: readonly number[];
+  /** Requests per latency bucket (one per bound of the reading, then one above the last), only going up; null without a histogram. */
+  readonly latencyBuckets: readonly number[] | null;
+  /** Time spent serving them, seconds, only going up; null when the data plane does not add it up. */
+  readonly latencySeconds: number | null;
+  /** The data plane's own recent mean latency, seconds (HAProxy's average over its last 1024 requests); null when it keeps none. */
+  readonly recentMeanSeconds: number | null;
+}
+
+/** One reading of every app version's counters. */
+export interface TrafficReading {
+  /** The latency histogram's upper bounds, seconds; null: the data plane keeps no histogram. */
+  readonly latencyBounds: readonly number[] | null;
+  readonly series: readonly TrafficCounters[];
+}
+
+/** Where the agent's traffic sampler reads the requests the data plane served (nginx's plugin counters, HAProxy's stats). */
+export interface TrafficSource {
+  readTraffic(): Promise<TrafficReading>;
 }

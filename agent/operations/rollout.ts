@@ -43,6 +43,12 @@ export interface RolloutRecord {
   readonly startedAt: number;
   phase: Phase;
   percent: number;
+  /** The percentages it moves through (absent from records older than the field). */
+  readonly steps?: readonly number[];
+  /** Each share it set, when (the dashboard shows them beside the share measured). */
+  shares?: Array<{ readonly percent: number; readonly at: number }>;
+  /** When the record was last written (ms). */
+  updatedAt?: number;
 }
 
 export type AppDefinition = Readonly<Record<string, unknown>> & { readonly id: string };
@@ -68,6 +74,8 @@ export async function rollout(ctx: OperationContext, app: string, definition: un
     startedAt: Date.now(),
     phase: 'deploying',
     percent: 0,
+    steps: opts.steps,
+    shares: [],
   };
   await saveRecord(ctx, record);
   say(ctx, 'rollout', `${app}: ${record.from.appId} (${record.from.version}, ${record.from.instances} instances) → ${record.to.appId} (${record.to.version}, ${record.to.instances} instances)`);
@@ -147,6 +155,7 @@ function recordKey(ctx: OperationContext, app: string): string {
 }
 
 async function saveRecord(ctx: OperationContext, record: RolloutRecord): Promise<void> {
+  record.updatedAt = Date.now();
   await ctx.redis.set(recordKey(ctx, record.app), JSON.stringify(record));
 }
 
@@ -175,6 +184,8 @@ async function setSplit(ctx: OperationContext, record: RolloutRecord, percent: n
         };
   await ctx.policies.set(record.app, JSON.stringify(policy));
   record.percent = percent;
+  (record.shares ??= []).push({ percent, at: Date.now() });
+  await saveRecord(ctx, record);
   say(ctx, 'traffic', percent >= 100 ? `every request → ${record.to.version}` : percent === 0 ? `every request → ${record.from.version}` : `${percent}% of users → ${record.to.version}`);
 }
 

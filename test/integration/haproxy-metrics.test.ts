@@ -15,7 +15,8 @@ const STATUSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
 beforeAll(async () => {
   marathon = await MarathonSim.start();
-  node = await startHaproxyRoutingNode(marathon.url, { nodeId: 'edge-metrics', listen: '127.0.0.1:0' }, { backendPool: 3 });
+  // The traffic sampler reads every 300 ms (the dashboard's and `edgeroute compare`'s numbers).
+  node = await startHaproxyRoutingNode(marathon.url, { nodeId: 'edge-metrics', listen: '127.0.0.1:0', trafficIntervalMs: 300, trafficSlotMs: 10_000 }, { backendPool: 3 });
   await node.agent.ready;
 }, 30_000);
 
@@ -76,6 +77,21 @@ describe("an HAProxy node's /metrics", () => {
     expect(perTask.every((n) => n > 0)).toBe(true);
     // 404s for unknown hosts belong to no app.
     expect(text).not.toMatch(/edgeroute_requests_total\{[^}]*app="edgeroute-no-app"/);
+  }, 30_000);
+
+  it("gives the agent's traffic sampler the same counters: /v1/traffic per version, with HAProxy's mean response time", async () => {
+    await send('web.test', 30);
+    type Traffic = { latency: string; apps: Array<{ app: string; defaultVersion: string; versions: Array<{ version: string; requests: number; errorRatio: number; share: number; p50Ms: number | null; meanMs: number | null }> }> };
+    const traffic = await waitFor('the requests in /v1/traffic', async () => {
+      const body = JSON.parse((await httpGet(`${node.agent.apiUrl!}/v1/traffic?app=/web`)).body) as Traffic;
+      return (body.apps[0]?.versions[0]?.requests ?? 0) >= 30 ? body : undefined;
+    }, 10_000, 250);
+    // HAProxy keeps no latency histogram: a mean, and no quantiles.
+    expect(traffic.latency).toBe('mean');
+    const [web] = traffic.apps;
+    expect(web?.defaultVersion).toBe('stable');
+    expect(web?.versions.map((v) => [v.version, v.share, v.errorRatio, v.p50Ms])).toEqual([['stable', 1, 0, null]]);
+    expect(web?.versions[0]?.meanMs).toBeGreaterThanOrEqual(0);
   }, 30_000);
 
   it('keeps the counters monotonic across an HAProxy restart', async () => {

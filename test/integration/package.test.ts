@@ -243,7 +243,8 @@ describe('the npm package', () => {
       const dashboard = await httpGet(`${api}/`);
       expect(dashboard.status).toBe(200);
       expect(dashboard.headers['content-type']).toContain('text/html');
-      for (const asset of ['/dashboard.js', '/dashboard.css']) expect((await httpGet(`${api}${asset}`)).status, asset).toBe(200);
+      // uPlot comes from the installed package's own node_modules: the dashboard needs nothing from the Internet.
+      for (const asset of ['/dashboard.js', '/dashboard.css', '/uplot.min.js', '/uplot.min.css']) expect((await httpGet(`${api}${asset}`)).status, asset).toBe(200);
       const state = await httpGet(`${api}/v1/state`);
       expect(state.status).toBe(200);
       expect(state.body).toContain('/pkg/web');

@@ -2,7 +2,7 @@
 // bookkeeping (restarts, servers added again, pool backends handed from one
 // app to another) and the labelling of `show stat` rows.
 import { describe, expect, it } from 'vitest';
-import { MonotonicCounters } from '../../agent/dataplane/haproxy/monotonic-counters.js';
+import { MonotonicCounters } from '../../agent/dataplane/monotonic-counters.js';
 import { labelStatRows, type BackendOwner, type StatsLabels } from '../../agent/dataplane/haproxy/stats-metrics.js';
 
 describe('MonotonicCounters', () => {

@@ -1,5 +1,8 @@
-// edgeroute dashboard: the agent's state (GET v1/state), kept live by the
-// agent's event feed (WebSocket v1/events). Plain browser JS, no build step.
+// edgeroute dashboard: the agent's state (GET v1/state, a page of apps at a
+// time), kept live by the agent's event feed (WebSocket v1/events); each
+// app's traffic per version (GET v1/traffic, plotted with uPlot), the fleet
+// of routing nodes (GET v1/nodes) and rollouts under way (GET v1/rollouts).
+// Plain browser JS, no build step.
 //
 // Everything shown comes from Marathon labels or the agent, so text is only
 // ever set with textContent / attributes, never parsed as HTML.
@@ -16,11 +19,20 @@
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 10000;
   var STATES = ['published', 'warming', 'waiting', 'starting', 'unhealthy', 'draining'];
+  // Apps per page: the agent filters and pages, so 10,000 apps cost what 50 do.
+  var PAGE_SIZE = 50;
+  var FILTER_DEBOUNCE_MS = 250;
+  // Traffic is read as often as the agent samples it (its intervalSeconds), at least this often.
+  var TRAFFIC_POLL_MIN_MS = 1000;
+  var FLEET_POLL_MS = 3000;
 
   // Relative URLs: the page works at / and behind a path prefix alike.
   // With --api-reads token, open the dashboard as http://agent/#token=TOKEN: the fragment never reaches a server log.
   var token = (/(?:^#|&)token=([^&]+)/.exec(location.hash) || [])[1] || null;
   var stateUrl = new URL('v1/state', location.href);
+  var trafficUrl = new URL('v1/traffic', location.href);
+  var nodesUrl = new URL('v1/nodes', location.href);
+  var rolloutsUrl = new URL('v1/rollouts', location.href);
   var eventsUrl = new URL('v1/events', location.href);
   eventsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   if (token) eventsUrl.searchParams.set('token', decodeURIComponent(token));
@@ -30,6 +42,7 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var lastState = null;
+  var pageOffset = 0;
   var lastSyncAt = null;
   var events = [];
   var closedPolicies = Object.create(null); // app id -> policy <details> the user folded
@@ -161,24 +174,24 @@
 
   // ---- apps --------------------------------------------------------------
 
-  function matchesFilter(app, needle) {
-    if (!needle) return true;
-    var hay = [str(app.id)].concat(app.vhosts || []);
-    (app.versions || []).forEach(function (v) {
-      hay.push(str(v.name), str(v.marathonAppId));
-      (v.backends || []).forEach(function (b) { hay.push(str(b.taskId), str(b.address)); });
-    });
-    return hay.some(function (h) { return String(h).toLowerCase().indexOf(needle) !== -1; });
-  }
-
+  // The agent filters (?q=) and pages (?offset=&limit=): the page holds the apps shown.
   function renderApps(apps) {
     var container = $('apps');
-    var needle = $('filter').value.trim().toLowerCase();
-    var shown = (apps || []).filter(function (a) { return matchesFilter(a, needle); });
-    $('app-count').textContent = needle ? '(' + shown.length + ' of ' + (apps || []).length + ')' : '(' + (apps || []).length + ')';
+    var needle = $('filter').value.trim();
+    var total = num(lastState.appCount);
+    var matched = num(lastState.matched);
+    var offset = num(lastState.offset) || 0;
+    var shown = apps || [];
+    $('app-count').textContent = total === null ? '(' + shown.length + ')' : needle ? '(' + matched + ' of ' + total + ')' : '(' + total + ')';
     var nodes = shown.map(renderApp);
     if (nodes.length === 0) nodes = [el('p', { class: 'empty', text: needle ? 'No app matches the filter.' : 'No routed apps.' })];
     container.replaceChildren.apply(container, nodes);
+    var count = matched === null ? shown.length : matched;
+    $('pager').hidden = count <= PAGE_SIZE && offset === 0;
+    $('page-text').textContent = shown.length === 0 ? '' : 'apps ' + (offset + 1) + '–' + (offset + shown.length) + ' of ' + count;
+    $('page-prev').disabled = offset === 0;
+    $('page-next').disabled = offset + shown.length >= count;
+    forgetTraffic(shown);
   }
 
   function countStates(app) {
@@ -252,10 +265,12 @@
       el('span', { class: 'mono', text: app.defaultVersion == null ? '–' : str(app.defaultVersion) }),
       renderSettings(app.settings));
 
-    return el('section', { class: 'app', 'data-app-id': id },
+    var traffic = trafficBlock(id);
+    return el('section', { class: 'app', 'data-app-id': id, 'data-flagged': traffic.el.getAttribute('data-flagged') },
       head,
       meta,
       renderPolicy(app),
+      traffic.el,
       (app.versions || []).map(function (v) { return renderVersion(app, v); }));
   }
 
@@ -337,16 +352,26 @@
     if (inFlight) { again = true; return; } // one fetch at a time; the last request wins
     inFlight = true;
     var seq = ++fetchSeq;
-    fetch(stateUrl, { cache: 'no-store', headers: stateHeaders })
+    var url = new URL(stateUrl.href);
+    url.searchParams.set('offset', String(pageOffset));
+    url.searchParams.set('limit', String(PAGE_SIZE));
+    var needle = $('filter').value.trim();
+    if (needle) url.searchParams.set('q', needle);
+    fetch(url, { cache: 'no-store', headers: stateHeaders })
       .then(function (res) {
-        if (!res.ok) throw new Error('GET ' + stateUrl.pathname + ': HTTP ' + res.status);
+        if (!res.ok) throw new Error('GET ' + url.pathname + ': HTTP ' + res.status);
         return res.json();
       })
       .then(function (state) {
         if (seq !== fetchSeq) return;
+        var firstState = !lastState;
+        var paged = firstState || pageIds(lastState) !== pageIds(state);
         lastState = state;
         showFetchError(null);
         render();
+        // Another page of apps: their traffic at once, not at the next poll; the fleet with the first state.
+        if (paged) refreshTraffic();
+        if (firstState) { refreshFleet(); refreshRollouts(); }
       })
       .catch(function (err) {
         showFetchError('Cannot read the agent state: ' + (err && err.message ? err.message : String(err)));
@@ -478,9 +503,313 @@
     list.replaceChildren.apply(list, items);
   }
 
+  // ---- traffic per version (GET v1/traffic, plotted with uPlot) -----------
+
+  // The default version first, in blue; the others in colours that stand apart from it.
+  var VERSION_COLOURS = ['#1a66d2', '#e8710a', '#12b5cb', '#9334e6', '#188038', '#d01884', '#5f6368'];
+  var PLOTS = [
+    { metric: 'rps', title: 'requests/s', fmt: function (v) { return v == null ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1); } },
+    { metric: 'share', title: 'share of the app', fmt: function (v) { return v == null ? '–' : v.toFixed(0) + ' %'; }, range: [0, 100] },
+    // Ratios are plotted in percent, so the axis gets round steps.
+    { metric: 'errors', title: '5xx', fmt: function (v) { return v == null ? '–' : v.toFixed(v < 10 ? 1 : 0) + ' %'; }, min: 1 },
+    { metric: 'latency', title: 'latency', fmt: function (v) { return v == null ? '–' : msText(v); } },
+  ];
+
+  var trafficBlocks = Object.create(null); // app id -> { el, table, plots, key, updates }
+  var trafficMeta = null; // the last answer's latency kind, window and interval
+  var trafficTimer = null;
+  var trafficInFlight = false;
+
+  function msText(ms) {
+    if (ms == null) return '–';
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : ms >= 10 ? ms.toFixed(0) + ' ms' : ms.toFixed(1) + ' ms';
+  }
+  function percentText(ratio) { return ratio == null ? '–' : (ratio * 100).toFixed(1) + ' %'; }
+
+  function pageIds(state) { return (state.apps || []).map(function (a) { return str(a.id); }).join('\n'); }
+
+  function trafficBlock(id) {
+    var block = trafficBlocks[id];
+    if (block) return block;
+    var table = el('table', { class: 'traffic-table' });
+    var plots = el('div', { class: 'plots' });
+    var note = el('p', { class: 'empty small traffic-note', text: 'Traffic: waiting for the first reading…' });
+    block = { el: el('div', { class: 'traffic', 'data-app': id, 'data-updates': '0' }, note, table, plots), note: note, table: table, plotsEl: plots, plots: [], key: null, updates: 0 };
+    trafficBlocks[id] = block;
+    return block;
+  }
+
+  // Apps that left the page lose their plots.
+  function forgetTraffic(shown) {
+    var keep = Object.create(null);
+    shown.forEach(function (a) { keep[str(a.id)] = true; });
+    Object.keys(trafficBlocks).forEach(function (id) {
+      if (keep[id]) return;
+      destroyPlots(trafficBlocks[id]);
+      delete trafficBlocks[id];
+    });
+  }
+
+  function destroyPlots(block) {
+    block.plots.forEach(function (p) { p.plot.destroy(); });
+    block.plots = [];
+    block.key = null;
+    block.plotsEl.replaceChildren();
+  }
+
+  function scheduleTraffic(delay) {
+    if (trafficTimer !== null) clearTimeout(trafficTimer);
+    trafficTimer = setTimeout(function () {
+      trafficTimer = null;
+      if (document.visibilityState === 'visible') refreshTraffic();
+      var every = trafficMeta && trafficMeta.intervalSeconds ? trafficMeta.intervalSeconds * 1000 : 5000;
+      scheduleTraffic(Math.max(TRAFFIC_POLL_MIN_MS, every));
+    }, delay);
+  }
+
+  function refreshTraffic() {
+    if (trafficInFlight || !lastState) return;
+    var ids = (lastState.apps || []).map(function (a) { return str(a.id); });
+    if (ids.length === 0) return;
+    trafficInFlight = true;
+    var url = new URL(trafficUrl.href);
+    url.searchParams.set('app', ids.join(','));
+    url.searchParams.set('history', 'true');
+    fetch(url, { cache: 'no-store', headers: stateHeaders })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) {
+        if (!body) return;
+        trafficMeta = body;
+        (body.apps || []).forEach(function (t) {
+          var block = trafficBlocks[str(t.app)];
+          if (block) renderTraffic(block, t, body);
+        });
+      })
+      .catch(function () { /* the state's banner tells when the agent is away */ })
+      .then(function () { trafficInFlight = false; });
+  }
+
+  function renderTraffic(block, t, meta) {
+    var mean = meta.latency === 'mean';
+    var versions = t.versions || [];
+    var history = t.history || { times: [], versions: [] };
+    var colourOf = colours(t, history);
+    var flagged = versions.some(function (v) { return (v.flags || []).length > 0; });
+    var section = block.el.closest('section.app');
+    if (section) section.setAttribute('data-flagged', flagged ? 'true' : 'false');
+    block.el.setAttribute('data-flagged', flagged ? 'true' : 'false');
+
+    var served = history.versions.some(function (v) { return v.requestsPerSecond.some(function (x) { return x; }); });
+    if (versions.length === 0 && !served) {
+      block.note.textContent = 'No requests in the last ' + Math.round((meta.windowSeconds || 1800) / 60) + ' minutes.';
+      block.note.hidden = false;
+      block.table.replaceChildren();
+      destroyPlots(block);
+      return;
+    }
+    block.note.hidden = versions.length > 0;
+    block.note.textContent = 'No requests in the live window.';
+
+    var head = el('tr', null, el('th', { text: 'version' }), el('th', { text: 'req/s' }), el('th', { text: 'share' }), el('th', { text: '5xx' }),
+      mean ? el('th', { text: 'mean', title: 'HAProxy keeps no latency histogram: its average response time' }) : [el('th', { text: 'p50' }), el('th', { text: 'p99' })],
+      el('th', { text: '' }));
+    var rows = versions.map(function (v) {
+      var flags = v.flags || [];
+      return el('tr', { class: 'traffic-row' + (flags.length ? ' flagged' : ''), 'data-version': str(v.version), 'data-share': v.share == null ? '' : String(v.share), 'data-flagged': flags.length ? 'true' : 'false' },
+        el('td', null, el('span', { class: 'swatch', style: 'background:' + colourOf(v.version) }), el('span', { class: 'mono', text: str(v.version) }),
+          v.version === t.defaultVersion ? el('span', { class: 'tag', text: 'default' }) : null),
+        el('td', { class: 'num t-rps', text: num(v.requestsPerSecond) === null ? '–' : v.requestsPerSecond.toFixed(1) }),
+        el('td', { class: 'num t-share', text: percentText(v.share) }),
+        el('td', { class: 'num t-errors' + (flags.length && v.errorRatio ? ' bad' : ''), text: percentText(v.errorRatio) }),
+        mean ? el('td', { class: 'num t-mean', text: msText(v.meanMs) }) : [el('td', { class: 'num t-p50', text: msText(v.p50Ms) }), el('td', { class: 'num t-p99', text: msText(v.p99Ms) })],
+        el('td', { class: 't-flags' }, flags.map(function (f) { return el('span', { class: 'badge badge-unhealthy', text: 'worse: ' + f }); })));
+    });
+    block.table.replaceChildren(el('thead', null, head), el('tbody', null, rows));
+    renderPlots(block, history, colourOf, mean, t.defaultVersion);
+  }
+
+  function colours(t, history) {
+    var names = [];
+    if (t.defaultVersion != null) names.push(str(t.defaultVersion));
+    (t.versions || []).concat(history.versions || []).forEach(function (v) { if (names.indexOf(str(v.version)) === -1) names.push(str(v.version)); });
+    return function (name) { return VERSION_COLOURS[Math.max(0, names.indexOf(str(name))) % VERSION_COLOURS.length]; };
+  }
+
+  function plotData(history, metric) {
+    var data = [history.times];
+    history.versions.forEach(function (v) {
+      if (metric === 'rps') data.push(v.requestsPerSecond);
+      else if (metric === 'share') data.push(percents(v.share));
+      else if (metric === 'errors') data.push(percents(v.errorRatio));
+      else { data.push(v.p50Ms); data.push(v.p99Ms); }
+    });
+    return data;
+  }
+
+  function percents(ratios) { return ratios.map(function (r) { return r == null ? null : Math.round(r * 10000) / 100; }); }
+
+  function plotSeries(history, metric, colourOf, mean) {
+    var series = [{}];
+    history.versions.forEach(function (v) {
+      var colour = colourOf(v.version);
+      var line = { label: str(v.version), stroke: colour, width: 1.5, points: { show: false } };
+      if (metric !== 'latency') { series.push(line); return; }
+      series.push({ label: str(v.version) + (mean ? ' mean' : ' p50'), stroke: colour, width: 1.2, dash: mean ? undefined : [4, 3], points: { show: false } });
+      series.push({ label: str(v.version) + ' p99', stroke: colour, width: 1.5, points: { show: false }, show: !mean });
+    });
+    return series;
+  }
+
+  function plotWidth(block) {
+    var width = block.el.clientWidth || 800;
+    return Math.max(180, Math.floor((width - 3 * 12) / 4));
+  }
+
+  function renderPlots(block, history, colourOf, mean, defaultVersion) {
+    if (typeof window.uPlot !== 'function') {
+      block.note.hidden = false;
+      block.note.textContent = 'The plotting library did not load.';
+      return;
+    }
+    // New plots when the versions change; otherwise new data in the same plots.
+    var key = JSON.stringify([history.versions.map(function (v) { return v.version; }), mean, defaultVersion]);
+    if (block.key !== key) {
+      destroyPlots(block);
+      block.key = key;
+      PLOTS.forEach(function (def) {
+        var area = el('div', { class: 'plot-area' });
+        var figure = el('figure', { class: 'plot', 'data-metric': def.metric }, el('figcaption', { text: def.metric === 'latency' ? (mean ? 'latency (mean)' : 'latency p50 - - / p99 —') : def.title }), area);
+        block.plotsEl.appendChild(figure);
+        var opts = {
+          width: plotWidth(block),
+          height: 120,
+          legend: { show: false },
+          cursor: { drag: { x: false, y: false } },
+          scales: { x: { time: true }, y: { range: def.range ? def.range : function (u, min, max) { return [0, Math.max(def.min || 0.001, (max || 0) * 1.1)]; } } },
+          axes: [
+            { stroke: '#6b7385', size: 24, grid: { show: false }, font: '10px system-ui' },
+            { stroke: '#6b7385', size: 52, font: '10px system-ui', values: function (u, vals) { return vals.map(def.fmt); } },
+          ],
+          series: plotSeries(history, def.metric, colourOf, mean),
+        };
+        block.plots.push({ def: def, plot: new window.uPlot(opts, plotData(history, def.metric), area) });
+      });
+    } else {
+      block.plots.forEach(function (p) { p.plot.setData(plotData(history, p.def.metric)); });
+    }
+    block.updates++;
+    block.el.setAttribute('data-updates', String(block.updates));
+    var points = history.versions.reduce(function (n, v) { return n + v.requestsPerSecond.filter(function (x) { return x != null; }).length; }, 0);
+    block.el.setAttribute('data-points', String(points));
+  }
+
+  function resizePlots() {
+    Object.keys(trafficBlocks).forEach(function (id) {
+      var block = trafficBlocks[id];
+      var width = plotWidth(block);
+      block.plots.forEach(function (p) { p.plot.setSize({ width: width, height: 120 }); });
+    });
+  }
+
+  // ---- routing nodes (GET v1/nodes) ----------------------------------------
+
+  function agoMs(ms) {
+    if (ms == null) return '–';
+    var s = Math.max(0, Math.round(ms / 1000));
+    return s < 60 ? s + ' s ago' : s < 3600 ? Math.floor(s / 60) + ' min ago' : Math.floor(s / 3600) + ' h ago';
+  }
+
+  function sameText(match) { return match === null || match === undefined ? '' : match ? 'same' : 'differs'; }
+
+  // The fleet and the rollouts live in Redis: an agent without it has neither to show.
+  function redisConfigured() { return !!(lastState && lastState.redis && lastState.redis.configured); }
+
+  function refreshFleet() {
+    if (!redisConfigured()) { $('fleet').hidden = true; return; }
+    fetch(nodesUrl, { cache: 'no-store', headers: stateHeaders })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) { renderFleet(body); })
+      .catch(function () { /* the state's banner tells */ });
+  }
+
+  function renderFleet(body) {
+    // Without Redis (503) there is no fleet to show.
+    if (!body || !Array.isArray(body.nodes)) { $('fleet').hidden = true; return; }
+    var now = Date.now();
+    var rows = body.nodes.map(function (n) {
+      var bad = !!n.outOfStep;
+      return el('tr', { class: 'node-row' + (bad ? ' out-of-step' : ''), 'data-node-id': str(n.nodeId), 'data-out-of-step': bad ? 'true' : 'false', 'data-live': n.live ? 'true' : 'false' },
+        el('td', null, el('span', { class: 'mono', text: str(n.nodeId) }), n.self ? el('span', { class: 'tag', text: 'this node' }) : null),
+        el('td', { text: str(n.dataPlane || 'nginx') }),
+        el('td', null, el('span', { class: 'mono', text: n.tableVersion == null ? 'none' : str(n.tableVersion) }), ' ',
+          el('span', { class: n.tableMatches === false ? 'bad' : 'muted', text: sameText(n.tableMatches) })),
+        el('td', null, n.policies ? [el('span', { text: n.policies.count + (n.policies.count === 1 ? ' policy' : ' policies') }), ' ',
+          el('span', { class: n.policiesMatch === false ? 'bad' : 'muted', text: sameText(n.policiesMatch) })] : el('span', { class: 'muted', text: '–' })),
+        el('td', { text: n.lastPushAt ? agoMs(now - n.lastPushAt) : '–' }),
+        el('td', { class: n.drainsAwaiting > 0 ? 'warn' : '', text: String(n.drainsAwaiting || 0) }),
+        el('td', { text: agoMs(n.heartbeatAgeMs) }),
+        el('td', null, bad
+          ? el('span', { class: 'badge badge-unhealthy', title: (n.problems || []).join('; '), text: 'out of step' })
+          : el('span', { class: 'badge badge-published', text: 'in step' }),
+          bad ? el('div', { class: 'reason', text: (n.problems || []).join('; ') }) : null));
+    });
+    var list = $('fleet-list');
+    list.replaceChildren.apply(list, rows);
+    var out = body.nodes.filter(function (n) { return n.outOfStep; }).length;
+    $('fleet-count').textContent = '(' + body.nodes.length + (out ? ', ' + out + ' out of step' : '') + ')';
+    $('fleet').hidden = false;
+  }
+
+  // ---- rollouts (GET v1/rollouts) ------------------------------------------
+
+  function refreshRollouts() {
+    if (!redisConfigured()) { $('rollouts').hidden = true; return; }
+    fetch(rolloutsUrl, { cache: 'no-store', headers: stateHeaders })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) { renderRollouts(body && body.rollouts); })
+      .catch(function () { /* the state's banner tells */ });
+  }
+
+  function renderRollouts(rollouts) {
+    var list = $('rollout-list');
+    var cards = (rollouts || []).map(function (r) {
+      var steps = (Array.isArray(r.steps) ? r.steps : []).concat([100]);
+      var chips = steps.map(function (p) {
+        var cls = 'step' + (p === r.percent ? ' step-current' : p < r.percent ? ' step-done' : '');
+        return el('span', { class: cls, 'data-percent': String(p), text: p + ' %' });
+      });
+      var to = r.to || {};
+      var from = r.from || {};
+      return el('div', { class: 'rollout', 'data-app': str(r.app), 'data-phase': str(r.phase) },
+        el('div', { class: 'rollout-head' },
+          el('span', { class: 'mono app-id', text: str(r.app) }),
+          el('span', { class: 'mono', text: str(from.version) + ' → ' + str(to.version) }),
+          el('span', { class: 'badge badge-' + (r.phase === 'done' ? 'published' : r.phase === 'aborted' || r.phase === 'aborting' ? 'draining' : 'warming'), text: str(r.phase) })),
+        el('div', { class: 'steps' }, chips),
+        el('div', { class: 'rollout-shares' },
+          el('span', { class: 'label', text: 'share set' }), ' ', el('span', { class: 'mono r-set', text: num(r.percent) === null ? '–' : r.percent + ' %' }), '   ',
+          el('span', { class: 'label', text: 'measured here' }), ' ', el('span', { class: 'mono r-measured', text: num(r.measuredPercent) === null ? '–' : r.measuredPercent.toFixed(1) + ' %' }),
+          el('span', { class: 'muted small', text: '  started ' + clock(r.startedAt) + (r.by ? ' by ' + str(r.by) : '') })));
+    });
+    list.replaceChildren.apply(list, cards);
+    $('rollout-count').textContent = '(' + cards.length + ')';
+    $('rollouts').hidden = cards.length === 0;
+  }
+
   // ---- start -------------------------------------------------------------
 
-  $('filter').addEventListener('input', function () { render(); });
+  var filterTimer = null;
+  $('filter').addEventListener('input', function () {
+    if (filterTimer !== null) clearTimeout(filterTimer);
+    filterTimer = setTimeout(function () { filterTimer = null; pageOffset = 0; refresh(); }, FILTER_DEBOUNCE_MS);
+  });
+  $('page-prev').addEventListener('click', function () { pageOffset = Math.max(0, pageOffset - PAGE_SIZE); refresh(); });
+  $('page-next').addEventListener('click', function () { pageOffset += PAGE_SIZE; refresh(); });
+  window.addEventListener('resize', function () { resizePlots(); });
+  scheduleTraffic(0);
+  setInterval(function () {
+    if (document.visibilityState === 'visible') { refreshFleet(); refreshRollouts(); }
+  }, FLEET_POLL_MS);
   setInterval(function () { renderSyncTime(); updateReconnectText(); }, 1000);
   setInterval(function () {
     if (document.visibilityState === 'visible' && refreshTimer === null) refresh();

@@ -6,6 +6,7 @@
  * invalid policy is logged once per change and the last good one stays,
  * Redis away keeps every last good policy, as on nginx nodes.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isCidr } from '../../policy/cidr.js';
@@ -18,6 +19,8 @@ export class HaproxyPolicyFeed implements PolicySource {
   /** Text last read per app, good or not: problems are logged once per change. */
   private readonly seen = new Map<string, string | null>();
   private readonly records = new Map<string, string>();
+  /** md5 of the text of each record, as the nginx plugin tells its own (the fleet view compares them). */
+  private readonly digestsByApp = new Map<string, string>();
   /** Apps whose policy has a region rule: the CIDR→region table is read for them. */
   private readonly regionApps = new Set<string>();
   private regionsText: string | null = null;
@@ -52,6 +55,11 @@ export class HaproxyPolicyFeed implements PolicySource {
     return this.records.get(app) ?? null;
   }
 
+  /** The watched apps → md5 of the policy text in force (null: none). */
+  digests(): Map<string, string | null> {
+    return new Map(this.apps.map((app) => [app, this.digestsByApp.get(app) ?? null]));
+  }
+
   /** The Redis hash <prefix>regions as an x:regions record, while some policy has a region rule. */
   regions(): string | null {
     return this.regionApps.size > 0 ? this.regionsText : null;
@@ -66,6 +74,7 @@ export class HaproxyPolicyFeed implements PolicySource {
       if (sorted.includes(app)) continue;
       this.seen.delete(app);
       this.records.delete(app);
+      this.digestsByApp.delete(app);
       this.regionApps.delete(app);
     }
     if (added) this.poke();
@@ -104,6 +113,7 @@ export class HaproxyPolicyFeed implements PolicySource {
       this.seen.set(app, text);
       if (text === null) {
         this.regionApps.delete(app);
+        this.digestsByApp.delete(app);
         if (this.records.delete(app)) {
           changed = true;
           this.log.info({ app }, `no split policy for app ${app} any more; it uses its default version`);
@@ -117,6 +127,7 @@ export class HaproxyPolicyFeed implements PolicySource {
       }
       if (usesRegion(check.policy)) this.regionApps.add(app);
       else this.regionApps.delete(app);
+      this.digestsByApp.set(app, createHash('md5').update(text).digest('hex'));
       const record = policyRecord(check.policy);
       if (this.records.get(app) !== record) {
         this.records.set(app, record);

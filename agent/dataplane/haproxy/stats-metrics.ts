@@ -10,11 +10,12 @@
  * and `edgeroute_haproxy_server_*` per task. HAProxy is read when Prometheus
  * scrapes (at most once a second, on a connection of its own, so the control
  * loop never waits for it, and a reload's new worker is the one read); its counters become monotonic Prometheus counters
- * in monotonic-counters.ts.
+ * in ../monotonic-counters.ts.
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { MonotonicCounters, type CounterReading } from './monotonic-counters.js';
+import type { TrafficCounters, TrafficReading, TrafficSource } from '../data-plane.js';
+import { MonotonicCounters, type CounterReading } from '../monotonic-counters.js';
 import { HaproxyRuntime } from './runtime-client.js';
 import { parseInfoGeneration } from './runtime-plan.js';
 
@@ -139,14 +140,21 @@ function counterValues(columns: ReadonlyMap<string, number>): number[] {
   return COUNTER_COLUMNS.map((c) => columns.get(c) ?? 0);
 }
 
-/** The metrics, registered on the agent's registry; read from HAProxy at scrape time. */
-export class HaproxyStatsMetrics {
+/**
+ * The metrics, registered on the agent's registry; read from HAProxy at
+ * scrape time, and by the traffic sampler (readTraffic), which shares the
+ * readings: responses by class per app version, and HAProxy's average
+ * response time (rtime: to the server's response headers, over its last 1024
+ * requests; HAProxy keeps no latency histogram).
+ */
+export class HaproxyStatsMetrics implements TrafficSource {
   private readonly backendCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
   private readonly serverCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
   private reading: Promise<void> | null = null;
   private readAt = -Infinity;
   private failing = false;
   private closed = false;
+  private traffic: TrafficCounters[] = [];
   private readonly up: Gauge;
   private readonly requests: Counter<string>;
   private readonly serverResponses: Counter<string>;
@@ -170,6 +178,14 @@ export class HaproxyStatsMetrics {
       backend: new Gauge({ name: `edgeroute_haproxy_${f.name}`, help: `${f.help}, by app and version`, labelNames: backendLabels, registers, collect: read }),
       server: new Gauge({ name: `edgeroute_haproxy_server_${f.name}`, help: `${f.help}, by task`, labelNames: serverLabels, registers, collect: read }),
     }));
+  }
+
+  /** The HTTP backends' counters by app and version, from a reading at most minIntervalMs old. */
+  async readTraffic(): Promise<TrafficReading> {
+    if (this.closed) throw new Error("HAProxy's counters are no longer read (the agent stops)");
+    await this.read();
+    if (this.failing) throw new Error("cannot read HAProxy's counters (show stat)");
+    return { latencyBounds: null, series: this.traffic };
   }
 
   /** Stops reading HAProxy: later scrapes keep the last values. */
@@ -227,6 +243,15 @@ export class HaproxyStatsMetrics {
       (row.server ? readings.server : readings.backend).push({ source: row.source, owner: key, values: counterValues(row.columns) });
     }
     const totals = { backend: this.backendCounters.add(generation, readings.backend), server: this.serverCounters.add(generation, readings.server) };
+
+    const traffic: TrafficCounters[] = [];
+    for (const [key, { labels, server, rows: same }] of groups) {
+      const total = totals.backend.get(key);
+      if (server || labels.mode !== 'http' || !total) continue;
+      const rtime = Math.max(...same.map((r) => r.columns.get('rtime') ?? 0)) / 1000;
+      traffic.push({ app: labels.app as string, version: labels.version as string, responses: total.slice(0, STATUS_CLASSES.length), latencyBuckets: null, latencySeconds: null, recentMeanSeconds: rtime });
+    }
+    this.traffic = traffic;
 
     for (const metric of [this.requests, this.serverResponses, ...this.counters.flatMap((c) => [c.backend, c.server]), ...this.gauges.flatMap((g) => [g.backend, g.server])]) metric.reset();
     for (const [key, { labels, server, rows: same }] of groups) {

@@ -1,6 +1,7 @@
 /** The plugin's admin endpoint on the routing node's nginx. */
 import { Agent, request } from 'undici';
 import type { InflightReport } from '../data-plane.js';
+import type { PluginCountersBody } from './plugin-traffic.js';
 import { pushBodyText, type PushBody } from './push-format.js';
 
 /** `generation`: the nginx that took the push (it changes when nginx restarts). */
@@ -11,6 +12,8 @@ export interface PluginStatus {
   readonly generation: string | null;
   /** The Lua plugin's release; null from a plugin older than 0.2.0. */
   readonly pluginVersion: string | null;
+  /** Multi-version apps → md5 of the split policy text nginx applies (null: none); null from a plugin that does not say. */
+  readonly policyDigests: ReadonlyMap<string, string | null> | null;
 }
 
 export class NginxAdmin {
@@ -59,12 +62,26 @@ export class NginxAdmin {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (!res.ok) throw new Error(`nginx admin status answered HTTP ${res.status}`);
-    const body = (await res.json()) as { version?: unknown; generation?: unknown; plugin_version?: unknown };
+    const body = (await res.json()) as { version?: unknown; generation?: unknown; plugin_version?: unknown; policies?: unknown };
     return {
       version: typeof body.version === 'string' ? body.version : null,
       generation: typeof body.generation === 'string' ? body.generation : null,
       pluginVersion: typeof body.plugin_version === 'string' ? body.plugin_version : null,
+      policyDigests: policyDigests(body.policies),
     };
+  }
+
+  /** Each worker's request counters, as stored (see plugin-traffic.ts). */
+  async counters(): Promise<PluginCountersBody> {
+    const res = await fetch(`${this.baseUrl}/metrics?format=json`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (!res.ok) throw new Error(`nginx admin metrics answered HTTP ${res.status}`);
+    const body = (await res.json()) as unknown;
+    // A plugin older than the JSON view answers Prometheus text, which res.json() refused above.
+    if (typeof body !== 'object' || body === null) throw new Error('nginx admin metrics answered no JSON object');
+    return body as PluginCountersBody;
   }
 
   async inflight(taskIds: readonly string[]): Promise<InflightReport> {
@@ -81,4 +98,17 @@ export class NginxAdmin {
     }
     return { version: typeof body.version === 'string' ? body.version : null, settled: body.settled === true, backends };
   }
+}
+
+/** The status's `policies` ({app: {digest}}); null when no app says a digest (a plugin older than the field). */
+function policyDigests(policies: unknown): Map<string, string | null> | null {
+  if (typeof policies !== 'object' || policies === null) return null;
+  const digests = new Map<string, string | null>();
+  let told = false;
+  for (const [app, view] of Object.entries(policies as Record<string, unknown>)) {
+    const digest = typeof view === 'object' && view !== null ? (view as { digest?: unknown }).digest : undefined;
+    if (digest !== undefined) told = true;
+    digests.set(app, typeof digest === 'string' ? digest : null);
+  }
+  return told || digests.size === 0 ? digests : null;
 }

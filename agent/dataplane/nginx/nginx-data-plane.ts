@@ -7,8 +7,9 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RoutingTable } from '../../core/routing-table.js';
-import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
+import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange, TrafficReading, TrafficSource } from '../data-plane.js';
 import { NginxAdmin } from './admin.js';
+import { PluginTraffic } from './plugin-traffic.js';
 import { PluginVersionWatch } from './plugin-version.js';
 import { SnapshotFile } from './snapshot-file.js';
 
@@ -20,8 +21,11 @@ export interface NginxDataPlaneOptions {
   readonly snapshotFile: string | null;
 }
 
-export class NginxDataPlane implements DataPlane {
+export class NginxDataPlane implements DataPlane, TrafficSource {
   readonly name = 'nginx';
+  /** The split policies nginx applies, by app (md5 of the text), from its last status; null until known. */
+  policyDigests: ReadonlyMap<string, string | null> | null = null;
+  private readonly traffic = new PluginTraffic();
   private readonly admin: NginxAdmin;
   private readonly plugin: PluginVersionWatch;
   private readonly snapshot: SnapshotFile | null;
@@ -43,11 +47,16 @@ export class NginxDataPlane implements DataPlane {
   async status(): Promise<DataPlaneStatus> {
     const status = await this.admin.status();
     this.plugin.observe(status.pluginVersion);
+    this.policyDigests = status.policyDigests;
     return { version: status.version, generation: status.generation };
   }
 
   inflight(taskIds: readonly string[]): Promise<InflightReport> {
     return this.admin.inflight(taskIds);
+  }
+
+  async readTraffic(): Promise<TrafficReading> {
+    return this.traffic.read(await this.admin.counters());
   }
 
   get release(): string | null {

@@ -1,0 +1,86 @@
+/**
+ * Every routing node beside this one: does it apply the same routing table
+ * and the same split policies, is its agent alive, which drains wait for its
+ * acknowledgement. A node out of step says why, in words. Pure: the
+ * heartbeats, the drain marks and the clock come in.
+ */
+
+/** A node's heartbeat, as the registry reads it (fleet/node-registry.ts's FleetNode). */
+export interface NodeHeartbeat {
+  readonly nodeId: string;
+  readonly heartbeatAt: number;
+  readonly startedAt: number;
+  readonly tableVersion: string | null;
+  readonly apiUrl: string | null;
+  readonly dataPlane?: string;
+  /** Its routing group (--group); null: the apps without one. */
+  readonly group?: string | null;
+  readonly heartbeatMs?: number;
+  readonly lastPushAt?: number | null;
+  readonly policies?: { readonly count: number; readonly digest: string } | null;
+  readonly stoppedAt?: number;
+  readonly live: boolean;
+}
+
+/** A drain mark and the nodes that acknowledged it. */
+export interface DrainAcks {
+  readonly taskId: string;
+  readonly acks: Readonly<Record<string, { readonly inflight: number; readonly settled: boolean }>>;
+}
+
+export interface NodeView extends NodeHeartbeat {
+  /** The node serving this view. */
+  readonly self: boolean;
+  readonly heartbeatAgeMs: number;
+  /** Its table is this node's; null when either holds none, or it routes another group (another table by design). */
+  readonly tableMatches: boolean | null;
+  /** Its split policies are this node's; null when either does not say. */
+  readonly policiesMatch: boolean | null;
+  /** Drain marks still waiting for this node (no acknowledgement, or requests still in flight). */
+  readonly drainsAwaiting: number;
+  readonly outOfStep: boolean;
+  /** Why it is out of step. */
+  readonly problems: readonly string[];
+}
+
+/** A heartbeat this many periods late is flagged before the TTL makes the node stop counting. */
+export const LATE_HEARTBEATS = 3;
+const DEFAULT_HEARTBEAT_MS = 2_000;
+
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+
+export function fleetView(
+  nodes: readonly NodeHeartbeat[],
+  self: { readonly nodeId: string; readonly group: string | null; readonly tableVersion: string | null; readonly policies: { readonly digest: string } | null },
+  drains: readonly DrainAcks[],
+  now: number,
+): NodeView[] {
+  return nodes.map((node) => {
+    const isSelf = node.nodeId === self.nodeId;
+    const age = Math.max(0, now - node.heartbeatAt);
+    const sameGroup = (node.group ?? null) === self.group;
+    const tableMatches = !sameGroup || node.tableVersion === null || self.tableVersion === null ? null : node.tableVersion === self.tableVersion;
+    const policiesMatch = !sameGroup || node.policies == null || self.policies === null ? null : node.policies.digest === self.policies.digest;
+    const drainsAwaiting = node.live
+      ? drains.filter((d) => {
+          const ack = d.acks[node.nodeId];
+          return ack === undefined || ack.inflight > 0 || !ack.settled;
+        }).length
+      : 0;
+    const problems: string[] = [];
+    if (node.stoppedAt !== undefined) problems.push(`agent stopped ${seconds(now - node.stoppedAt)} ago; its data plane keeps the last table`);
+    else if (!node.live) problems.push(`no heartbeat for ${seconds(age)}`);
+    else if (age > LATE_HEARTBEATS * (node.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)) problems.push(`heartbeat ${seconds(age)} old`);
+    if (node.tableVersion === null) problems.push('its data plane holds no routing table');
+    else if (tableMatches === false) problems.push(`table ${node.tableVersion}, not ${self.tableVersion}`);
+    if (policiesMatch === false) problems.push('applies other split policies');
+    return { ...node, self: isSelf, heartbeatAgeMs: age, tableMatches, policiesMatch, drainsAwaiting, outOfStep: problems.length > 0, problems };
+  });
+}
+
+/** The digest of a node's split policies: app → md5 of each policy's text, in one string. */
+export function policiesSummary(digests: ReadonlyMap<string, string | null> | null | undefined, md5: (text: string) => string): { count: number; digest: string } | null {
+  if (!digests) return null;
+  const lines = [...digests].filter(([, d]) => d !== null).map(([app, d]) => `${app}\t${d}`).sort();
+  return { count: lines.length, digest: md5(lines.join('\n')).slice(0, 12) };
+}
