@@ -17,7 +17,7 @@ import { waitFor } from '../agent/sandbox/wait.js';
 import { median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 import { startLuaFloor, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
 import type { NginxProcess } from '../agent/sandbox/nginx-process.js';
-import { cpuMs } from './lib/proc.js';
+import { cpuTimesMs } from './lib/proc.js';
 import { pushTable, type BenchApp } from './lib/push.js';
 import { runWrk } from './lib/wrk.js';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
@@ -36,16 +36,16 @@ function prelude(lua: string): (conf: string) => string {
   return (conf) => replaceOnce(conf, 'init_by_lua_block {\n', `init_by_lua_block {\n        do ${lua} end\n`);
 }
 
-const LOG_PHASE = 'log_by_lua_block {\n                require("edgeroute.plugin").log()\n            }\n';
+const LOG_PHASE = 'log_by_lua_block {\n                package.loaded["edgeroute.plugin"].log()\n            }\n';
 const VERSION_HEADER = 'proxy_set_header X-Edgeroute-Version $edgeroute_version;\n';
-const ADD_HEADERS = ['add_header Set-Cookie $edgeroute_sticky_cookie always;\n', 'add_header Strict-Transport-Security $edgeroute_hsts always;\n'];
+const PHASE_CALLS = ['package.loaded["edgeroute.plugin"].access()', 'package.loaded["edgeroute.plugin"].balance()', 'package.loaded["edgeroute.plugin"].log()'];
 
 /** edgeroute's own nginx.conf with each plugin call made a no-op (the balancer sets a fixed peer): the template's cost without the plugin's. */
-function templateFloor(port: number): (conf: string) => string {
+function templateFloor(port: number, lua: { access?: string; balancer?: string; log?: string } = {}): (conf: string) => string {
   return (conf) => {
-    let out = replaceOnce(conf, 'require("edgeroute.plugin").access()', '');
-    out = replaceOnce(out, 'require("edgeroute.plugin").balance()', `require("ngx.balancer").set_current_peer("127.0.0.1", ${port})`);
-    return replaceOnce(out, 'require("edgeroute.plugin").log()', '');
+    let out = replaceOnce(conf, 'package.loaded["edgeroute.plugin"].access()', lua.access ?? '');
+    out = replaceOnce(out, 'package.loaded["edgeroute.plugin"].balance()', `package.loaded["ngx.balancer"].set_current_peer("127.0.0.1", ${port}) ${lua.balancer ?? ''}`);
+    return replaceOnce(out, 'package.loaded["edgeroute.plugin"].log()', lua.log ?? '');
   };
 }
 
@@ -65,7 +65,21 @@ function variants(firstPort: number): Variant[] {
   return [
     { key: 'a', label: 'plain proxy_pass', router: 'plain', host: 'one.bench' },
     { key: 'floor', label: 'floor: plain proxy + no-op access, balancer and log Lua', router: 'floor', host: 'one.bench' },
-    { key: 'floor_t', label: "floor in edgeroute's nginx.conf (maps, headers; plugin calls made no-ops)", router: 'edge', host: 'one.bench', editConf: templateFloor(firstPort) },
+    { key: 'floor_t', label: "floor in edgeroute's nginx.conf (its map, set and proxy headers; plugin calls made no-ops)", router: 'edge', host: 'one.bench', editConf: templateFloor(firstPort) },
+    {
+      key: 'floor_t_ctx',
+      label: 'floor_t + ngx.ctx: two fields written in access, read in balancer and log',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: templateFloor(firstPort, { access: 'local c = ngx.ctx; c.v = 1; c.s = 2', balancer: 'local v = ngx.ctx.v', log: 'local v = ngx.ctx.v' }),
+    },
+    {
+      key: 'floor_t_vars',
+      label: 'floor_t + $host read and $edgeroute_version set in access, $http_upgrade read in balancer',
+      router: 'edge',
+      host: 'one.bench',
+      editConf: templateFloor(firstPort, { access: 'local h = ngx.var.host; ngx.var.edgeroute_version = "stable"', balancer: 'local u = ngx.var.http_upgrade' }),
+    },
     { key: 'b', label: 'edgeroute, one-version app (b)', router: 'edge', host: 'one.bench' },
     { key: 'no_log', label: 'b without the log phase (metrics, in-flight leave)', router: 'edge', host: 'one.bench', editConf: (c) => replaceOnce(c, LOG_PHASE, '') },
     { key: 'no_metrics', label: 'b without request metrics', router: 'edge', host: 'one.bench', editConf: prelude('require("edgeroute.metrics").log = function() end') },
@@ -93,28 +107,27 @@ function variants(firstPort: number): Variant[] {
       editConf: prelude('require("edgeroute.swrr").pick = function(self) return self.peers[1] end'),
     },
     {
-      key: 'no_headers',
-      label: 'b without the version header to the backend and the two add_header lines',
+      key: 'no_version_header',
+      label: 'b without the X-Edgeroute-Version header to the backend',
       router: 'edge',
       host: 'one.bench',
-      editConf: (c) => ADD_HEADERS.reduce((text, line) => replaceOnce(text, line, ''), replaceOnce(c, VERSION_HEADER, '')),
+      editConf: (c) => replaceOnce(c, VERSION_HEADER, ''),
     },
     {
-      key: 'no_host_map',
-      label: "b with Host $http_host instead of the $edgeroute_upstream_host map",
+      key: 'require_calls',
+      label: 'b with the phases calling require("edgeroute.plugin") instead of package.loaded (as before)',
       router: 'edge',
       host: 'one.bench',
-      editConf: (c) => replaceOnce(c, 'proxy_set_header Host $edgeroute_upstream_host;', 'proxy_set_header Host $http_host;'),
+      editConf: (c) => PHASE_CALLS.reduce((text, call) => replaceOnce(text, call, call.replace('package.loaded["edgeroute.plugin"]', 'require("edgeroute.plugin")')), c),
     },
     {
-      key: 'no_all',
-      label: 'b without log phase, headers and host map',
+      key: 'no_log_no_header',
+      label: 'b without the log phase and the version header',
       router: 'edge',
       host: 'one.bench',
       editConf: compose(
         (c) => replaceOnce(c, LOG_PHASE, ''),
-        (c) => ADD_HEADERS.reduce((text, line) => replaceOnce(text, line, ''), replaceOnce(c, VERSION_HEADER, '')),
-        (c) => replaceOnce(c, 'proxy_set_header Host $edgeroute_upstream_host;', 'proxy_set_header Host $http_host;'),
+        (c) => replaceOnce(c, VERSION_HEADER, ''),
       ),
     },
     { key: 'leastconn', label: 'an app with edgeroute.balance=leastconn', router: 'edge', host: 'lc.bench' },
@@ -176,22 +189,36 @@ export const dataplaneParts: Benchmark = {
       const target = (r: (typeof running)[number]) => ({ url: `${r.url}${P_PATH}`, headers: { ...HEADERS, host: r.variant.host }, connections });
       for (const r of running) await runWrk({ ...target(r), durationSeconds: 1 }); // warm-up
       const cpu: Record<string, number[]> = Object.fromEntries(running.map((r) => [r.variant.key, []]));
+      // User time alone, summed over the rounds (it is counted in 10 ms ticks; the sum evens that out).
+      const userMs: Record<string, number> = Object.fromEntries(running.map((r) => [r.variant.key, 0]));
+      const requests: Record<string, number> = Object.fromEntries(running.map((r) => [r.variant.key, 0]));
       const rps: Record<string, number[]> = Object.fromEntries(running.map((r) => [r.variant.key, []]));
       for (let round_ = 0; round_ < rounds; round_++) {
         // Rotated (and reversed every other round) so that no variant always follows another.
         const order = running.map((_, i) => running[(i + round_) % running.length]!);
         if (round_ % 2 === 1) order.reverse();
         for (const r of order) {
-          const workerCpu = () => r.process.workerPids().reduce((sum, pid) => sum + cpuMs(pid), 0);
+          const workerCpu = () =>
+            r.process.workerPids().reduce(
+              (sum, pid) => {
+                const t = cpuTimesMs(pid);
+                return { user: sum.user + t.userMs, total: sum.total + t.userMs + t.systemMs };
+              },
+              { user: 0, total: 0 },
+            );
           const before = workerCpu();
           const result = await runWrk({ ...target(r), durationSeconds: seconds });
           if (result.failed > 0) throw new Error(`${r.variant.key}: ${result.failed} of ${result.requests} requests failed; the setup is broken`);
-          cpu[r.variant.key]!.push(((workerCpu() - before) * 1000) / result.requests);
+          const after = workerCpu();
+          cpu[r.variant.key]!.push(((after.total - before.total) * 1000) / result.requests);
+          userMs[r.variant.key]! += after.user - before.user;
+          requests[r.variant.key]! += result.requests;
           rps[r.variant.key]!.push(result.requestsPerSecond);
         }
         ctx.progress(`round ${round_ + 1}/${rounds}: ${running.map((r) => `${r.variant.key} ${round(cpu[r.variant.key]!.at(-1)!, 2)}`).join(', ')} µs`);
       }
       const b = cpu.b!;
+      const userUs = (key: string) => ((userMs[key] ?? NaN) * 1000) / (requests[key] ?? NaN);
       const table = Object.fromEntries(
         running.map((r) => {
           const mine = cpu[r.variant.key]!;
@@ -203,6 +230,8 @@ export const dataplaneParts: Benchmark = {
               // Negative: this variant costs less than b by that much.
               minusBUs: round(median(mine.map((us, i) => us - (b[i] ?? NaN))), 2),
               ratioToB: round(median(mine.map((us, i) => us / (b[i] ?? NaN)))),
+              userUsPerRequest: round(userUs(r.variant.key), 2),
+              userMinusBUs: round(userUs(r.variant.key) - userUs('b'), 2),
               requestsPerSecond: round(median(rps[r.variant.key]!), 0),
               rounds: mine.map((us) => round(us, 2)),
             },
@@ -210,9 +239,15 @@ export const dataplaneParts: Benchmark = {
         }),
       );
       return {
-        summary: running.map((r) => `${r.variant.key} ${table[r.variant.key]!.cpuUsPerRequest} µs (${table[r.variant.key]!.minusBUs >= 0 ? '+' : ''}${table[r.variant.key]!.minusBUs})`).join(', '),
+        summary: `CPU per request, µs (vs b; user time alone, vs b): ${running
+          .map((r) => {
+            const v = table[r.variant.key]!;
+            const signed = (n: number) => `${n >= 0 ? '+' : ''}${n}`;
+            return `${r.variant.key} ${v.cpuUsPerRequest} (${signed(v.minusBUs)}; ${v.userUsPerRequest}, ${signed(v.userMinusBUs)})`;
+          })
+          .join(', ')}`,
         targets: [],
-        results: { setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, workers: 1, path: P_PATH, measure: "the nginx worker's CPU time (user + system, /proc) per request" }, variants: table },
+        results: { setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, workers: 1, path: P_PATH, measure: "the nginx worker's CPU time (user + system, /proc) per request: medians of rounds; user time alone: summed over rounds" }, variants: table },
       };
     } finally {
       client.disconnect();

@@ -36,9 +36,20 @@ export function treeMemoryMb(pid: number): { rssMb: number; peakRssMb: number; p
 
 /** CPU time (user + system) a process has used, in milliseconds, from /proc/PID/stat. */
 export function cpuMs(pid: number): number {
+  const { userMs, systemMs } = cpuTimesMs(pid);
+  return userMs + systemMs;
+}
+
+/**
+ * User and system CPU time apart, in milliseconds. User time is the process's
+ * own code (nginx, Lua); system time also takes the loopback's packet work
+ * that the kernel charges to whichever process is running, so on a shared
+ * machine it carries other processes' traffic too.
+ */
+export function cpuTimesMs(pid: number): { userMs: number; systemMs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100;
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  return { userMs: (Number(fields[11]) * 1000) / ticksPerSecond, systemMs: (Number(fields[12]) * 1000) / ticksPerSecond };
 }
