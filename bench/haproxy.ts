@@ -5,7 +5,7 @@
  *   scale-up and kill loop, with the agent on --haproxy-socket);
  * - a whole table of 10,000 apps and 100,000 tasks applied to HAProxy
  *   through its runtime API: time, commands' bytes, worker memory, and the
- *   time of one task change after it.
+ *   median time of one task change after it (20 changes, one app each).
  */
 import { pino } from 'pino';
 import { HaproxyDataPlane } from '../agent/dataplane/haproxy/haproxy-data-plane.js';
@@ -13,7 +13,7 @@ import type { AppRoute } from '../agent/core/routing-table.js';
 import { hashString } from '../agent/core/hash.js';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { startHaproxy, type HaproxyProcess } from '../test/helpers/haproxy-node.js';
-import { atMost, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
+import { atMost, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 import { startStaticBackends } from './lib/nginx-fixtures.js';
 import { memoryMb } from './lib/proc.js';
 import { latencyStats, measurePublication } from './publication.js';
@@ -60,21 +60,31 @@ export async function wholeTable(ctx: BenchContext, ports: readonly number[], ap
     const last = `app-${apps - 1}.scale.bench`;
     const answered = await httpGet(`${node.publicUrl}/`, { host: last });
     if (answered.status !== 200) throw new Error(`${last} answered ${answered.status} after the apply`);
-    // One task more on one app: what a deploy or a scale costs once the table is there.
-    const id = '/scale/app-0';
-    const grown = routes[id]!;
-    const stable = grown.versions['stable']!;
-    const more = { ...grown, versions: { stable: { ...stable, backends: [...stable.backends, { id: 'scale_app-0.task-new', address: '127.0.0.1', port: ports[0] as number, weight: 100 }] } } };
-    const changeStarted = performance.now();
-    const changed = await plane.apply({ version: 'scale-2', base: 'scale-1', apps: { [id]: { ...more, hash: hashString(JSON.stringify(more)) } } });
-    const changeMs = performance.now() - changeStarted;
-    if (!changed.ok) throw new Error(`HAProxy refused the change: ${changed.error}`);
+    // One task more on one app at a time: what a deploy or a scale costs once the table is there.
+    const changeTimes: number[] = [];
+    const changes = ctx.smoke ? 3 : 20;
+    for (let i = 0; i < changes; i++) {
+      const id = `/scale/app-${(i * 487) % apps}`;
+      const grown = routes[id]!;
+      const stable = grown.versions['stable']!;
+      const more = { ...grown, versions: { stable: { ...stable, backends: [...stable.backends, { id: `scale_app-${(i * 487) % apps}.task-new-${i}`, address: '127.0.0.1', port: ports[0] as number, weight: 100 }] } } };
+      const route = { ...more, hash: hashString(JSON.stringify(more)) };
+      routes[id] = route;
+      const changeStarted = performance.now();
+      const changed = await plane.apply({ version: `scale-${i + 2}`, base: `scale-${i + 1}`, apps: { [id]: route } });
+      changeTimes.push(performance.now() - changeStarted);
+      if (!changed.ok) throw new Error(`HAProxy refused the change: ${changed.error}`);
+    }
+    const added = await httpGet(`${node.publicUrl}/`, { host: 'app-0.scale.bench' });
+    if (added.status !== 200) throw new Error(`app-0.scale.bench answered ${added.status} after the changes`);
     return {
       apps,
       tasks: apps * tasks,
       fullApplyMs: round(fullMs, 0),
       fullApplyBytes: applied.bytes,
-      oneTaskChangeMs: round(changeMs, 1),
+      oneTaskChanges: changes,
+      oneTaskChangeMs: round(median(changeTimes), 1),
+      oneTaskChangeMaxMs: round(Math.max(...changeTimes), 1),
       workerRssMb: { before: before.rssMb, after: after.rssMb },
       workerPidUnchanged: (await node.workerPid()) === workerPid,
     };
@@ -98,11 +108,11 @@ export const haproxy: Benchmark = {
       return {
         summary:
           `publish p50 ${publication.publish.p50Ms} ms, p99 ${publication.publish.p99Ms} ms, unpublish p99 ${publication.unpublish.p99Ms} ms; ` +
-          `${table.apps} apps / ${table.tasks} tasks applied in ${table.fullApplyMs} ms, one task change ${table.oneTaskChangeMs} ms, worker RSS ${table.workerRssMb.after} MB`,
+          `${table.apps} apps / ${table.tasks} tasks applied in ${table.fullApplyMs} ms, one task change ${table.oneTaskChangeMs} ms median (max ${table.oneTaskChangeMaxMs}), worker RSS ${table.workerRssMb.after} MB`,
         targets: [
           atMost('HAProxy publish p99 ms', publication.publish.p99Ms, 50),
           atMost('HAProxy unpublish p99 ms', publication.unpublish.p99Ms, 50),
-          atMost('one task change after a 10,000-app table, ms', table.oneTaskChangeMs, 100),
+          atMost('one task change after a 10,000-app table, ms (median)', table.oneTaskChangeMs, 10),
         ],
         results,
       };

@@ -32,6 +32,7 @@ import type { BackendOwner } from './stats-metrics.js';
 import { PortClashes } from './port-clashes.js';
 import { LUA_TARGET } from './lua-records.js';
 import { LuaRouting, type PolicySource } from './lua-routing.js';
+import { IndexedMap } from './indexed-map.js';
 import {
   appHosts,
   diffHostMap,
@@ -74,7 +75,7 @@ interface Routing {
   readonly kind: Kind;
   mapFile: string | null;
   /** What the map holds: host or port → backend. */
-  entries: Map<string, string>;
+  entries: IndexedMap;
   pool: string[];
   /** App → its pool backend. */
   readonly assigned: Map<string, string>;
@@ -84,8 +85,8 @@ export class HaproxyDataPlane implements DataPlane {
   readonly name = 'haproxy';
   readonly release = null;
   private readonly runtime: HaproxyRuntime;
-  private readonly http: Routing = { kind: 'http', mapFile: null, entries: new Map(), pool: [], assigned: new Map() };
-  private readonly tcp: Routing = { kind: 'tcp', mapFile: null, entries: new Map(), pool: [], assigned: new Map() };
+  private readonly http: Routing = { kind: 'http', mapFile: null, entries: new IndexedMap(), pool: [], assigned: new Map() };
+  private readonly tcp: Routing = { kind: 'tcp', mapFile: null, entries: new IndexedMap(), pool: [], assigned: new Map() };
   /** The ports the TCP frontend binds (haproxy-conf --tcp-ports); null: none. */
   private tcpRange: { from: number; to: number } | null = null;
   /** Ports it binds besides the range (added by reloads). */
@@ -108,6 +109,10 @@ export class HaproxyDataPlane implements DataPlane {
   private servers = new ServerModels();
   /** The routes last applied, by app. */
   private routes = new Map<string, AppRoute>();
+  /** Those with a TCP port: what the port checks need, without a pass over every app. */
+  private tcpRoutes = new Map<string, AppRoute>();
+  /** Where the last search for a free backend of each pool kind stopped, in this reconcile. */
+  private readonly freeFrom = new Map<string, number>();
   /** Apps a pool had no backend for, as `kind app`. */
   private readonly unplaced = new Set<string>();
   /** App → why its TCP port is not routed, once warned. */
@@ -230,6 +235,7 @@ export class HaproxyDataPlane implements DataPlane {
     if (change.base === null) {
       looked = new Set([...this.routes.keys(), ...Object.keys(change.apps), ...this.http.assigned.keys(), ...this.tcp.assigned.keys()]);
       this.routes = new Map(Object.entries(change.apps).filter((e): e is [string, AppRoute] => e[1] !== null));
+      this.tcpRoutes = new Map([...this.routes].filter(([, route]) => route.tcpPort !== undefined));
       // After the new routes: an app keeps the backend its hosts point at.
       await this.readBack(sent);
     } else {
@@ -237,6 +243,8 @@ export class HaproxyDataPlane implements DataPlane {
       for (const [id, route] of Object.entries(change.apps)) {
         if (route === null) this.routes.delete(id);
         else this.routes.set(id, route);
+        if (route?.tcpPort !== undefined) this.tcpRoutes.set(id, route);
+        else this.tcpRoutes.delete(id);
       }
     }
     for (const unit of this.unplaced) looked.add(unit.slice(unit.indexOf(' ') + 1));
@@ -274,11 +282,11 @@ export class HaproxyDataPlane implements DataPlane {
     const hostList = parseStrVar(hosts ?? '');
     this.tcpHosts = hostList === null ? null : hostList.split('|').filter((h) => h !== '');
     this.tcpBinds = new Set((parseStrVar(binds ?? '') ?? '').split('|').filter((b) => b !== ''));
-    this.http.entries = parseShowMap(map!);
+    this.http.entries = IndexedMap.from(parseShowMap(map!));
     const report = parseShowStat(stat!);
     this.http.pool = [...report.pool, ...report.balancePool];
     this.tcp.pool = [...report.tcpPool];
-    this.tcp.entries = tcpMap === undefined ? new Map() : parseShowMap(tcpMap);
+    this.tcp.entries = IndexedMap.from(tcpMap === undefined ? [] : parseShowMap(tcpMap));
     const range = { from: parseGetVar(from ?? ''), to: parseGetVar(to ?? '') };
     this.tcpRange = range.from !== null && range.to !== null ? { from: range.from, to: range.to } : null;
     this.servers = ServerModels.of(report.servers.map((s) => this.modelOf(s)));
@@ -314,7 +322,7 @@ export class HaproxyDataPlane implements DataPlane {
   private async reconcile(sent: { bytes: number }, looked: ReadonlySet<string>, whole: boolean): Promise<string[]> {
     const errors: string[] = [];
     // Who else listens on the apps' TCP ports, and whether the node has their addresses (read asynchronously, at most every few seconds).
-    const routes = [...this.routes.values()];
+    const routes = [...this.tcpRoutes.values()];
     const bound = routes.flatMap((r) => (r.tcpPort !== undefined && r.tcpBind !== undefined ? [bindKey(r.tcpBind, r.tcpPort)] : []));
     await this.portClashes.refresh(routes.flatMap((r) => (r.tcpPort === undefined || r.tcpBind !== undefined ? [] : [r.tcpPort])), this.tcp.mapFile === null ? null : this.tcpRange, { own: this.tcpBinds, at: bound });
     await this.localAddresses.refresh(routes.flatMap((r) => (r.tcpPort !== undefined && r.tcpBind !== undefined ? [r.tcpBind] : [])));
@@ -341,10 +349,12 @@ export class HaproxyDataPlane implements DataPlane {
         const backend = routing.assigned.get(app);
         if (backend === undefined) continue;
         routing.assigned.delete(app);
-        for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
+        for (const k of routing.entries.keysOf(backend)) scope.add(k);
         drainCommands.push(...this.drainAllBut(backend, new Set()));
       }
-      const taken = new Set([...routing.assigned.values(), ...(routing.kind === 'http' ? this.lua.extraBackends() : [])]);
+      // Built when a placement is decided (most changes decide none); nothing it is built from changes before.
+      const taken = new LazySet(() => [...routing.assigned.values(), ...(routing.kind === 'http' ? this.lua.extraBackends() : [])]);
+      this.freeFrom.clear();
       for (const app of [...looked].sort()) {
         const route = this.routes.get(app);
         if (!route) continue;
@@ -376,7 +386,7 @@ export class HaproxyDataPlane implements DataPlane {
           taken.add(backend);
         }
         this.unplaced.delete(`${routing.kind} ${app}`);
-        for (const [k, be] of routing.entries) if (be === backend) scope.add(k);
+        for (const k of routing.entries.keysOf(backend)) scope.add(k);
         for (const k of keys) {
           scope.add(k);
           // HTTP hosts get their target once every app is placed (below): the app's backend or the Lua action.
@@ -392,12 +402,17 @@ export class HaproxyDataPlane implements DataPlane {
         }
       }
     }
-    const plan = this.lua.plan(this.routes, (app) => this.http.assigned.get(app));
+    // Planned again for the looked apps only, unless the whole table is (the plan knows which hosts that moved).
+    const plan = this.lua.plan(this.routes, (app) => this.http.assigned.get(app), whole ? null : looked);
     {
       const [, desired, scope] = edits[0]!;
       // Hosts whose target may change with another app's (a shared host, or one leaving the Lua action).
-      for (const [k, target] of this.http.entries) if (target === LUA_TARGET) scope.add(k);
-      for (const [k, target] of plan.hosts) if (target === LUA_TARGET) scope.add(k);
+      const moved = this.lua.changedHosts;
+      if (moved !== null) for (const k of moved) scope.add(k);
+      else {
+        for (const [k, target] of this.http.entries) if (target === LUA_TARGET) scope.add(k);
+        for (const [k, target] of plan.hosts) if (target === LUA_TARGET) scope.add(k);
+      }
       for (const k of scope) {
         const target = plan.hosts.get(k);
         if (target !== undefined) desired.set(k, target);
@@ -412,13 +427,12 @@ export class HaproxyDataPlane implements DataPlane {
     errors.push(...check(serverCommands, await this.sendAll(sent, serverCommands)));
     // The Lua action's records before hosts.map sends a host to it; stale ones after.
     const sendAll = (commands: readonly string[]) => this.sendAll(sent, commands);
-    const defaultBackend = (app: string) => this.http.assigned.get(app);
-    errors.push(...(await this.lua.writeAhead(sendAll, plan, this.routes, defaultBackend)));
+    errors.push(...(await this.lua.writeAhead(sendAll)));
     for (const [routing, desired, scope] of edits) {
       if (routing.mapFile === null) continue;
       errors.push(...(await this.editMap(sent, routing, diffHostMap(routing.entries, desired, scope))));
     }
-    errors.push(...(await this.lua.removeStale(sendAll, plan)));
+    errors.push(...(await this.lua.removeStale(sendAll)));
     errors.push(...check(drainCommands, await this.sendAll(sent, drainCommands)));
     return errors;
   }
@@ -515,8 +529,10 @@ export class HaproxyDataPlane implements DataPlane {
    * versions the app no longer has give theirs back. A version that finds
    * no free backend waits like an app (its requests go to the default).
    */
-  private placeExtras(app: string, route: AppRoute, taken: Set<string>): { servers: string[]; drains: string[] } {
+  private placeExtras(app: string, route: AppRoute, taken: LazySet): { servers: string[]; drains: string[] } {
     const wanted = new Set(Object.keys(route.versions).filter((v) => v !== route.defaultVersion));
+    // Built before any extra is let go of, as it would have been before any change.
+    if (wanted.size > 0 || this.lua.extra.has(app)) taken.build();
     const out = { servers: [] as string[], drains: this.releaseExtras(app, wanted) };
     for (const version of [...wanted].sort()) {
       let backend = this.lua.extra.get(app)?.get(version);
@@ -547,13 +563,13 @@ export class HaproxyDataPlane implements DataPlane {
    * A free pool backend for the app: for HTTP, from the pool of its balance
    * (leastconn, sticky), else from the round-robin pool with one warning.
    */
-  private freeBackend(routing: Routing, route: AppRoute, taken: ReadonlySet<string>): string | undefined {
+  private freeBackend(routing: Routing, route: AppRoute, taken: LazySet): string | undefined {
     const free = (b: string) => !taken.has(b) && !this.servers.holdsAny(b);
-    if (routing.kind === 'tcp') return routing.pool.find(free);
+    if (routing.kind === 'tcp') return this.firstFree(routing, 'tcp', free);
     const want = wantedPoolKind(route);
-    const own = routing.pool.find((b) => poolKind(b) === want && free(b));
+    const own = this.firstFree(routing, want, (b) => poolKind(b) === want && free(b));
     if (own !== undefined || want === 'roundrobin') return own;
-    const fallback = routing.pool.find((b) => poolKind(b) === 'roundrobin' && free(b));
+    const fallback = this.firstFree(routing, 'roundrobin', (b) => poolKind(b) === 'roundrobin' && free(b));
     if (fallback !== undefined && !this.balanceFallbacks.has(route.id)) {
       this.balanceFallbacks.add(route.id);
       this.log.warn({ app: route.id, pool: want }, `no free ${want} backend left in HAProxy's pool for app ${route.id} (haproxy-conf --${want}-pool): it is balanced round robin on this node`);
@@ -561,8 +577,26 @@ export class HaproxyDataPlane implements DataPlane {
     return fallback;
   }
 
+  /**
+   * The first backend of the pool that passes `test`. Within one reconcile a
+   * backend taken or holding servers stays so (servers only drain), so each
+   * search goes on from where the last one of its kind stopped: placing
+   * 10,000 apps is one pass over the pool, not one per app.
+   */
+  private firstFree(routing: Routing, kind: string, test: (backend: string) => boolean): string | undefined {
+    const pool = routing.pool;
+    const cursor = `${routing.kind} ${kind}`;
+    for (let i = this.freeFrom.get(cursor) ?? 0; i < pool.length; i++) {
+      if (!test(pool[i]!)) continue;
+      this.freeFrom.set(cursor, i);
+      return pool[i];
+    }
+    this.freeFrom.set(cursor, pool.length);
+    return undefined;
+  }
+
   /** Whether the backend is not of the app's balance pool while one of that pool is free (a label changed). */
-  private inWrongPool(backend: string, route: AppRoute, taken: ReadonlySet<string>): boolean {
+  private inWrongPool(backend: string, route: AppRoute, taken: LazySet): boolean {
     const want = wantedPoolKind(route);
     if (poolKind(backend) === want) {
       this.balanceFallbacks.delete(route.id);
@@ -591,8 +625,8 @@ export class HaproxyDataPlane implements DataPlane {
     const sent = { bytes: 0 };
     const sendAll = (commands: readonly string[]) => this.sendAll(sent, commands);
     const defaultBackend = (app: string) => this.http.assigned.get(app);
-    const plan = this.lua.plan(this.routes, defaultBackend);
-    const errors = [...(await this.lua.writeAhead(sendAll, plan, this.routes, defaultBackend)), ...(await this.lua.removeStale(sendAll, plan))];
+    this.lua.plan(this.routes, defaultBackend, null);
+    const errors = [...(await this.lua.writeAhead(sendAll)), ...(await this.lua.removeStale(sendAll))];
     // rules.map changed: the folder's copy follows, for a reload or restart.
     this.reloader?.persistSoon();
     if (errors.length > 0) this.log.warn({ errors: errors.slice(0, 3) }, 'haproxy refused the split policy update');
@@ -712,4 +746,24 @@ function check(commands: readonly string[], replies: readonly string[]): string[
     if (!ok) errors.push(`${command.split(' ').slice(0, 3).join(' ')}: ${reply}`);
   });
   return errors;
+}
+
+/** A set of backends built from `fill` when first used. */
+class LazySet {
+  private set: Set<string> | null = null;
+
+  constructor(private readonly fill: () => Iterable<string>) {}
+
+  build(): Set<string> {
+    this.set ??= new Set(this.fill());
+    return this.set;
+  }
+
+  has(value: string): boolean {
+    return this.build().has(value);
+  }
+
+  add(value: string): void {
+    this.build().add(value);
+  }
 }

@@ -67,7 +67,7 @@ export function serverTimeoutMs(settings: RouteSettings | undefined): number | n
 }
 
 /** A host name the Lua action can look up and the runtime API can carry as a key (`*.` wildcards too). */
-function usableHost(host: string): boolean {
+export function usableHost(host: string): boolean {
   return /^(\*\.)?[a-z0-9_.-]+$/.test(host);
 }
 
@@ -122,7 +122,8 @@ export function luaPlan(
     if (wildcard) wildcards.set(host.slice(1), LUA_TARGET);
     else hosts.set(host, LUA_TARGET);
     const items: string[] = [];
-    for (const o of [...placed].sort((a, b) => (a.app < b.app ? -1 : 1))) {
+    // By app; an app's own entries (vhosts that lowercase alike) keep their order.
+    for (const o of [...placed].sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0))) {
       luaApps.add(o.app);
       for (const prefix of o.prefixes) items.push(`${encodePart(prefix)}:${encodePart(o.app)}`);
     }

@@ -8,7 +8,8 @@
  */
 import type { AppRoute } from '../../core/routing-table.js';
 import { RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
-import { appRecordBackends, luaPlan, readRecords, RULES_VERSION_KEY, type LuaPlan } from './lua-records.js';
+import { appRecordBackends, readRecords, RULES_VERSION_KEY, type LuaPlan } from './lua-records.js';
+import { LuaPlanner, type PlanInputs } from './lua-plan.js';
 import { findMapFile, parseShowMap } from './runtime-plan.js';
 
 /** Where the compiled split policies come from (policy-feed.ts). */
@@ -36,6 +37,12 @@ export class LuaRouting {
   /** App → version → backend, for the versions other than the app's default. */
   readonly extra = new Map<string, Map<string, string>>();
   private bumps = 0;
+  /** The plan, kept up to date change by change. */
+  private readonly planner = new LuaPlanner();
+  /** Keys the plan changed since they were last written; null: every key (after a read-back, a policy change). */
+  private unwritten: { hosts: Set<string>; rules: Set<string>; wildcards: Set<string>; versions: Set<string> } | null = null;
+  /** Apps with several versions: the policies watched. */
+  private readonly multiVersion = new Set<string>();
 
   constructor(readonly policies: PolicySource | null) {}
 
@@ -49,6 +56,7 @@ export class LuaRouting {
 
   /** The replies to locate()'s commands. */
   readBack(replies: readonly string[]): void {
+    this.unwritten = null;
     let i = 0;
     this.rules = this.rulesFile === null ? new Map() : parseShowMap(replies[i++] ?? '');
     this.versions = this.versionsFile === null ? new Map() : parseShowMap(replies[i++] ?? '');
@@ -116,48 +124,104 @@ export class LuaRouting {
     return out;
   }
 
-  plan(routes: ReadonlyMap<string, AppRoute>, defaultBackend: (app: string) => string | undefined): LuaPlan {
-    this.policies?.watch([...routes].filter(([, r]) => Object.keys(r.versions).length > 1).map(([app]) => app));
-    return luaPlan(
+  /**
+   * The plan after a change of `apps` (their routes, or the backends they
+   * hold); null: plans every app again (a whole apply, a policy change).
+   */
+  plan(routes: ReadonlyMap<string, AppRoute>, defaultBackend: (app: string) => string | undefined, apps: Iterable<string> | null): LuaPlan {
+    const changed = apps === null ? null : new Set(apps);
+    this.watchPolicies(routes, changed);
+    const inputs: PlanInputs = {
       routes,
-      (app) => {
+      backends: (app) => {
         const route = routes.get(app);
         return route ? this.backendsOf(app, route, defaultBackend(app)) : undefined;
       },
-      (app) => this.policies?.record(app) ?? null,
-      this.policies?.regions() ?? null,
-    );
+      policy: (app) => this.policies?.record(app) ?? null,
+      regions: this.policies?.regions() ?? null,
+    };
+    if (changed === null) {
+      this.planner.rebuild(inputs);
+      this.unwritten = null;
+    } else {
+      const changes = this.planner.update(changed, inputs);
+      if (this.unwritten !== null) for (const kind of ['hosts', 'rules', 'wildcards', 'versions'] as const) for (const key of changes[kind]) this.unwritten[kind].add(key);
+    }
+    return this.planner;
+  }
+
+  /** The hosts whose hosts.map target the last plans changed, since written; null: any host. */
+  get changedHosts(): ReadonlySet<string> | null {
+    return this.unwritten?.hosts ?? null;
+  }
+
+  /** Tells the policy source which apps have several versions, when that changes. */
+  private watchPolicies(routes: ReadonlyMap<string, AppRoute>, apps: ReadonlySet<string> | null): void {
+    if (!this.policies) return;
+    let moved = false;
+    if (apps === null) {
+      const now = [...routes].filter(([, r]) => Object.keys(r.versions).length > 1).map(([app]) => app);
+      moved = now.length !== this.multiVersion.size || now.some((app) => !this.multiVersion.has(app));
+      this.multiVersion.clear();
+      for (const app of now) this.multiVersion.add(app);
+    } else {
+      for (const app of apps) {
+        const route = routes.get(app);
+        const several = route !== undefined && Object.keys(route.versions).length > 1;
+        if (several === this.multiVersion.has(app)) continue;
+        moved = true;
+        if (several) this.multiVersion.add(app);
+        else this.multiVersion.delete(app);
+      }
+    }
+    if (moved) this.policies.watch([...this.multiVersion]);
   }
 
   /**
-   * Writes what `plan` needs before hosts.map points hosts at the Lua
-   * action: versions.map in full, the rules.map records that are new or
-   * changed, then the version bump. Returns the errors.
+   * Writes what the plan needs before hosts.map points hosts at the Lua
+   * action: versions.map, the rules.map records that are new or changed,
+   * wildcards.map, then the version bump. Only the keys the plans changed
+   * since the last write, or every key after a read-back. Returns the errors.
    */
-  async writeAhead(sendAll: SendAll, plan: LuaPlan, routes: ReadonlyMap<string, AppRoute>, defaultBackend: (app: string) => string | undefined): Promise<string[]> {
+  async writeAhead(sendAll: SendAll): Promise<string[]> {
     if (!this.available) return [];
-    const versions = new Map<string, string>();
-    for (const [app, route] of routes) for (const [version, backend] of this.backendsOf(app, route, defaultBackend(app))) versions.set(backend, version);
-    const errors = await this.edit(sendAll, this.versionsFile!, this.versions, versions, true);
-    const changed = await this.edit(sendAll, this.rulesFile!, this.rules, plan.rules, false);
-    errors.push(...changed);
+    const plan = this.planner;
+    const pending = this.unwritten;
+    const errors = await this.edit(sendAll, this.versionsFile!, this.versions, plan.versions, pending?.versions ?? null, true);
+    errors.push(...(await this.edit(sendAll, this.rulesFile!, this.rules, plan.rules, pending?.rules ?? null, false)));
     // A wildcard going away stops at once (its app is gone or no longer claims it).
-    if (this.wildcardsFile !== null) errors.push(...(await this.edit(sendAll, this.wildcardsFile, this.wildcards, plan.wildcards, true)));
+    if (this.wildcardsFile !== null) errors.push(...(await this.edit(sendAll, this.wildcardsFile, this.wildcards, plan.wildcards, pending?.wildcards ?? null, true)));
     if (this.dirty) errors.push(...(await this.bump(sendAll)));
+    if (pending !== null) {
+      // Keys HAProxy refused stay, to be written again; rules removed are removeStale's, after hosts.map.
+      written(pending.versions, this.versions, plan.versions);
+      written(pending.wildcards, this.wildcards, plan.wildcards);
+      for (const key of [...pending.rules]) if (plan.rules.has(key) && this.rules.get(key) === plan.rules.get(key)) pending.rules.delete(key);
+    }
     return errors;
   }
 
-  /** Removes the records `plan` no longer has (after hosts.map stopped sending hosts to them). */
-  async removeStale(sendAll: SendAll, plan: LuaPlan): Promise<string[]> {
+  /** Removes the records the plan no longer has (after hosts.map stopped sending hosts to them). */
+  async removeStale(sendAll: SendAll): Promise<string[]> {
     if (!this.available) return [];
-    const stale = [...this.rules.keys()].filter((k) => k !== RULES_VERSION_KEY && !plan.rules.has(k));
+    const plan = this.planner;
+    const candidates = this.unwritten === null ? [...this.rules.keys()] : [...this.unwritten.rules];
+    const stale = candidates.filter((k) => k !== RULES_VERSION_KEY && !plan.rules.has(k) && this.rules.has(k));
+    // hosts.map was edited before this: its changes are written; so are rules, but those HAProxy refuses now.
+    const pending = this.unwritten ?? emptyChanges();
+    this.unwritten = pending;
+    pending.hosts.clear();
+    written(pending.rules, this.rules, plan.rules);
+    for (const k of stale) pending.rules.add(k);
     if (stale.length === 0) return [];
     const replies = await sendAll(stale.map((k) => `del map ${this.rulesFile} ${k}`));
     const errors: string[] = [];
     stale.forEach((k, i) => {
       const reply = (replies[i] ?? '').trim();
-      if (reply === '' || /not found/i.test(reply)) this.rules.delete(k);
-      else errors.push(`del map ${k}: ${reply}`);
+      if (reply === '' || /not found/i.test(reply)) {
+        this.rules.delete(k);
+        pending.rules.delete(k);
+      } else errors.push(`del map ${k}: ${reply}`);
     });
     errors.push(...(await this.bump(sendAll)));
     return errors;
@@ -165,10 +229,23 @@ export class LuaRouting {
 
   private dirty = false;
 
-  /** Upserts `desired` into the map (set, then add when absent); with `prune`, deletes the rest. */
-  private async edit(sendAll: SendAll, file: string, model: Map<string, string>, desired: ReadonlyMap<string, string>, prune: boolean): Promise<string[]> {
-    const sets = [...desired].filter(([k, v]) => model.get(k) !== v);
-    const dels = prune ? [...model.keys()].filter((k) => !desired.has(k)) : [];
+  /**
+   * Upserts `desired` into the map (set, then add when absent); with
+   * `prune`, deletes the rest. `keys`: only these may differ (null: any).
+   */
+  private async edit(sendAll: SendAll, file: string, model: Map<string, string>, desired: ReadonlyMap<string, string>, keys: ReadonlySet<string> | null, prune: boolean): Promise<string[]> {
+    const sets: Array<[string, string]> = [];
+    const dels: string[] = [];
+    if (keys === null) {
+      for (const [k, v] of desired) if (model.get(k) !== v) sets.push([k, v]);
+      if (prune) for (const k of model.keys()) if (!desired.has(k)) dels.push(k);
+    } else {
+      for (const k of keys) {
+        const v = desired.get(k);
+        if (v !== undefined && model.get(k) !== v) sets.push([k, v]);
+        else if (v === undefined && prune && model.has(k)) dels.push(k);
+      }
+    }
     if (sets.length === 0 && dels.length === 0) return [];
     if (file === this.rulesFile) this.dirty = true;
     const replies = await sendAll([...sets.map(([k, v]) => `set map ${file} ${k} ${v}`), ...dels.map((k) => `del map ${file} ${k}`)]);
@@ -197,8 +274,17 @@ export class LuaRouting {
   /** Tells every Lua state to drop what it decoded. */
   private async bump(sendAll: SendAll): Promise<string[]> {
     const version = `${Date.now().toString(36)}.${++this.bumps}`;
-    const errors = await this.edit(sendAll, this.rulesFile!, this.rules, new Map([[RULES_VERSION_KEY, version]]), false);
+    const errors = await this.edit(sendAll, this.rulesFile!, this.rules, new Map([[RULES_VERSION_KEY, version]]), null, false);
     this.dirty = false;
     return errors;
   }
+}
+
+function emptyChanges(): { hosts: Set<string>; rules: Set<string>; wildcards: Set<string>; versions: Set<string> } {
+  return { hosts: new Set(), rules: new Set(), wildcards: new Set(), versions: new Set() };
+}
+
+/** Forgets the keys whose value HAProxy now holds as planned. */
+function written(keys: Set<string>, model: ReadonlyMap<string, string>, plan: ReadonlyMap<string, string>): void {
+  for (const key of [...keys]) if (model.get(key) === plan.get(key)) keys.delete(key);
 }
