@@ -111,7 +111,7 @@ export const haproxy: Benchmark = {
           `${table.apps} apps / ${table.tasks} tasks applied in ${table.fullApplyMs} ms, one task change ${table.oneTaskChangeMs} ms median (max ${table.oneTaskChangeMaxMs}), worker RSS ${table.workerRssMb.after} MB`,
         targets: [
           atMost('HAProxy publish p99 ms', publication.publish.p99Ms, 50),
-          atMost('HAProxy unpublish p99 ms', publication.unpublish.p99Ms, 50),
+          atMost('HAProxy unpublish p99 ms', publication.unpublish.p99Ms, 15),
           atMost('one task change after a 10,000-app table, ms (median)', table.oneTaskChangeMs, 10),
         ],
         results,

@@ -22,6 +22,7 @@ interface SyncLine {
   msg: string;
   full?: boolean;
   appsFetched?: number;
+  waitedMs?: number;
   fetchMs?: number;
   computeMs?: number;
   pushMs?: number;
@@ -60,7 +61,9 @@ export const scale: Benchmark = {
       ctx.progress(`simulator holds ${appCount} apps, ${appCount * tasksPerApp} tasks (${Math.round(performance.now() - loadStarted)} ms)`);
 
       const spawnedAt = performance.now();
-      agent = execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathon.url, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
+      // SCALE_AGENT_NODE_ARGS: flags NODE_OPTIONS refuses, such as --cpu-prof (to profile the agent under this load).
+      const nodeArgs = (process.env.SCALE_AGENT_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+      agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathon.url, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
         // As the README recommends for large clusters: a small young generation keeps peak memory near the live set.
         env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
         reject: false,
@@ -119,6 +122,8 @@ export const scale: Benchmark = {
       const ratio = median(big.map((b, i) => b / (tiny[i] as number)));
 
       const incrementalTotals = incremental.map((l) => l.totalMs ?? NaN);
+      // From the event arriving (the first request the sync serves) to the table pushed.
+      const eventToPush = incremental.map((l) => (l.waitedMs ?? NaN) + (l.totalMs ?? NaN));
       const results = {
         setup: { apps: appCount, tasks: appCount * tasksPerApp, nginxWorkers: 2, incrementalChanges: events, agentNodeOptions: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
         fullSync: { totalMs: fullSync.totalMs, fetchMs: fullSync.fetchMs, computeMs: fullSync.computeMs, pushMs: fullSync.pushMs, pushBytes: fullSync.pushBytes, routableAfterSpawnMs: round(routableAfterMs, 0) },
@@ -126,8 +131,11 @@ export const scale: Benchmark = {
         nginxWorkersRssMb: workersMb,
         incrementalSync: {
           syncs: incremental.length,
+          medianEventToPushMs: round(median(eventToPush), 2),
+          maxEventToPushMs: round(Math.max(...eventToPush), 2),
           medianMs: round(median(incrementalTotals), 2),
           maxMs: round(Math.max(...incrementalTotals), 2),
+          medianWaitedMs: round(median(incremental.map((l) => l.waitedMs ?? NaN)), 2),
           medianFetchMs: round(median(incremental.map((l) => l.fetchMs ?? NaN)), 2),
           medianComputeMs: round(median(incremental.map((l) => l.computeMs ?? NaN)), 2),
           medianPushMs: round(median(incremental.map((l) => l.pushMs ?? NaN)), 2),
@@ -135,11 +143,11 @@ export const scale: Benchmark = {
         dataplane: { requestsPerSecond10Apps: round(median(tiny), 0), requestsPerSecondManyApps: round(median(big), 0), ratio: round(ratio) },
       };
       return {
-        summary: `full sync ${fullSync.totalMs} ms (push ${fullSync.pushBytes} bytes in ${fullSync.pushMs} ms), agent peak RSS ${agentMemory.peakRssMb} MB, nginx workers ${workersMb.join('/')} MB, one event ${results.incrementalSync.medianMs} ms median (read app ${results.incrementalSync.medianFetchMs}, compute ${results.incrementalSync.medianComputeMs}, push ${results.incrementalSync.medianPushMs}), req/s ${appCount} vs 10 apps ${results.dataplane.ratio}`,
+        summary: `full sync ${fullSync.totalMs} ms (push ${fullSync.pushBytes} bytes in ${fullSync.pushMs} ms), agent peak RSS ${agentMemory.peakRssMb} MB, nginx workers ${workersMb.join('/')} MB, one event ${results.incrementalSync.medianEventToPushMs} ms median from its arrival to the push (the sync ${results.incrementalSync.medianMs}: read app ${results.incrementalSync.medianFetchMs}, compute ${results.incrementalSync.medianComputeMs}, push ${results.incrementalSync.medianPushMs}), req/s ${appCount} vs 10 apps ${results.dataplane.ratio}`,
         targets: [
-          atMost('full sync ms', fullSync.totalMs ?? Infinity, 2000),
-          atMost('agent peak RSS MB', agentMemory.peakRssMb, 400),
-          atMost('one event ms (median)', results.incrementalSync.medianMs, 5),
+          atMost('full sync ms', fullSync.totalMs ?? Infinity, 1200),
+          atMost('agent peak RSS MB', agentMemory.peakRssMb, 250),
+          atMost('one event, arrival to push, ms (median)', results.incrementalSync.medianEventToPushMs, 5),
           atLeast('req/s ratio', ratio, 0.95),
         ],
         results,

@@ -66,6 +66,8 @@ export interface ReconcilerOptions {
 export interface SyncTiming {
   full: boolean;
   appsFetched: number;
+  /** From the first request this sync serves (an event arriving, say) to its start: the debounce, a sync under way. */
+  waitedMs: number;
   fetchMs: number;
   computeMs: number;
   pushMs: number;
@@ -114,6 +116,8 @@ export class Reconciler {
   private debounceTimer: NodeJS.Timeout | null = null;
   /** When the debounce timer fires (Date.now()). */
   private debounceDue = 0;
+  /** When the oldest request not yet served by a sync arrived (performance.now()). */
+  private requestedAt: number | null = null;
   /** Task ends reported by events, by task id: applied to their apps until a read of the app shows them. */
   private readonly taskEnds = new Map<string, TaskEnd>();
   /** A task end arrived since the last sync: the next one starts at once and pushes before reading anything. */
@@ -191,6 +195,7 @@ export class Reconciler {
   requestSync(reason: string, delayMs?: number, refetch = true): void {
     if (this.stopped) return;
     this.stats.syncRequests++;
+    this.requestedAt ??= performance.now();
     if (refetch) this.needsFetch = true;
     // Before start() a request is only noted: the first sync serves it.
     if (!this.started) return;
@@ -293,6 +298,8 @@ export class Reconciler {
 
   private async syncOnce(): Promise<void> {
     const started = performance.now();
+    const requested = Math.min(this.requestedAt ?? started, started);
+    this.requestedAt = null;
     // Task ends from events go out first; the reads due meanwhile wait for the next sync.
     const endsFirst = this.endsWaiting && this.apps !== null;
     this.endsWaiting = false;
@@ -334,6 +341,7 @@ export class Reconciler {
     this.timing = {
       full,
       appsFetched: full ? snapshot.apps.length : changed.length,
+      waitedMs: round(started - requested),
       fetchMs: round(fetched - started),
       computeMs: round(computed - fetched),
       pushMs: round(pushed - computed),

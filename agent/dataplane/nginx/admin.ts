@@ -1,8 +1,9 @@
 /** The plugin's admin endpoint on the routing node's nginx. */
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { InflightReport } from '../data-plane.js';
 import type { PluginCountersBody } from './plugin-traffic.js';
-import { pushBodyText, type PushBody } from './push-format.js';
+import { pushBodyChunks, pushBodyText, type PushBody } from './push-format.js';
 
 /** `generation`: the nginx that took the push (it changes when nginx restarts). */
 export type PushResult = ({ ok: true; generation?: string | null } | { ok: false; status: number; error: string }) & { bytes?: number };
@@ -16,6 +17,9 @@ export interface PluginStatus {
   readonly policyDigests: ReadonlyMap<string, string | null> | null;
 }
 
+/** Pushes of more apps than this are streamed. */
+const STREAMED_FROM_APPS = 500;
+
 export class NginxAdmin {
   /** Pushes go through undici's request(), about half the cost of fetch() per call: every event pays it. */
   private readonly pushes = new Agent();
@@ -27,16 +31,30 @@ export class NginxAdmin {
   ) {}
 
   async push(body: PushBody): Promise<PushResult> {
-    const json = pushBodyText(body);
+    // A large push (a whole table) is sent as it is written, piece by piece, instead of as one text built first.
+    let bytes = 0;
+    let payload: string | Readable;
+    if (Object.keys(body.apps).length > STREAMED_FROM_APPS) {
+      payload = Readable.from(
+        (function* (): Generator<string> {
+          for (const chunk of pushBodyChunks(body)) {
+            bytes += Buffer.byteLength(chunk);
+            yield chunk;
+          }
+        })(),
+      );
+    } else {
+      payload = pushBodyText(body);
+      bytes = Buffer.byteLength(payload);
+    }
     const res = await request(`${this.baseUrl}/edgeroute/apps`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/x-ndjson' },
-      body: json,
+      body: payload,
       signal: AbortSignal.timeout(this.timeoutMs),
       dispatcher: this.pushes,
     });
     const text = await res.body.text();
-    const bytes = Buffer.byteLength(json);
     if (res.statusCode >= 200 && res.statusCode < 300) {
       let generation: string | null = null;
       try {
