@@ -151,6 +151,8 @@ export class HaproxyStatsMetrics implements TrafficSource {
   private readonly backendCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
   private readonly serverCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
   private reading: Promise<void> | null = null;
+  /** Who started the reading under way: a scrape's is shared by the scrape's metrics, the sampler's is not fresh enough for a scrape. */
+  private readingFor: 'scrape' | 'traffic' | null = null;
   private readAt = -Infinity;
   private failing = false;
   private closed = false;
@@ -183,7 +185,7 @@ export class HaproxyStatsMetrics implements TrafficSource {
   /** The HTTP backends' counters by app and version, from a reading at most minIntervalMs old. */
   async readTraffic(): Promise<TrafficReading> {
     if (this.closed) throw new Error("HAProxy's counters are no longer read (the agent stops)");
-    await this.read();
+    await (this.reading ?? this.begin('traffic'));
     if (this.failing) throw new Error("cannot read HAProxy's counters (show stat)");
     return { latencyBounds: null, series: this.traffic };
   }
@@ -194,13 +196,23 @@ export class HaproxyStatsMetrics implements TrafficSource {
   }
 
   /** One reading for every metric of a scrape (and of scrapes less than minIntervalMs apart). */
-  private read(): Promise<void> {
+  private async read(): Promise<void> {
+    if (this.reading && this.readingFor === 'scrape') return this.reading;
+    // The sampler's reading was taken before this scrape asked: one reading at a time, then the scrape's own.
+    if (this.reading) await this.reading;
     if (this.reading) return this.reading;
-    if (this.closed) return Promise.resolve();
-    if (Date.now() - this.readAt < (this.opts.minIntervalMs ?? 1_000)) return Promise.resolve();
+    if (this.closed) return;
+    if (Date.now() - this.readAt < (this.opts.minIntervalMs ?? 1_000)) return;
+    return this.begin('scrape');
+  }
+
+  /** One reading at a time, so the counters take them in order; only a scrape's counts for minIntervalMs. */
+  private begin(what: 'scrape' | 'traffic'): Promise<void> {
+    this.readingFor = what;
     this.reading = this.readNow().finally(() => {
-      this.readAt = Date.now();
+      if (what === 'scrape') this.readAt = Date.now();
       this.reading = null;
+      this.readingFor = null;
     });
     return this.reading;
   }
