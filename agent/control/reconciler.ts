@@ -7,8 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { parseAppResponse, type ParsedSnapshot } from '../core/marathon-apps.js';
-import { isIpAddress, taskEndpoint } from '../core/endpoint.js';
-import { readRoutingLabels } from '../core/labels.js';
+import { isIpAddress } from '../core/endpoint.js';
 import type { InputProblem, MarathonApp, MarathonSnapshot } from '../core/marathon-types.js';
 import {
   computeRoutingTable,
@@ -39,8 +38,8 @@ export interface SyncObserver {
 }
 
 export interface ReconcilerDeps {
-  /** `/v2/apps?embed=apps.tasks`, parsed. */
-  fetchApps(): Promise<ParsedSnapshot>;
+  /** `/v2/apps?embed=apps.tasks`, parsed; `answeredMs`: how long Marathon took to start answering. */
+  fetchApps(): Promise<ParsedSnapshot & { readonly answeredMs?: number }>;
   /** One app with its tasks (`/v2/apps/{id}?embed=app.tasks`); null when Marathon has no such app. */
   fetchApp(appId: string): Promise<unknown | null>;
   resolveHosts(names: Iterable<string>): Promise<Map<string, string>>;
@@ -68,6 +67,8 @@ export interface SyncTiming {
   appsFetched: number;
   /** From the first request this sync serves (an event arriving, say) to its start: the debounce, a sync under way. */
   waitedMs: number;
+  /** A full read's wait for Marathon's first byte (part of fetchMs). */
+  answeredMs?: number;
   fetchMs: number;
   computeMs: number;
   pushMs: number;
@@ -342,6 +343,7 @@ export class Reconciler {
       full,
       appsFetched: full ? snapshot.apps.length : changed.length,
       waitedMs: round(started - requested),
+      ...(full && this.answeredMs !== null ? { answeredMs: round(this.answeredMs) } : {}),
       fetchMs: round(fetched - started),
       computeMs: round(computed - fetched),
       pushMs: round(pushed - computed),
@@ -357,6 +359,7 @@ export class Reconciler {
     this.pendingApps.clear();
     try {
       const parsed = await this.deps.fetchApps();
+      this.answeredMs = parsed.answeredMs ?? null;
       this.apps = new Map(parsed.snapshot.apps.map((app) => [app.id, app]));
       this.appsChanged = null;
       this.parseProblems = new Map([['', parsed.problems]]);
@@ -401,6 +404,9 @@ export class Reconciler {
     });
     return read;
   }
+
+  /** How long Marathon took to start answering the last full read. */
+  private answeredMs: number | null = null;
 
   /** Apps a read found gone (their tasks' ends are shown). */
   private appsGone: string[] = [];
@@ -571,16 +577,27 @@ function tasksWithoutHealthResults(apps: readonly MarathonApp[]): string[] {
   return ids;
 }
 
-/** Host names of running tasks of routed apps; IPs need no lookup. */
+/**
+ * Host names of running tasks, of every app: which apps are routed, and at
+ * which port index, is the routing's to say, whatever labels it reads (it
+ * used to read edgeroute.* labels here again, 10,000 apps' worth on a full
+ * read, and so missed apps routed by their marathon-lb labels). A cluster
+ * has few agents, so few names; IPs need no lookup.
+ */
 function hostNamesToResolve(apps: readonly MarathonApp[]): Set<string> {
   const names = new Set<string>();
+  const addresses = new Set<string>();
+  const consider = (host: string | undefined) => {
+    if (host === undefined || host === '' || names.has(host) || addresses.has(host)) return;
+    if (isIpAddress(host)) addresses.add(host);
+    else names.add(host);
+  };
   for (const app of apps) {
-    const labels = readRoutingLabels(app.labels);
-    if (!labels.ok || !labels.routed) continue;
     for (const task of app.tasks) {
       if (task.state !== 'TASK_RUNNING') continue;
-      const endpoint = taskEndpoint(app, task, labels.value.portIndex);
-      if (endpoint.ok && !isIpAddress(endpoint.host)) names.add(endpoint.host);
+      consider(task.host);
+      // Container networking reaches the task at its own address.
+      if (app.networkMode === 'container') consider(task.ipAddresses[0]);
     }
   }
   return names;

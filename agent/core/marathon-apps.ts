@@ -98,7 +98,7 @@ export function parseTasksResponse(body: unknown): { tasks: MarathonTask[]; prob
     return { tasks, problems: [{ appId: null, message: 'tasks listing has no "tasks" array' }] };
   }
   for (const raw of body.tasks) {
-    const parsed = parseTask(raw, null);
+    const parsed = parseTask(raw, null, null);
     if (parsed.ok) tasks.push(parsed.value);
     else problems.push({ appId: isObject(raw) ? stringOr(raw.appId, null) : null, message: parsed.message });
   }
@@ -123,9 +123,10 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
   if (id.length > MAX_APP_ID_LENGTH) return { ok: false, message: `app id is longer than ${MAX_APP_ID_LENGTH} characters` };
   if (!isWellFormedText(id)) return { ok: false, message: 'app id is not well-formed Unicode (it has a lone surrogate)' };
   const networkMode = networkModeOf(raw);
+  const version = stringOr(raw.version, null);
   const tasks: MarathonTask[] = [];
   for (const rawTask of arrayOf(raw.tasks)) {
-    const task = parseTask(rawTask, id);
+    const task = parseTask(rawTask, id, version);
     if (task.ok) tasks.push(task.value);
     else problems.push({ appId: id, message: task.message });
   }
@@ -143,7 +144,7 @@ function parseApp(raw: unknown, problems: InputProblem[]): Result<MarathonApp> {
       healthCheckCount: arrayOf(raw.healthChecks).length,
       ...(arrayOf(raw.healthChecks).length > 0 ? { healthChecks: arrayOf(raw.healthChecks).map(parseHealthCheck) } : {}),
       taskKillGracePeriodSeconds: numberOr(raw.taskKillGracePeriodSeconds, null),
-      version: stringOr(raw.version, null),
+      version,
       tasks,
     },
   };
@@ -234,16 +235,26 @@ function portOr(value: unknown): number | null {
   return isPort(value) ? value : null;
 }
 
-function parseTask(raw: unknown, appIdFromParent: string | null): Result<MarathonTask> {
+/**
+ * The strings a task shares with its app or with every other task (its app
+ * id, the app's version, its state, an empty health list) are kept once:
+ * 100,000 tasks held 100,000 copies of each, about 10 MB.
+ */
+function parseTask(raw: unknown, appIdFromParent: string | null, appVersion: string | null): Result<MarathonTask> {
   if (!isObject(raw)) return { ok: false, message: 'task is not an object' };
   const id = raw.id;
   if (typeof id !== 'string' || id === '') return { ok: false, message: 'task has no id' };
   if (!isWellFormedText(id)) return { ok: false, message: `task id ${JSON.stringify(id)} is not well-formed Unicode (it has a lone surrogate)` };
-  const appId = stringOr(raw.appId, appIdFromParent);
+  const ownAppId = stringOr(raw.appId, appIdFromParent);
+  const appId = ownAppId === appIdFromParent ? appIdFromParent : ownAppId;
   if (appId === null) return { ok: false, message: `task ${id} has no appId` };
   const startedAt = stringOr(raw.startedAt, null);
   // Listings from Marathon ≤ 1.1 carry no state: a started task is a running one.
-  const state = stringOr(raw.state, null) ?? (startedAt !== null ? 'TASK_RUNNING' : 'TASK_STAGING');
+  const ownState = stringOr(raw.state, null) ?? (startedAt !== null ? 'TASK_RUNNING' : 'TASK_STAGING');
+  const state = KNOWN_STATES.get(ownState) ?? ownState;
+  const ownVersion = stringOr(raw.version, null);
+  const host = stringOr(raw.host, '') ?? '';
+  const results = arrayOf(raw.healthCheckResults);
   const ports = arrayOf(raw.ports);
   if (!ports.every(isPort)) return { ok: false, message: `task ${id} has a malformed "ports" list` };
   return {
@@ -251,23 +262,38 @@ function parseTask(raw: unknown, appIdFromParent: string | null): Result<Maratho
     value: {
       id,
       appId,
-      host: stringOr(raw.host, '') ?? '',
+      host,
       state,
       ports: ports as number[],
-      ipAddresses: ipAddressesOf(raw.ipAddresses),
+      ipAddresses: ipAddressesOf(raw.ipAddresses, host),
       startedAt,
       stagedAt: stringOr(raw.stagedAt, null),
-      version: stringOr(raw.version, null),
-      healthCheckResults: arrayOf(raw.healthCheckResults).filter(isObject).map(parseHealthResult),
+      version: ownVersion === appVersion ? appVersion : ownVersion,
+      healthCheckResults: results.length === 0 ? NO_RESULTS : results.filter(isObject).map(parseHealthResult),
     },
   };
 }
 
-function ipAddressesOf(raw: unknown): string[] {
+const KNOWN_STATES: ReadonlyMap<string, string> = new Map(
+  ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_KILLED', 'TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR', 'TASK_UNREACHABLE', 'TASK_GONE', 'TASK_DROPPED', 'TASK_UNKNOWN'].map((s) => [s, s]),
+);
+const NO_RESULTS: readonly HealthResult[] = Object.freeze([]);
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+
+/** A task's one address that is its host (host networking), kept once per host; at most this many hosts. */
+const HOST_ADDRESSES = new Map<string, readonly string[]>();
+const MAX_HOST_ADDRESSES = 10_000;
+
+function ipAddressesOf(raw: unknown, host: string): readonly string[] {
   const entries = arrayOf(raw).filter(isObject);
+  if (entries.length === 0) return NO_ADDRESSES;
   const v4 = entries.filter((e) => e.protocol !== 'IPv6');
   const v6 = entries.filter((e) => e.protocol === 'IPv6');
-  return [...v4, ...v6].map((e) => e.ipAddress).filter((a): a is string => typeof a === 'string' && a !== '');
+  const addresses = [...v4, ...v6].map((e) => e.ipAddress).filter((a): a is string => typeof a === 'string' && a !== '');
+  if (addresses.length !== 1 || addresses[0] !== host) return addresses;
+  let shared = HOST_ADDRESSES.get(host);
+  if (shared === undefined && HOST_ADDRESSES.size < MAX_HOST_ADDRESSES) HOST_ADDRESSES.set(host, (shared = Object.freeze([host])));
+  return shared ?? addresses;
 }
 
 function parseHealthResult(raw: JsonObject): HealthResult {

@@ -232,3 +232,27 @@ describe('Reconciler, task ends from events', () => {
     expect(state.pushes).toHaveLength(1);
   });
 });
+
+describe('Reconciler, host names', () => {
+  it('resolves the host names of running tasks of an app routed by its marathon-lb labels', async () => {
+    const { state, deps } = fakes();
+    state.apps = [
+      {
+        id: '/legacy',
+        labels: { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'legacy.example.com' },
+        portDefinitions: [{ port: 10001 }],
+        tasks: [{ id: 'legacy.1', appId: '/legacy', host: 'agent-1.test', ports: [31001], state: 'TASK_RUNNING', startedAt: '2026-01-01T00:00:00Z' }],
+      },
+    ];
+    const asked: string[] = [];
+    deps.resolveHosts = async (names: Iterable<string>) => {
+      asked.push(...names);
+      return new Map([['agent-1.test', '10.1.2.3']]);
+    };
+    running = new Reconciler(deps, { ...options, routing: { ...DEFAULT_ROUTING_CONFIG, group: '*', marathonLbLabels: true } }, silent);
+    running.start();
+    await waitFor('first push', () => (state.pushes.length === 1 ? true : undefined));
+    expect(asked).toEqual(['agent-1.test']);
+    expect(state.pushes[0]?.apps['/legacy']?.versions.stable?.backends).toEqual([{ id: 'legacy.1', address: '10.1.2.3', port: 31001, weight: 100 }]);
+  });
+});

@@ -175,13 +175,19 @@ export class MarathonClient {
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
-  /** The full listing, parsed one app at a time as it arrives (the 50 MB text of a large cluster is never held whole). */
-  async fetchApps(): Promise<ParsedSnapshot> {
+  /**
+   * The full listing, parsed one app at a time as it arrives (the 50 MB text
+   * of a large cluster is never held whole); `answeredMs`: how long Marathon
+   * took to start answering.
+   */
+  async fetchApps(): Promise<ParsedSnapshot & { readonly answeredMs: number }> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.endpoints.length; attempt++) {
       const url = `${this.endpoint.baseUrl}/v2/apps?embed=apps.tasks`;
       try {
+        const asked = performance.now();
         const res = await this.read(url, this.timeoutMs * 6);
+        const answeredMs = performance.now() - asked;
         if (!isOk(res.statusCode)) {
           await res.body.dump();
           throw new MarathonHttpError(url, res.statusCode);
@@ -191,7 +197,7 @@ export class MarathonClient {
         const decoder = new StringDecoder('utf8');
         for await (const chunk of res.body) parser.push(decoder.write(chunk as Buffer));
         parser.push(decoder.end());
-        return parser.finish();
+        return { ...parser.finish(), answeredMs };
       } catch (err) {
         lastError = err;
         this.failover();
