@@ -80,6 +80,24 @@ function variants(firstPort: number): Variant[] {
       host: 'one.bench',
       editConf: templateFloor(firstPort, { access: 'local h = ngx.var.host; ngx.var.edgeroute_version = "stable"', balancer: 'local u = ngx.var.http_upgrade' }),
     },
+    {
+      key: 'floor_t_policy_vars',
+      label: "floor_t + the eight variables the ten-rule policy reads (c's cookies, headers, argument, address)",
+      router: 'edge',
+      host: 'one.bench',
+      editConf: templateFloor(firstPort, {
+        access: 'local v = ngx.var; local _ = v.cookie_grey, v.binary_remote_addr, v.http_x_device_model, v.http_user_agent, v.arg_ab, v.http_x_canary, v.cookie_beta, v.cookie_uid',
+      }),
+    },
+    {
+      key: 'floor_t_cookie_once',
+      label: "floor_t + $http_cookie read once and searched for the policy's three cookie names in Lua",
+      router: 'edge',
+      host: 'one.bench',
+      editConf: templateFloor(firstPort, {
+        access: 'local c = ngx.var.http_cookie or ""; local f = string.find; local _ = f(c, "grey=", 1, true), f(c, "beta=", 1, true), f(c, "uid=", 1, true)',
+      }),
+    },
     { key: 'b', label: 'edgeroute, one-version app (b)', router: 'edge', host: 'one.bench' },
     { key: 'no_log', label: 'b without the log phase (metrics, in-flight leave)', router: 'edge', host: 'one.bench', editConf: (c) => replaceOnce(c, LOG_PHASE, '') },
     { key: 'no_metrics', label: 'b without request metrics', router: 'edge', host: 'one.bench', editConf: prelude('require("edgeroute.metrics").log = function() end') },
@@ -132,14 +150,33 @@ function variants(firstPort: number): Variant[] {
     },
     { key: 'leastconn', label: 'an app with edgeroute.balance=leastconn', router: 'edge', host: 'lc.bench' },
     { key: 'sticky', label: 'an app with a sticky cookie (the request carries none)', router: 'edge', host: 'sticky.bench' },
+    { key: 'p_path', label: 'p without settings: by path prefix only', router: 'edge', host: PATH_ONLY_HOST },
+    { key: 'p_timeouts', label: 'p_path + connect, send and read timeouts', router: 'edge', host: PATH_TIMEOUTS_HOST },
+    { key: 'p_allow', label: 'p_path + allowFrom (two CIDRs, the second lets the client in)', router: 'edge', host: PATH_ALLOW_HOST },
     { key: 'p', label: 'p: by path prefix, with timeouts and allowFrom', router: 'edge', host: SHARED_HOST },
     { key: 'c', label: 'c: two versions, ten-rule policy', router: 'edge', host: 'two.bench' },
     { key: 'no_choice', label: 'c without the policy (the default version)', router: 'edge', host: 'two.bench', editConf: prelude('require("edgeroute.policy_sync").choose_version = function() return nil end') },
   ];
 }
 
+// p taken apart: the same three-app layout as p's host on hosts of their own, each /api app with one of p's settings.
+const PATH_ONLY_HOST = 'path.bench';
+const PATH_TIMEOUTS_HOST = 'timeouts.bench';
+const PATH_ALLOW_HOST = 'allow.bench';
+
+function pathLayout(host: string, ports: readonly number[], settings?: BenchApp['settings']): BenchApp[] {
+  return [
+    { id: `${host}-web`, vhosts: [host], versions: { stable: ports } },
+    { id: `${host}-api`, vhosts: [host], paths: { [host]: ['/api'] }, ...(settings ? { settings } : {}), versions: { stable: ports } },
+    { id: `${host}-auth`, vhosts: [host], paths: { [host]: ['/auth'] }, settings: { readTimeout: 10, allowFrom: ['127.0.0.0/8'] }, versions: { stable: ports } },
+  ];
+}
+
 function apps(ports: readonly number[]): BenchApp[] {
   return [
+    ...pathLayout(PATH_ONLY_HOST, ports),
+    ...pathLayout(PATH_TIMEOUTS_HOST, ports, { connectTimeout: P_SETTINGS.connectTimeout, readTimeout: P_SETTINGS.readTimeout, sendTimeout: P_SETTINGS.sendTimeout }),
+    ...pathLayout(PATH_ALLOW_HOST, ports, { allowFrom: P_SETTINGS.allowFrom }),
     { id: 'one', vhosts: ['one.bench'], versions: { stable: ports } },
     { id: 'two', vhosts: ['two.bench'], versions: { stable: ports, grey: ports } },
     { id: 'lc', vhosts: ['lc.bench'], settings: { balance: 'leastconn' }, versions: { stable: ports } },
@@ -154,8 +191,8 @@ export const dataplaneParts: Benchmark = {
   name: 'dataplane-parts',
   description: "the nginx worker's CPU per request with each part of edgeroute's request path switched off in turn",
   async run(ctx: BenchContext): Promise<BenchOutcome> {
-    const rounds = ctx.smoke ? 1 : Number(process.env.PARTS_ROUNDS ?? 7);
-    const seconds = ctx.smoke ? 1 : Number(process.env.PARTS_SECONDS ?? 3);
+    const rounds = ctx.smoke ? 1 : Number(process.env.PARTS_ROUNDS ?? 11);
+    const seconds = ctx.smoke ? 1 : Number(process.env.PARTS_SECONDS ?? 2);
     const connections = ctx.smoke ? 4 : 50;
     const only = process.env.PARTS_ONLY?.split(',');
     const backends = await startStaticBackends(4);
