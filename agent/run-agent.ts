@@ -10,6 +10,7 @@ import { HaproxyStatsMetrics } from './dataplane/haproxy/stats-metrics.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
 import { RedisLink } from './fleet/redis-link.js';
+import type { RedisTarget } from './fleet/redis-target.js';
 import { HealthMemory } from './control/health-memory.js';
 import { Reconciler } from './control/reconciler.js';
 import { RedisPolicies } from './fleet/redis-policies.js';
@@ -42,8 +43,9 @@ export interface AgentOptions {
   /** The folder haproxy-conf wrote: lets the agent grow the pool or add TCP listeners with a reload; null: it only warns. */
   readonly haproxyConfDir: string | null;
   readonly adminToken: string;
-  readonly redis: string | null;
-  /** CA bundle for a rediss:// Redis; null: the system bundle. */
+  /** A Redis URL, or a target (one URL, or a master found through Sentinel); null: no Redis. */
+  readonly redis: string | RedisTarget | null;
+  /** CA bundle for a rediss:// Redis URL given as a string; null: the system bundle. */
   readonly redisCa: string | null;
   readonly group: string | null;
   /** --marathon-lb-labels: apps without edgeroute.* labels are read by their marathon-lb labels. */
@@ -137,7 +139,8 @@ export interface RunningAgent {
 export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   const marathon = new MarathonClient(parseMarathonUrls(opts.marathon), { caFile: opts.marathonCa });
   const resolver = new HostResolver();
-  const redis = opts.redis ? new RedisLink(opts.redis, log.child({ component: 'redis' }), opts.redisCa) : null;
+  const redisTarget: RedisTarget | null = typeof opts.redis === 'string' ? { kind: 'url', url: opts.redis, caFile: opts.redisCa } : opts.redis;
+  const redis = redisTarget ? new RedisLink(redisTarget, log.child({ component: 'redis' })) : null;
   const healthMemory = new HealthMemory(
     redis ? new RedisHealthStore(redis.client, opts.redisPrefix) : null,
     opts.healthTtlSeconds,

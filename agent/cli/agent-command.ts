@@ -1,6 +1,7 @@
 /** `edgeroute agent`: keeps one routing node's nginx in sync with Marathon. */
 import { AGENT_DEFAULTS, startAgent } from '../run-agent.js';
 import { groupSelectorProblem } from '../core/groups.js';
+import { redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { createLogger } from './logger.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
@@ -15,6 +16,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'admin-token', kind: 'string', help: "token of the plugin's admin endpoint (shared with nginx-conf)" },
   { name: 'redis', kind: 'string', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
+  ...SENTINEL_OPTIONS,
   { name: 'node-id', kind: 'string', help: "this routing node's id in the fleet (default: the host name)" },
   { name: 'certs', kind: 'string', help: 'folder of certificates served by SNI: NAME.crt + NAME.key, or certbot\'s live/NAME/fullchain.pem + privkey.pem' },
   { name: 'snapshot-file', kind: 'string', help: "where to keep the last table for nginx to load at start (nginx-conf's snapshot file)" },
@@ -62,6 +64,12 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   const group = stringOption(values, 'group');
   const badGroup = group === null ? null : groupSelectorProblem(group);
   if (badGroup !== null) throw new UsageError(`--group ${badGroup}`);
+  let redis;
+  try {
+    redis = redisTargetFromOptions(values, null);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const log = createLogger(stringOption(values, 'log-level') ?? 'info');
   const agent = startAgent(
     {
@@ -70,7 +78,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       haproxySocket,
       haproxyConfDir,
       adminToken,
-      redis: stringOption(values, 'redis'),
+      redis,
       redisCa: stringOption(values, 'redis-ca'),
       redisPrefix: stringOption(values, 'redis-prefix') ?? AGENT_DEFAULTS.redisPrefix,
       healthTtlSeconds: numberOption(values, 'health-ttl', 1),

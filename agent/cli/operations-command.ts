@@ -4,12 +4,11 @@
  * progress, and kills nothing before every live node has stopped routing to
  * the tasks and finished their requests (or the drain timeout passed).
  */
-import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { MarathonClient, parseMarathonUrls } from '../source/marathon/marathon-client.js';
 import { DrainBoard } from '../fleet/redis-drains.js';
-import { connectRedis, redisTlsOptions } from '../fleet/redis-link.js';
+import { connectTarget, newRedisClient, redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { RedisPolicies } from '../fleet/redis-policies.js';
 import { DEFAULT_DRAIN_TIMEOUTS, OperationError, type OperationContext, type Progress } from '../operations/operation-context.js';
 import { drain, kill, restart, scale, undrain } from '../operations/task-operations.js';
@@ -20,8 +19,9 @@ import { helpText, numberOption, readOptions, stringOption, UsageError, type Opt
 const COMMON: readonly OptionSpec[] = [
   { name: 'marathon', kind: 'string', required: true, help: 'Marathon URL(s), comma-separated' },
   { name: 'marathon-ca', kind: 'string', help: 'CA bundle for an HTTPS Marathon' },
-  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'the Redis the routing nodes share; rediss:// for TLS, USER:PASS@ for an ACL user' },
+  { name: 'redis', kind: 'string', help: 'the Redis the routing nodes share; rediss:// for TLS, USER:PASS@ for an ACL user (default: redis://127.0.0.1:6379)' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
+  ...SENTINEL_OPTIONS,
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
   { name: 'drain-timeout', kind: 'string', default: '60', help: 'seconds to wait for every live node to drain, then go on' },
   { name: 'mark-ttl', kind: 'string', default: '900', help: 'seconds a drain mark lasts if nothing lifts it' },
@@ -153,14 +153,21 @@ export function operationCommand(name: keyof typeof SPECS): (argv: readonly stri
       console.log(helpText(`${name}`, spec.summary, options));
       return 0;
     }
-    const redisUrl = stringOption(values, 'redis') ?? '';
-    let tls;
+    let target;
     try {
-      tls = redisTlsOptions(redisUrl, stringOption(values, 'redis-ca'));
+      target = redisTargetFromOptions(values, 'redis://127.0.0.1:6379');
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 20 ? null : 200), ...tls });
+    if (target === null) throw new UsageError('name Redis: --redis URL, or --redis-sentinels with --redis-master');
+    // Through Sentinel a command waits out a failover (bounded, about 15 s) instead of failing at once.
+    const sentinelRetries = { maxRetriesPerRequest: 20, sentinelRetryStrategy: (n: number) => (n > 30 ? null : 500) };
+    const redis = newRedisClient(target, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (n) => (n > 20 ? null : 200),
+      ...(target.kind === 'sentinel' ? sentinelRetries : {}),
+    });
     redis.on('error', () => undefined);
     const marathon = new MarathonClient(parseMarathonUrls(stringOption(values, 'marathon') ?? ''), { caFile: stringOption(values, 'marathon-ca') });
     const prefix = stringOption(values, 'redis-prefix') ?? 'edgeroute:';
@@ -184,7 +191,7 @@ export function operationCommand(name: keyof typeof SPECS): (argv: readonly stri
       report: values.json === true ? (p) => console.log(JSON.stringify(p)) : (p) => console.log(formatProgress(p, started)),
     };
     try {
-      await connectRedis(redis, redisUrl).catch((err: Error) => {
+      await connectTarget(redis, target).catch((err: Error) => {
         throw new OperationError(err.message);
       });
       const outcome = await spec.run(ctx, values, values.positionals);

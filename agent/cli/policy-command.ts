@@ -1,14 +1,16 @@
 /** `edgeroute policy set|get|list|rm|validate`: split policies in Redis, checked before they are written. */
-import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { connectRedis, redisTlsOptions } from '../fleet/redis-link.js';
+import { connectTarget, newRedisClient, redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { RedisPolicies } from '../fleet/redis-policies.js';
 import { checkPolicyText } from '../policy/policy-check.js';
 import { helpText, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+
 const POLICY_OPTIONS: readonly OptionSpec[] = [
-  { name: 'redis', kind: 'string', default: 'redis://127.0.0.1:6379', help: 'Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS' },
+  { name: 'redis', kind: 'string', help: `Redis URL, redis://[user:pass@]host:port[/db], or rediss:// for TLS (default: ${DEFAULT_REDIS})` },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: the system bundle)" },
+  ...SENTINEL_OPTIONS,
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
 ];
 
@@ -34,16 +36,24 @@ export async function policyCommand(argv: readonly string[]): Promise<number> {
   }
   if (action === 'validate') return validate(args);
 
-  const url = stringOption(values, 'redis') ?? '';
-  let tls;
+  let target;
   try {
-    tls = redisTlsOptions(url, stringOption(values, 'redis-ca'));
+    target = redisTargetFromOptions(values, DEFAULT_REDIS);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, ...tls });
+  if (target === null) throw new UsageError('name Redis: --redis URL, or --redis-sentinels with --redis-master');
+  const redis = newRedisClient(target, {
+    lazyConnect: true,
+    ...(target.kind === 'url'
+      ? { maxRetriesPerRequest: 1, retryStrategy: () => null }
+      : // During a failover the sentinels need a few seconds to elect a master: a write waits for it,
+        // bounded (about 15 s), and a write that cannot be confirmed makes the command fail.
+        { maxRetriesPerRequest: 20, retryStrategy: (n: number) => (n > 30 ? null : 500), sentinelRetryStrategy: (n: number) => (n > 30 ? null : 500) }),
+  });
+  redis.on('error', () => undefined);
   try {
-    await connectRedis(redis, url);
+    await connectTarget(redis, target);
     const policies = new RedisPolicies(redis, stringOption(values, 'redis-prefix') ?? 'edgeroute:');
     switch (action) {
       case 'set':

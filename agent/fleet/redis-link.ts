@@ -8,6 +8,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { describeTarget, describeTargetError, newRedisClient, type RedisTarget } from './redis-target.js';
 
 /** Debian's CA bundle; nginx-conf gives the plugin the same one, so both sides trust the same CAs. */
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -15,30 +16,30 @@ export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 export class RedisLink {
   readonly client: Redis;
 
-  /** `caFile`: the CA bundle that signed Redis's certificate (rediss:// only); null: the system bundle. */
-  constructor(url: string, log: Logger, caFile: string | null = null) {
-    this.client = new Redis(url, {
+  /** `target`: one URL, or a master found through Sentinel (the client follows its failovers). */
+  constructor(target: RedisTarget, log: Logger) {
+    this.client = newRedisClient(target, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       // Reconnecting is cheap; coming back late costs shared memory.
       retryStrategy: (attempt) => Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)),
-      ...redisTlsOptions(url, caFile),
     });
+    const url = describeTarget(target);
     let wasReady = false;
     // A refused password fails every retry the same way: say it once, again only when the cause changes.
     let lastProblem: string | null = null;
     this.client.on('ready', () => {
       wasReady = true;
       lastProblem = null;
-      log.info({ url: redactUrl(url) }, 'redis connected');
+      log.info({ url }, 'redis connected');
     });
     // Only the message is logged: ioredis's reply errors carry the AUTH command and its password.
     this.client.on('error', (err: Error) => {
-      const problem = describeRedisError(url, err);
-      if (wasReady) log.warn({ url: redactUrl(url), err: problem }, 'redis connection lost; retrying');
+      const problem = describeTargetError(target, err);
+      if (wasReady) log.warn({ url, err: problem }, 'redis connection lost; retrying');
       else if (problem !== lastProblem) {
-        const fields = { url: redactUrl(url), err: problem };
+        const fields = { url, err: problem };
         if (isRefusal(err)) log.error(fields, 'redis refused the connection; retrying');
         else log.warn(fields, 'cannot connect to redis; retrying');
       }
@@ -112,7 +113,7 @@ export function redisTlsOptions(url: string, caFile: string | null): Pick<RedisO
  * closed." whatever happened, and reports the cause as an error event: the
  * error thrown here names that cause.
  */
-export async function connectRedis(client: Redis, url: string): Promise<void> {
+export async function connectRedis(client: Redis, where: string | RedisTarget): Promise<void> {
   let cause: Error | null = null;
   const onError = (err: Error) => {
     cause ??= err;
@@ -121,7 +122,8 @@ export async function connectRedis(client: Redis, url: string): Promise<void> {
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(describeRedisError(url, cause ?? (err as Error)));
+    const error = cause ?? (err as Error);
+    throw new Error(typeof where === 'string' ? describeRedisError(where, error) : describeTargetError(where, error));
   } finally {
     client.off('error', onError);
   }

@@ -28,6 +28,19 @@ export interface RedisStartOptions {
   readonly tls?: boolean;
   /** ACL users; with any, the default user is off, so a client without a password is refused. */
   readonly users?: readonly RedisUser[];
+  /** Start as a replica of the Redis on this loopback port. */
+  readonly replicaOf?: number;
+  /** Start as a Redis Sentinel watching the master on this loopback port (the rig in test/helpers/redis-sentinel.ts). */
+  readonly sentinel?: SentinelWatch;
+}
+
+export interface SentinelWatch {
+  /** The name clients ask for (--redis-master). */
+  readonly master: string;
+  readonly masterPort: number;
+  readonly quorum: number;
+  readonly downAfterMs: number;
+  readonly failoverTimeoutMs: number;
 }
 
 export interface RedisServer {
@@ -54,6 +67,15 @@ export async function startRedis(opts: RedisStartOptions = {}): Promise<RedisSer
   // Users go in a 0600 file: on the command line their passwords would show in ps.
   const conf = join(dir, 'redis.conf');
   const lines = users.length === 0 ? [] : ['user default off', ...users.map((u) => `user ${u.name} on >${u.password} ${u.rules ?? '~* &* +@all'}`)];
+  const watch = opts.sentinel;
+  // A sentinel rewrites its file as it learns the replicas and elects masters: it must be its own.
+  if (watch) {
+    lines.push(
+      `sentinel monitor ${watch.master} 127.0.0.1 ${watch.masterPort} ${watch.quorum}`,
+      `sentinel down-after-milliseconds ${watch.master} ${watch.downAfterMs}`,
+      `sentinel failover-timeout ${watch.master} ${watch.failoverTimeoutMs}`,
+    );
+  }
   writeFileSync(conf, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
   let child: ResultPromise | null = null;
   try {
@@ -63,7 +85,9 @@ export async function startRedis(opts: RedisStartOptions = {}): Promise<RedisSer
       : ['--port', String(port)];
     const server: ResultPromise = execa(
       opts.binary ?? 'redis-server',
-      [conf, ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      watch
+        ? [conf, '--sentinel', ...listen, '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no']
+        : [conf, ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...(opts.replicaOf ? ['--replicaof', '127.0.0.1', String(opts.replicaOf)] : [])],
       { reject: false, stdio: 'ignore' },
     );
     child = server;
