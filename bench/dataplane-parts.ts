@@ -224,7 +224,8 @@ export const dataplaneParts: Benchmark = {
         }
       }
       const target = (r: (typeof running)[number]) => ({ url: `${r.url}${P_PATH}`, headers: { ...HEADERS, host: r.variant.host }, connections });
-      for (const r of running) await runWrk({ ...target(r), durationSeconds: 1 }); // warm-up
+      // Warm-up (traces compiled, pools filled); a smoke run only proves the variants answer.
+      if (!ctx.smoke) for (const r of running) await runWrk({ ...target(r), durationSeconds: 1 });
       const cpu: Record<string, number[]> = Object.fromEntries(running.map((r) => [r.variant.key, []]));
       // User time alone, summed over the rounds (it is counted in 10 ms ticks; the sum evens that out).
       const userMs: Record<string, number> = Object.fromEntries(running.map((r) => [r.variant.key, 0]));
