@@ -69,6 +69,8 @@ export interface SyncTiming {
   waitedMs: number;
   /** A full read's wait for Marathon's first byte (part of fetchMs). */
   answeredMs?: number;
+  /** The agent's CPU time (user and system) during the sync: its own work, whatever else the machine runs. */
+  cpuMs: number;
   fetchMs: number;
   computeMs: number;
   pushMs: number;
@@ -114,7 +116,8 @@ export class Reconciler {
   private applied: RoutingTable | null = null;
   private syncing: Promise<void> | null = null;
   private dirty = false;
-  private debounceTimer: NodeJS.Timeout | null = null;
+  /** The sync due: a timer, or an immediate when it is due at once. */
+  private debounceTimer: { cancel(): void } | null = null;
   /** When the debounce timer fires (Date.now()). */
   private debounceDue = 0;
   /** When the oldest request not yet served by a sync arrived (performance.now()). */
@@ -152,7 +155,7 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.intervals) clearInterval(timer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer?.cancel();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.clockTimer) clearTimeout(this.clockTimer);
     await this.syncing;
@@ -208,11 +211,11 @@ export class Reconciler {
     if (this.debounceTimer) {
       // A task end does not wait out the debounce; other requests join the sync already due.
       if (!this.endsWaiting || Date.now() + wait >= this.debounceDue) return;
-      clearTimeout(this.debounceTimer);
+      this.debounceTimer.cancel();
     }
     this.log.debug({ reason }, 'sync requested');
     this.debounceDue = Date.now() + wait;
-    this.debounceTimer = setTimeout(() => {
+    this.debounceTimer = later(wait, () => {
       this.debounceTimer = null;
       this.syncing = this.runSync().finally(() => {
         this.syncing = null;
@@ -223,7 +226,7 @@ export class Reconciler {
           this.requestSync('requests during sync', this.endsWaiting ? 0 : undefined, false);
         }
       });
-    }, wait);
+    });
   }
 
   /** New drain marks (task id → why); the tasks are judged draining from the next sync on. */
@@ -299,6 +302,7 @@ export class Reconciler {
 
   private async syncOnce(): Promise<void> {
     const started = performance.now();
+    const cpuAtStart = process.cpuUsage();
     const requested = Math.min(this.requestedAt ?? started, started);
     this.requestedAt = null;
     // Task ends from events go out first; the reads due meanwhile wait for the next sync.
@@ -343,6 +347,7 @@ export class Reconciler {
       full,
       appsFetched: full ? snapshot.apps.length : changed.length,
       waitedMs: round(started - requested),
+      cpuMs: cpuMsSince(cpuAtStart),
       ...(full && this.answeredMs !== null ? { answeredMs: round(this.answeredMs) } : {}),
       fetchMs: round(fetched - started),
       computeMs: round(computed - fetched),
@@ -484,7 +489,7 @@ export class Reconciler {
     this.stats.lastPushAt = Date.now();
     this.log.info(
       // Counting the whole table would build it; the delta says what changed.
-      { version: desired.version, changed: Object.keys(change.apps).length, full: change.base === null },
+      { version: desired.version, changed: Object.keys(change.apps).length, full: change.base === null, at: round(performance.timeOrigin + performance.now()) },
       `pushed routing table to ${plane.name}`,
     );
     return bytes;
@@ -561,6 +566,25 @@ function withAddresses(known: ReadonlyMap<string, string>, resolved: ReadonlyMap
     next.set(name, address);
   }
   return next ?? known;
+}
+
+/**
+ * Runs `fn` after `ms`; at once (after the I/O already arrived, not the
+ * 1 ms a zero timer waits) when `ms` is 0: a quiet spell's first event and a
+ * task end are pushed that much sooner.
+ */
+function later(ms: number, fn: () => void): { cancel(): void } {
+  if (ms <= 0) {
+    const immediate = setImmediate(fn);
+    return { cancel: () => clearImmediate(immediate) };
+  }
+  const timer = setTimeout(fn, ms);
+  return { cancel: () => clearTimeout(timer) };
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return round((used.user + used.system) / 1000);
 }
 
 function round(ms: number): number {
