@@ -2,6 +2,7 @@
 import { execa } from 'execa';
 import { renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
 import { defaultNginxBinary, type Flavor } from '../dataplane/nginx/conf/flavor.js';
+import { redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
 
 export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
@@ -16,6 +17,7 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: /etc/ssl/certs/ca-certificates.crt)" },
   { name: 'redis-tls-name', kind: 'string', help: "the name Redis's certificate must carry, for rediss:// (default: the URL's IP)" },
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
+  ...SENTINEL_OPTIONS,
   { name: 'policy-refresh', kind: 'string', default: '0.5', help: 'seconds between policy reads (a PUBLISH on <prefix>policy-changed is faster)' },
   { name: 'region-var', kind: 'string', help: 'nginx variable with the request region (e.g. geoip2_region, http_x_region)' },
   { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
@@ -82,6 +84,7 @@ export function nginxConfOptions(values: OptionValues): NginxConfOptions {
     dictSize,
     workerProcesses: workers === 'auto' ? 'auto' : Number(workers),
     redis: stringOption(values, 'redis'),
+    redisSentinel: sentinelSettings(values),
     redisCa: stringOption(values, 'redis-ca'),
     redisTlsName: stringOption(values, 'redis-tls-name'),
     redisPrefix: stringOption(values, 'redis-prefix') ?? 'edgeroute:',
@@ -97,4 +100,17 @@ export function nginxConfOptions(values: OptionValues): NginxConfOptions {
     maxBodySize,
     websocketIdleTimeoutSeconds: numberOption(values, 'websocket-idle-timeout', 1),
   };
+}
+
+/** --redis-sentinels and --redis-master for the plugin; null without them. TLS through Sentinel is not in the plugin yet. */
+function sentinelSettings(values: OptionValues): NginxConfOptions['redisSentinel'] {
+  let target;
+  try {
+    target = redisTargetFromOptions(values, null);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (target?.kind !== 'sentinel') return null;
+  if (target.tls) throw new UsageError('--redis-tls with --redis-sentinels: the nginx plugin does not speak TLS through Sentinel yet');
+  return { sentinels: target.sentinels, master: target.master, user: target.user, password: target.password, sentinelPassword: target.sentinelPassword };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MarathonSim } from '../../test/sim/marathon-sim.js';
 import { defaultNginxBinary } from '../dataplane/nginx/conf/flavor.js';
-import { renderNginxConf } from '../dataplane/nginx/conf/render.js';
+import { renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
 import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../run-agent.js';
 import { freePort } from './free-port.js';
 import { startNginx, type NginxProcess } from './nginx-process.js';
@@ -37,6 +37,8 @@ export interface NginxNodeOptions {
   /** The name Redis's certificate must carry; default: the URL's IP. */
   readonly redisTlsName?: string;
   readonly redisPrefix?: string;
+  /** Find Redis through Sentinel instead of `redis` (nginx-conf's --redis-sentinels and --redis-master). */
+  readonly redisSentinel?: NginxConfOptions['redisSentinel'];
   readonly regionVar?: string;
   readonly versionResponseHeader?: boolean;
   readonly policyRefreshSeconds?: number;
@@ -75,6 +77,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     redis: opts.redis ?? null,
     redisCa: opts.redisCa ?? null,
     redisTlsName: opts.redisTlsName ?? null,
+    redisSentinel: opts.redisSentinel ?? null,
     redisPrefix: opts.redisPrefix,
     regionVar: opts.regionVar ?? null,
     versionResponseHeader: opts.versionResponseHeader,

@@ -28,6 +28,7 @@ local _M = {
 }
 
 local type = type
+local ipairs = ipairs
 local io_open = io.open
 local error = error
 
@@ -67,7 +68,27 @@ function _M.load(opts)
     end
     if opts.redis then
         local redis = opts.redis
-        if type(redis.host) ~= "string" or type(redis.port) ~= "number" then
+        if redis.sentinels then
+            -- Through Sentinel: the master's address is asked at run time (edgeroute.redis_sentinel).
+            if type(redis.sentinels) ~= "table" or #redis.sentinels == 0 or type(redis.master_name) ~= "string" then
+                error("edgeroute: redis sentinels need a list of { host, port } and a master_name")
+            end
+            for _, s in ipairs(redis.sentinels) do
+                if type(s.host) ~= "string" or type(s.port) ~= "number" then
+                    error("edgeroute: every redis sentinel needs a host and a port")
+                end
+            end
+            if redis.tls then
+                error("edgeroute: redis tls through sentinels is not supported by the plugin yet")
+            end
+            if redis.sentinel_password_file then
+                local password, err = read_secret(redis.sentinel_password_file)
+                if not password then
+                    error("edgeroute: " .. err)
+                end
+                redis.sentinel_password = password
+            end
+        elseif type(redis.host) ~= "string" or type(redis.port) ~= "number" then
             error("edgeroute: redis needs a host and a port")
         end
         if redis.tls and type(redis.server_name) ~= "string" then

@@ -4,6 +4,7 @@
 -- encrypted, to a server whose certificate was verified.
 
 local config = require "edgeroute.config"
+local sentinel = require "edgeroute.redis_sentinel"
 
 local ok, redis = pcall(require, "resty.redis")
 if not ok then
@@ -31,11 +32,43 @@ local refused_err
 local refused_until = 0
 
 
-local function where(settings)
-    if find(settings.host, ":", 1, true) then
-        return "[" .. settings.host .. "]:" .. settings.port
+local function where(settings, host, port)
+    host, port = host or settings.host, port or settings.port
+    if not host then
+        return "master " .. tostring(settings.master_name)
     end
-    return settings.host .. ":" .. settings.port
+    if find(host, ":", 1, true) then
+        return "[" .. host .. "]:" .. port
+    end
+    return host .. ":" .. port
+end
+
+
+-- SENTINEL get-master-addr-by-name on one sentinel (never pooled: asked rarely).
+local function ask_sentinel(s)
+    local settings = config.redis
+    local red = redis:new()
+    red:set_timeout(TIMEOUT_MS)
+    local connected, err = red:connect(s.host, s.port)
+    if not connected then
+        return nil, "cannot connect: " .. tostring(err)
+    end
+    if settings.sentinel_password and settings.sentinel_password ~= "" then
+        local authed, auth_err = red:auth(settings.sentinel_password)
+        if not authed then
+            red:close()
+            return nil, "refused the sentinel password: " .. tostring(auth_err)
+        end
+    end
+    local res, ask_err = red:sentinel("get-master-addr-by-name", settings.master_name)
+    red:close()
+    if not res then
+        return nil, tostring(ask_err)
+    end
+    if res == ngx.null then
+        return nil, "does not know the master"
+    end
+    return res
 end
 
 
@@ -102,11 +135,23 @@ function _M.connect(timeout_ms)
     if refused_err and ngx_now() < refused_until then
         return nil, refused_err, true
     end
+    local host, port = settings.host, settings.port
+    if settings.sentinels then
+        local found_err
+        host, port, found_err = sentinel.master(settings, ask_sentinel)
+        if not host then
+            return nil, found_err
+        end
+    end
     local red = redis:new()
     red:set_timeout(timeout_ms or TIMEOUT_MS)
-    local connected, err = red:connect(settings.host, settings.port)
+    local connected, err = red:connect(host, port)
     if not connected then
-        return nil, "cannot connect to redis at " .. where(settings) .. ": " .. err
+        if settings.sentinels then
+            -- A failover may have moved the master: ask the sentinels on the next attempt.
+            sentinel.forget()
+        end
+        return nil, "cannot connect to redis at " .. where(settings, host, port) .. ": " .. err
     end
     -- A pooled connection was encrypted, authenticated and selected already.
     if red:get_reused_times() == 0 then

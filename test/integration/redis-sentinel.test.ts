@@ -1,11 +1,15 @@
-// Redis through Sentinel: the agent and the CLI find the master by asking the
-// sentinels, follow a failover when the master dies, and the CLI says so when
-// it cannot confirm a write.
+// Redis through Sentinel: the agent, the CLI and the nginx plugin find the
+// master by asking the sentinels and follow a failover when the master dies;
+// the CLI says so when it cannot confirm a write.
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../agent/sandbox/free-port.js';
+import { httpGet } from '../../agent/sandbox/http-get.js';
+import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
+import { parseSentinels } from '../../agent/fleet/redis-target.js';
+import { waitForBackends } from '../helpers/traffic.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../../test/sim/marathon-sim.js';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
@@ -13,10 +17,29 @@ import { startSentinelRig, type SentinelRig } from '../helpers/redis-sentinel.js
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edgeroute.js');
 const POLICY = { default: 'v1', rules: [] };
+const HEALTH_CHECK = { protocol: 'HTTP', path: '/health', portIndex: 0, gracePeriodSeconds: 5, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 3 };
+const shop = (version: string, instances: number) => ({
+  id: `/shop-${version}`,
+  instances,
+  labels: { 'edgeroute.vhosts': 'shop.test', 'edgeroute.app': 'shop', 'edgeroute.version': version },
+  healthChecks: [HEALTH_CHECK],
+});
+/** Testers with cookie grey=VALUE get the grey version. */
+const greyFor = (value: string) => ({ rules: [{ name: 'testers', match: { cookie: { name: 'grey', values: [value] } }, version: 'grey' }] });
 
 let rig: SentinelRig;
 let marathon: MarathonSim;
 let agent: AgentProcess;
+let nginx: NginxNode;
+let stableIds: string[];
+let greyIds: string[];
+
+/** Which version nginx sent the request to, by task id. */
+async function versionFor(cookie: string): Promise<string> {
+  const reply = await httpGet(`${nginx.publicUrl}/`, { host: 'shop.test', headers: { cookie } });
+  expect(reply.status).toBe(200);
+  return stableIds.includes(reply.body) ? 'stable' : greyIds.includes(reply.body) ? 'grey' : `unknown:${reply.body}`;
+}
 
 async function edgeroute(args: string[], input = '') {
   return execa(process.execPath, [BIN, ...args], { reject: false, env: { EDGEROUTE_ADMIN_TOKEN: 'sentinel-test-token' }, input, timeout: 60_000 });
@@ -38,13 +61,24 @@ async function onMaster<T>(use: (redis: Redis) => Promise<T>): Promise<T> {
 beforeAll(async () => {
   rig = await startSentinelRig();
   marathon = await MarathonSim.start();
-  agent = spawnAgent(['--marathon', marathon.url, '--nginx-admin', `http://127.0.0.1:${await freePort()}`, '--node-id', 'sentinel-node', ...sentinelFlags()], {
-    EDGEROUTE_ADMIN_TOKEN: 'sentinel-test-token',
+  stableIds = (await marathon.deploy(shop('stable', 2))).map((t) => t.id);
+  greyIds = (await marathon.deploy(shop('grey', 1))).map((t) => t.id);
+  nginx = await startNginxNode({
+    workerProcesses: 2,
+    redisSentinel: { sentinels: parseSentinels(rig.sentinelList), master: rig.master, user: null, password: null, sentinelPassword: null },
+    policyRefreshSeconds: 0.2,
   });
-}, 60_000);
+  agent = spawnAgent(['--marathon', marathon.url, '--nginx-admin', nginx.adminUrl, '--node-id', 'sentinel-node', ...sentinelFlags()], {
+    EDGEROUTE_ADMIN_TOKEN: nginx.adminToken,
+  });
+  await waitForBackends(nginx.publicUrl, 'shop.test', stableIds, 30_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nnginx: ${nginx.process.errorLog().slice(-3000)}\nagent: ${agent.output().slice(-3000)}`);
+  });
+}, 90_000);
 
 afterAll(async () => {
   await agent?.stop();
+  await nginx?.process.stop();
   await marathon?.stop();
   await rig?.stop();
 });
@@ -70,6 +104,10 @@ describe('Redis Sentinel', () => {
     expect(set.stderr).toBe('');
     expect(set.exitCode).toBe(0);
     expect(await onMaster((r) => r.get('edgeroute:policy:shop'))).toBe(JSON.stringify(POLICY));
+    const grey1 = await edgeroute(['policy', 'set', 'shop', '-', ...sentinelFlags()], JSON.stringify(greyFor('1')));
+    expect(grey1.exitCode).toBe(0);
+    await waitFor('nginx to apply the policy through the sentinels', async () => ((await versionFor('grey=1')) === 'grey' ? true : undefined), 20_000);
+    expect(await versionFor('grey=2')).toBe('stable');
 
     // A write sent while the master is dead and none is elected yet waits for the new one.
     await rig.killMaster();
@@ -80,6 +118,16 @@ describe('Redis Sentinel', () => {
     expect(setDuring.stderr).toBe('');
     expect(setDuring.exitCode).toBe(0);
     expect(await onMaster((r) => r.get('edgeroute:policy:shop'))).toBe(JSON.stringify(during));
+
+    // nginx's plugin read the policy of before through the sentinels, and reads the new master's after the failover.
+    const grey2 = await edgeroute(['policy', 'set', 'shop', '-', ...sentinelFlags()], JSON.stringify(greyFor('2')));
+    expect(grey2.exitCode).toBe(0);
+    await waitFor('nginx to apply the policy written after the failover', async () => ((await versionFor('grey=2')) === 'grey' ? true : undefined), 20_000);
+    for (let i = 0; i < 6; i++) {
+      expect(await versionFor('grey=2')).toBe('grey');
+      expect(await versionFor('grey=1')).toBe('stable');
+    }
+    expect(nginx.process.errorLog()).toMatch(/redis master edgeroute is at 127\.0\.0\.1:\d+ \(was 127\.0\.0\.1:\d+\)/);
 
     // The agent writes to the new master: its heartbeat comes back after we remove it there.
     await onMaster((r) => r.hdel('edgeroute:nodes', 'sentinel-node'));

@@ -29,6 +29,14 @@ export interface NginxConfOptions {
   /** The name Redis's certificate must carry (rediss:// only); default: the URL's host. */
   readonly redisTlsName?: string | null;
   readonly redisPrefix?: string;
+  /** Find Redis through Sentinel instead of `redis` (not with it): the sentinels' IPs and ports and the master's name. */
+  readonly redisSentinel?: {
+    readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+    readonly master: string;
+    readonly user: string | null;
+    readonly password: string | null;
+    readonly sentinelPassword: string | null;
+  } | null;
   readonly policyRefreshSeconds?: number;
   /** nginx variable with the request's region, e.g. geoip2's or http_x_region for a CDN header. */
   readonly regionVar?: string | null;
@@ -112,9 +120,20 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
   if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new Error(`max body size "${maxBodySize}" is not an nginx size like 10m`);
   const idleTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!(idleTimeout >= 1 && idleTimeout <= 7 * 86_400)) throw new Error('the WebSocket idle timeout must be 1 to 604800 seconds');
-  const redis = opts.redis ? parseRedisUrl(opts.redis) : null;
+  const sentinel = opts.redisSentinel ?? null;
+  if (sentinel && opts.redis) throw new Error('--redis and --redis-sentinels both name Redis: give one of them');
+  if (sentinel) {
+    for (const s of sentinel.sentinels) {
+      if (!/^[0-9.]+$/.test(s.host) && !s.host.includes(':')) throw new Error(`--redis-sentinels ${s.host}: the plugin needs IP addresses, not host names`);
+    }
+    if (!/^[A-Za-z0-9_.\-]{1,64}$/.test(sentinel.master)) throw new Error(`--redis-master "${sentinel.master}" may hold only letters, digits and _ . -`);
+  }
+  const redis = opts.redis
+    ? parseRedisUrl(opts.redis)
+    : sentinel && { host: '', port: 0, db: 0, username: sentinel.user, password: sentinel.password, tls: false };
   const redisTls = redisTlsSettings(redis, opts.redisCa ?? null, opts.redisTlsName ?? null);
   if (redis?.password) files.push({ path: join(prefix, 'redis-password'), content: `${redis.password}\n`, mode: 0o600 });
+  if (sentinel?.sentinelPassword) files.push({ path: join(prefix, 'redis-sentinel-password'), content: `${sentinel.sentinelPassword}\n`, mode: 0o600 });
   const redisPrefix = opts.redisPrefix ?? 'edgeroute:';
   if (!/^[A-Za-z0-9:_.\-]{0,64}$/.test(redisPrefix)) throw new Error(`--redis-prefix "${redisPrefix}" may hold only letters, digits and : _ . -`);
   if (opts.regionVar && !/^[a-z0-9_]{1,64}$/.test(opts.regionVar)) throw new Error(`--region-var "${opts.regionVar}" is not an nginx variable name (lower case, digits, _)`);
@@ -149,6 +168,9 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
       username: redis.username,
       passwordFile: redis.password ? join(prefix, 'redis-password') : null,
       tls: redisTls,
+      sentinels: sentinel ? sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })) : null,
+      masterName: sentinel?.master ?? null,
+      sentinelPasswordFile: sentinel?.sentinelPassword ? join(prefix, 'redis-sentinel-password') : null,
     },
     redisPrefix,
     policyRefreshInterval: opts.policyRefreshSeconds ?? 0.5,
