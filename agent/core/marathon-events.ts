@@ -53,8 +53,14 @@ export function affectsRouting(event: MarathonEvent): boolean {
   return ROUTING_EVENT_TYPES.has(event.type);
 }
 
-/** Events that need everything read again: a stream (re)attached, a group changed. */
-const FULL_RESYNC_EVENT_TYPES = ['event_stream_attached', 'group_change_success'];
+/**
+ * Events that need everything read again: a group changed. Not
+ * event_stream_attached, which says a client attached to the bus: this
+ * agent's own attach is a full read already (event-handling.ts), and
+ * another client's changes nothing; read again on it, the agent started
+ * (and reconnected) with two full reads, 10,000 apps each at scale.
+ */
+const FULL_RESYNC_EVENT_TYPES = ['group_change_success'];
 
 /**
  * Events that say which apps they concern can be handled by re-reading those

@@ -56,6 +56,9 @@ describe('Marathon event samples', () => {
       const parsed = parseEvent(undefined, read('events', file));
       expect(parsed.ok && affectsRouting(parsed.event)).toBe(false);
     }
+    // A client attached to the bus: this agent's own attach is a full read already (onConnected), another's changes nothing.
+    const attached = parseEvent('event_stream_attached', '{"remoteAddress":"10.0.0.9","eventType":"event_stream_attached","timestamp":"2026-11-29T21:00:00.000Z"}');
+    expect(attached.ok && affectsRouting(attached.event)).toBe(false);
   });
 
   it('refuses malformed event data with a message', () => {
