@@ -320,7 +320,7 @@ export class RoutingMemo {
   private tableAfter(upserts: readonly AppRoute[], removals: readonly string[]): RoutingTable {
     const previous = this.table;
     if (previous !== null && upserts.length === 0 && removals.length === 0) return previous;
-    return lazyTable(versionString(this.digest, this.routeCount), previous, upserts, removals);
+    return lazyTable(versionString(this.digest, this.routeCount), previous, upserts, removals, this.routeCount);
   }
 
   private result(table: RoutingTable, changes: RoutingResult['changes'], observations: ReadonlyMap<string, RememberedHealth>): RoutingResult {
@@ -358,14 +358,18 @@ export class RoutingMemo {
   }
 }
 
-/** How many unread tables may chain before one is materialized anyway. */
+/** How many unread tables may chain before the chain is squashed into one step. */
 const MAX_CHAIN = 32;
+/** Changes since the last table built that make the next one be built anyway: this many, or an eighth of the table. */
+const MIN_CHANGES_TO_BUILD = 256;
 
 interface TableLink {
-  parent: RoutingTable | null;
+  readonly parent: RoutingTable | null;
   readonly upserts: readonly AppRoute[];
   readonly removals: readonly string[];
   readonly depth: number;
+  /** Apps the steps since the nearest built ancestor name (counted again when named again, until squashed). */
+  readonly touched: number;
 }
 
 const links = new WeakMap<RoutingTable, TableLink>();
@@ -374,12 +378,18 @@ const links = new WeakMap<RoutingTable, TableLink>();
  * A table whose `apps` record is built only when read (a full push, a diff
  * against an unknown table): copying 10,000 entries on every event would
  * cost more than the rest of the computation. It reads as a plain object.
+ * Unread tables chain their changes; every MAX_CHAIN tables the chain is
+ * squashed into one step (work in proportion to the changes), and a table
+ * is built only once the changes since the last one built are a good part
+ * of it, so that a walk never costs more than a copy.
  */
-function lazyTable(version: string, parent: RoutingTable | null, upserts: readonly AppRoute[], removals: readonly string[]): RoutingTable {
+function lazyTable(version: string, parent: RoutingTable | null, upserts: readonly AppRoute[], removals: readonly string[], size: number): RoutingTable {
   let apps: Record<string, AppRoute> | null = null;
   const table = { version } as RoutingTable;
-  const depth = parent === null ? 0 : (links.get(parent)?.depth ?? 0) + 1;
-  links.set(table, { parent, upserts, removals, depth });
+  const above = parent === null ? undefined : links.get(parent);
+  let link: TableLink = { parent, upserts, removals, depth: (above?.depth ?? 0) + 1, touched: (above?.touched ?? 0) + upserts.length + removals.length };
+  if (link.depth > MAX_CHAIN) link = squash(link);
+  links.set(table, link);
   Object.defineProperty(table, 'apps', {
     enumerable: true,
     get() {
@@ -387,8 +397,31 @@ function lazyTable(version: string, parent: RoutingTable | null, upserts: readon
       return apps;
     },
   });
-  if (depth >= MAX_CHAIN) void table.apps;
+  if (link.touched > Math.max(MIN_CHANGES_TO_BUILD, size / 8)) void table.apps;
   return table;
+}
+
+/** The chain up to the nearest built ancestor as one step: each app's last change. */
+function squash(link: TableLink): TableLink {
+  const steps: TableLink[] = [link];
+  let base = link.parent;
+  for (let above = base ? links.get(base) : undefined; above; above = base ? links.get(base) : undefined) {
+    steps.push(above);
+    base = above.parent;
+  }
+  const last = new Map<string, AppRoute | null>();
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const step = steps[i] as TableLink;
+    for (const id of step.removals) last.set(id, null);
+    for (const route of step.upserts) last.set(route.id, route);
+  }
+  const upserts: AppRoute[] = [];
+  const removals: string[] = [];
+  for (const [id, route] of last) {
+    if (route === null) removals.push(id);
+    else upserts.push(route);
+  }
+  return { parent: base, upserts, removals, depth: 1, touched: last.size };
 }
 
 function materialize(table: RoutingTable): Record<string, AppRoute> {
@@ -399,7 +432,7 @@ function materialize(table: RoutingTable): Record<string, AppRoute> {
     chain.push(link);
     base = link.parent;
     link = base ? links.get(base) : undefined;
-    // A materialized ancestor ends the walk (its link was dropped).
+    // A built ancestor ends the walk (its link was dropped).
   }
   const apps: Record<string, AppRoute> = base ? { ...base.apps } : {};
   for (let i = chain.length - 1; i >= 0; i--) {

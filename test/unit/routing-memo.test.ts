@@ -1,6 +1,6 @@
 // The incremental computation must always equal computing from scratch.
 import { describe, expect, it } from 'vitest';
-import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, RoutingMemo, type RoutingInput } from '../../agent/core/routing-table.js';
+import { computeRoutingTable, DEFAULT_ROUTING_CONFIG, RoutingMemo, type RoutingInput, type RoutingTable } from '../../agent/core/routing-table.js';
 import { diffTables } from '../../agent/core/table-diff.js';
 import type { MarathonApp, MarathonTask } from '../../agent/core/marathon-types.js';
 import type { RememberedHealth } from '../../agent/core/lifecycle.js';
@@ -128,6 +128,30 @@ describe('RoutingMemo', () => {
       expect(new Set(incremental.changes.removals), context).toEqual(new Set(diff.removals));
       previous = incremental.table;
     }
+  });
+
+  it('builds each table right when read rarely, long after, and out of order', () => {
+    const rand = random(99);
+    const ids = Array.from({ length: 40 }, (_, i) => `/c${i}`);
+    const apps = new Map<string, MarathonApp>();
+    const memo = new RoutingMemo();
+    const kept: Array<{ table: RoutingTable; expected: RoutingTable['apps'] }> = [];
+    for (let step = 0; step < 400; step++) {
+      for (let n = Math.floor(rand() * 3); n >= 0; n--) {
+        const id = ids[Math.floor(rand() * ids.length)] as string;
+        if (rand() < 0.2) apps.delete(id);
+        else apps.set(id, makeApp(rand, id, step));
+      }
+      const now = NOW + step * 1000;
+      const table = computeRoutingTable(input(apps, now), memo).table;
+      // Only some tables are kept to be read, and only later: the others are never read.
+      if (rand() < 0.1) kept.push({ table, expected: computeRoutingTable(input(apps, now)).table.apps });
+      if (rand() < 0.03 && kept.length > 0) {
+        const pick = kept.splice(Math.floor(rand() * kept.length), 1)[0]!;
+        expect(pick.table.apps, `step ${step}`).toEqual(pick.expected);
+      }
+    }
+    for (const { table, expected } of kept.reverse()) expect(table.apps).toEqual(expected);
   });
 
   it('told which apps changed, judges only those (and none of the 2,000 others)', () => {
