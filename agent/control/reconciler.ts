@@ -126,6 +126,8 @@ export class Reconciler {
   private readonly taskEnds = new Map<string, TaskEnd>();
   /** A task end arrived since the last sync: the next one starts at once and pushes before reading anything. */
   private endsWaiting = false;
+  /** The last sync pushed task ends before the reads that were due: the next sync, which reads them, starts at once. */
+  private readsPutOff = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private intervals: NodeJS.Timeout[] = [];
   private failures = 0;
@@ -223,7 +225,10 @@ export class Reconciler {
         if (this.dirty && !this.stopped) {
           this.dirty = false;
           // needsFetch still says whether those requests wanted a fresh snapshot.
-          this.requestSync('requests during sync', this.endsWaiting ? 0 : undefined, false);
+          // Reads a sync for task ends put off (and new task ends) go at once; other requests wait out the debounce.
+          const now = this.endsWaiting || this.readsPutOff;
+          this.readsPutOff = false;
+          this.requestSync('requests during sync', now ? 0 : undefined, false);
         }
       });
     });
@@ -342,7 +347,10 @@ export class Reconciler {
     const pushed = performance.now();
     await memory.remember(result.observations);
     if (full) memory.forgetExcept(new Set(snapshot.apps.flatMap((app) => app.tasks.map((task) => task.id))));
-    if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) this.dirty = true;
+    if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
+      this.dirty = true;
+      this.readsPutOff = true;
+    }
     this.timing = {
       full,
       appsFetched: full ? snapshot.apps.length : changed.length,
