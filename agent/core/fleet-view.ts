@@ -5,20 +5,30 @@
  * heartbeats, the drain marks and the clock come in.
  */
 
-/** A node's heartbeat, as the registry reads it (fleet/node-registry.ts's FleetNode). */
-export interface NodeHeartbeat {
+/** What a node's agent writes at each heartbeat (fleet/node-registry.ts keeps it in Redis). */
+export interface NodeInfo {
   readonly nodeId: string;
   readonly heartbeatAt: number;
   readonly startedAt: number;
+  /** The table this node's data plane holds. */
   readonly tableVersion: string | null;
   readonly apiUrl: string | null;
+  /** Which data plane the node drives ('nginx', 'haproxy'); absent from agents older than the field. */
   readonly dataPlane?: string;
-  /** Its routing group (--group); null: the apps without one. */
+  /** The routing group it routes (--group); null: apps without one. Absent from older agents. */
   readonly group?: string | null;
+  /** How often the node beats, ms (absent from older agents). */
   readonly heartbeatMs?: number;
+  /** When its data plane last took a routing change (ms); null: not since the agent started. */
   readonly lastPushAt?: number | null;
+  /** The split policies its data plane applies: how many, and a digest of them all; null when it does not say. */
   readonly policies?: { readonly count: number; readonly digest: string } | null;
+  /** Set by an agent that stopped (ms): the node no longer counts. */
   readonly stoppedAt?: number;
+}
+
+/** A node's heartbeat as the registry reads it: live while it beats within the TTL and has not stopped. */
+export interface NodeHeartbeat extends NodeInfo {
   readonly live: boolean;
 }
 

@@ -8,34 +8,15 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { NodeHeartbeat, NodeInfo } from '../core/fleet-view.js';
 
-export interface NodeInfo {
-  readonly nodeId: string;
-  readonly heartbeatAt: number;
-  readonly startedAt: number;
-  /** The table this node's data plane holds. */
-  readonly tableVersion: string | null;
-  readonly apiUrl: string | null;
-  /** Which data plane the node drives ('nginx', 'haproxy'); absent from agents older than the field. */
-  readonly dataPlane?: string;
-  /** The routing group it routes (--group); null: apps without one. Absent from older agents. */
-  readonly group?: string | null;
-  /** How often the node beats, ms (absent from older agents). */
-  readonly heartbeatMs?: number;
-  /** When its data plane last took a routing change (ms); null: not since the agent started. */
-  readonly lastPushAt?: number | null;
-  /** The split policies its data plane applies: how many, and a digest of them all; null when it does not say. */
-  readonly policies?: { readonly count: number; readonly digest: string } | null;
-  /** Set by an agent that stopped (ms): the node no longer counts. */
-  readonly stoppedAt?: number;
-}
+export type { NodeInfo };
 
 /** What an agent tells about its node at each heartbeat. */
 export type NodeDescription = Omit<NodeInfo, 'nodeId' | 'heartbeatAt' | 'startedAt' | 'heartbeatMs' | 'stoppedAt'>;
 
-export interface FleetNode extends NodeInfo {
-  readonly live: boolean;
-}
+/** A node as the registry reads it: its heartbeat, and whether it still counts. */
+export type FleetNode = NodeHeartbeat;
 
 export class NodeRegistry {
   private timer: NodeJS.Timeout | null = null;
