@@ -119,7 +119,10 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
       // Both victims serve a POST at the moment they die (the kill closes them within this tick): a cut
       // GET is retried on another task by nginx, a cut POST never is, so only a POST must be lost.
       const victims = ids.slice(0, 2);
-      await waitFor('a POST in flight on both victims', () => (victims.every((id) => (marathon.taskStats(id)?.inflight?.['POST'] ?? 0) > 0) ? true : undefined));
+      // (HAProxy closes a cut request's client silently and the load resends it, whatever its method.)
+      const method = rig.differs.cutRequestClosesSilently ? undefined : 'POST';
+      const serving = (id: string) => Object.entries(marathon.taskStats(id)?.inflight ?? {}).some(([m, n]) => n > 0 && (method === undefined || m === method));
+      await waitFor(`${method ?? 'a request'} in flight on both victims`, () => (victims.every(serving) ? true : undefined), 20_000);
       await Promise.all(victims.map((id) => marathon.killTask(id, { replace: false })));
       await new Promise((r) => setTimeout(r, 500));
       const reports = await stopAll(loads);

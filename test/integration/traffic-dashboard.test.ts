@@ -189,9 +189,11 @@ describe('traffic, fleet and rollouts on the dashboard', () => {
     await expect.poll(() => page.locator('section.app').evaluateAll((apps) => apps.map((a) => a.getAttribute('data-app-id'))), { timeout: WAIT_MS }).toEqual(['/bulk/app-01234']);
     expect(await page.locator('#app-count').textContent()).toBe('(1 of 10001)');
     await page.locator('#filter').fill('');
+    // The unfiltered first page is back before the next one is asked for.
+    await expect.poll(() => page.locator('section.app').first().getAttribute('data-app-id'), { timeout: WAIT_MS }).toBe('/bulk/app-00000');
     await page.locator('#page-next').click();
     await expect.poll(() => page.locator('#page-text').textContent(), { timeout: WAIT_MS }).toBe('apps 51–100 of 10001');
-    expect(await page.locator('section.app').first().getAttribute('data-app-id')).toBe('/bulk/app-00050'); // '/bulk/...' sorts before 'shop'
+    await expect.poll(() => page.locator('section.app').first().getAttribute('data-app-id'), { timeout: WAIT_MS }).toBe('/bulk/app-00050'); // '/bulk/...' sorts before 'shop'
 
     await expect.poll(() => page.locator('#fleet tr[data-node-id]').count(), { timeout: WAIT_MS }).toBe(50);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-10000-apps.png` });
