@@ -7,6 +7,7 @@ import { renameSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import type { HaproxyChaosRig } from './haproxy-rig.js';
+import { processAlive as alive } from '../helpers/process-alive.js';
 
 export interface HaproxyFaultOutcome {
   readonly note: string;
@@ -38,14 +39,6 @@ export interface HaproxyFaultResult {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const count = (text: string, what: string) => text.split(what).length - 1;
 const RESTARTED = 'haproxy restarted; pushing the full table';
 

@@ -17,6 +17,7 @@ import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { startLoad } from '../helpers/load.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad } from '../helpers/tcp-echo.js';
 import { waitForBackends } from '../helpers/traffic.js';
+import { processAlive as alive } from '../helpers/process-alive.js';
 
 const ROUNDS = Number(process.env.RELOAD_ROUNDS ?? 3);
 let marathon: MarathonSim;
@@ -29,14 +30,6 @@ const taskIds = (appId: string) => marathon.tasks(appId).map((t) => t.id);
 const url = () => haproxy.publicUrl;
 const masterPid = () => Number(readFileSync(join(haproxy.dir, 'run', 'haproxy.pid'), 'utf8').trim());
 const reloads = () => logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   marathon = await MarathonSim.start();

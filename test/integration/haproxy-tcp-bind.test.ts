@@ -16,6 +16,7 @@ import { MarathonSim } from '../sim/marathon-sim.js';
 import { startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad, type TcpTarget } from '../helpers/tcp-echo.js';
+import { processAlive as alive } from '../helpers/process-alive.js';
 
 interface FixtureApp {
   id: string;
@@ -34,14 +35,6 @@ const echoes = new EchoServers();
 const reloads = () => logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
 const servicePort = (port: number, name = 'tcp') => ({ portDefinitions: [{ port, protocol: 'tcp', name, labels: {} }] });
 const at = (host: string, port: number): TcpTarget => ({ host, port });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Until every connection to target reaches exactly these echoes. */
 async function reaches(target: TcpTarget, names: readonly string[], timeoutMs = 20_000): Promise<void> {
