@@ -100,10 +100,10 @@ export function startTcpLoad(target: TcpTarget, concurrency = 4, maxConnections 
   };
 }
 
-/** `count` consecutive free loopback ports. */
+/** `count` consecutive free loopback ports, below the ephemeral range as freePort's. */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const from = 20_000 + Math.floor(Math.random() * 30_000);
+    const from = 10_000 + Math.floor(Math.random() * (32_768 - 10_000 - count));
     const servers: Server[] = [];
     try {
       for (let i = 0; i < count; i++) {
