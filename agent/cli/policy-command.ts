@@ -104,8 +104,26 @@ async function set(policies: RedisPolicies, args: readonly string[]): Promise<nu
   if (!check.ok) return report(source ?? '-', check.errors);
   // Stored compact: what the plugins read is exactly what was checked.
   await policies.set(app, JSON.stringify(check.policy));
+  if (!(await replicated(policies, `stored the policy of ${app}`))) return 1;
   console.log(`stored the policy of ${app} at ${policies.key(app)} and published on ${policies.channel}`);
   return 0;
+}
+
+/** How long a write waits for a replica to confirm it. */
+const REPLICA_CONFIRM_MS = 2_000;
+
+/**
+ * A write the master took but no replica confirmed is not confirmed: a
+ * failover now would lose it, so the command says so and fails (run it again
+ * once the replicas are back). A master without replicas has nothing to wait for.
+ */
+async function replicated(policies: RedisPolicies, done: string): Promise<boolean> {
+  const { replicas, confirmed } = await policies.replicated(REPLICA_CONFIRM_MS);
+  if (replicas === 0 || confirmed > 0) return true;
+  console.error(
+    `edgeroute policy: ${done} on the Redis master, but none of its ${replicas} replica(s) confirmed it within ${REPLICA_CONFIRM_MS / 1000} s: a failover now would lose it; check the replicas and run the command again`,
+  );
+  return false;
 }
 
 async function get(policies: RedisPolicies, args: readonly string[]): Promise<number> {
@@ -133,6 +151,7 @@ async function remove(policies: RedisPolicies, args: readonly string[]): Promise
     console.error(`edgeroute policy: no policy for ${app} at ${policies.key(app)}`);
     return EXIT_NOT_FOUND;
   }
+  if (!(await replicated(policies, `removed the policy of ${app}`))) return 1;
   console.log(`removed the policy of ${app}; it uses its default version`);
   return 0;
 }

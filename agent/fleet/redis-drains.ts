@@ -11,6 +11,7 @@
  * Marathon task ids always contain a "." ("app.uuid"), so no task key collides with the index.
  */
 import type { Redis } from 'ioredis';
+import { execChecked } from './batch-replies.js';
 
 export interface DrainMark {
   readonly taskId: string;
@@ -64,7 +65,7 @@ export class DrainBoard {
       tx.pexpireat(key, mark.expiresAt);
       tx.zadd(this.indexKey, mark.expiresAt, mark.taskId);
     }
-    await tx.exec();
+    await execChecked(tx);
     await this.redis.publish(this.channel, marks.map((m) => m.taskId).join(','));
   }
 
@@ -74,7 +75,7 @@ export class DrainBoard {
     const tx = this.redis.multi();
     for (const taskId of taskIds) tx.del(this.key(taskId));
     tx.zrem(this.indexKey, ...taskIds);
-    await tx.exec();
+    await execChecked(tx);
     await this.redis.publish(this.channel, taskIds.join(','));
   }
 
@@ -97,7 +98,11 @@ export class DrainBoard {
     return marks;
   }
 
-  /** Records this node's acknowledgements; a mark lifted meanwhile is not recreated. */
+  /**
+   * Records this node's acknowledgements; a mark lifted meanwhile is not
+   * recreated. Throws when one was not written (a failover under way), so
+   * the watcher acknowledges again.
+   */
   async ack(nodeId: string, acks: ReadonlyMap<string, DrainAck>, marks: ReadonlyMap<string, DrainMark>): Promise<void> {
     if (acks.size === 0) return;
     const pipeline = this.redis.pipeline();
@@ -107,7 +112,7 @@ export class DrainBoard {
       // HSET on a key that expired or was lifted would bring it back without its mark; a script checks first.
       pipeline.eval(ACK_SCRIPT, 1, this.key(taskId), `ack:${nodeId}`, JSON.stringify(ack), String(mark.at));
     }
-    await pipeline.exec();
+    await execChecked(pipeline);
   }
 
   /** Acknowledgements by task id, then by node id; only those made after the task's current mark. */

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { RememberedHealth } from '../core/lifecycle.js';
 import type { HealthStore } from '../control/health-memory.js';
+import { execChecked } from './batch-replies.js';
 
 const BATCH = 1000;
 
@@ -31,9 +32,7 @@ export class RedisHealthStore implements HealthStore {
   async save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const [id, health] of entries) pipeline.set(this.key(id), JSON.stringify(health), 'EX', Math.max(1, Math.round(ttlSeconds)));
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed?.[0]) throw failed[0];
+    await execChecked(pipeline);
   }
 }
 

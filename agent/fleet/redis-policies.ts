@@ -21,6 +21,26 @@ export class RedisPolicies {
     await this.redis.publish(this.channel, app);
   }
 
+  /**
+   * Whether the writes made so far on this connection reached a replica
+   * (WAIT 1, up to `timeoutMs`): the master answers a write before
+   * replicating it, and a failover right then promotes a replica without it.
+   * `replicas`: how many the master has (ROLE); 0 when none, or when it will
+   * not say (then there is nothing to wait for).
+   */
+  async replicated(timeoutMs: number): Promise<{ replicas: number; confirmed: number }> {
+    let replicas = 0;
+    try {
+      const role = (await this.redis.call('ROLE')) as unknown[];
+      replicas = role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
+    } catch {
+      return { replicas: 0, confirmed: 0 };
+    }
+    if (replicas === 0) return { replicas, confirmed: 0 };
+    const confirmed = Number(await this.redis.call('WAIT', '1', String(timeoutMs)));
+    return { replicas, confirmed };
+  }
+
   get(app: string): Promise<string | null> {
     return this.redis.get(this.key(app));
   }
