@@ -20,7 +20,7 @@ export interface Comparison extends AppTraffic {
   /** "fleet": every node that published the app, added up; "node": the agent's node. */
   readonly scope: 'fleet' | 'node';
   readonly nodes: readonly string[];
-  /** What the latency columns are: p50/p99 from histograms, or means (HAProxy nodes). */
+  /** What the latency columns are: p50/p99 from histograms, or means (an HAProxy node whose haproxy.cfg predates its histogram). */
   readonly latency: 'histogram' | 'mean' | null;
 }
 
@@ -84,7 +84,7 @@ export async function compareCommand(argv: readonly string[]): Promise<number> {
     console.log(
       helpText(
         'compare APP',
-        "An app's versions side by side: requests/s, share of the app's requests, 5xx ratio, p50/p99 latency (mean on HAProxy nodes), over the agent's live window (the last 15-30 s), across the fleet when the agent has Redis. A version clearly worse than the default one is flagged.",
+        "An app's versions side by side: requests/s, share of the app's requests, 5xx ratio, p50/p99 latency (a mean on HAProxy nodes whose haproxy.cfg predates the latency histogram), over the agent's live window (the last 15-30 s), across the fleet when the agent has Redis. A version clearly worse than the default one is flagged.",
         COMPARE_OPTIONS,
       ),
     );

@@ -611,7 +611,7 @@
     block.note.textContent = 'No requests in the live window.';
 
     var head = el('tr', null, el('th', { text: 'version' }), el('th', { text: 'req/s' }), el('th', { text: 'share' }), el('th', { text: '5xx' }),
-      mean ? el('th', { text: 'mean', title: 'HAProxy keeps no latency histogram: its average response time' }) : [el('th', { text: 'p50' }), el('th', { text: 'p99' })],
+      mean ? el('th', { text: 'mean', title: "HAProxy's average response time: this node's haproxy.cfg predates the latency histogram (run edgeroute haproxy-conf again for p50/p99)" }) : [el('th', { text: 'p50' }), el('th', { text: 'p99' })],
       el('th', { text: '' }));
     var rows = versions.map(function (v) {
       var flags = v.flags || [];

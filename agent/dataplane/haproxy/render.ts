@@ -12,6 +12,7 @@ import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
 import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
 import { LUA_TARGET } from './lua-records.js';
+import { LATENCY_BUCKETS, LATENCY_BUCKETS_MAP_FILE, LATENCY_KEY_STRIDE, LATENCY_TABLE, latencyBucketsMap } from './latency-histogram.js';
 import { listenHost, parseBindKey, receives } from './tcp-binds.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
@@ -230,6 +231,10 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   files.push({ path: wildcardsMap, content: '', mode: 0o644, keep: true });
   files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)), regionHeader }), mode: 0o644 });
   if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
+  const latencyMap = join(dir, LATENCY_BUCKETS_MAP_FILE);
+  files.push({ path: latencyMap, content: latencyBucketsMap(), mode: 0o644 });
+  // One entry per HTTP backend and bucket at most (the Lua target's and the no-app one's too); beyond, HAProxy drops the oldest.
+  const httpBackends = backendPool + balancePools.leastconn + balancePools.sticky + 2;
 
   const confPath = join(dir, 'haproxy.cfg');
   const template = Handlebars.create().compile(readFileSync(join(TEMPLATES_DIR, 'haproxy.cfg.hbs'), 'utf8'), { noEscape: true, strict: true });
@@ -248,6 +253,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     hostsMap,
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     versionResponseHeader: opts.versionResponseHeader === true,
+    latency: { map: latencyMap, table: LATENCY_TABLE, stride: LATENCY_KEY_STRIDE, overflow: LATENCY_BUCKETS - 1, size: Math.max(1_024, httpBackends * LATENCY_KEY_STRIDE) },
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: [
       ...Array.from({ length: backendPool }, (_, i) => ({ ...backendBlock(poolBackendName(i + 1), opts.servers), balance: ['balance roundrobin'] })),

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TrafficCounters, TrafficReading, TrafficSource } from '../data-plane.js';
 import { MonotonicCounters, type CounterReading } from '../monotonic-counters.js';
+import { LATENCY_BOUNDS, LATENCY_BUCKETS, LATENCY_TABLE, parseLatencyTable } from './latency-histogram.js';
 import { HaproxyRuntime } from './runtime-client.js';
 import { parseInfoGeneration } from './runtime-plan.js';
 
@@ -95,7 +96,7 @@ export function labelStatRows(csv: string, labels: StatsLabels): { rows: Labelle
   const px = header.indexOf('pxname');
   const sv = header.indexOf('svname');
   if (px < 0 || sv < 0) throw new Error('show stat answered without its CSV header');
-  const wanted = [...new Set([...RESPONSE_COLUMNS, ...COUNTERS.map((f) => f.column), ...GAUGES.map((f) => f.column)])].map((c) => [c, header.indexOf(c)] as const);
+  const wanted = [...new Set(['iid', ...RESPONSE_COLUMNS, ...COUNTERS.map((f) => f.column), ...GAUGES.map((f) => f.column)])].map((c) => [c, header.indexOf(c)] as const);
   const owners = labels.backendOwners();
   const rows: LabelledRow[] = [];
   const unowned: UnownedRow[] = [];
@@ -133,23 +134,28 @@ export interface HaproxyStatsMetricsOptions {
   readonly timeoutMs?: number;
 }
 
-/** The counter columns of a reading, in order: responses by class, then COUNTERS. */
+/** The counter columns of a reading, in order: responses by class, then COUNTERS (then the latency buckets, latency-histogram.ts). */
 const COUNTER_COLUMNS = [...RESPONSE_COLUMNS, ...COUNTERS.map((f) => f.column)];
+const NO_BUCKETS: readonly number[] = new Array<number>(LATENCY_BUCKETS).fill(0);
 
-function counterValues(columns: ReadonlyMap<string, number>): number[] {
-  return COUNTER_COLUMNS.map((c) => columns.get(c) ?? 0);
+/** A row's counters, and a backend's latency buckets (a server's are zeros: the histogram is per backend). */
+function counterValues(columns: ReadonlyMap<string, number>, histogram: ReadonlyMap<number, readonly number[]> | null, server: boolean): number[] {
+  const buckets = (!server && histogram?.get(columns.get('iid') ?? -1)) || NO_BUCKETS;
+  return [...COUNTER_COLUMNS.map((c) => columns.get(c) ?? 0), ...buckets];
 }
 
 /**
  * The metrics, registered on the agent's registry; read from HAProxy at
  * scrape time, and by the traffic sampler (readTraffic), which shares the
- * readings: responses by class per app version, and HAProxy's average
- * response time (rtime: to the server's response headers, over its last 1024
- * requests; HAProxy keeps no latency histogram).
+ * readings: responses by class per app version, the latency histogram
+ * haproxy.cfg keeps (latency-histogram.ts), and HAProxy's average response
+ * time (rtime: to the server's response headers, over its last 1024 requests).
  */
 export class HaproxyStatsMetrics implements TrafficSource {
-  private readonly backendCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
-  private readonly serverCounters = new MonotonicCounters(COUNTER_COLUMNS.length);
+  private readonly backendCounters = new MonotonicCounters(COUNTER_COLUMNS.length + LATENCY_BUCKETS);
+  private readonly serverCounters = new MonotonicCounters(COUNTER_COLUMNS.length + LATENCY_BUCKETS);
+  /** Whether the last reading found the latency table (a haproxy.cfg rendered before it has none: means only). */
+  private histogram = false;
   private reading: Promise<void> | null = null;
   /** Who started the reading under way: a scrape's is shared by the scrape's metrics, the sampler's is not fresh enough for a scrape. */
   private readingFor: 'scrape' | 'traffic' | null = null;
@@ -187,7 +193,7 @@ export class HaproxyStatsMetrics implements TrafficSource {
     if (this.closed) throw new Error("HAProxy's counters are no longer read (the agent stops)");
     await (this.reading ?? this.begin('traffic'));
     if (this.failing) throw new Error("cannot read HAProxy's counters (show stat)");
-    return { latencyBounds: null, series: this.traffic };
+    return { latencyBounds: this.histogram ? LATENCY_BOUNDS : null, series: this.traffic };
   }
 
   /** Stops reading HAProxy: later scrapes keep the last values. */
@@ -220,13 +226,14 @@ export class HaproxyStatsMetrics implements TrafficSource {
   private async readNow(): Promise<void> {
     let info: string;
     let stat: string;
+    let table: string;
     // A connection per reading: one kept open would stay with the worker
     // that accepted it, which a reload replaces (and which would not exit
     // while the connection lasts).
     const runtime = new HaproxyRuntime(this.opts.socket, this.opts.timeoutMs ?? 3_000);
     try {
       // Backends and servers only (types 2 and 4): not the frontends.
-      [info, stat] = (await runtime.run(['show info', 'show stat -1 6 -1'])) as [string, string];
+      [info, stat, table] = (await runtime.run(['show info', 'show stat -1 6 -1', `show table ${LATENCY_TABLE}`])) as [string, string, string];
     } catch (err) {
       // The last values stay: a counter never goes down because HAProxy did not answer once.
       this.up.set(0);
@@ -239,20 +246,22 @@ export class HaproxyStatsMetrics implements TrafficSource {
     if (this.failing) this.opts.log.info("HAProxy's counters can be read again");
     this.failing = false;
     this.up.set(1);
-    this.publish(parseInfoGeneration(info), labelStatRows(stat, this.opts.labels));
+    const histogram = parseLatencyTable(table);
+    this.histogram = histogram !== null;
+    this.publish(parseInfoGeneration(info), labelStatRows(stat, this.opts.labels), histogram);
   }
 
-  private publish(generation: string | null, { rows, unowned }: { rows: LabelledRow[]; unowned: UnownedRow[] }): void {
+  private publish(generation: string | null, { rows, unowned }: { rows: LabelledRow[]; unowned: UnownedRow[] }, histogram: ReadonlyMap<number, readonly number[]> | null): void {
     // Rows with the same labels (two backends of one version) add up.
     const groups = new Map<string, { labels: Record<string, string>; server: boolean; rows: LabelledRow[] }>();
-    const readings: { backend: CounterReading[]; server: CounterReading[] } = { backend: unowned.map((u) => ({ source: u.source, owner: null, values: counterValues(u.columns) })), server: [] };
+    const readings: { backend: CounterReading[]; server: CounterReading[] } = { backend: unowned.map((u) => ({ source: u.source, owner: null, values: counterValues(u.columns, histogram, false) })), server: [] };
     for (const row of rows) {
       const labels = { ...row.labels, mode: row.mode };
       const key = JSON.stringify(labels);
       const group = groups.get(key) ?? { labels, server: row.server, rows: [] as LabelledRow[] };
       group.rows.push(row);
       groups.set(key, group);
-      (row.server ? readings.server : readings.backend).push({ source: row.source, owner: key, values: counterValues(row.columns) });
+      (row.server ? readings.server : readings.backend).push({ source: row.source, owner: key, values: counterValues(row.columns, histogram, row.server) });
     }
     const totals = { backend: this.backendCounters.add(generation, readings.backend), server: this.serverCounters.add(generation, readings.server) };
 
@@ -261,7 +270,8 @@ export class HaproxyStatsMetrics implements TrafficSource {
       const total = totals.backend.get(key);
       if (server || labels.mode !== 'http' || !total) continue;
       const rtime = Math.max(...same.map((r) => r.columns.get('rtime') ?? 0)) / 1000;
-      traffic.push({ app: labels.app as string, version: labels.version as string, responses: total.slice(0, STATUS_CLASSES.length), latencyBuckets: null, latencySeconds: null, recentMeanSeconds: rtime });
+      const latencyBuckets = histogram ? total.slice(COUNTER_COLUMNS.length) : null;
+      traffic.push({ app: labels.app as string, version: labels.version as string, responses: total.slice(0, STATUS_CLASSES.length), latencyBuckets, latencySeconds: null, recentMeanSeconds: rtime });
     }
     this.traffic = traffic;
 
