@@ -14,7 +14,8 @@
  * (`rig.differs`), so a shared test asserts each one's behaviour rather than
  * skipping one of them.
  */
-import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
+import { startNginxNode, type NginxNode, type NginxNodeOptions } from '../../agent/sandbox/sandbox.js';
+import type { RedisTarget } from '../../agent/fleet/redis-target.js';
 import { serverName } from '../../agent/dataplane/haproxy/runtime-plan.js';
 import { AGENT_DEFAULTS, startAgent, type AgentOptions, type RunningAgent } from '../../agent/run-agent.js';
 import { startHaproxy, type HaproxyProcess } from './haproxy-node.js';
@@ -36,6 +37,14 @@ export interface DataPlaneOptions {
    * policies to HAProxy's Lua action.
    */
   readonly policyRedis?: string;
+  /**
+   * The same, found through Redis Sentinel (not with `policyRedis`): nginx's
+   * plugin asks the sentinels itself (nginx-conf --redis-sentinels); an
+   * HAProxy node's agent gets the Sentinel target as its --redis.
+   */
+  readonly policySentinel?: NonNullable<NginxNodeOptions['redisSentinel']>;
+  /** How often nginx's plugin reads the policies, s (nginx-conf --policy-refresh; default 0.5). */
+  readonly policyRefreshSeconds?: number;
   /** Also send X-Edgeroute-Version to clients (nginx-conf and haproxy-conf --version-header). */
   readonly versionResponseHeader?: boolean;
   /** The request header holding the client's region, a CDN's (nginx-conf --region-var http_NAME, haproxy-conf --region-header NAME). */
@@ -143,6 +152,8 @@ export const NGINX_RIG: DataPlaneRig = {
     const nginx = await startNginxNode({
       workerProcesses: opts.workerProcesses ?? 2,
       ...(opts.policyRedis === undefined ? {} : { redis: opts.policyRedis }),
+      ...(opts.policySentinel === undefined ? {} : { redisSentinel: opts.policySentinel }),
+      ...(opts.policyRefreshSeconds === undefined ? {} : { policyRefreshSeconds: opts.policyRefreshSeconds }),
       ...(opts.regionHeader === undefined ? {} : { regionVar: `http_${opts.regionHeader.toLowerCase().replace(/-/g, '_')}` }),
       ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
       ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
@@ -185,11 +196,15 @@ export const HAPROXY_RIG: DataPlaneRig = {
       ...(opts.regionHeader === undefined ? {} : { regionHeader: opts.regionHeader }),
       ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
     });
+    const sentinel = opts.policySentinel;
+    const policyRedis: string | RedisTarget | undefined = sentinel
+      ? { kind: 'sentinel', sentinels: sentinel.sentinels, master: sentinel.master, user: sentinel.user, password: sentinel.password, sentinelPassword: sentinel.sentinelPassword, tls: false, caFile: null }
+      : opts.policyRedis;
     return {
       kind: 'haproxy',
       publicUrl: haproxy.publicUrl,
       // The agent reads the policies (with its --redis) and hands them to the Lua action.
-      agentOptions: { nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: HAPROXY_API_TOKEN, ...(opts.policyRedis === undefined ? {} : { redis: opts.policyRedis }) },
+      agentOptions: { nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: HAPROXY_API_TOKEN, ...(policyRedis === undefined ? {} : { redis: policyRedis }) },
       agentFlags: {
         args: ['--haproxy-socket', haproxy.socket, ...(opts.policyRedis === undefined ? [] : ['--redis', opts.policyRedis])],
         env: { EDGEROUTE_API_TOKEN: HAPROXY_API_TOKEN, EDGEROUTE_ADMIN_TOKEN: '' },
