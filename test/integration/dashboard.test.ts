@@ -111,4 +111,53 @@ describe('dashboard', () => {
     await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
     expect(pageErrors).toEqual([]);
   });
+
+  it('never shows the reply to a search typed over, even when it arrives late', async () => {
+    const ids = () => page.locator('section.app').evaluateAll((apps) => apps.map((a) => a.getAttribute('data-app-id')));
+    await expect.poll(ids, { timeout: WAIT_MS }).toContain('/routed');
+    // Every list of apps the page shows, from here on.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (globalThis as unknown as { __shown: string[] }).__shown = seen;
+      const list = () => [...document.querySelectorAll('section.app')].map((a) => a.getAttribute('data-app-id')).join(',');
+      new MutationObserver(() => {
+        const now = list();
+        if (seen[seen.length - 1] !== now) seen.push(now);
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    // The agent's answer to the search "dash" is held until the search reads "routed".
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    let heldOnce = false;
+    await page.route(
+      (url) => url.pathname.endsWith('/v1/state') && url.searchParams.get('q') === 'dash',
+      async (route) => {
+        if (!heldOnce) {
+          heldOnce = true;
+          held();
+          await released;
+        }
+        await route.continue();
+      },
+    );
+    try {
+      await page.locator('#filter').fill('dash');
+      await holding;
+      await page.locator('#filter').fill('routed');
+      // The page has asked for "routed" (it waits for the reply in flight): the late "dash" reply comes now.
+      await page.waitForTimeout(400);
+      release();
+      await expect.poll(ids, { timeout: WAIT_MS }).toEqual(['/routed']);
+      const shown = await page.evaluate(() => (globalThis as unknown as { __shown: string[] }).__shown);
+      expect(shown).not.toContain('/dash');
+      expect(shown[shown.length - 1]).toBe('/routed');
+    } finally {
+      release();
+      await page.unrouteAll();
+      await page.locator('#filter').fill('');
+    }
+    expect(pageErrors).toEqual([]);
+  });
 });

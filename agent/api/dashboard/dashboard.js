@@ -338,7 +338,6 @@
 
   // ---- state fetching ----------------------------------------------------
 
-  var fetchSeq = 0;
   var inFlight = false;
   var again = false;
   var refreshTimer = null;
@@ -348,10 +347,16 @@
     refreshTimer = setTimeout(function () { refreshTimer = null; refresh(); }, REFRESH_DEBOUNCE_MS);
   }
 
+  // The page and search a reply must answer to be shown: the ones asked for
+  // last. A reply to an earlier query (a search typed on, another page
+  // clicked while it was on its way) is dropped, never shown, even for a
+  // moment; the fetch that follows the change asks for the current one.
+  function currentQuery() { return pageOffset + '\n' + $('filter').value.trim(); }
+
   function refresh() {
     if (inFlight) { again = true; return; } // one fetch at a time; the last request wins
     inFlight = true;
-    var seq = ++fetchSeq;
+    var query = currentQuery();
     var url = new URL(stateUrl.href);
     url.searchParams.set('offset', String(pageOffset));
     url.searchParams.set('limit', String(PAGE_SIZE));
@@ -363,7 +368,7 @@
         return res.json();
       })
       .then(function (state) {
-        if (seq !== fetchSeq) return;
+        if (query !== currentQuery()) return;
         var firstState = !lastState;
         var paged = firstState || pageIds(lastState) !== pageIds(state);
         lastState = state;
@@ -374,6 +379,7 @@
         if (firstState) { refreshFleet(); refreshRollouts(); }
       })
       .catch(function (err) {
+        if (query !== currentQuery()) return;
         showFetchError('Cannot read the agent state: ' + (err && err.message ? err.message : String(err)));
       })
       .then(function () {
@@ -519,6 +525,7 @@
   var trafficMeta = null; // the last answer's latency kind, window and interval
   var trafficTimer = null;
   var trafficInFlight = false;
+  var trafficAgain = false;
 
   function msText(ms) {
     if (ms == null) return '–';
@@ -568,7 +575,9 @@
   }
 
   function refreshTraffic() {
-    if (trafficInFlight || !lastState) return;
+    // A page shown while the last page's traffic was on its way gets its own right after.
+    if (trafficInFlight) { trafficAgain = true; return; }
+    if (!lastState) return;
     var ids = (lastState.apps || []).map(function (a) { return str(a.id); });
     if (ids.length === 0) return;
     trafficInFlight = true;
@@ -586,7 +595,10 @@
         });
       })
       .catch(function () { /* the state's banner tells when the agent is away */ })
-      .then(function () { trafficInFlight = false; });
+      .then(function () {
+        trafficInFlight = false;
+        if (trafficAgain) { trafficAgain = false; refreshTraffic(); }
+      });
   }
 
   function renderTraffic(block, t, meta) {
