@@ -54,36 +54,63 @@ local function is_ip(address)
 end
 
 
-local function check_backend(backend, where)
+-- Addresses already found to be IPs: a cluster has few hosts, and a full
+-- push names each in thousands of backends. Bounded, in case of churn.
+local KNOWN_IPS_MAX = 4096
+local known_ips, known_ip_count = {}, 0
+
+local function is_known_ip(address)
+    if known_ips[address] then
+        return true
+    end
+    if not is_ip(address) then
+        return false
+    end
+    if known_ip_count >= KNOWN_IPS_MAX then
+        known_ips, known_ip_count = {}, 0
+    end
+    known_ips[address] = true
+    known_ip_count = known_ip_count + 1
+    return true
+end
+
+
+-- The checks below return a message that starts where the field's place in
+-- the route ends (".port must be ..."); the caller prefixes the place only
+-- when there is a message: a full push checks 100,000 backends, and building
+-- each one's place ("apps[...].versions[...].backends[i]") up front cost more
+-- than the checks.
+local function check_backend(backend)
     if type(backend) ~= "table" then
-        return where .. " is not an object"
+        return " is not an object"
     end
     if type(backend.id) ~= "string" or backend.id == "" then
-        return where .. ".id must be a non-empty string"
+        return ".id must be a non-empty string"
     end
-    if not is_ip(backend.address) then
-        return where .. ".address must be an IP address, got " .. shown(backend.address)
+    local address = backend.address
+    if type(address) ~= "string" or not is_known_ip(address) then
+        return ".address must be an IP address, got " .. shown(address)
     end
     if not is_whole(backend.port, 1, 65535) then
-        return where .. ".port must be a port number, got " .. shown(backend.port)
+        return ".port must be a port number, got " .. shown(backend.port)
     end
     if not is_whole(backend.weight, 1, MAX_WEIGHT) then
-        return where .. ".weight must be a whole number from 1 to " .. MAX_WEIGHT
+        return ".weight must be a whole number from 1 to " .. MAX_WEIGHT
     end
 end
 
 
-local function check_version(version, where)
+local function check_version(version)
     if type(version) ~= "table" then
-        return where .. " is not an object"
+        return " is not an object"
     end
     if type(version.backends) ~= "table" then
-        return where .. ".backends must be an array"
+        return ".backends must be an array"
     end
     for i, backend in ipairs(version.backends) do
-        local err = check_backend(backend, where .. ".backends[" .. i .. "]")
+        local err = check_backend(backend)
         if err then
-            return err
+            return ".backends[" .. i .. "]" .. err
         end
     end
 end
@@ -98,13 +125,13 @@ local function is_prefix(path)
 end
 
 
-local function check_paths(app, where)
+local function check_paths(app)
     local paths = app.paths
     if paths == nil then
         return
     end
     if type(paths) ~= "table" then
-        return where .. ".paths must be an object of host → prefixes"
+        return ".paths must be an object of host → prefixes"
     end
     local hosts = {}
     for _, vhost in ipairs(app.vhosts) do
@@ -112,14 +139,14 @@ local function check_paths(app, where)
     end
     for host, prefixes in pairs(paths) do
         if not hosts[host] then
-            return where .. ".paths[" .. shown(host) .. "] names a host not in vhosts"
+            return ".paths[" .. shown(host) .. "] names a host not in vhosts"
         end
         if type(prefixes) ~= "table" or #prefixes == 0 then
-            return where .. ".paths[" .. shown(host) .. "] must be a non-empty array"
+            return ".paths[" .. shown(host) .. "] must be a non-empty array"
         end
         for i, prefix in ipairs(prefixes) do
             if not is_prefix(prefix) then
-                return where .. ".paths[" .. shown(host) .. "][" .. i .. "] is not a path prefix: " .. shown(prefix)
+                return ".paths[" .. shown(host) .. "][" .. i .. "] is not a path prefix: " .. shown(prefix)
             end
         end
     end
@@ -177,62 +204,69 @@ local SETTING_CHECKS = {
 }
 
 
-local function check_settings(app, where)
+local function check_settings(app)
     local settings = app.settings
     if settings == nil then
         return
     end
     if type(settings) ~= "table" then
-        return where .. ".settings must be an object"
+        return ".settings must be an object"
     end
     for name, value in pairs(settings) do
         local valid = SETTING_CHECKS[name]
         if valid == nil then
-            return where .. ".settings has an unknown setting " .. shown(name)
+            return ".settings has an unknown setting " .. shown(name)
         end
         if not valid(value) then
-            return where .. ".settings." .. name .. " is not valid" .. (name == "basicAuth" and "" or ": " .. shown(value))
+            return ".settings." .. name .. " is not valid" .. (name == "basicAuth" and "" or ": " .. shown(value))
         end
     end
 end
 
 
--- Returns nil when `app` is a valid route for `id`, else a message naming the field.
-function _M.check(id, app)
-    local where = "apps[" .. shown(id) .. "]"
+local function check_route(id, app)
     if #id > MAX_ID_BYTES then
-        return where .. ".id is longer than " .. MAX_ID_BYTES .. " bytes"
+        return ".id is longer than " .. MAX_ID_BYTES .. " bytes"
     end
     if type(app) ~= "table" then
-        return where .. " must be an object or null"
+        return " must be an object or null"
     end
     if app.id ~= id then
-        return where .. ".id must equal its key"
+        return ".id must equal its key"
     end
     if type(app.hash) ~= "string" or app.hash == "" then
-        return where .. ".hash must be a non-empty string"
+        return ".hash must be a non-empty string"
     end
     if type(app.vhosts) ~= "table" or #app.vhosts == 0 then
-        return where .. ".vhosts must be a non-empty array"
+        return ".vhosts must be a non-empty array"
     end
     for i, vhost in ipairs(app.vhosts) do
         if type(vhost) ~= "string" or vhost == "" then
-            return where .. ".vhosts[" .. i .. "] must be a host name"
+            return ".vhosts[" .. i .. "] must be a host name"
         end
     end
     if type(app.versions) ~= "table" then
-        return where .. ".versions must be an object"
+        return ".versions must be an object"
     end
     for name, version in pairs(app.versions) do
-        local err = check_version(version, where .. ".versions[" .. shown(name) .. "]")
+        local err = check_version(version)
         if err then
-            return err
+            return ".versions[" .. shown(name) .. "]" .. err
         end
     end
     if type(app.defaultVersion) ~= "string" or app.versions[app.defaultVersion] == nil then
-        return where .. ".defaultVersion must name one of its versions"
+        return ".defaultVersion must name one of its versions"
     end
-    return check_paths(app, where) or check_settings(app, where)
+    return check_paths(app) or check_settings(app)
+end
+
+
+-- Returns nil when `app` is a valid route for `id`, else a message naming the field.
+function _M.check(id, app)
+    local err = check_route(id, app)
+    if err then
+        return "apps[" .. shown(id) .. "]" .. err
+    end
 end
 
 

@@ -37,4 +37,22 @@ describe("push_format.parse", function()
         assert.matches("address must be an IP address, got srv1\\x0aforged line", err, 1, true)
         assert.is_true(#err < 250)
     end)
+
+    -- The places in messages are built only for a refused route, and
+    -- addresses already found to be IPs are remembered: neither may change
+    -- what is refused, nor how the place is named.
+    it("names the full place of a bad backend among good ones, after many good pushes", function()
+        local good = '{"id":"t1","address":"127.0.0.1","port":8080,"weight":1}'
+        for i = 1, 3 do
+            assert.is_string(push_format.parse(HEADER .. route("/ok" .. i, good .. "," .. good)))
+        end
+        local bad = '{"id":"t3","address":"127.0.0.1x","port":8080,"weight":1}'
+        local version, err = push_format.parse(HEADER .. route("/ok1", good) .. "\n" .. route("/b", good .. "," .. good .. "," .. bad))
+        assert.is_nil(version)
+        assert.are.equal('apps[/b].versions[stable].backends[3].address must be an IP address, got 127.0.0.1x', err)
+        version, err = push_format.parse(HEADER .. route("/c", '{"id":"t1","address":"::1","port":0,"weight":1}'))
+        assert.is_nil(version)
+        assert.are.equal("apps[/c].versions[stable].backends[1].port must be a port number, got 0", err)
+        assert.is_string(push_format.parse(HEADER .. route("/d", '{"id":"t1","address":"::1","port":1,"weight":1}')))
+    end)
 end)
