@@ -760,6 +760,22 @@ describe('MarathonSim bulk load', () => {
     expect(sim.eventCount()).toBe(0);
   });
 
+  it('renderListing() renders the listing beforehand: the same listing is served, and later changes still show', async () => {
+    const sim = await startSim();
+    sim.loadBulk([
+      { id: '/one', instances: 2, backendPorts: [1234] },
+      { id: '/two', instances: 1, backendPorts: [1235] },
+    ]);
+    const before = JSON.parse((await httpRequest(`${sim.url}/v2/apps?embed=apps.tasks`)).body);
+    expect(sim.renderListing()).toBeGreaterThanOrEqual(0);
+    const rendered = JSON.parse((await httpRequest(`${sim.url}/v2/apps?embed=apps.tasks`)).body);
+    expect(rendered).toEqual(before);
+    await sim.scale('/one', 3);
+    const scaled = JSON.parse((await httpRequest(`${sim.url}/v2/apps?embed=apps.tasks`)).body) as { apps: Array<{ id: string; tasks: unknown[] }> };
+    expect(scaled.apps.find((app) => app.id === '/one')?.tasks).toHaveLength(3);
+    expect(scaled.apps.find((app) => app.id === '/two')?.tasks).toHaveLength(1);
+  });
+
   it('loads 10,000 apps × 10 tasks at once and lists them quickly', async () => {
     const sim = await startSim();
     const ports = [await startBackend('a'), await startBackend('b'), await startBackend('c')];
