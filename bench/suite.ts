@@ -9,8 +9,9 @@ import { publication } from './publication.js';
 import { scale } from './scale.js';
 import { tlsHandshake } from './tls-handshake.js';
 import { trafficMemory } from './traffic-memory.js';
+import { trafficPublication } from './traffic-publication.js';
 import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory, trafficPublication];

@@ -40,6 +40,43 @@ export interface TrafficDelta {
   readonly recentMeanSeconds: number | null;
 }
 
+/** A version's counts in one slot, as the fleet publication carries them (agent/fleet/traffic-publisher.ts). */
+export interface SlotCounts {
+  /** The slot's absolute index (epoch ms / slotMs). */
+  readonly slot: number;
+  /** The accumulator: requests, errors, latency seconds, requests with a latency, then the buckets. */
+  readonly counts: readonly number[];
+}
+
+/** The history's clock, for the fleet publication: its slot now and the seconds read in it and in the one before. */
+export interface LiveClock {
+  readonly slot: number;
+  readonly slotMs: number;
+  /** Seconds of readings in `slot` and in `slot - 1`. */
+  readonly covered: readonly [number, number];
+}
+
+/**
+ * The live window (slots `slot` and `slot - 1`) from a version's slot
+ * counts; null when neither holds any. One computation for the history and
+ * for a node's publication read back from Redis.
+ */
+export function liveWindow(clock: LiveClock, parts: readonly SlotCounts[], withBuckets: boolean): TrafficWindow | null {
+  const live = parts.filter((p) => p.slot === clock.slot || p.slot === clock.slot - 1);
+  if (live.length === 0) return null;
+  const width = Math.max(...live.map((p) => p.counts.length));
+  const sum = new Float64Array(width);
+  for (const p of live) for (let i = 0; i < p.counts.length; i++) sum[i]! += p.counts[i]!;
+  const seconds = clock.covered[0] + clock.covered[1];
+  return {
+    requests: sum[A_REQUESTS]!,
+    errors: sum[A_ERRORS]!,
+    requestsPerSecond: seconds > 0 ? sum[A_REQUESTS]! / seconds : 0,
+    buckets: withBuckets ? Array.from(sum.subarray(A_BUCKETS)) : null,
+    meanSeconds: sum[A_TIMED]! > 0 ? sum[A_LATENCY]! / sum[A_TIMED]! : null,
+  };
+}
+
 /** Accumulator layout: requests, errors, latency seconds, requests with a latency, then the buckets. */
 const A_REQUESTS = 0;
 const A_ERRORS = 1;
@@ -90,6 +127,8 @@ export class TrafficHistory {
   private readonly coveredSlot: Float64Array;
   private readonly width: number;
   private rings = 0;
+  /** Apps with requests since the last takeTouched() (the fleet publication writes only those). */
+  private touched = new Set<string>();
   /** Versions that got no ring because maxSeries rings exist. */
   overflowed = 0;
   private now = 0;
@@ -132,6 +171,7 @@ export class TrafficHistory {
         this.series.set(key, series);
       }
       this.add(series, slot, delta);
+      this.touched.add(delta.app);
     }
   }
 
@@ -186,23 +226,47 @@ export class TrafficHistory {
 
   /** The live window of a version: its current slot and the one before. */
   private windowOf(series: Series): TrafficWindow | null {
+    return liveWindow(this.clock(), this.slotsOf(series), this.latencyBounds !== null);
+  }
+
+  /** A version's counts in the live window's slots (those it has). */
+  private slotsOf(series: Series): SlotCounts[] {
     const slot = Math.floor(this.now / this.opts.slotMs);
-    const parts = [
+    const parts: SlotCounts[] = [];
+    for (const [counts, s] of [
       [series.current, series.currentSlot],
       [series.previous, series.previousSlot],
-    ] as const;
-    const live = parts.filter(([, s]) => s === slot || s === slot - 1);
-    if (live.length === 0) return null;
-    const seconds = this.coveredAt(slot) + this.coveredAt(slot - 1);
-    const sum = new Float64Array(this.width);
-    for (const [acc] of live) for (let i = 0; i < this.width; i++) sum[i]! += acc[i]!;
-    return {
-      requests: sum[A_REQUESTS]!,
-      errors: sum[A_ERRORS]!,
-      requestsPerSecond: seconds > 0 ? sum[A_REQUESTS]! / seconds : 0,
-      buckets: this.latencyBounds ? Array.from(sum.subarray(A_BUCKETS)) : null,
-      meanSeconds: sum[A_TIMED]! > 0 ? sum[A_LATENCY]! / sum[A_TIMED]! : null,
-    };
+    ] as const) {
+      if (s === slot || s === slot - 1) parts.push({ slot: s, counts: Array.from(counts) });
+    }
+    return parts;
+  }
+
+  /** The slot now and the seconds read in it and the one before (the live window's length). */
+  clock(): LiveClock {
+    const slot = Math.floor(this.now / this.opts.slotMs);
+    return { slot, slotMs: this.opts.slotMs, covered: [this.coveredAt(slot), this.coveredAt(slot - 1)] };
+  }
+
+  /** The apps that served requests since the last call (all, the first time). */
+  takeTouched(): Set<string> {
+    const touched = this.touched;
+    this.touched = new Set();
+    return touched;
+  }
+
+  /** Each app's versions' counts in the live window's slots (apps without any are left out); only `apps` when given. */
+  liveSlots(apps?: ReadonlySet<string>): Map<string, Record<string, SlotCounts[]>> {
+    const out = new Map<string, Record<string, SlotCounts[]>>();
+    for (const series of this.series.values()) {
+      if (apps && !apps.has(series.app)) continue;
+      const parts = this.slotsOf(series);
+      if (parts.length === 0) continue;
+      let versions = out.get(series.app);
+      if (!versions) out.set(series.app, (versions = {}));
+      versions[series.version] = parts;
+    }
+    return out;
   }
 
   private coveredAt(slot: number): number {
