@@ -221,7 +221,11 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       )
     : null;
 
-  redis?.onReady(() => void healthMemory.flush());
+  redis?.onReady(() => {
+    void healthMemory.flush();
+    // A reconnect may be to a new master (a failover): an HAProxy node reads the policies now, not at its next poll.
+    haproxyPolicies?.poke();
+  });
   const nodeId = opts.nodeId ?? hostname();
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const md5 = (text: string) => createHash('md5').update(text).digest('hex');

@@ -1,6 +1,7 @@
 import type { Benchmark } from './lib/benchmark.js';
 import { dataplane } from './dataplane.js';
 import { dataplaneParts } from './dataplane-parts.js';
+import { fleet } from './fleet.js';
 import { haproxy } from './haproxy.js';
 import { pathScale } from './path-scale.js';
 import { peers } from './peers.js';
@@ -14,4 +15,4 @@ import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory, trafficPublication];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory, trafficPublication, fleet];

@@ -22,8 +22,11 @@ export class RedisLink {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      // Reconnecting is cheap; coming back late costs shared memory.
-      retryStrategy: (attempt) => Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)),
+      // Reconnecting is cheap; coming back late costs shared memory. Through
+      // Sentinel a lost master is most often a failover, over once the
+      // sentinels name the new one: each try asks them, so try every 500 ms
+      // at most rather than back off to 2 s past the election.
+      retryStrategy: (attempt) => Math.min(target.kind === 'sentinel' ? 500 : 2_000, 100 * 2 ** Math.min(attempt, 5)),
     });
     const url = describeTarget(target);
     let wasReady = false;
