@@ -30,10 +30,11 @@ import { DrainWatcher } from './control/drain-watcher.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
 import { createHash } from 'node:crypto';
 import { TRAFFIC_SAMPLER_DEFAULTS, TrafficSampler } from './observe/traffic-sampler.js';
-import { TrafficBoard } from './fleet/traffic-board.js';
-import { TrafficPublisher } from './fleet/traffic-publisher.js';
+import type { TrafficHistory } from './observe/traffic-history.js';
+import { TrafficBoard, type PublishedAppTraffic } from './fleet/traffic-board.js';
 import { readRollouts } from './fleet/rollout-records.js';
 import { policiesSummary } from './core/fleet-view.js';
+import { startAcme, type AcmeAgentOptions } from './acme/start-acme.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -76,6 +77,8 @@ export interface AgentOptions {
   readonly stallTimeoutMs: number;
   /** Folder of certificates to serve by SNI (`--certs`); null: only nginx-conf's --tls-cert. */
   readonly certs: string | null;
+  /** `--acme-directory`: certificates for apps labelled edgeroute.acme=true (needs Redis and nginx); null: none. */
+  readonly acme?: AcmeAgentOptions | null;
   /** How often the data plane's request counters are read, ms (default 5 s). */
   readonly trafficIntervalMs?: number;
   /** Width of one slot of the traffic history, ms (default 15 s; the history keeps 30 minutes). */
@@ -165,7 +168,10 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       dataPlane,
       healthMemory,
       now: Date.now,
-      observer: afterSync(syncReporter(feed, metrics, () => reconciler), () => drains?.poke()),
+      observer: afterSync(syncReporter(feed, metrics, () => reconciler), () => {
+        drains?.poke();
+        acme?.tableChanged();
+      }),
     },
     {
       routing: {
@@ -214,19 +220,21 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
 
-  const certs = opts.certs
+  if (opts.acme && opts.haproxySocket) throw new Error('--acme-directory is for nginx nodes only: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  if (opts.acme && !redis) throw new Error('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet keeps its ACME account, locks, challenges and certificates there');
+  const certs = opts.certs || opts.acme
     ? startCertWatcher(
         { dir: opts.certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, snapshotFile: opts.snapshotFile, registry: metrics.registry },
         log.child({ component: 'certs' }),
       )
     : null;
 
-  redis?.onReady(() => {
-    void healthMemory.flush();
-    // A reconnect may be to a new master (a failover): an HAProxy node reads the policies now, not at its next poll.
-    haproxyPolicies?.poke();
-  });
+  redis?.onReady(() => void healthMemory.flush());
   const nodeId = opts.nodeId ?? hostname();
+  const acme =
+    opts.acme && redis && certs
+      ? startAcme(opts.acme, { redis: redis.client, prefix: opts.redisPrefix, nodeId, certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, registry: metrics.registry, reconciler }, log.child({ component: 'acme' }))
+      : null;
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const md5 = (text: string) => createHash('md5').update(text).digest('hex');
   // The split policies the data plane applies (the nginx plugin says; an HAProxy node's come through the agent).
@@ -243,13 +251,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   // Each node's live traffic in Redis, for the fleet's sums (edgeroute compare).
   const trafficBoard = redis ? new TrafficBoard(redis.client, opts.redisPrefix) : null;
   if (traffic && trafficBoard && redis) {
-    const publisher = new TrafficPublisher(trafficBoard, nodeId, Math.max(15_000, 3 * traffic.opts.intervalMs));
+    const ttlMs = Math.max(15_000, 3 * traffic.opts.intervalMs);
     let publishing = false;
     traffic.onSample((history) => {
       if (publishing || !redis.ready) return;
       publishing = true;
-      publisher
-        .publish(history, (app) => reconciler.table?.apps[app]?.defaultVersion ?? null)
+      trafficBoard
+        .publish(nodeId, publishedTraffic(nodeId, history, (app) => reconciler.table?.apps[app]?.defaultVersion ?? null), ttlMs)
         .catch((err: Error) => log.debug({ err: err.message }, 'traffic not published'))
         .finally(() => (publishing = false));
     });
@@ -325,6 +333,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await running.ready.catch(() => undefined);
       await api?.close();
       await traffic?.stop();
+      await acme?.stop();
       await certs?.stop();
       await nodes?.stop();
       await drains?.stop();
@@ -354,6 +363,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
         readyMaxAgeMs: opts.readyMaxAgeMs,
         readsNeedToken: opts.apiReads === 'token',
         certificates: certs ? () => certs.certificates() : null,
+        acme: acme ? () => acme.views() : null,
         pluginVersion: () => dataPlane.release,
         dataPlane: dataPlane.name,
         operations:
@@ -395,4 +405,10 @@ function afterSync(observer: SyncObserver, then: () => void): SyncObserver {
     },
     failed: (err) => observer.failed(err),
   };
+}
+
+/** This node's live windows, app by app, as the fleet's sum reads them. */
+function publishedTraffic(node: string, history: TrafficHistory, defaultOf: (app: string) => string | null): PublishedAppTraffic[] {
+  const at = Date.now();
+  return [...history.windows()].map(([app, versions]) => ({ app, node, at, defaultVersion: defaultOf(app), bounds: history.latencyBounds, versions: Object.fromEntries(versions) }));
 }

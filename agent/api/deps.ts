@@ -7,6 +7,7 @@ import type { Reconciler } from '../control/reconciler.js';
 import type { OperationContext, Progress } from '../operations/operation-context.js';
 import type { DrainAck, DrainMark } from '../fleet/redis-drains.js';
 import type { CertificateView } from '../certs/cert-watcher.js';
+import type { AcmeNameView } from '../acme/acme-manager.js';
 import type { TrafficSampler } from '../observe/traffic-sampler.js';
 import type { PublishedAppTraffic } from '../fleet/traffic-board.js';
 import type { RolloutRecord } from '../operations/rollout.js';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   readonly drains: (() => Promise<DrainView[]>) | null;
   /** The --certs folder's certificates, without key material; null without --certs. */
   readonly certificates?: (() => readonly CertificateView[]) | null;
+  /** The ACME names (edgeroute.acme=true) with their certificate's dates and failures, without key material; null without --acme-directory. */
+  readonly acme?: (() => readonly AcmeNameView[]) | null;
   /** The release of edgeroute's part of the data plane (the Lua plugin) it reported; null until it answered. */
   readonly pluginVersion?: () => string | null;
   /** Which data plane this node runs ("nginx"). */

@@ -90,6 +90,7 @@ export const stateRoutes = (deps: ApiDeps): FastifyPluginAsync =>
           offset,
           problems: reconciler.problems.map((p) => ({ app: p.appId, message: p.message })),
           certificates: deps.certificates?.() ?? [],
+          acme: deps.acme?.() ?? null,
           apps: routes.map((route) => {
             const statuses = reconciler.statusesOf(route.id);
             return {

@@ -112,3 +112,25 @@ function dnsNames(cert: X509Certificate): string[] {
   }
   return [...names].sort();
 }
+
+/**
+ * The --certs folder's index with the ACME certificates added: a name a
+ * folder certificate serves (exactly, or by its wildcard) stays the folder's,
+ * so an operator's certificate always wins over an ordered one.
+ */
+export function withAcmeCertificates(manual: CertIndex, acme: CertIndex): CertIndex {
+  const byName = new Map(manual.byName);
+  const covered = (name: string) => {
+    if (manual.byName.has(name)) return true;
+    const dot = name.indexOf('.');
+    return dot > 0 && manual.byName.has(`*${name.slice(dot)}`);
+  };
+  const added = acme.certs.map((cert): IndexedCert => {
+    if (cert.status !== 'served') return cert;
+    const servedNames = cert.servedNames.filter((name) => !covered(name));
+    if (servedNames.length === 0) return { ...cert, servedNames, status: 'unused', problem: 'a --certs certificate serves its name', certPem: null, keyPem: null };
+    for (const name of servedNames) byName.set(name, cert.id);
+    return { ...cert, servedNames };
+  });
+  return { certs: [...manual.certs, ...added], byName };
+}

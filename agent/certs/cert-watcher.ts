@@ -1,6 +1,8 @@
 /**
  * `--certs DIR`: rescans the folder every couple of seconds (and soon after
- * fs.watch reports a change), and keeps nginx holding the set it serves.
+ * fs.watch reports a change), and keeps nginx holding the set it serves,
+ * with the ACME certificates (setAcme) added for the names no folder
+ * certificate serves.
  * nginx is asked every scan which set it holds, so a restarted nginx, or one
  * that lost the set, gets it again without a reload.
  *
@@ -11,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import { readCertFolder, type CertSource } from './cert-files.js';
-import { indexCertificates, type CertIndex, type CertStatus } from './cert-index.js';
+import { indexCertificates, withAcmeCertificates, type CertIndex, type CertStatus } from './cert-index.js';
 import type { CertSetBody } from './nginx-certs.js';
 
 /** What /v1/state and the dashboard show of a certificate: no key material. */
@@ -24,10 +26,22 @@ export interface CertificateView {
   readonly notAfter: string | null;
   readonly status: CertStatus;
   readonly problem: string | null;
+  /** Where it comes from: the --certs folder, or an ACME order kept in Redis. */
+  readonly source: 'folder' | 'acme';
 }
 
+/** An ACME certificate as Redis holds it, for nginx. */
+export interface AcmeCertificate {
+  readonly name: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+const ACME_ID = 'acme/';
+
 export interface CertWatcherDeps {
-  readonly dir: string;
+  /** The --certs folder; null: ACME certificates only. */
+  readonly dir: string | null;
   readonly plugin: { version(): Promise<string | null>; replace(set: CertSetBody): Promise<void> };
   /** Keeps the set for nginx to load at start; null: no snapshot. */
   readonly saveSnapshot: ((set: CertSetBody) => Promise<void>) | null;
@@ -39,6 +53,9 @@ export interface CertWatcherDeps {
 
 export class CertWatcher {
   private index: CertIndex = { certs: [], byName: new Map() };
+  /** The folder's certificates alone: the names they serve win over ACME's. */
+  private manualIndex: CertIndex = { certs: [], byName: new Map() };
+  private acme: CertSource[] = [];
   private set: CertSetBody | null = null;
   private setFingerprint: string | null = null;
   private setCount = 0;
@@ -71,6 +88,7 @@ export class CertWatcher {
   start(): void {
     this.poke(0);
     this.timer = setInterval(() => this.poke(0), this.scanIntervalMs);
+    if (this.deps.dir === null) return;
     try {
       // Files written in a burst (a cert, then its key) make one scan.
       this.watcher = watch(this.deps.dir, () => this.poke(200));
@@ -100,7 +118,26 @@ export class CertWatcher {
     }, delayMs);
   }
 
-  /** Every certificate in the folder, served or not, without key material. */
+  /** The ACME certificates to serve beside the folder's; pushed at the next scan (soon). */
+  setAcme(certs: readonly AcmeCertificate[]): void {
+    this.acme = certs.map((cert) => ({
+      id: `${ACME_ID}${cert.name}`,
+      certFile: `acme:${cert.name}`,
+      keyFile: `acme:${cert.name}`,
+      certPem: cert.certPem,
+      keyPem: cert.keyPem,
+      problem: null,
+      settling: false,
+    }));
+    this.poke(0);
+  }
+
+  /** The SNI names (exact or `*.parent`) the folder's certificates serve. */
+  manualNames(): ReadonlySet<string> {
+    return new Set(this.manualIndex.byName.keys());
+  }
+
+  /** Every certificate in the folder and from ACME, served or not, without key material. */
   certificates(): CertificateView[] {
     return this.index.certs.map((cert) => ({
       id: cert.id,
@@ -111,6 +148,7 @@ export class CertWatcher {
       notAfter: cert.notAfter ? cert.notAfter.toISOString() : null,
       status: cert.status,
       problem: cert.problem,
+      source: cert.id.startsWith(ACME_ID) ? ('acme' as const) : ('folder' as const),
     }));
   }
 
@@ -120,7 +158,7 @@ export class CertWatcher {
     const now = this.now();
     let read: CertSource[];
     try {
-      read = await readCertFolder(this.deps.dir, now, this.settleMs);
+      read = this.deps.dir === null ? [] : await readCertFolder(this.deps.dir, now, this.settleMs);
       if (this.folderProblem) this.log.info({ dir: this.deps.dir }, 'certificate folder readable again');
       this.folderProblem = null;
     } catch (err) {
@@ -145,7 +183,8 @@ export class CertWatcher {
       if (previous) sources.set(source.id, previous);
     }
     this.sources = sources;
-    this.index = indexCertificates([...sources.values()], now);
+    this.manualIndex = indexCertificates([...sources.values()], now);
+    this.index = withAcmeCertificates(this.manualIndex, indexCertificates(this.acme, now));
     if (settling) setTimeout(() => this.poke(0), this.settleMs).unref();
     this.report();
     this.updateSet();
@@ -156,7 +195,7 @@ export class CertWatcher {
     const next = new Map<string, string>();
     for (const cert of this.index.certs) {
       if (cert.status !== 'refused' || cert.problem === null) continue;
-      const source = this.sources.get(cert.id);
+      const source = this.sources.get(cert.id) ?? this.acme.find((acme) => acme.id === cert.id);
       const key = `${cert.problem}\u0000${fingerprint([source?.certPem ?? '', source?.keyPem ?? ''])}`;
       next.set(cert.certFile, key);
       if (this.reported.get(cert.certFile) !== key) {

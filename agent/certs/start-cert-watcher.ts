@@ -7,7 +7,8 @@ import { CertWatcher } from './cert-watcher.js';
 import { NginxCerts } from './nginx-certs.js';
 
 export interface CertWatcherOptions {
-  readonly dir: string;
+  /** The --certs folder; null: ACME certificates only. */
+  readonly dir: string | null;
   /** The plugin's admin listener, without a trailing slash. */
   readonly nginxAdmin: string;
   readonly adminToken: string;

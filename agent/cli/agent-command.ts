@@ -2,6 +2,8 @@
 import { AGENT_DEFAULTS, startAgent } from '../run-agent.js';
 import { groupSelectorProblem } from '../core/groups.js';
 import { redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
+import { ACME_DEFAULTS } from '../acme/acme-manager.js';
+import type { AcmeAgentOptions } from '../acme/start-acme.js';
 import { createLogger } from './logger.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec } from './options.js';
 
@@ -19,6 +21,12 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   ...SENTINEL_OPTIONS,
   { name: 'node-id', kind: 'string', help: "this routing node's id in the fleet (default: the host name)" },
   { name: 'certs', kind: 'string', help: 'folder of certificates served by SNI: NAME.crt + NAME.key, or certbot\'s live/NAME/fullchain.pem + privkey.pem' },
+  { name: 'acme-directory', kind: 'string', help: 'ACME directory URL: apps labelled edgeroute.acme=true get certificates for their vhosts from it (HTTP-01; needs Redis, nginx nodes)' },
+  { name: 'acme-email', kind: 'string', help: "with --acme-directory: the ACME account's contact address" },
+  { name: 'acme-ca', kind: 'string', help: "with --acme-directory: PEM file of the CA of the directory's HTTPS certificate (a private or test CA)" },
+  { name: 'acme-lock-timeout', kind: 'string', default: String(ACME_DEFAULTS.lockMs / 1000), help: "seconds a name's order lock outlives a node that stopped renewing it (died mid-order)" },
+  { name: 'acme-retry', kind: 'string', default: String(ACME_DEFAULTS.retryFirstMs / 1000), help: 'seconds before the first retry of a failed order; doubles with each failure, up to 6 hours' },
+  { name: 'acme-check-interval', kind: 'string', default: String(ACME_DEFAULTS.checkIntervalMs / 1000), help: 'seconds between readings of the fleet\'s ACME certificates, challenges and failures in Redis besides its notices' },
   { name: 'snapshot-file', kind: 'string', help: "where to keep the last table for nginx to load at start (nginx-conf's snapshot file)" },
   { name: 'listen', kind: 'string', default: '127.0.0.1:9090', help: 'the agent API and dashboard, HOST:PORT; "off" for none' },
   { name: 'api-reads', kind: 'string', default: 'open', help: 'open: anyone reaching --listen may read state and metrics; token: reads need the API token too (not /healthz, /readyz)' },
@@ -70,6 +78,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const acme = acmeOptions(values, haproxySocket !== null, redis !== null);
   const log = createLogger(stringOption(values, 'log-level') ?? 'info');
   const agent = startAgent(
     {
@@ -100,6 +109,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       nginxCheckIntervalMs: AGENT_DEFAULTS.nginxCheckIntervalMs,
       stallTimeoutMs: numberOption(values, 'stall-timeout', 0.1) * 1000,
       certs: stringOption(values, 'certs'),
+      acme,
       trafficIntervalMs: numberOption(values, 'traffic-interval', 0.2) * 1000,
     },
     log,
@@ -117,6 +127,28 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   });
   await agent.stop();
   return 0;
+}
+
+function acmeOptions(values: ReturnType<typeof readOptions>, haproxy: boolean, redis: boolean): AcmeAgentOptions | null {
+  const directory = stringOption(values, 'acme-directory');
+  const email = stringOption(values, 'acme-email');
+  const caFile = stringOption(values, 'acme-ca');
+  if (directory === null) {
+    if (email !== null || caFile !== null) throw new UsageError(`--${email !== null ? 'acme-email' : 'acme-ca'} is for --acme-directory URL`);
+    return null;
+  }
+  if (!/^https?:\/\/\S+$/.test(directory)) throw new UsageError(`--acme-directory must be an http(s) URL, not ${JSON.stringify(directory)}`);
+  if (email === null || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError('--acme-directory needs --acme-email ADDRESS, the account\'s contact');
+  if (haproxy) throw new UsageError('--acme-directory is for nginx nodes only for now: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  if (!redis) throw new UsageError('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet shares its ACME account, locks, challenges and certificates there');
+  return {
+    directory,
+    email,
+    caFile,
+    lockMs: numberOption(values, 'acme-lock-timeout', 1) * 1000,
+    retryFirstMs: numberOption(values, 'acme-retry', 0.1) * 1000,
+    checkIntervalMs: numberOption(values, 'acme-check-interval', 0.1) * 1000,
+  };
 }
 
 function apiReads(value: string | null): 'open' | 'token' {

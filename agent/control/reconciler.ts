@@ -176,6 +176,11 @@ export class Reconciler {
     return this.unreachable;
   }
 
+  /** The Marathon app (its labels) as last read, by id; null when unknown. */
+  marathonApp(id: string): MarathonApp | null {
+    return this.apps?.get(id) ?? null;
+  }
+
   /** Apps not routed as labelled, and why. */
   get problems(): readonly InputProblem[] {
     return this.reporter.current();

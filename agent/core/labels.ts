@@ -1,5 +1,5 @@
 /** Reads the `edgeroute.*` Marathon labels of one app. */
-import { readRouteLabels, type RouteSettings } from './route-settings.js';
+import { parseBoolean, readRouteLabels, type RouteSettings } from './route-settings.js';
 import { parseGroupList } from './groups.js';
 import { parseTcpBind } from './tcp-bind.js';
 
@@ -14,6 +14,7 @@ export const LABEL = {
   warmupSeconds: 'edgeroute.warmupSeconds',
   tcpPort: 'edgeroute.tcpPort',
   tcpBind: 'edgeroute.tcpBind',
+  acme: 'edgeroute.acme',
 } as const;
 
 /** `edgeroute.tcpPort=service`: the app's Marathon service port at edgeroute.portIndex. */
@@ -45,6 +46,8 @@ export interface RoutingLabels {
   readonly paths: readonly string[];
   /** Per-route proxy settings; null: all defaults. */
   readonly settings: RouteSettings | null;
+  /** edgeroute.acme=true: the vhosts get certificates from the agent's ACME directory; absent: not set or false. */
+  readonly acme?: true;
 }
 
 export type LabelsResult =
@@ -103,10 +106,14 @@ export function readRoutingLabels(labels: Readonly<Record<string, string>>): Lab
   const route = readRouteLabels(labels);
   if (!route.ok) return route;
 
+  const rawAcme = labels[LABEL.acme];
+  const acme = rawAcme === undefined ? false : parseBoolean(rawAcme);
+  if (acme === null) return { ok: false, message: `${LABEL.acme}=${JSON.stringify(rawAcme)} is not true or false` };
+
   return {
     ok: true,
     routed: true,
-    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), ...(tcpBind?.address ? { tcpBind: tcpBind.address } : {}), portIndex, weight, groups, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value },
+    value: { vhosts, ...(tcpPort === null ? {} : { tcpPort }), ...(tcpBind?.address ? { tcpBind: tcpBind.address } : {}), portIndex, weight, groups, app: names.app, version: names.version ?? DEFAULT_VERSION, ...durations, ...route.value, ...(acme ? { acme: true as const } : {}) },
   };
 }
 

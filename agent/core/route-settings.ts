@@ -183,7 +183,8 @@ function parsePaths(raw: string | undefined): string[] | string {
   return [...paths].sort();
 }
 
-function parseBoolean(raw: string): boolean | null {
+/** `true` or `false`, any case; null: neither. */
+export function parseBoolean(raw: string): boolean | null {
   const value = raw.trim().toLowerCase();
   return value === 'true' ? true : value === 'false' ? false : null;
 }

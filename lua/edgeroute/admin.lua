@@ -15,6 +15,7 @@ local inflight = require "edgeroute.inflight"
 local request_body = require "edgeroute.request_body"
 local plugin_version = require "edgeroute.version"
 local certs = require "edgeroute.certs"
+local acme_challenge = require "edgeroute.acme_challenge"
 
 local ngx = ngx
 local type = type
@@ -169,6 +170,22 @@ function _M.certs()
         return respond(status, { error = message })
     end
     return respond(200, { version = certs.status().version, certificates = count })
+end
+
+
+-- PUT: the pending ACME HTTP-01 challenges (agent --acme-directory), the whole set.
+function _M.acme_challenges()
+    if not authorized() then
+        return respond(401, { error = "missing or wrong admin token" })
+    end
+    if ngx.req.get_method() ~= "PUT" then
+        return respond(405, { error = "use PUT" })
+    end
+    local count, status, message = acme_challenge.replace(read_body())
+    if not count then
+        return respond(status, { error = message })
+    end
+    return respond(200, { challenges = count })
 end
 
 
