@@ -2,7 +2,8 @@
 # Makes sure the system packages edgeroute runs on are present: nginx with the
 # Lua module (Debian's nginx-extras), lua-cjson, lua-resty-redis, HAProxy
 # (Debian's haproxy 2.6, for HAProxy routing nodes) and redis-server, plus
-# wrk, busted and LuaJIT for the tests and benchmarks.
+# wrk, busted and LuaJIT for the tests and benchmarks, and Debian's pebble (an
+# ACME test server with its mock DNS, pebble-challtestsrv) for the ACME tests.
 # Installs them with apt-get when it can; otherwise says what to run.
 #
 # LuaJIT comes from luajit2 (OpenResty's branch): Debian's plain `luajit`
@@ -20,7 +21,7 @@ set -euo pipefail
 
 RUNTIME_PACKAGES=(nginx-extras lua-nginx-redis lua-cjson)
 HAPROXY_PACKAGES=(haproxy)
-PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted lua5.2 luajit2 chromium)
+PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted lua5.2 luajit2 chromium pebble)
 RUNTIME_ONLY=false
 MODE=full
 case "${1:-}" in
@@ -57,6 +58,9 @@ have_all() {
   # busted runs the Lua of HAProxy nodes (5.3 inside HAProxy) on Lua 5.2: test/lua-haproxy.
   command -v lua5.2 >/dev/null 2>&1 || return 1
   command -v chromium >/dev/null 2>&1 || return 1
+  # test/integration/acme.test.ts: the ACME directory and its mock DNS.
+  command -v pebble >/dev/null 2>&1 || return 1
+  command -v pebble-challtestsrv >/dev/null 2>&1 || return 1
 }
 
 if have_all; then
@@ -72,6 +76,8 @@ fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "edgeroute: this is not a Debian/Ubuntu machine. Install nginx with the Lua module" >&2
   echo "  (OpenResty), lua-cjson, lua-resty-redis and redis-server, then run this again." >&2
+  echo "  The tests also need HAProxy, wrk, busted, LuaJIT, Lua 5.2, chromium and pebble" >&2
+  echo "  (Let's Encrypt's ACME test server: pebble and pebble-challtestsrv on the PATH)." >&2
   exit 1
 fi
 
@@ -96,7 +102,10 @@ fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 if ! have_all; then
-  echo "edgeroute: packages installed but nginx's Lua module, haproxy or redis-server is still missing" >&2
+  echo "edgeroute: packages installed but one is still missing (nginx's Lua module, haproxy, redis-server, or a test tool: wrk, busted, luajit, lua5.2, chromium, pebble)" >&2
+  if [ "$MODE" = full ] && [ "$RUNTIME_ONLY" = false ] && ! command -v pebble >/dev/null 2>&1; then
+    echo "  pebble is in Debian 12 (bookworm) and later; elsewhere install it from https://github.com/letsencrypt/pebble (pebble and pebble-challtestsrv)" >&2
+  fi
   exit 1
 fi
 echo "edgeroute: system packages ready."
