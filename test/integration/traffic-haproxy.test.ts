@@ -98,5 +98,21 @@ describe("an HAProxy node's latency per version", () => {
     expect(compared.grey?.p50Ms).toBeGreaterThan(GREY_DELAY_MS);
     expect(compared.grey?.p50Ms).toBeLessThanOrEqual(100);
     expect(compared.stable?.p50Ms).toBeLessThan(GREY_DELAY_MS);
+    expect(compared.stable?.flags).toEqual([]);
+  }, 60_000);
+
+  it('flags the version whose p99 is clearly worse than the default one', async () => {
+    // 300 ms answers on top of the 50 ms ones: grey's p99 falls in the (250, 500] ms bucket, twice stable's at least.
+    grey.setDelayMs(300);
+    await send(20, { 'x-canary': '1' });
+    await send(20);
+    const flagged = await waitFor('grey flagged for its p99', async () => {
+      const body = JSON.parse((await httpGet(`${node.agent.apiUrl!}/v1/traffic?app=shop`)).body) as Traffic;
+      const versions = Object.fromEntries(body.apps[0]!.versions.map((v) => [v.version, v]));
+      return versions.grey?.flags.some((f) => f.startsWith('p99 ')) ? versions : undefined;
+    }, 15_000, 250);
+    expect(flagged.grey!.p99Ms).toBeGreaterThan(250);
+    expect(flagged.grey!.flags).toEqual([`p99 ${flagged.grey!.p99Ms!.toFixed(1)} ms (stable ${flagged.stable!.p99Ms!.toFixed(1)} ms)`]);
+    expect(flagged.stable!.flags).toEqual([]);
   }, 60_000);
 });
