@@ -268,7 +268,7 @@ export class AcmeManager {
       // Another node may have finished (or failed) just before this lock was free.
       const fresh = (await this.store.certificates([name])).get(name);
       const failure = (await this.store.failures()).get(name) ?? null;
-      const dates = fresh ? datesOf(fresh.certPem) : null;
+      const dates = fresh ? readableDates(fresh.certPem) : null;
       const now = this.now();
       if ((dates && renewalAt(dates) > now) || (failure && failure.retryAt > now)) {
         this.poke(0);
@@ -352,4 +352,13 @@ export class AcmeManager {
 function datesOf(cert: string | X509Certificate): CertificateDates {
   const leaf = typeof cert === 'string' ? new X509Certificate(cert) : cert;
   return { notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo) };
+}
+
+/** null when the PEM is not a readable certificate (then it is ordered again). */
+function readableDates(certPem: string): CertificateDates | null {
+  try {
+    return datesOf(certPem);
+  } catch {
+    return null;
+  }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertSource } from '../../agent/certs/cert-files.js';
-import { indexCertificates } from '../../agent/certs/cert-index.js';
+import { indexCertificates, withAcmeCertificates } from '../../agent/certs/cert-index.js';
 import { makeTestCert } from '../helpers/test-certs.js';
 
 let dir: string;
@@ -29,6 +29,7 @@ beforeAll(async () => {
     make('b', ['b.test']),
     make('renewed-b', ['b.test'], { days: 90 }),
     make('old', ['old.test'], { expired: true }),
+    make('x-wild', ['x.wild.test']),
   ]);
 }, 30_000);
 
@@ -106,5 +107,23 @@ describe('indexCertificates', () => {
     expect(index.certs[0]?.status).toBe('served');
     expect(index.certs[0]?.certPem).toBe(chain);
     expect(index.byName.get('b.test')).toBeUndefined();
+  });
+});
+
+describe('withAcmeCertificates', () => {
+  const acme = (name: string, file: string) => ({ ...source(file, pem[file]!.cert, pem[file]!.key), id: `acme/${name}`, certFile: `acme:${name}`, keyFile: `acme:${name}` });
+
+  it('serves an ACME certificate only for names no folder certificate serves, exactly or by wildcard', () => {
+    const manual = indexCertificates([of('b')], Date.now());
+    const ordered = indexCertificates([acme('b.test', 'renewed-b'), acme('a.test', 'a')], Date.now());
+    const merged = withAcmeCertificates(manual, ordered);
+    // renewed-b expires later than b, but b is the operator's: it wins.
+    expect(merged.byName.get('b.test')).toBe('b.crt');
+    expect(merged.certs.find((cert) => cert.id === 'acme/b.test')).toMatchObject({ status: 'unused', servedNames: [], certPem: null, keyPem: null });
+    expect(merged.byName.get('a.test')).toBe('acme/a.test');
+    // The folder's *.wild.test covers x.wild.test: the ordered one is not served.
+    const wildManual = withAcmeCertificates(indexCertificates([of('a')], Date.now()), indexCertificates([acme('x.wild.test', 'x-wild')], Date.now()));
+    expect(wildManual.byName.has('x.wild.test')).toBe(false);
+    expect(wildManual.certs.find((cert) => cert.id === 'acme/x.wild.test')?.status).toBe('unused');
   });
 });
