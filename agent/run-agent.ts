@@ -229,7 +229,11 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       )
     : null;
 
-  redis?.onReady(() => void healthMemory.flush());
+  redis?.onReady(() => {
+    void healthMemory.flush();
+    // A reconnect may be to a new master (a failover): an HAProxy node reads the policies now, not at its next poll.
+    haproxyPolicies?.poke();
+  });
   const nodeId = opts.nodeId ?? hostname();
   const acme =
     opts.acme && redis && certs
