@@ -115,4 +115,32 @@ describe("an HAProxy node's latency per version", () => {
     expect(flagged.grey!.flags).toEqual([`p99 ${flagged.grey!.p99Ms!.toFixed(1)} ms (stable ${flagged.stable!.p99Ms!.toFixed(1)} ms)`]);
     expect(flagged.stable!.flags).toEqual([]);
   }, 60_000);
+
+  it('`edgeroute compare --watch --json` prints the numbers again as they change, until Ctrl-C', async () => {
+    grey.setDelayMs(0);
+    const watch = execa(process.execPath, [BIN, 'compare', 'shop', '--watch', '--json', '--interval', '0.3', '--agent', node.agent.apiUrl as string], { reject: false, env: { EDGEROUTE_ADMIN_TOKEN: '' } });
+    const readings: Comparison[] = [];
+    let partial = '';
+    watch.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim() !== '') readings.push(JSON.parse(line) as Comparison);
+    });
+    try {
+      const greyErrors = (c: Comparison) => c.versions.find((v) => v.version === 'grey')?.errors ?? 0;
+      await waitFor('a first reading', async () => (readings.length > 0 ? true : undefined), 10_000, 100);
+      expect(greyErrors(readings[0]!)).toBe(0);
+      grey.setStatus(503);
+      expect(new Set(await send(30, { 'x-canary': '1' }))).toEqual(new Set(['grey']));
+      grey.setStatus(200);
+      const later = await waitFor('a reading with the 5xx', async () => readings.find((c) => greyErrors(c) >= 30), 15_000, 100);
+      expect(later.versions.find((v) => v.version === 'grey')?.flags[0]).toMatch(/^5xx /);
+      expect(readings.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      grey.setStatus(200);
+      watch.kill('SIGINT');
+    }
+    const result = await watch;
+    expect(result.exitCode, result.stderr).toBe(0);
+  }, 60_000);
 });
