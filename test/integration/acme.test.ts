@@ -17,8 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type DetailedPeerCertificate } from 'node:tls';
 import { Redis } from 'ioredis';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../agent/sandbox/free-port.js';
+import { PROJECT_ROOT } from '../../agent/project-paths.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
@@ -51,6 +53,8 @@ let pebble: Pebble;
 let httpPort: number;
 const nodes: Node[] = [];
 const killedOutput: string[] = [];
+/** The dashboard's page as rendered, for the search for keys. */
+const pages: string[] = [];
 
 function handshake(node: Node, servername: string): Promise<DetailedPeerCertificate> {
   return new Promise((resolve, reject) => {
@@ -106,6 +110,8 @@ function startNodeAgent(node: Omit<Node, 'agent'>): AgentProcess {
 }
 
 beforeAll(async () => {
+  // The bin builds dist/ when the sources are newer: once here, not in both agents at the same time.
+  await execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--help']);
   root = mkdtempSync(join(tmpdir(), 'edgeroute-acme-'));
   const tls = await makeTestCert({ names: ['static.test'], cert: join(root, 'static.crt'), key: join(root, 'static.key') });
   httpPort = await freePort();
@@ -215,6 +221,20 @@ describe('ACME certificates', () => {
     }
     // The other name is unaffected.
     expect(await pebbleCertificate(b(), 'shop.acme.test')).toBeDefined();
+    // The dashboard lists both names, the failing one with its problem.
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${b().apiUrl}/`);
+      const blocked = page.locator('tr[data-acme-name="blocked.acme.test"][data-status="failing"]');
+      await blocked.waitFor({ timeout: 10_000 });
+      expect(await blocked.innerText()).toMatch(/failing[\s\S]*failures? \(last on [ab]\)/);
+      await page.locator('tr[data-acme-name="shop.acme.test"]').waitFor({ timeout: 10_000 });
+      expect(await page.locator('tr[data-cert-id="acme/shop.acme.test"]').innerText()).toMatch(/shop\.acme\.test[\s\S]*acme:shop\.acme\.test[\s\S]*served/);
+      pages.push(await page.content());
+    } finally {
+      await browser.close();
+    }
   });
 
   it('a node killed while it holds the lock delays the other only until the lock expires', async () => {
@@ -256,7 +276,7 @@ describe('ACME certificates', () => {
     for (const account of Object.values(await client.hgetall('edgeroute:acme:account'))) keys.push((JSON.parse(account) as { keyPem: string }).keyPem);
     expect(keys.length).toBeGreaterThanOrEqual(3);
     const bodies = keys.map((pem) => pem.split('\n').filter((line) => line && !line.startsWith('-----')).join(''));
-    const texts = [...killedOutput, pebble.output()];
+    const texts = [...killedOutput, ...pages, pebble.output()];
     for (const node of nodes) {
       texts.push(node.agent.output(), node.nginx.process.errorLog());
       if (processAlive(node.agent.pid)) texts.push(JSON.stringify(await state(node)), await (await fetch(`${node.apiUrl}/metrics`)).text());

@@ -172,6 +172,28 @@
     $('certificates').hidden = rows.length === 0;
   }
 
+  // ---- ACME names (agent --acme-directory, label edgeroute.acme) ------------
+
+  function renderAcme(names) {
+    var list = $('acme-list');
+    var rows = (names || []).map(function (n) {
+      var status = str(n.status);
+      var badge = status === 'valid' || status === 'manual' ? 'published' : status === 'failing' ? 'unhealthy' : 'unknown';
+      var detail = status === 'failing'
+        ? str(n.failures) + ' failure' + (n.failures === 1 ? '' : 's') + ' (last on ' + str(n.failedOn) + '): ' + str(n.error) + '; next attempt ' + str(n.retryAt)
+        : status === 'manual' ? 'a --certs certificate serves it' : n.ordering ? 'ordering now' : '';
+      return el('tr', { 'data-acme-name': str(n.name), 'data-status': status },
+        el('td', { class: 'mono' }, el('span', { class: 'vhost mono', text: str(n.name) })),
+        el('td', { class: 'cert-expiry', title: str(n.notAfter), text: n.notAfter == null ? '–' : expiresText(n.notAfter) }),
+        el('td', { class: 'mono', text: n.renewAt == null ? '–' : str(n.renewAt) }),
+        el('td', null, el('span', { class: 'badge badge-' + badge, text: status || '?' }),
+          detail ? el('div', { class: 'reason', text: detail }) : null));
+    });
+    list.replaceChildren.apply(list, rows);
+    $('acme-count').textContent = '(' + rows.length + ')';
+    $('acme').hidden = rows.length === 0;
+  }
+
   // ---- apps --------------------------------------------------------------
 
   // The agent filters (?q=) and pages (?offset=&limit=): the page holds the apps shown.
@@ -399,6 +421,7 @@
     renderStatus(lastState);
     renderProblems(lastState.problems);
     renderCertificates(lastState.certificates);
+    renderAcme(lastState.acme);
     renderApps(lastState.apps);
     document.body.setAttribute('data-version', str(lastState.version));
   }
