@@ -30,8 +30,8 @@ import { DrainWatcher } from './control/drain-watcher.js';
 import { startCertWatcher } from './certs/start-cert-watcher.js';
 import { createHash } from 'node:crypto';
 import { TRAFFIC_SAMPLER_DEFAULTS, TrafficSampler } from './observe/traffic-sampler.js';
-import type { TrafficHistory } from './observe/traffic-history.js';
-import { TrafficBoard, type PublishedAppTraffic } from './fleet/traffic-board.js';
+import { TrafficBoard } from './fleet/traffic-board.js';
+import { TrafficPublisher } from './fleet/traffic-publisher.js';
 import { readRollouts } from './fleet/rollout-records.js';
 import { policiesSummary } from './core/fleet-view.js';
 import { startAcme, type AcmeAgentOptions } from './acme/start-acme.js';
@@ -255,13 +255,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   // Each node's live traffic in Redis, for the fleet's sums (edgeroute compare).
   const trafficBoard = redis ? new TrafficBoard(redis.client, opts.redisPrefix) : null;
   if (traffic && trafficBoard && redis) {
-    const ttlMs = Math.max(15_000, 3 * traffic.opts.intervalMs);
+    const publisher = new TrafficPublisher(trafficBoard, nodeId, Math.max(15_000, 3 * traffic.opts.intervalMs));
     let publishing = false;
     traffic.onSample((history) => {
       if (publishing || !redis.ready) return;
       publishing = true;
-      trafficBoard
-        .publish(nodeId, publishedTraffic(nodeId, history, (app) => reconciler.table?.apps[app]?.defaultVersion ?? null), ttlMs)
+      publisher
+        .publish(history, (app) => reconciler.table?.apps[app]?.defaultVersion ?? null)
         .catch((err: Error) => log.debug({ err: err.message }, 'traffic not published'))
         .finally(() => (publishing = false));
     });
@@ -409,10 +409,4 @@ function afterSync(observer: SyncObserver, then: () => void): SyncObserver {
     },
     failed: (err) => observer.failed(err),
   };
-}
-
-/** This node's live windows, app by app, as the fleet's sum reads them. */
-function publishedTraffic(node: string, history: TrafficHistory, defaultOf: (app: string) => string | null): PublishedAppTraffic[] {
-  const at = Date.now();
-  return [...history.windows()].map(([app, versions]) => ({ app, node, at, defaultVersion: defaultOf(app), bounds: history.latencyBounds, versions: Object.fromEntries(versions) }));
 }
