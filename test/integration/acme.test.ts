@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../agent/sandbox/free-port.js';
+import { httpGet } from '../../agent/sandbox/http-get.js';
 import { PROJECT_ROOT } from '../../agent/project-paths.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
@@ -155,7 +156,8 @@ describe('ACME certificates', () => {
     await pebble.resolve('shop.acme.test', B_ADDRESS);
     process.kill(b().agent.pid, 'SIGSTOP');
     const started = Date.now();
-    await marathon.deploy({ id: '/shop', instances: 1, labels: { 'edgeroute.vhosts': 'shop.acme.test', 'edgeroute.acme': 'true' } });
+    // redirectHttps: the challenge must be answered ahead of the redirect.
+    await marathon.deploy({ id: '/shop', instances: 1, labels: { 'edgeroute.vhosts': 'shop.acme.test', 'edgeroute.acme': 'true', 'edgeroute.redirectHttps': 'true' } });
     try {
       await waitFor('A holding the lock', async () => ((await client.get('edgeroute:acme:lock:shop.acme.test')) === 'a' ? true : undefined), 15_000, 20);
     } finally {
@@ -174,6 +176,11 @@ describe('ACME certificates', () => {
     expect(String(view?.issuedBy)).toContain('Pebble Intermediate CA');
     const listed = (await state(a())).certificates.find((cert) => cert.source === 'acme');
     expect(listed).toMatchObject({ names: ['shop.acme.test'], status: 'served' });
+    // The app's plain-HTTP requests are redirected, a token that is not pending too (it is routed as any request).
+    for (const path of ['/', '/.well-known/acme-challenge/not-pending']) {
+      const res = await httpGet(`http://127.0.0.1:${httpPort}${path}`, { host: 'shop.acme.test' });
+      expect([path, res.status, res.headers.location]).toEqual([path, 301, `https://shop.acme.test:${a().nginx.tlsPort}${path}`]);
+    }
   });
 
   it('renews at two thirds of the lifetime, and both nodes serve the new certificate without a reload', async () => {
