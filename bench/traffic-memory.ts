@@ -17,7 +17,7 @@ import { TRAFFIC_SAMPLER_DEFAULTS, TrafficSampler } from '../agent/observe/traff
 import { atMost, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 
 /** The plugin's bounds (lua/edgeroute/metrics.lua). */
-const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const WIDTH = 5 + BOUNDS.length + 1 + 2;
 const WORKERS = 2;
 

@@ -127,8 +127,8 @@ export class TrafficHistory {
   private readonly coveredSlot: Float64Array;
   private readonly width: number;
   private rings = 0;
-  /** Apps with requests since the last takeTouched() (the fleet publication writes only those). */
-  private touched = new Set<string>();
+  /** Apps with requests since the last takeTouched() (the fleet publication writes only those); null until asked, so an agent without Redis keeps no such set. */
+  private touched: Set<string> | null = null;
   /** Versions that got no ring because maxSeries rings exist. */
   overflowed = 0;
   private now = 0;
@@ -171,7 +171,7 @@ export class TrafficHistory {
         this.series.set(key, series);
       }
       this.add(series, slot, delta);
-      this.touched.add(delta.app);
+      this.touched?.add(delta.app);
     }
   }
 
@@ -248,9 +248,9 @@ export class TrafficHistory {
     return { slot, slotMs: this.opts.slotMs, covered: [this.coveredAt(slot), this.coveredAt(slot - 1)] };
   }
 
-  /** The apps that served requests since the last call (all, the first time). */
+  /** The apps that served requests since the last call (the first time: every app the history holds). */
   takeTouched(): Set<string> {
-    const touched = this.touched;
+    const touched = this.touched ?? new Set([...this.series.values()].map((s) => s.app));
     this.touched = new Set();
     return touched;
   }
