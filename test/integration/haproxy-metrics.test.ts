@@ -75,6 +75,12 @@ describe("an HAProxy node's /metrics", () => {
     // Per task: every task's requests add up to the app's.
     const perTask = marathon.tasks('/web').map((t) => value(text, 'edgeroute_haproxy_server_responses_total', { ...web, task: t.id, status: '2xx' }) ?? 0);
     expect(perTask.every((n) => n > 0)).toBe(true);
+    // The latency histogram haproxy.cfg counts, under the nginx plugin's name: every response in +Inf.
+    expect(text).toContain('# TYPE edgeroute_request_duration_seconds histogram');
+    const count = value(text, 'edgeroute_request_duration_seconds_count', web)!;
+    expect(count).toBeGreaterThanOrEqual(before + 25);
+    expect(value(text, 'edgeroute_request_duration_seconds_bucket', { ...web, le: '+Inf' })).toBe(count);
+    expect(value(text, 'edgeroute_request_duration_seconds_bucket', { ...web, le: '0.001' })).toBeLessThanOrEqual(value(text, 'edgeroute_request_duration_seconds_bucket', { ...web, le: '10' })!);
     // 404s for unknown hosts belong to no app.
     expect(text).not.toMatch(/edgeroute_requests_total\{[^}]*app="edgeroute-no-app"/);
   }, 30_000);

@@ -13,7 +13,7 @@
  * in ../monotonic-counters.ts.
  */
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
 import type { TrafficCounters, TrafficReading, TrafficSource } from '../data-plane.js';
 import { MonotonicCounters, type CounterReading } from '../monotonic-counters.js';
 import { LATENCY_BOUNDS, LATENCY_BUCKETS, LATENCY_TABLE, parseLatencyTable } from './latency-histogram.js';
@@ -68,6 +68,44 @@ const GAUGES: readonly Field[] = [
   { column: 'rtime', name: 'response_time_average_seconds', help: 'Average response time (to the first byte) over the last 1024 requests (HTTP)', scale: 1e-3, combine: 'max' },
   { column: 'ttime', name: 'total_time_average_seconds', help: 'Average total session time over the last 1024 requests', scale: 1e-3, combine: 'max' },
 ];
+
+/**
+ * `edgeroute_request_duration_seconds{app,version}` as the nginx plugin
+ * names it, from the histogram haproxy.cfg counts (latency-histogram.ts), so
+ * one histogram_quantile query reads nodes of both kinds: `_bucket` (per
+ * bound, cumulative, and +Inf) and `_count`; no `_sum`, since HAProxy adds
+ * no latencies up. A metric of its own (prom-client's Histogram only
+ * observes): it reads the same reading as the others.
+ */
+class LatencyHistogramMetric {
+  readonly name = 'edgeroute_request_duration_seconds';
+  readonly help = "Time to a task's response headers, by app and version (HAProxy: counted by haproxy.cfg; no _sum)";
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(private readonly series: () => Promise<readonly TrafficCounters[]>) {}
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> }> {
+    const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+    for (const s of await this.series()) {
+      if (!s.latencyBuckets) continue;
+      const labels = { app: s.app, version: s.version };
+      let cumulative = 0;
+      LATENCY_BOUNDS.forEach((bound, i) => {
+        cumulative += s.latencyBuckets![i] ?? 0;
+        values.push({ value: cumulative, labels: { ...labels, le: bound }, metricName: `${this.name}_bucket` });
+      });
+      cumulative += s.latencyBuckets[LATENCY_BOUNDS.length] ?? 0;
+      values.push({ value: cumulative, labels: { ...labels, le: '+Inf' }, metricName: `${this.name}_bucket` });
+      values.push({ value: cumulative, labels, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    // Nothing kept: every scrape reads the counters.
+  }
+}
 
 /** One row of `show stat` with the labels it counts under. */
 export interface LabelledRow {
@@ -182,6 +220,12 @@ export class HaproxyStatsMetrics implements TrafficSource {
       backend: new Counter({ name: `edgeroute_haproxy_${f.name}`, help: `${f.help}, by app and version`, labelNames: backendLabels, registers, collect: read }),
       server: new Counter({ name: `edgeroute_haproxy_server_${f.name}`, help: `${f.help}, by task`, labelNames: serverLabels, registers, collect: read }),
     }));
+    opts.registry.registerMetric(
+      new LatencyHistogramMetric(async () => {
+        await read();
+        return this.traffic;
+      }) as unknown as Metric,
+    );
     this.gauges = GAUGES.map((f) => ({
       backend: new Gauge({ name: `edgeroute_haproxy_${f.name}`, help: `${f.help}, by app and version`, labelNames: backendLabels, registers, collect: read }),
       server: new Gauge({ name: `edgeroute_haproxy_server_${f.name}`, help: `${f.help}, by task`, labelNames: serverLabels, registers, collect: read }),
