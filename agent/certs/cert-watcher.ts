@@ -230,7 +230,7 @@ export class CertWatcher {
   private async writeSnapshot(set: CertSetBody): Promise<void> {
     if (!this.deps.saveSnapshot) return;
     try {
-      await this.deps.saveSnapshot(set);
+      await this.deps.saveSnapshot(withoutAcme(set));
       this.snapshotProblem = null;
     } catch (err) {
       const problem = (err as Error).message;
@@ -256,6 +256,17 @@ export class CertWatcher {
       this.nginxProblem = problem;
     }
   }
+}
+
+/**
+ * The set for the snapshot file: ACME keys stay in Redis (and nginx's
+ * memory), never on the node's disk. Another version than the set's, so
+ * that an nginx restarted from the snapshot is pushed the ACME ones at the
+ * next scan.
+ */
+function withoutAcme(set: CertSetBody): CertSetBody {
+  const certs = set.certs.filter((cert) => !cert.id.startsWith(ACME_ID));
+  return certs.length === set.certs.length ? set : { version: `${set.version}-without-acme`, certs };
 }
 
 function fingerprint(parts: readonly string[]): string {

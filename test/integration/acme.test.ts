@@ -11,7 +11,7 @@
 // 127.0.0.2, so that pebble (one httpPort) validates a name through the node
 // its mock DNS names.
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,7 @@ function startNodeAgent(node: Omit<Node, 'agent'>): AgentProcess {
       '--acme-retry', '1',
       '--acme-check-interval', '1',
       '--debounce-ms', '0',
+      '--snapshot-file', node.nginx.snapshotFile as string,
     ],
     { EDGEROUTE_ADMIN_TOKEN: node.nginx.adminToken },
   );
@@ -285,7 +286,10 @@ describe('ACME certificates', () => {
     const bodies = keys.map((pem) => pem.split('\n').filter((line) => line && !line.startsWith('-----')).join(''));
     const texts = [...killedOutput, ...pages, pebble.output()];
     for (const node of nodes) {
-      texts.push(node.agent.output(), node.nginx.process.errorLog());
+      // The certificate snapshot nginx loads at start holds --certs keys only: ACME keys stay off the disk.
+      const snapshot = readFileSync(`${node.nginx.snapshotFile}.certs`, 'utf8');
+      expect(JSON.parse(snapshot)).toMatchObject({ certs: [] });
+      texts.push(snapshot, node.agent.output(), node.nginx.process.errorLog());
       if (processAlive(node.agent.pid)) texts.push(JSON.stringify(await state(node)), await (await fetch(`${node.apiUrl}/metrics`)).text());
     }
     const all = texts.join('\n').replace(/\\n/g, '').replace(/\s/g, '');
