@@ -21,14 +21,30 @@ import { cpuTimesMs } from './lib/proc.js';
 import { pushTable, type BenchApp } from './lib/push.js';
 import { runWrk } from './lib/wrk.js';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
+import { LUA_DIR } from '../agent/project-paths.js';
 
 const HEADERS = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench', cookie: 'uid=bench-user-1; session=abc' };
 
-/** Replaces `from` (which must occur exactly once) in `text`: a template change must fail the benchmark loudly, not measure the wrong thing. */
+const MAIN_LOCATION = '\n        location / {\n';
+
+/**
+ * Replaces `from` in `text`: its one occurrence, or, when other locations
+ * repeat it (the plugin's log phase, the proxy headers), its one
+ * occurrence in the public server's `location /`, where requests are
+ * routed. Anything else fails the benchmark loudly: a template change must
+ * not make it measure the wrong thing.
+ */
 function replaceOnce(text: string, from: string, to: string): string {
   const at = text.indexOf(from);
-  if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`dataplane-parts: expected one ${JSON.stringify(from)} in nginx.conf`);
-  return text.slice(0, at) + to + text.slice(at + from.length);
+  if (at >= 0 && text.indexOf(from, at + 1) < 0) return text.slice(0, at) + to + text.slice(at + from.length);
+  const open = text.indexOf(MAIN_LOCATION);
+  const close = open < 0 ? -1 : text.indexOf('\n        }\n', open + MAIN_LOCATION.length);
+  if (at >= 0 && close >= 0) {
+    const block = text.slice(open, close);
+    const inside = block.indexOf(from);
+    if (inside >= 0 && block.indexOf(from, inside + 1) < 0) return text.slice(0, open) + block.slice(0, inside) + to + block.slice(inside + from.length) + text.slice(close);
+  }
+  throw new Error(`dataplane-parts: expected one ${JSON.stringify(from)} in nginx.conf (or in its location /)`);
 }
 
 /** Lua run in init_by_lua before the plugin loads (the plugin keeps module functions in locals when it loads). */
@@ -55,6 +71,53 @@ interface Variant {
   readonly router: 'plain' | 'floor' | 'edge';
   readonly host: string;
   readonly editConf?: (conf: string) => string;
+}
+
+/** The same nginx.conf loading the plugin from another tree (PARTS_BASE_LUA: a `lua` folder, e.g. `git archive BASE lua`): the code before a change, measured in the same rounds as the code after it. */
+function fromLuaDir(dir: string): (conf: string) => string {
+  return (conf) => replaceOnce(conf, `lua_package_path "${LUA_DIR}/?.lua;;";`, `lua_package_path "${dir}/?.lua;;";`);
+}
+
+/** Calls repeated in each request of a call variant: the cost of one call is the variant's extra over floor_t divided by this (a hot loop: caches warm, so a lower bound of the call in place). */
+export const CALL_REPEATS = 10;
+
+/** The C calls the request path makes, one variant each (PARTS_CALLS=1): floor_t with the call made CALL_REPEATS times in its phase. */
+function callVariants(firstPort: number): Variant[] {
+  if (process.env.PARTS_CALLS !== '1') return [];
+  const calls: Array<{ key: string; label: string; phase: 'access' | 'balancer' | 'log'; lua: string }> = [
+    { key: 'host', label: 'ngx.var.host (a named variable)', phase: 'access', lua: 'local _ = ngx.var.host' },
+    { key: 'http_host', label: 'ngx.var.http_host (a named header)', phase: 'access', lua: 'local _ = ngx.var.http_host' },
+    { key: 'uri', label: 'ngx.var.uri', phase: 'access', lua: 'local _ = ngx.var.uri' },
+    { key: 'remote_addr', label: 'ngx.var.binary_remote_addr', phase: 'access', lua: 'local _ = ngx.var.binary_remote_addr' },
+    { key: 'unknown_header', label: 'ngx.var.http_x_canary (a header nginx does not name: a prefix variable, absent)', phase: 'access', lua: 'local _ = ngx.var.http_x_canary' },
+    { key: 'cookie_var', label: 'ngx.var.cookie_uid (a prefix variable, present)', phase: 'access', lua: 'local _ = ngx.var.cookie_uid' },
+    { key: 'http_cookie', label: 'ngx.var.http_cookie', phase: 'access', lua: 'local _ = ngx.var.http_cookie' },
+    { key: 'arg', label: 'ngx.var.arg_ab (absent)', phase: 'access', lua: 'local _ = ngx.var.arg_ab' },
+    { key: 'var_set', label: 'ngx.var.edgeroute_version = "stable"', phase: 'access', lua: 'ngx.var.edgeroute_version = "stable"' },
+    { key: 'set_uri', label: 'ngx.req.set_uri(uri, false, true)', phase: 'access', lua: 'ngx.req.set_uri("/api/v1/items", false, true)' },
+    { key: 'upgrade_header', label: 'ngx.var.http_upgrade in the balancer', phase: 'balancer', lua: 'local _ = ngx.var.http_upgrade' },
+    { key: 'upgrade_map', label: 'ngx.var.edgeroute_connection (the map, computed already) in the balancer', phase: 'balancer', lua: 'local _ = ngx.var.edgeroute_connection' },
+    { key: 'set_timeouts', label: 'ngx.balancer.set_timeouts(5, 30, 30) (the first call copies the upstream configuration)', phase: 'balancer', lua: 'package.loaded["ngx.balancer"].set_timeouts(5, 30, 30)' },
+    { key: 'log_reads', label: 'ngx.status, ngx.now() and ngx.req.start_time() in the log phase', phase: 'log', lua: 'local _ = ngx.status + ngx.now() - ngx.req.start_time()' },
+  ];
+  return calls.map((call) => ({
+    key: `call_${call.key}`,
+    label: `floor_t + ${CALL_REPEATS}× ${call.label}`,
+    router: 'edge' as const,
+    host: 'one.bench',
+    editConf: templateFloor(firstPort, { [call.phase]: `for _ = 1, ${CALL_REPEATS} do ${call.lua} end` }),
+  }));
+}
+
+/** b, p and c on the plugin in PARTS_BASE_LUA, when it is set. */
+function baseVariants(): Variant[] {
+  const dir = process.env.PARTS_BASE_LUA;
+  if (!dir) return [];
+  return [
+    { key: 'b_base', label: `b on the plugin in ${dir}`, router: 'edge', host: 'one.bench', editConf: fromLuaDir(dir) },
+    { key: 'p_base', label: `p on the plugin in ${dir}`, router: 'edge', host: SHARED_HOST, editConf: fromLuaDir(dir) },
+    { key: 'c_base', label: `c on the plugin in ${dir}`, router: 'edge', host: 'two.bench', editConf: fromLuaDir(dir) },
+  ];
 }
 
 function variants(firstPort: number): Variant[] {
@@ -156,6 +219,8 @@ function variants(firstPort: number): Variant[] {
     { key: 'p', label: 'p: by path prefix, with timeouts and allowFrom', router: 'edge', host: SHARED_HOST },
     { key: 'c', label: 'c: two versions, ten-rule policy', router: 'edge', host: 'two.bench' },
     { key: 'no_choice', label: 'c without the policy (the default version)', router: 'edge', host: 'two.bench', editConf: prelude('require("edgeroute.policy_sync").choose_version = function() return nil end') },
+    ...baseVariants(),
+    ...callVariants(firstPort),
   ];
 }
 

@@ -371,9 +371,14 @@ end
 
 
 -- An upgraded connection (WebSocket) lives as long as both ends talk: its
--- read timeout is its idle timeout, not the app's answer time.
+-- read timeout is its idle timeout, not the app's answer time. Whether the
+-- request asks for an upgrade is read from nginx.conf's map of
+-- $http_upgrade: proxy_set_header has computed it before the balancer
+-- runs, so this read is a lookup of a value nginx keeps for the request,
+-- where $http_upgrade itself (not one of nginx's named headers) would be a
+-- search of the request's headers again.
 local function apply_timeouts(app)
-    if ngx_var.http_upgrade then
+    if ngx_var.edgeroute_connection == "upgrade" then
         local idle = config.upgrade_idle_timeout
         local timeouts = app.timeouts
         set_timeouts(timeouts and timeouts[1], idle, idle)

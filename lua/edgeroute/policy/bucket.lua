@@ -26,12 +26,19 @@ end
 _M.imul = imul
 
 
--- `prefix` is seed .. "\0" .. app .. "\0", computed once per policy.
-function _M.bucket(prefix, key)
+-- The FNV state after `prefix` (seed .. "\0" .. app .. "\0"): the same for
+-- every request of a policy, so computed once per policy.
+function _M.prefix_hash(prefix)
     local hash = FNV_OFFSET
     for i = 1, #prefix do
         hash = imul(bxor(hash, byte(prefix, i)), FNV_PRIME)
     end
+    return hash
+end
+
+
+-- The bucket of `key` under a policy whose prefix_hash is `hash`.
+function _M.bucket_from(hash, key)
     for i = 1, #key do
         hash = imul(bxor(hash, byte(key, i)), FNV_PRIME)
     end
@@ -44,6 +51,11 @@ function _M.bucket(prefix, key)
         hash = hash + 4294967296
     end
     return hash % 10000
+end
+
+
+function _M.bucket(prefix, key)
+    return _M.bucket_from(_M.prefix_hash(prefix), key)
 end
 
 

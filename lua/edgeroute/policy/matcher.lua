@@ -11,6 +11,7 @@ local lower = string.lower
 local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
+local bucket_from = bucket.bucket_from
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -77,7 +78,7 @@ local function compile_match(match, prefix)
         else
             var = header_var(sub(by, 8))
         end
-        tests[#tests + 1] = { kind = "percentage", var = var, bound = floor(match.percentage.value * 100 + 0.5), prefix = prefix }
+        tests[#tests + 1] = { kind = "percentage", var = var, bound = floor(match.percentage.value * 100 + 0.5), prefix_hash = bucket.prefix_hash(prefix) }
     end
     return tests
 end
@@ -153,7 +154,7 @@ function _M.choose(compiled, env)
                 holds = region ~= nil and t.set[region] == true
             else
                 local key = get(t.var)
-                holds = key ~= nil and key ~= false and key ~= "" and bucket.bucket(t.prefix, key) < t.bound
+                holds = key ~= nil and key ~= false and key ~= "" and bucket_from(t.prefix_hash, key) < t.bound
             end
             if not holds then
                 break
