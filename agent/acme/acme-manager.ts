@@ -20,7 +20,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { namesToOrder, renewalAt, retryDelayMs, type CertificateDates } from '../core/acme-plan.js';
+import { coveredBy, namesToOrder, renewalAt, retryDelayMs, type CertificateDates } from '../core/acme-plan.js';
 import type { AcmeCertificate } from '../certs/cert-watcher.js';
 import { newAccountKey, orderCertificate, orderProblem, type OrderRequest, type OrderResult } from './acme-order.js';
 import { AcmeStore, type StoredCertificate, type StoredFailure } from './acme-store.js';
@@ -81,6 +81,9 @@ export interface AcmeNameView {
   readonly failedOn: string | null;
 }
 
+/** How long stop() waits for an order in flight. */
+const STOP_WAIT_MS = 3_000;
+
 interface LoadedCert {
   readonly stored: StoredCertificate;
   readonly dates: CertificateDates;
@@ -133,7 +136,8 @@ export class AcmeManager {
     if (this.soon) clearTimeout(this.soon);
     this.subscriber?.disconnect();
     await this.refreshing;
-    await this.orderRunning;
+    // An order in flight may wait on the CA for long: its lock expires by itself if it is cut short.
+    await Promise.race([this.orderRunning, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   /** The exact vhosts of the labelled apps (core/acme-plan acmeNames). */
@@ -159,8 +163,7 @@ export class AcmeManager {
       const cert = this.certs.get(name);
       const failure = this.failures.get(name) ?? null;
       const renewAt = cert ? renewalAt(cert.dates) : null;
-      const covered = manual.has(name) || (name.includes('.') && manual.has(`*${name.slice(name.indexOf('.'))}`));
-      const status = covered ? 'manual' : failure ? 'failing' : !cert ? 'pending' : (renewAt as number) <= now || this.ordering === name ? 'renewing' : 'valid';
+      const status = coveredBy(name, manual) ? 'manual' : failure ? 'failing' : !cert ? 'pending' : (renewAt as number) <= now || this.ordering === name ? 'renewing' : 'valid';
       return {
         name,
         status,
