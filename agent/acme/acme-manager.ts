@@ -103,6 +103,8 @@ export class AcmeManager {
   /** The last problem logged per name, to log each change once. */
   private logged = new Map<string, string>();
   private ordering: string | null = null;
+  /** This node's own backoff per name, in case the failure could not be written to Redis. */
+  private localRetryAt = new Map<string, number>();
   private orderRunning: Promise<void> = Promise.resolve();
   private refreshing: Promise<void> = Promise.resolve();
   private soon: NodeJS.Timeout | null = null;
@@ -191,23 +193,34 @@ export class AcmeManager {
     if (this.redisProblem) this.log.info('ACME: Redis answers again');
     this.redisProblem = null;
     if (this.ordering !== null) return;
+    const retryAt = new Map(this.localRetryAt);
+    for (const [name, failure] of this.failures) retryAt.set(name, Math.max(failure.retryAt, retryAt.get(name) ?? 0));
     const due = namesToOrder({
       names: this.names,
       stored: new Map([...this.certs].map(([name, cert]) => [name, cert.dates])),
       manual: this.deps.certs.manualNames(),
-      retryAt: new Map([...this.failures].map(([name, failure]) => [name, failure.retryAt])),
+      retryAt,
       now: this.now(),
     });
-    const name = due[0];
-    if (name === undefined) return;
-    this.ordering = name;
-    this.orderRunning = this.orderIfFree(name)
+    if (due.length === 0) return;
+    this.ordering = due[0] as string;
+    this.orderRunning = this.orderFirstFree(due)
+      .then((ordered) => {
+        // The next due name, without waiting for the interval (not when every one was another node's).
+        if (ordered && due.length > 1) this.poke(0);
+      })
       .catch((err: Error) => this.reportRedis(err))
-      .finally(() => {
-        this.ordering = null;
-        // The next due name, without waiting for the interval.
-        if (due.length > 1) this.poke(0);
-      });
+      .finally(() => (this.ordering = null));
+  }
+
+  /** Orders the first of `due` whose lock no other node holds; false when all are held. */
+  private async orderFirstFree(due: readonly string[]): Promise<boolean> {
+    for (const name of due) {
+      if (this.stopped) return false;
+      this.ordering = name;
+      if (await this.orderIfFree(name)) return true;
+    }
+    return false;
   }
 
   private loadCertificates(stored: ReadonlyMap<string, StoredCertificate>): void {
@@ -250,12 +263,12 @@ export class AcmeManager {
     }
   }
 
-  /** Orders `name` unless another node holds its lock. */
-  private async orderIfFree(name: string): Promise<void> {
+  /** Orders `name` unless another node holds its lock (false then). */
+  private async orderIfFree(name: string): Promise<boolean> {
     const { nodeId, lockMs } = this.settings;
     if (!(await this.store.lock(name, nodeId, lockMs))) {
       this.log.debug({ name }, 'ACME: another node is ordering this name');
-      return;
+      return false;
     }
     let lost = false;
     const renew = setInterval(() => {
@@ -275,9 +288,10 @@ export class AcmeManager {
       const now = this.now();
       if ((dates && renewalAt(dates) > now) || (failure && failure.retryAt > now)) {
         this.poke(0);
-        return;
+        return true;
       }
       await this.order(name, failure);
+      return true;
     } finally {
       clearInterval(renew);
       await this.store.unlock(name, nodeId).catch(() => undefined);
@@ -320,6 +334,7 @@ export class AcmeManager {
         by: nodeId,
       };
       await this.store.saveCertificate(cert);
+      this.localRetryAt.delete(name);
       this.logged.delete(name);
       this.log.info({ name, notAfter: cert.notAfter, ms: this.now() - started, renewal: renewing }, `ACME: certificate ${renewing ? 'renewed' : 'issued'} for ${name}`);
       this.poke(0);
@@ -329,6 +344,7 @@ export class AcmeManager {
       const now = this.now();
       const retryAt = now + retryDelayMs(failures, this.settings.retryFirstMs, this.settings.retryMaxMs);
       this.deps.failed(name);
+      this.localRetryAt.set(name, retryAt);
       this.logOnce(name, problem, 'warn', `ACME: the order for ${name} failed: ${problem}`, { failures, retryAt: new Date(retryAt).toISOString() });
       await this.store.saveFailure(name, { failures, error: problem, failedAt: now, retryAt, node: nodeId });
       this.poke(0);
