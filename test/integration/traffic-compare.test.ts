@@ -119,7 +119,8 @@ describe('edgeroute compare', () => {
     expect([s?.version, g?.version]).toEqual(['stable', 'grey']);
     expect([s?.errors, s?.errorRatio]).toEqual([0, 0]);
     expect([g?.errors, g?.errorRatio]).toEqual([20, 1]);
-    expect(g?.flags).toEqual(['5xx 100.0 % (stable 0.0 %)']);
+    // First the 5xx; a p99 flag may follow on a busy machine (one slow answer among grey's 20 is its p99).
+    expect(g?.flags[0]).toBe('5xx 100.0 % (stable 0.0 %)');
     expect(s?.flags).toEqual([]);
     // Requests per second: each node's count over its own window, added.
     expect(s!.requestsPerSecond + g!.requestsPerSecond).toBeCloseTo(fleet.requestsPerSecond, 6);
@@ -144,7 +145,7 @@ describe('edgeroute compare', () => {
     expect(text.stdout).toMatch(/^shop: [\d.]+ requests\/s, fleet: 2 nodes \(edge-a, edge-b\)$/m);
     expect(text.stdout).toMatch(/^version\s+req\/s\s+share\s+5xx\s+p50\s+p99$/m);
     expect(text.stdout).toMatch(/^stable \*\s+[\d.]+\s+[\d.]+ %\s+0\.0 %/m);
-    expect(text.stdout).toMatch(/^grey\s+.*\s100\.0 %\s.*WORSE: 5xx 100\.0 % \(stable 0\.0 %\)$/m);
+    expect(text.stdout).toMatch(/^grey\s+.*\s100\.0 %\s.*WORSE: 5xx 100\.0 % \(stable 0\.0 %\)(; p99 .*)?$/m);
   }, 60_000);
 
   it('says so for an app that served nothing', async () => {
