@@ -22,7 +22,8 @@ import { PREFIX, startFleetRig, type FleetNode, type FleetRig } from '../test/he
 import type { LoadReport, RunningLoad } from '../test/helpers/load.js';
 import { median, percentile, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 
-const PROBE_TIMEOUT_MS = 30_000;
+// An election under a heavy load can take tens of seconds (a failed attempt waits twice failover-timeout).
+const PROBE_TIMEOUT_MS = 60_000;
 
 /** Testers whose header X-Probe is `value` get the grey version. */
 const probePolicy = (value: string) => ({ default: 'stable', rules: [{ name: 'probe', match: { header: { name: 'X-Probe', values: [value] } }, version: 'grey' }] });

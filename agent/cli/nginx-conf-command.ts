@@ -15,7 +15,7 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'worker-processes', kind: 'string', default: 'auto', help: 'nginx worker_processes' },
   { name: 'redis', kind: 'string', help: 'Redis with split policies, redis://[user:pass@]IP:port[/db], or rediss:// for TLS; none: every app uses its default version' },
   { name: 'redis-ca', kind: 'string', help: "CA bundle (PEM) that signed Redis's certificate, for rediss:// (default: /etc/ssl/certs/ca-certificates.crt)" },
-  { name: 'redis-tls-name', kind: 'string', help: "the name Redis's certificate must carry, for rediss:// (default: the URL's IP)" },
+  { name: 'redis-tls-name', kind: 'string', help: "the name Redis's certificate must carry, for rediss:// or --redis-tls (default: the IP connected to)" },
   { name: 'redis-prefix', kind: 'string', default: 'edgeroute:', help: 'prefix of every Redis key' },
   ...SENTINEL_OPTIONS,
   { name: 'policy-refresh', kind: 'string', default: '0.5', help: 'seconds between policy reads (a PUBLISH on <prefix>policy-changed is faster)' },
@@ -102,7 +102,7 @@ export function nginxConfOptions(values: OptionValues): NginxConfOptions {
   };
 }
 
-/** --redis-sentinels and --redis-master for the plugin; null without them. TLS through Sentinel is not in the plugin yet. */
+/** --redis-sentinels and --redis-master for the plugin (with --redis-tls: TLS to the sentinels and the master); null without them. */
 function sentinelSettings(values: OptionValues): NginxConfOptions['redisSentinel'] {
   let target;
   try {
@@ -111,6 +111,5 @@ function sentinelSettings(values: OptionValues): NginxConfOptions['redisSentinel
     throw new UsageError((err as Error).message);
   }
   if (target?.kind !== 'sentinel') return null;
-  if (target.tls) throw new UsageError('--redis-tls with --redis-sentinels: the nginx plugin does not speak TLS through Sentinel yet');
-  return { sentinels: target.sentinels, master: target.master, user: target.user, password: target.password, sentinelPassword: target.sentinelPassword };
+  return { sentinels: target.sentinels, master: target.master, user: target.user, password: target.password, sentinelPassword: target.sentinelPassword, tls: target.tls };
 }

@@ -9,12 +9,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { describeTarget, describeTargetError, newRedisClient, type RedisTarget } from './redis-target.js';
+import { restartWhenEnded } from './restart-ended.js';
 
 /** Debian's CA bundle; nginx-conf gives the plugin the same one, so both sides trust the same CAs. */
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export class RedisLink {
   readonly client: Redis;
+  private closing = false;
 
   /** `target`: one URL, or a master found through Sentinel (the client follows its failovers). */
   constructor(target: RedisTarget, log: Logger) {
@@ -32,6 +34,7 @@ export class RedisLink {
     let wasReady = false;
     // A refused password fails every retry the same way: say it once, again only when the cause changes.
     let lastProblem: string | null = null;
+    restartWhenEnded(this.client, () => !this.closing, () => log.warn({ url }, 'redis client ended (ioredis gave up); connecting again'));
     this.client.on('ready', () => {
       wasReady = true;
       lastProblem = null;
@@ -80,6 +83,7 @@ export class RedisLink {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.client.disconnect();
   }
 }

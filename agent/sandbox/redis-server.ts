@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { freePort } from './free-port.js';
 import { stopChild } from './child-process.js';
@@ -26,6 +26,12 @@ export interface RedisStartOptions {
   readonly port?: number;
   /** Serve TLS only (the plain port is off), with a CA and a certificate for IP 127.0.0.1 made for this server. */
   readonly tls?: boolean;
+  /**
+   * With `tls`: the CA and certificate of this TLS server instead of new
+   * ones, so that servers that talk to each other (a replica to its master,
+   * sentinels to both; over TLS with tls-replication) trust each other.
+   */
+  readonly tlsLike?: RedisServer;
   /** ACL users; with any, the default user is off, so a client without a password is refused. */
   readonly users?: readonly RedisUser[];
   /** Start as a replica of the Redis on this loopback port. */
@@ -79,9 +85,9 @@ export async function startRedis(opts: RedisStartOptions = {}): Promise<RedisSer
   writeFileSync(conf, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
   let child: ResultPromise | null = null;
   try {
-    const tls = opts.tls ? await makeCertificates(dir) : null;
+    const tls = !opts.tls ? null : opts.tlsLike ? sharedCertificates(opts.tlsLike) : await makeCertificates(dir);
     const listen = tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no']
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no', '--tls-replication', 'yes']
       : ['--port', String(port)];
     const server: ResultPromise = execa(
       opts.binary ?? 'redis-server',
@@ -137,6 +143,13 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
   chmodSync(dir, 0o711);
   chmodSync(file('ca.crt'), 0o644);
   return { ca: file('ca.crt'), cert: file('server.crt'), key: file('server.key') };
+}
+
+/** The files makeCertificates wrote for `server` (they stay until that server stops). */
+function sharedCertificates(server: RedisServer): { ca: string; cert: string; key: string } {
+  if (!server.caFile) throw new Error(`redis on port ${server.port} serves no TLS: nothing to share`);
+  const dir = dirname(server.caFile);
+  return { ca: server.caFile, cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
 }
 
 /** Up: it answers PONG, or NOAUTH when its default user is off. */

@@ -78,9 +78,6 @@ function _M.load(opts)
                     error("edgeroute: every redis sentinel needs a host and a port")
                 end
             end
-            if redis.tls then
-                error("edgeroute: redis tls through sentinels is not supported by the plugin yet")
-            end
             if redis.sentinel_password_file then
                 local password, err = read_secret(redis.sentinel_password_file)
                 if not password then
@@ -91,7 +88,8 @@ function _M.load(opts)
         elseif type(redis.host) ~= "string" or type(redis.port) ~= "number" then
             error("edgeroute: redis needs a host and a port")
         end
-        if redis.tls and type(redis.server_name) ~= "string" then
+        -- Through Sentinel without a server_name, each certificate must carry the address connected to.
+        if redis.tls and not redis.sentinels and type(redis.server_name) ~= "string" then
             -- Verifying the chain without the name would accept any certificate the CA ever signed.
             error("edgeroute: redis tls needs the server_name its certificate carries")
         end

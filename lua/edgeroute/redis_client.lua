@@ -44,6 +44,37 @@ local function where(settings, host, port)
 end
 
 
+local function refuse(err)
+    refused_err = err
+    refused_until = ngx_now() + REFUSED_RETRY_S
+    return nil, err, true
+end
+
+
+-- lua-resty-redis 0.27 (Debian) has no ssl option in connect(): the handshake
+-- runs on its socket. The certificate must carry settings.server_name, or,
+-- through Sentinel without one, the address connected to (each sentinel's,
+-- the master's: they differ, and a failover changes the master's).
+local function handshake(red, settings, host, port)
+    local sock = rawget(red, "_sock")
+    local name = settings.server_name or host
+    -- false: no session object to keep (pooled connections are reused whole),
+    -- so success is a plain true.
+    local done, err = sock:sslhandshake(false, name, true)
+    if done and not sock:getreusedtimes() then
+        -- ngx_lua 0.10.23 reports a certificate refused in a handshake that
+        -- finished at once as a success, with the connection already closed;
+        -- nginx has logged why ("lua ssl certificate ...").
+        done, err = nil, "the certificate was refused (nginx's \"lua ssl\" line says why)"
+    end
+    if not done then
+        return nil, "redis TLS handshake with " .. where(settings, host, port) .. " failed: " .. tostring(err)
+            .. " (expected a certificate for " .. name .. ")", err ~= "timeout"
+    end
+    return true
+end
+
+
 -- SENTINEL get-master-addr-by-name on one sentinel (never pooled: asked rarely).
 local function ask_sentinel(s)
     local settings = config.redis
@@ -52,6 +83,18 @@ local function ask_sentinel(s)
     local connected, err = red:connect(s.host, s.port)
     if not connected then
         return nil, "cannot connect: " .. tostring(err)
+    end
+    if settings.tls then
+        local shaken, tls_err, refused = handshake(red, settings, s.host, s.port)
+        if not shaken then
+            red:close()
+            if refused then
+                -- Held off like a refused master: nginx logs every refused certificate itself.
+                -- Another sentinel that answers (asked next, in the same round) lifts it.
+                refuse(tls_err)
+            end
+            return nil, tls_err
+        end
     end
     if settings.sentinel_password and settings.sentinel_password ~= "" then
         local authed, auth_err = red:auth(settings.sentinel_password)
@@ -69,34 +112,6 @@ local function ask_sentinel(s)
         return nil, "does not know the master"
     end
     return res
-end
-
-
-local function refuse(err)
-    refused_err = err
-    refused_until = ngx_now() + REFUSED_RETRY_S
-    return nil, err, true
-end
-
-
--- lua-resty-redis 0.27 (Debian) has no ssl option in connect(): the handshake
--- runs on its socket.
-local function handshake(red, settings)
-    local sock = rawget(red, "_sock")
-    -- false: no session object to keep (pooled connections are reused whole),
-    -- so success is a plain true.
-    local done, err = sock:sslhandshake(false, settings.server_name, true)
-    if done and not sock:getreusedtimes() then
-        -- ngx_lua 0.10.23 reports a certificate refused in a handshake that
-        -- finished at once as a success, with the connection already closed;
-        -- nginx has logged why ("lua ssl certificate ...").
-        done, err = nil, "the certificate was refused (nginx's \"lua ssl\" line says why)"
-    end
-    if not done then
-        return nil, "redis TLS handshake with " .. where(settings) .. " failed: " .. tostring(err)
-            .. " (expected a certificate for " .. settings.server_name .. ")", err ~= "timeout"
-    end
-    return true
 end
 
 
@@ -140,7 +155,8 @@ function _M.connect(timeout_ms)
         local found_err
         host, port, found_err = sentinel.master(settings, ask_sentinel)
         if not host then
-            return nil, found_err
+            -- refused_err: every sentinel refused by its certificate (see ask_sentinel).
+            return nil, found_err, refused_err ~= nil
         end
     end
     local red = redis:new()
@@ -156,7 +172,7 @@ function _M.connect(timeout_ms)
     -- A pooled connection was encrypted, authenticated and selected already.
     if red:get_reused_times() == 0 then
         if settings.tls then
-            local shaken, tls_err, refused = handshake(red, settings)
+            local shaken, tls_err, refused = handshake(red, settings, host, port)
             if not shaken then
                 red:close()
                 if refused then

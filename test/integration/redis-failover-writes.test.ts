@@ -59,6 +59,22 @@ describe('writes during a failover', () => {
     expect((await board.acks(['web.1'])).get('web.1')?.acks.get('edge-a')).toEqual(ack);
   });
 
+  it('a Redis client that ioredis ended is connected again, until the agent closes it', async () => {
+    // ioredis's failover detector ends a Sentinel client whose reconnect is under way when the
+    // sentinels announce the new master; an end is an end, whatever caused it: here a disconnect.
+    const logs = captureLog();
+    const link = new RedisLink({ kind: 'url', url: master.url, caFile: null }, logs.log);
+    link.connect();
+    expect(await link.whenReady(5_000)).toBe(true);
+    link.client.disconnect();
+    await waitFor('the client ended', () => (link.client.status === 'end' ? true : undefined), 5_000, 10);
+    expect(await link.whenReady(5_000)).toBe(true);
+    expect(logs.has((l) => l.msg === 'redis client ended (ioredis gave up); connecting again')).toBe(true);
+    await link.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(link.client.status).toBe('end');
+  });
+
   it('a policy write no replica confirmed fails with the reason; confirmed, it succeeds', async () => {
     const policy = JSON.stringify({ default: 'v1', rules: [] });
     const set = () => execa(process.execPath, [BIN, 'policy', 'set', 'shop', '-', '--redis', master.url], { reject: false, input: policy, timeout: 90_000 });

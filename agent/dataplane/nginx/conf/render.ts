@@ -36,6 +36,8 @@ export interface NginxConfOptions {
     readonly user: string | null;
     readonly password: string | null;
     readonly sentinelPassword: string | null;
+    /** TLS to the sentinels and the master (redisCa: their CA; redisTlsName: the name every certificate carries, else each one's IP). */
+    readonly tls?: boolean;
   } | null;
   readonly policyRefreshSeconds?: number;
   /** nginx variable with the request's region, e.g. geoip2's or http_x_region for a CDN header. */
@@ -130,7 +132,7 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
   }
   const redis = opts.redis
     ? parseRedisUrl(opts.redis)
-    : sentinel && { host: '', port: 0, db: 0, username: sentinel.user, password: sentinel.password, tls: false };
+    : sentinel && { host: '', port: 0, db: 0, username: sentinel.user, password: sentinel.password, tls: sentinel.tls === true };
   const redisTls = redisTlsSettings(redis, opts.redisCa ?? null, opts.redisTlsName ?? null);
   if (redis?.password) files.push({ path: join(prefix, 'redis-password'), content: `${redis.password}\n`, mode: 0o600 });
   if (sentinel?.sentinelPassword) files.push({ path: join(prefix, 'redis-sentinel-password'), content: `${sentinel.sentinelPassword}\n`, mode: 0o600 });
@@ -222,7 +224,7 @@ interface RedisTarget {
  * the subject CN; it does not read IP entries, so a URL with an IP needs a
  * certificate whose CN is that IP, or --redis-tls-name with a name it has).
  */
-function redisTlsSettings(redis: RedisTarget | null, caFile: string | null, name: string | null): { caFile: string; serverName: string } | null {
+function redisTlsSettings(redis: RedisTarget | null, caFile: string | null, name: string | null): { caFile: string; serverName: string | null } | null {
   if (!redis?.tls) {
     if (caFile || name) throw new Error('--redis-ca and --redis-tls-name are only for rediss:// (TLS) URLs');
     return null;
@@ -232,8 +234,9 @@ function redisTlsSettings(redis: RedisTarget | null, caFile: string | null, name
   if (!existsSync(ca)) throw new Error(caFile ? `--redis-ca ${caFile} does not exist` : `no system CA bundle at ${SYSTEM_CA_BUNDLE}: give --redis-ca FILE`);
   const hidden = hiddenFromWorkers(ca);
   if (hidden) throw new Error(`--redis-ca ${ca}: nginx's workers (user nobody) load it, and cannot read ${hidden}; make it readable by others (chmod o+r, and o+x on its folders)`);
-  const serverName = name ?? redis.host;
-  if (!/^[A-Za-z0-9.:\-]{1,253}$/.test(serverName)) throw new Error(`--redis-tls-name "${serverName}" is not a host name`);
+  // Through Sentinel (no host here) without a name: each certificate is checked against the IP connected to.
+  const serverName = name ?? (redis.host === '' ? null : redis.host);
+  if (serverName !== null && !/^[A-Za-z0-9.:\-]{1,253}$/.test(serverName)) throw new Error(`--redis-tls-name "${serverName}" is not a host name`);
   return { caFile: ca, serverName };
 }
 
