@@ -35,7 +35,8 @@ describe.each(RIGS)('the life of a backend ($kind)', (rig) => {
       await waitFor('the agent to see the task', () => stateOf(task!.id));
       expect(stateOf(task!.id)?.state).toBe('waiting');
       expect(stateOf(task!.id)?.reason).toMatch(/^waiting \d s of publish delay$/);
-      expect((await httpGet(`${node.publicUrl}/`, { host: 'delayed.test' })).status).toBe(503);
+      // The agent's state can be ahead of the data plane's map by a push: wait for the host to be known (503, no task yet), not 404.
+      await waitForStatus(node.publicUrl, 'delayed.test', 503);
       await waitForBackends(node.publicUrl, 'delayed.test', [task!.id]);
       expect(Date.now() - deployedAt).toBeGreaterThanOrEqual(1000);
     });
@@ -55,7 +56,7 @@ describe.each(RIGS)('the life of a backend ($kind)', (rig) => {
       const [task] = await marathon.deploy({ id: '/hc', instances: 1, labels: { 'edgeroute.vhosts': 'hc.test' }, healthChecks: [HEALTH_CHECK], firstHealthyAfterMs: 800 });
       await waitFor('the agent to see the task', () => stateOf(task!.id));
       expect(stateOf(task!.id)).toMatchObject({ state: 'waiting', reason: 'waiting for the first health check' });
-      expect((await httpGet(`${node.publicUrl}/`, { host: 'hc.test' })).status).toBe(503);
+      await waitForStatus(node.publicUrl, 'hc.test', 503);
       await waitForBackends(node.publicUrl, 'hc.test', [task!.id]);
     });
 
