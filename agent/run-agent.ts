@@ -35,6 +35,8 @@ import { TrafficPublisher } from './fleet/traffic-publisher.js';
 import { readRollouts } from './fleet/rollout-records.js';
 import { policiesSummary } from './core/fleet-view.js';
 import { startAcme, type AcmeAgentOptions } from './acme/start-acme.js';
+import { followAcmeChallenges } from './acme/acme-challenge-sync.js';
+import { ACME_DEFAULTS } from './acme/acme-manager.js';
 
 export interface AgentOptions {
   readonly marathon: string;
@@ -233,11 +235,20 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     void healthMemory.flush();
     // A reconnect may be to a new master (a failover): an HAProxy node reads the policies now, not at its next poll.
     haproxyPolicies?.poke();
+    haproxyChallenges?.poke();
   });
   const nodeId = opts.nodeId ?? hostname();
   const acme =
     opts.acme && redis && certs
       ? startAcme(opts.acme, { redis: redis.client, prefix: opts.redisPrefix, nodeId, certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, registry: metrics.registry, reconciler }, log.child({ component: 'acme' }))
+      : null;
+  // An HAProxy node answers the fleet's ACME challenges (the nginx nodes order): whichever node the CA reaches validates.
+  const haproxyChallenges =
+    redis && dataPlane instanceof HaproxyDataPlane
+      ? followAcmeChallenges(
+          { redis: redis.client, prefix: opts.redisPrefix, intervalMs: ACME_DEFAULTS.checkIntervalMs, target: { label: 'HAProxy', replace: (challenges) => dataPlane.replaceAcmeChallenges(challenges) } },
+          log.child({ component: 'acme' }),
+        )
       : null;
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const md5 = (text: string) => createHash('md5').update(text).digest('hex');
@@ -338,6 +349,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await api?.close();
       await traffic?.stop();
       await acme?.stop();
+      await haproxyChallenges?.stop();
       await certs?.stop();
       await nodes?.stop();
       await drains?.stop();

@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { coveredBy, namesToOrder, renewalAt, retryDelayMs, type CertificateDates } from '../core/acme-plan.js';
 import type { AcmeCertificate } from '../certs/cert-watcher.js';
+import { AcmeChallengeSync, type ChallengeTarget } from './acme-challenge-sync.js';
 import { newAccountKey, orderCertificate, orderProblem, type OrderRequest, type OrderResult } from './acme-order.js';
 import { AcmeStore, type StoredCertificate, type StoredFailure } from './acme-store.js';
 
@@ -54,8 +55,8 @@ export interface AcmeDeps {
   readonly prefix: string;
   /** The certificate watcher: serves what it is given, and says which names the --certs folder serves. */
   readonly certs: { setAcme(certs: readonly AcmeCertificate[]): void; manualNames(): ReadonlySet<string> };
-  /** nginx's pending challenges. */
-  readonly challenges: { replace(challenges: ReadonlyMap<string, string>): Promise<void> };
+  /** The data plane's pending challenges (nginx's endpoint). */
+  readonly challenges: ChallengeTarget;
   /** Counts a failed order of a name (edgeroute_acme_failures_total). */
   readonly failed: (name: string) => void;
   /** acme-client by default; a test may replace it. */
@@ -96,10 +97,9 @@ export class AcmeManager {
   private names: readonly string[] = [];
   private certs = new Map<string, LoadedCert>();
   private failures = new Map<string, StoredFailure>();
-  /** Digest of the certificates handed to the watcher, and of the challenges pushed. */
+  /** Digest of the certificates handed to the watcher. */
   private certsDigest = '';
-  private challengesDigest: string | null = null;
-  private challengesProblem: string | null = null;
+  private readonly challengeSync: AcmeChallengeSync;
   /** The last problem logged per name, to log each change once. */
   private logged = new Map<string, string>();
   private ordering: string | null = null;
@@ -120,6 +120,7 @@ export class AcmeManager {
   ) {
     this.store = new AcmeStore(deps.redis, deps.prefix);
     this.now = deps.now ?? Date.now;
+    this.challengeSync = new AcmeChallengeSync(this.store, deps.challenges, log, this.now);
   }
 
   start(): void {
@@ -245,22 +246,9 @@ export class AcmeManager {
     this.deps.certs.setAcme([...certs.values()].map((cert) => ({ name: cert.stored.name, certPem: cert.stored.certPem, keyPem: cert.stored.keyPem })));
   }
 
-  private async pushChallenges(): Promise<void> {
-    const challenges = await this.store.challenges(this.now());
-    const digest = [...challenges.keys()].sort().join(',');
-    // An empty set that nginx already has needs no push; a pending one is
-    // pushed again every time, for an nginx that restarted meanwhile.
-    if (challenges.size === 0 && digest === this.challengesDigest) return;
-    try {
-      await this.deps.challenges.replace(challenges);
-      this.challengesDigest = digest;
-      if (this.challengesProblem) this.log.info('ACME: nginx takes challenges again');
-      this.challengesProblem = null;
-    } catch (err) {
-      const problem = (err as Error).message;
-      if (problem !== this.challengesProblem) this.log.warn({ err: problem }, 'ACME: cannot push the challenges to nginx; retrying');
-      this.challengesProblem = problem;
-    }
+  /** This node's data plane gets the fleet's pending challenges (acme-challenge-sync.ts). */
+  private pushChallenges(): Promise<void> {
+    return this.challengeSync.sync();
   }
 
   /** Orders `name` unless another node holds its lock (false then). */

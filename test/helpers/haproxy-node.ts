@@ -44,12 +44,16 @@ export interface HaproxyOptions {
   regionHeader?: string;
   /** haproxy-conf --version-header. */
   versionResponseHeader?: boolean;
+  /** Listen on this IPv4 loopback address and port (a test where another node has the same port on another address); default 127.0.0.1 and a free port. */
+  listenHost?: string;
+  port?: number;
 }
 
 export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeroute-hanode-'));
-  const port = await freePort();
-  const listen = opts.ipv6 ? [`127.0.0.1:${port}`, `[::1]:${port}`] : [`127.0.0.1:${port}`];
+  const port = opts.port ?? (await freePort());
+  const host = opts.listenHost ?? '127.0.0.1';
+  const listen = opts.ipv6 ? [`${host}:${port}`, `[::1]:${port}`] : [`${host}:${port}`];
   const files = renderHaproxyConf({ outDir: dir, listen, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
@@ -73,7 +77,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
   const node: HaproxyProcess = {
     dir,
     socket: files.adminSocket,
-    publicUrl: `http://127.0.0.1:${port}`,
+    publicUrl: `http://${host}:${port}`,
     async workerPid() {
       return Number(/^Pid: (\d+)/m.exec(await node.runtime('show info'))?.[1]);
     },

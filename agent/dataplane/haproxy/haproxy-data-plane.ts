@@ -33,6 +33,7 @@ import { PortClashes } from './port-clashes.js';
 import { LUA_TARGET } from './lua-records.js';
 import { LuaRouting, type PolicySource } from './lua-routing.js';
 import { IndexedMap } from './indexed-map.js';
+import { ACME_CHALLENGES_MAP_FILE, replaceAcmeChallengeMap } from './acme-challenge-map.js';
 import {
   appHosts,
   diffHostMap,
@@ -126,6 +127,8 @@ export class HaproxyDataPlane implements DataPlane {
   private generation: string | null = null;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly reaper: NodeJS.Timeout;
+  /** The fleet's pending ACME challenges, as last handed over: written again into a reloaded worker's map. */
+  private acmeChallenges: ReadonlyMap<string, string> = new Map();
 
   constructor(
     opts: HaproxyDataPlaneOptions,
@@ -154,6 +157,16 @@ export class HaproxyDataPlane implements DataPlane {
 
   apply(change: TableChange): Promise<ApplyResult> {
     return this.exclusive(() => this.applyNow(change));
+  }
+
+  /** Replaces acme-challenges.map's entries (token → key authorization) in the current worker (acme-challenge-map.ts). */
+  replaceAcmeChallenges(challenges: ReadonlyMap<string, string>): Promise<void> {
+    return this.exclusive(async () => {
+      // The current worker: after a reload, the connection may still be with the old one.
+      await this.workers.info();
+      this.acmeChallenges = new Map(challenges);
+      await this.writeAcmeChallenges();
+    });
   }
 
   async status(): Promise<DataPlaneStatus> {
@@ -266,6 +279,19 @@ export class HaproxyDataPlane implements DataPlane {
     const errors = await this.reconcile(sent, new Set([...this.routes.keys(), ...this.http.assigned.keys(), ...this.tcp.assigned.keys()]), true);
     if (errors.length > 0) throw new Error(`re-applying after the reload: ${errors.slice(0, 3).join('; ')}`);
     this.generation = generation;
+    // The new worker's challenge map is the empty file: the pending ones again, not at the next sync.
+    await this.writeAcmeChallenges().catch((err: Error) => this.log.warn({ err: err.message }, 'ACME: cannot write the challenges into the reloaded HAProxy; retrying at the next sync'));
+  }
+
+  private async writeAcmeChallenges(): Promise<void> {
+    const sent = { bytes: 0 };
+    const file = findMapFile(await this.send(sent, 'show map'), ACME_CHALLENGES_MAP_FILE);
+    if (file === null) {
+      // A config from before ACME on HAProxy nodes: nothing to say while nothing is pending.
+      if (this.acmeChallenges.size === 0) return;
+      throw new Error(`HAProxy at ${this.runtime.path} has no ${ACME_CHALLENGES_MAP_FILE} map: regenerate haproxy.cfg with this version of edgeroute haproxy-conf`);
+    }
+    await replaceAcmeChallengeMap((commands) => this.sendAll(sent, commands), file, this.acmeChallenges);
   }
 
   /** Rebuilds the model from what HAProxy holds (after a restart of either side, or a reload). */

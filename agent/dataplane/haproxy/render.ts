@@ -8,6 +8,7 @@ import Handlebars from 'handlebars';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LUA_DIR, TEMPLATES_DIR } from '../../project-paths.js';
+import { ACME_CHALLENGES_MAP_FILE } from './acme-challenge-map.js';
 import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
 import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
@@ -231,6 +232,9 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   files.push({ path: wildcardsMap, content: '', mode: 0o644, keep: true });
   files.push({ path: loader, content: luaLoader({ luaDir: LUA_DIR, rulesMap, httpsPort: httpsPort(tlsListen.map((l) => l.bind)), regionHeader }), mode: 0o644 });
   if (tcp) files.push({ path: tcp.map, content: '', mode: 0o644, keep: true });
+  // Empty on disk: challenges live minutes, the agent fills the map from Redis at run time (acme-challenge-map.ts).
+  const acmeChallengesMap = join(dir, ACME_CHALLENGES_MAP_FILE);
+  files.push({ path: acmeChallengesMap, content: '', mode: 0o644 });
   const latencyMap = join(dir, LATENCY_BUCKETS_MAP_FILE);
   files.push({ path: latencyMap, content: latencyBucketsMap(), mode: 0o644 });
   // One entry per HTTP backend and bucket at most (the Lua target's and the no-app one's too); beyond, HAProxy drops the oldest.
@@ -251,6 +255,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     tlsListen: tlsListen.map((l) => l.bind),
     tls,
     hostsMap,
+    acmeChallengesMap,
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     versionResponseHeader: opts.versionResponseHeader === true,
     latency: { map: latencyMap, table: LATENCY_TABLE, stride: LATENCY_KEY_STRIDE, overflow: LATENCY_BUCKETS - 1, size: Math.max(1_024, httpBackends * LATENCY_KEY_STRIDE) },

@@ -1,6 +1,8 @@
 /** The plugin's ACME challenge endpoint: `/edgeroute/acme-challenges` on the admin listener. */
 
 export class NginxAcmeChallenges {
+  readonly label = 'nginx';
+
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
