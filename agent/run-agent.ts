@@ -7,6 +7,8 @@ import { NginxDataPlane } from './dataplane/nginx/nginx-data-plane.js';
 import { HaproxyDataPlane } from './dataplane/haproxy/haproxy-data-plane.js';
 import { HaproxyPolicyFeed } from './dataplane/haproxy/policy-feed.js';
 import { HaproxyStatsMetrics } from './dataplane/haproxy/stats-metrics.js';
+import { HaproxyCerts } from './dataplane/haproxy/haproxy-certs.js';
+import { NginxCerts } from './dataplane/nginx/nginx-certs.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { RedisHealthStore } from './fleet/redis-health-store.js';
 import { RedisLink } from './fleet/redis-link.js';
@@ -77,7 +79,7 @@ export interface AgentOptions {
   readonly resyncIntervalMs: number;
   readonly nginxCheckIntervalMs: number;
   readonly stallTimeoutMs: number;
-  /** Folder of certificates to serve by SNI (`--certs`); null: only nginx-conf's --tls-cert. */
+  /** Folder of certificates to serve by SNI (`--certs`), on nginx or HAProxy; null: only nginx-conf's or haproxy-conf's --tls-cert. */
   readonly certs: string | null;
   /** `--acme-directory`: certificates for apps labelled edgeroute.acme=true (needs Redis and nginx); null: none. */
   readonly acme?: AcmeAgentOptions | null;
@@ -154,7 +156,6 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
 
   const feed = new AgentFeed();
   const metrics = new AgentMetrics(() => countByState(reconciler.backendStatuses));
-  if (opts.haproxySocket && opts.certs) throw new Error('--certs is for nginx nodes only; an HAProxy node serves the certificate of haproxy-conf --tls-cert');
   // An HAProxy node's split policies come through the agent (an nginx node's plugin reads Redis itself).
   const haproxyPolicies = opts.haproxySocket && redis ? new HaproxyPolicyFeed(redis.client, opts.redisPrefix, log.child({ component: 'haproxy-policies' })) : null;
   const dataPlane: DataPlane = opts.haproxySocket
@@ -226,7 +227,14 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
   if (opts.acme && !redis) throw new Error('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet keeps its ACME account, locks, challenges and certificates there');
   const certs = opts.certs || opts.acme
     ? startCertWatcher(
-        { dir: opts.certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, snapshotFile: opts.snapshotFile, registry: metrics.registry },
+        {
+          dir: opts.certs,
+          // HAProxy keeps its keys in memory only: no snapshot file for it (the agent fills a restarted one).
+          ...(opts.haproxySocket
+            ? { target: new HaproxyCerts(opts.haproxySocket), snapshotFile: null }
+            : { target: new NginxCerts(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken), snapshotFile: opts.snapshotFile }),
+          registry: metrics.registry,
+        },
         log.child({ component: 'certs' }),
       )
     : null;

@@ -5,7 +5,7 @@
  * dropping privileges), and replaced atomically.
  */
 import { chmod, open, rename, unlink } from 'node:fs/promises';
-import type { CertSetBody } from './nginx-certs.js';
+import type { CertSetBody } from './cert-set.js';
 
 export function certSnapshotPath(snapshotFile: string): string {
   return `${snapshotFile}.certs`;

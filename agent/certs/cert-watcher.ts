@@ -1,10 +1,10 @@
 /**
  * `--certs DIR`: rescans the folder every couple of seconds (and soon after
- * fs.watch reports a change), and keeps nginx holding the set it serves,
- * with the ACME certificates (setAcme) added for the names no folder
- * certificate serves.
- * nginx is asked every scan which set it holds, so a restarted nginx, or one
- * that lost the set, gets it again without a reload.
+ * fs.watch reports a change), and keeps the data plane (nginx or HAProxy,
+ * through a CertTarget) holding the set it serves, with the ACME
+ * certificates (setAcme) added for the names no folder certificate serves.
+ * The data plane is asked every scan which set it holds, so a restarted
+ * nginx or a reloaded HAProxy, which lost the set, gets it again without a reload.
  *
  * A refused file is logged once per change (problem or contents), not on
  * every scan; private keys are never logged, listed or published.
@@ -14,7 +14,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import { readCertFolder, type CertSource } from './cert-files.js';
 import { indexCertificates, withAcmeCertificates, type CertIndex, type CertStatus } from './cert-index.js';
-import type { CertSetBody } from './nginx-certs.js';
+import type { CertSetBody, CertTarget } from './cert-set.js';
 
 /** What /v1/state and the dashboard show of a certificate: no key material. */
 export interface CertificateView {
@@ -42,7 +42,8 @@ const ACME_ID = 'acme/';
 export interface CertWatcherDeps {
   /** The --certs folder; null: ACME certificates only. */
   readonly dir: string | null;
-  readonly plugin: { version(): Promise<string | null>; replace(set: CertSetBody): Promise<void> };
+  /** The data plane's certificates: nginx's endpoint, HAProxy's runtime API. */
+  readonly target: CertTarget;
   /** Keeps the set for nginx to load at start; null: no snapshot. */
   readonly saveSnapshot: ((set: CertSetBody) => Promise<void>) | null;
   readonly now?: () => number;
@@ -64,7 +65,7 @@ export class CertWatcher {
   /** Refused files → problem and contents, to log each change once. */
   private reported = new Map<string, string>();
   private folderProblem: string | null = null;
-  private nginxProblem: string | null = null;
+  private targetProblem: string | null = null;
   private snapshotProblem: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Timeout | null = null;
@@ -152,7 +153,7 @@ export class CertWatcher {
     }));
   }
 
-  /** One scan: read, judge, report, push if nginx holds another set. */
+  /** One scan: read, judge, report, push if the data plane holds another set. */
   async scan(): Promise<void> {
     if (this.stopped) return;
     const now = this.now();
@@ -162,11 +163,11 @@ export class CertWatcher {
       if (this.folderProblem) this.log.info({ dir: this.deps.dir }, 'certificate folder readable again');
       this.folderProblem = null;
     } catch (err) {
-      // An unmounted or mistyped folder keeps what nginx serves rather than dropping every certificate.
+      // An unmounted or mistyped folder keeps what the data plane serves rather than dropping every certificate.
       const problem = (err as NodeJS.ErrnoException).code ?? 'error';
       if (problem !== this.folderProblem) this.log.warn({ dir: this.deps.dir, problem }, `cannot read the certificate folder ${this.deps.dir}; serving the last set`);
       this.folderProblem = problem;
-      await this.ensureNginx();
+      await this.ensureTarget();
       return;
     }
     // A pair being written keeps its last contents, or waits to be judged
@@ -188,7 +189,7 @@ export class CertWatcher {
     if (settling) setTimeout(() => this.poke(0), this.settleMs).unref();
     this.report();
     this.updateSet();
-    await this.ensureNginx();
+    await this.ensureTarget();
   }
 
   private report(): void {
@@ -239,21 +240,22 @@ export class CertWatcher {
     }
   }
 
-  private async ensureNginx(): Promise<void> {
+  private async ensureTarget(): Promise<void> {
     const set = this.set;
     if (set === null) return;
     try {
-      if ((await this.deps.plugin.version()) === set.version) return;
-      await this.deps.plugin.replace(set);
-      this.log.info({ version: set.version, certificates: set.certs.length }, 'certificates pushed to nginx');
-      // nginx lost its set (a restart without the snapshot): the snapshot may be gone too.
+      const target = this.deps.target;
+      if ((await target.version()) === set.version) return;
+      await target.replace(set);
+      this.log.info({ version: set.version, certificates: set.certs.length }, `certificates pushed to ${target.label}`);
+      // The data plane lost its set (an nginx restarted without the snapshot): the snapshot may be gone too.
       await this.saveSnapshot(set);
-      if (this.nginxProblem) this.log.info('nginx takes certificates again');
-      this.nginxProblem = null;
+      if (this.targetProblem) this.log.info(`${target.label} takes certificates again`);
+      this.targetProblem = null;
     } catch (err) {
       const problem = (err as Error).message;
-      if (problem !== this.nginxProblem) this.log.warn({ err: problem }, 'cannot push the certificates to nginx; retrying');
-      this.nginxProblem = problem;
+      if (problem !== this.targetProblem) this.log.warn({ err: problem }, `cannot push the certificates to ${this.deps.target.label}; retrying`);
+      this.targetProblem = problem;
     }
   }
 }

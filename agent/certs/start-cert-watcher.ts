@@ -1,17 +1,16 @@
-/** Wires `--certs DIR` for the agent: the folder watcher, nginx's endpoint, the snapshot and the metric. */
+/** Wires `--certs DIR` for the agent: the folder watcher, the data plane's certificates, the snapshot and the metric. */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { registerCertificateExpiry } from './cert-metrics.js';
+import type { CertTarget } from './cert-set.js';
 import { certSnapshotPath, writeCertSnapshot } from './cert-snapshot.js';
 import { CertWatcher } from './cert-watcher.js';
-import { NginxCerts } from './nginx-certs.js';
 
 export interface CertWatcherOptions {
   /** The --certs folder; null: ACME certificates only. */
   readonly dir: string | null;
-  /** The plugin's admin listener, without a trailing slash. */
-  readonly nginxAdmin: string;
-  readonly adminToken: string;
+  /** Where the set goes: nginx's admin endpoint, HAProxy's runtime API. */
+  readonly target: CertTarget;
   /** The routing snapshot (--snapshot-file); the certificates go next to it. Null: no snapshot. */
   readonly snapshotFile: string | null;
   readonly registry: Registry;
@@ -22,7 +21,7 @@ export function startCertWatcher(opts: CertWatcherOptions, log: Logger): CertWat
   const watcher = new CertWatcher(
     {
       dir: opts.dir,
-      plugin: new NginxCerts(opts.nginxAdmin, opts.adminToken),
+      target: opts.target,
       saveSnapshot: snapshotFile ? (set) => writeCertSnapshot(certSnapshotPath(snapshotFile), set) : null,
     },
     log,

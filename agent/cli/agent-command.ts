@@ -56,9 +56,6 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   const haproxySocket = stringOption(values, 'haproxy-socket');
   const nginxAdmin = stringOption(values, 'nginx-admin');
   if (haproxySocket !== null && nginxAdmin !== null) throw new UsageError('--haproxy-socket and --nginx-admin name two data planes: give one of them');
-  if (haproxySocket !== null && stringOption(values, 'certs') !== null) {
-    throw new UsageError('--certs is for nginx nodes only for now: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
-  }
   const haproxyConfDir = stringOption(values, 'haproxy-conf-dir');
   if (haproxyConfDir !== null && haproxySocket === null) throw new UsageError('--haproxy-conf-dir is for HAProxy nodes: give --haproxy-socket too');
   const adminToken = stringOption(values, 'admin-token') ?? (haproxySocket !== null ? stringOption(values, 'api-token') : null);

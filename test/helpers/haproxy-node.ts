@@ -20,6 +20,8 @@ export interface HaproxyProcess {
   readonly dir: string;
   readonly socket: string;
   readonly publicUrl: string;
+  /** The TLS listener's port (haproxy-conf --tls-listen), with HaproxyOptions.tls; null without. */
+  readonly tlsPort: number | null;
   /** The worker's PID, from `show info`. */
   workerPid(): Promise<number>;
   /** The master's PID (`haproxy -W`, our child); changes with restart(). */
@@ -47,6 +49,8 @@ export interface HaproxyOptions {
   /** Listen on this IPv4 loopback address and port (a test where another node has the same port on another address); default 127.0.0.1 and a free port. */
   listenHost?: string;
   port?: number;
+  /** haproxy-conf --tls-listen on a free loopback port with this default certificate (--tls-cert, --tls-key). */
+  tls?: { cert: string; key: string };
 }
 
 export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyProcess> {
@@ -54,7 +58,9 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
   const port = opts.port ?? (await freePort());
   const host = opts.listenHost ?? '127.0.0.1';
   const listen = opts.ipv6 ? [`${host}:${port}`, `[::1]:${port}`] : [`${host}:${port}`];
-  const files = renderHaproxyConf({ outDir: dir, listen, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
+  const tlsPort = opts.tls ? await freePort() : null;
+  const tls = opts.tls && tlsPort !== null ? { tlsListen: [`${host}:${tlsPort}`], tlsCert: opts.tls.cert, tlsKey: opts.tls.key } : {};
+  const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {
@@ -78,6 +84,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
     dir,
     socket: files.adminSocket,
     publicUrl: `http://${host}:${port}`,
+    tlsPort,
     async workerPid() {
       return Number(/^Pid: (\d+)/m.exec(await node.runtime('show info'))?.[1]);
     },

@@ -138,13 +138,10 @@ describe('edgeroute agent --haproxy-socket', () => {
   const agent = (args: string[]) =>
     execa(process.execPath, [BIN, 'agent', '--marathon', 'http://127.0.0.1:1', ...args], { reject: false, timeout: 20_000, env: { EDGEROUTE_ADMIN_TOKEN: '', EDGEROUTE_API_TOKEN: '' } });
 
-  it('refuses two data planes, --certs, and a missing API token, with exit code 2', async () => {
+  it('refuses two data planes and a missing API token, with exit code 2', async () => {
     let run = await agent(['--haproxy-socket', '/tmp/x.sock', '--nginx-admin', 'http://127.0.0.1:8081', '--api-token', 'x'.repeat(20)]);
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('give one of them');
-    run = await agent(['--haproxy-socket', '/tmp/x.sock', '--certs', '/tmp', '--api-token', 'x'.repeat(20)]);
-    expect(run.exitCode).toBe(2);
-    expect(run.stderr).toContain('--certs is for nginx nodes only');
     run = await agent(['--haproxy-socket', '/tmp/x.sock']);
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('EDGEROUTE_API_TOKEN');

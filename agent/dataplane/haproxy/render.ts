@@ -11,6 +11,7 @@ import { LUA_DIR, TEMPLATES_DIR } from '../../project-paths.js';
 import { ACME_CHALLENGES_MAP_FILE } from './acme-challenge-map.js';
 import { checkCfgPath, parseBind } from './bind-address.js';
 import { CONF_RECORD_FILE, confRecord } from './conf-record.js';
+import { CERTS_LIST_FILE } from './haproxy-certs.js';
 import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARDS_MAP_FILE } from './lua-loader.js';
 import { LUA_TARGET } from './lua-records.js';
 import { LATENCY_BUCKETS, LATENCY_BUCKETS_MAP_FILE, LATENCY_KEY_STRIDE, LATENCY_TABLE, latencyBucketsMap } from './latency-histogram.js';
@@ -210,14 +211,17 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   const pidFile = join(runDir, 'haproxy.pid');
   const dirs = [dir, runDir, dirname(adminSocket)];
   const files: { path: string; content: string; mode: number; keep?: boolean }[] = [];
-  let tls: { pem: string } | null = null;
+  let tls: { pem: string; crtList: string } | null = null;
   if (tlsListen.length > 0) {
     // HAProxy reads the certificate and its key from one PEM file.
     const pem = join(dir, 'tls', 'default.pem');
     if (!opts.reuseTlsBundle) files.push({ path: pem, content: tlsBundle(opts.tlsCert ?? null, opts.tlsKey ?? null), mode: 0o600 });
     else if (!existsSync(pem)) throw new Error(`${pem} does not exist: run edgeroute haproxy-conf with --tls-cert and --tls-key`);
+    // Empty on disk: the agent adds the --certs certificates through the runtime API (haproxy-certs.ts), keys in memory only.
+    const crtList = join(dir, 'tls', CERTS_LIST_FILE);
+    files.push({ path: crtList, content: '', mode: 0o644 });
     dirs.push(dirname(pem));
-    tls = { pem };
+    tls = { pem, crtList };
   } else if (opts.tlsCert || opts.tlsKey) {
     throw new Error('--tls-cert and --tls-key are for --tls-listen, which is not given');
   }

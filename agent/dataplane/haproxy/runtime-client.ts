@@ -48,6 +48,25 @@ export class HaproxyRuntime {
     return (await this.run([command]))[0]!;
   }
 
+  /**
+   * One command taking a payload (`COMMAND <<`, its lines, an empty line):
+   * a certificate for `set ssl cert`, an entry for `add ssl crt-list`. Blank
+   * lines are dropped (one would end the payload). In prompt mode HAProxy
+   * answers each payload line with "+ ", stripped from the reply.
+   */
+  async withPayload(command: string, payload: string): Promise<string> {
+    if (command.includes('\n')) throw new Error(`a runtime-API command holds a line break: ${JSON.stringify(command)}`);
+    const lines = payload.split(/\r?\n/).filter((line) => line.trim() !== '');
+    if (lines.length === 0) throw new Error(`${command}: empty payload`);
+    const socket = await this.connect();
+    const reply = new Promise<string>((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+    });
+    this.watchdog ??= setTimeout(() => this.fail(socket, new Error(`HAProxy's runtime API gave no reply for ${this.timeoutMs} ms`)), this.timeoutMs);
+    socket.write(`${command} <<\n${lines.join('\n')}\n\n`);
+    return (await reply).replace(/^(\+ )+/, '');
+  }
+
   /** Closes the connection (failing what waits on it); the next command opens a new one, to the current worker. */
   drop(): void {
     if (this.socket) this.fail(this.socket, new Error('runtime API connection dropped'));

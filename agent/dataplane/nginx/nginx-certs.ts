@@ -1,12 +1,9 @@
 /** The plugin's certificate endpoint: `/edgeroute/certs` on the admin listener. */
+import type { CertSetBody, CertTarget } from '../../certs/cert-set.js';
 
-/** The whole set nginx serves; it replaces the previous one. */
-export interface CertSetBody {
-  readonly version: string;
-  readonly certs: ReadonlyArray<{ readonly id: string; readonly names: readonly string[]; readonly cert_pem: string; readonly key_pem: string }>;
-}
+export class NginxCerts implements CertTarget {
+  readonly label = 'nginx';
 
-export class NginxCerts {
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
