@@ -176,4 +176,23 @@ describe('ACME through an HAProxy node', () => {
     await client.hdel('edgeroute:acme:challenges', malformed);
     expect(await currentPids()).toEqual(haproxyPids);
   });
+
+  it('writes a pending challenge again into an HAProxy that restarted (its map file is empty)', async () => {
+    const store = new AcmeStore(client, 'edgeroute:');
+    const token = 'cmVzdGFydGVkLXRva2Vu';
+    const keyAuthorization = `${token}.dGh1bWJwcmludC1vZi10aGUtYWNjb3VudA`;
+    const answer = async () => {
+      const res = await viaHaproxy(`/.well-known/acme-challenge/${token}`);
+      return res.status === 200 && res.body === keyAuthorization ? true : undefined;
+    };
+    await store.addChallenge(token, { keyAuthorization, name: NAME, expiresAt: Date.now() + 60_000 });
+    await waitFor('the challenge answered', answer, 10_000, 50);
+    await haproxy.haproxy.restart();
+    expect(await currentPids()).not.toEqual(haproxyPids);
+    // No notice comes (Redis did not change): the agent's next reading, every 10 s, writes it again.
+    const restartedAt = Date.now();
+    await waitFor('the challenge answered by the restarted HAProxy', answer, 20_000, 100);
+    console.log(`acme-haproxy: challenge answered again ${Date.now() - restartedAt} ms after HAProxy restarted`);
+    await store.removeChallenge(token);
+  }, 40_000);
 });
