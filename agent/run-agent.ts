@@ -223,7 +223,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
 
-  if (opts.acme && opts.haproxySocket) throw new Error('--acme-directory is for nginx nodes only: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  if (opts.acme && opts.haproxySocket) throw new Error('--acme-directory is for nginx nodes only: an HAProxy node answers the fleet\'s ACME challenges but orders no certificate (serve certificates there with --certs)');
   if (opts.acme && !redis) throw new Error('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet keeps its ACME account, locks, challenges and certificates there');
   const certs = opts.certs || opts.acme
     ? startCertWatcher(

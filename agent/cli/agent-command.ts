@@ -136,7 +136,7 @@ function acmeOptions(values: ReturnType<typeof readOptions>, haproxy: boolean, r
   }
   if (!/^https?:\/\/\S+$/.test(directory)) throw new UsageError(`--acme-directory must be an http(s) URL, not ${JSON.stringify(directory)}`);
   if (email === null || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError('--acme-directory needs --acme-email ADDRESS, the account\'s contact');
-  if (haproxy) throw new UsageError('--acme-directory is for nginx nodes only for now: an HAProxy node serves the certificate of haproxy-conf --tls-cert');
+  if (haproxy) throw new UsageError('--acme-directory is for nginx nodes only for now: an HAProxy node answers the fleet\'s ACME challenges but orders no certificate (serve certificates there with --certs)');
   if (!redis) throw new UsageError('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet shares its ACME account, locks, challenges and certificates there');
   return {
     directory,

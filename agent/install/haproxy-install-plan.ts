@@ -39,7 +39,7 @@ export function planHaproxyInstall(configFile: string, root: string): InstallPla
   for (const key of ['unit', 'check']) if (inFile[key] !== undefined) throw new UsageError(`--config ${configFile}: "haproxy-conf.${key}" is for the haproxy-conf command; install writes and checks the unit itself`);
   // Only the file counts: the units run the agent with this file and agent.env.
   const agent = readOptions(AGENT_OPTIONS, ['--config', configFile], {}, false, 'agent');
-  for (const key of ['nginx-admin', 'certs', 'snapshot-file']) {
+  for (const key of ['nginx-admin', 'snapshot-file']) {
     if (stringOption(agent, key) !== null) throw new UsageError(`--config ${configFile}: "agent.${key}" is for nginx nodes; an HAProxy node's agent drives HAProxy through its admin socket`);
   }
   const defaults = [...(inFile.out === undefined ? ['--out', DEFAULT_HAPROXY_DIR] : []), ...(inFile['admin-socket-group'] === undefined ? ['--admin-socket-group', user] : []), ...(inFile.user === undefined ? ['--user', DEFAULT_HAPROXY_USER] : [])];
@@ -69,6 +69,9 @@ export function planHaproxyInstall(configFile: string, root: string): InstallPla
     ...haproxy.dirs.map((path) => ({ path, mode: 0o755, owner: ROOT_OWNED, enforce: false })),
     { path: INSTALL_LAYOUT.stateDir, mode: 0o750, owner: { user, group: user }, enforce: true },
   ];
+  const certs = stringOption(agent, 'certs');
+  // The agent reads the certificates it puts into HAProxy's memory; their folder is left alone when it exists.
+  if (certs) dirs.push({ path: resolve(certs), mode: 0o750, owner: agentReadable, enforce: false });
   const files: PlannedFile[] = [
     // The config may hold Marathon and Redis passwords.
     { path: INSTALL_LAYOUT.configFile, content: configText, mode: 0o640, owner: agentReadable, role: 'agent' },

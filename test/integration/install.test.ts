@@ -389,6 +389,17 @@ describe('edgeroute install --data-plane haproxy --root', () => {
     expect(existsSync(join(dir, 'root'))).toBe(false);
   });
 
+  it("takes agent.certs and makes its folder readable by the agent's group", async () => {
+    const dir = tempDir();
+    const file = join(dir, 'node.json');
+    writeFileSync(file, JSON.stringify({ 'haproxy-conf': { listen: ['80'] }, agent: { marathon: 'http://m:8080', certs: '/etc/edgeroute/certs' } }));
+    const run = await edgeroute(['install', '--data-plane', 'haproxy', '--config', file, '--root', join(dir, 'root')]);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    expect(printedFiles(run.stdout, join(dir, 'root')).get('/etc/edgeroute/certs')).toMatchObject({ mode: '0750', owner: 'root:edgeroute' });
+    expect(mode(join(dir, 'root', '/etc/edgeroute/certs'))).toBe('0750');
+  });
+
   it('refuses an unknown data plane', async () => {
     const run = await edgeroute(['install', '--data-plane', 'envoy', '--config', config, '--root', tempDir(), '--dry-run']);
     expect(run.exitCode).toBe(2);
