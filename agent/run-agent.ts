@@ -37,7 +37,8 @@ import { TrafficPublisher } from './fleet/traffic-publisher.js';
 import { readRollouts } from './fleet/rollout-records.js';
 import { policiesSummary } from './core/fleet-view.js';
 import { startAcme, type AcmeAgentOptions } from './acme/start-acme.js';
-import { followAcmeChallenges } from './acme/acme-challenge-sync.js';
+import { followAcmeChallenges, type ChallengeTarget } from './acme/acme-challenge-sync.js';
+import { NginxAcmeChallenges } from './dataplane/nginx/nginx-acme-challenges.js';
 import { ACME_DEFAULTS } from './acme/acme-manager.js';
 
 export interface AgentOptions {
@@ -81,7 +82,7 @@ export interface AgentOptions {
   readonly stallTimeoutMs: number;
   /** Folder of certificates to serve by SNI (`--certs`), on nginx or HAProxy; null: only nginx-conf's or haproxy-conf's --tls-cert. */
   readonly certs: string | null;
-  /** `--acme-directory`: certificates for apps labelled edgeroute.acme=true (needs Redis and nginx); null: none. */
+  /** `--acme-directory`: certificates for apps labelled edgeroute.acme=true (needs Redis); null: none. */
   readonly acme?: AcmeAgentOptions | null;
   /** How often the data plane's request counters are read, ms (default 5 s). */
   readonly trafficIntervalMs?: number;
@@ -223,7 +224,6 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     { ...DEFAULT_STREAM_OPTIONS, stallTimeoutMs: opts.stallTimeoutMs },
   );
 
-  if (opts.acme && opts.haproxySocket) throw new Error('--acme-directory is for nginx nodes only: an HAProxy node answers the fleet\'s ACME challenges but orders no certificate (serve certificates there with --certs)');
   if (opts.acme && !redis) throw new Error('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet keeps its ACME account, locks, challenges and certificates there');
   const certs = opts.certs || opts.acme
     ? startCertWatcher(
@@ -246,17 +246,18 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     haproxyChallenges?.poke();
   });
   const nodeId = opts.nodeId ?? hostname();
+  const challengeTarget: ChallengeTarget =
+    dataPlane instanceof HaproxyDataPlane
+      ? { label: 'HAProxy', replace: (challenges) => dataPlane.replaceAcmeChallenges(challenges) }
+      : new NginxAcmeChallenges(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken);
   const acme =
     opts.acme && redis && certs
-      ? startAcme(opts.acme, { redis: redis.client, prefix: opts.redisPrefix, nodeId, certs, nginxAdmin: opts.nginxAdmin.replace(/\/+$/, ''), adminToken: opts.adminToken, registry: metrics.registry, reconciler }, log.child({ component: 'acme' }))
+      ? startAcme(opts.acme, { redis: redis.client, prefix: opts.redisPrefix, nodeId, certs, challenges: challengeTarget, registry: metrics.registry, reconciler }, log.child({ component: 'acme' }))
       : null;
-  // An HAProxy node answers the fleet's ACME challenges (the nginx nodes order): whichever node the CA reaches validates.
+  // An HAProxy node that orders nothing still answers the fleet's ACME challenges: whichever node the CA reaches validates.
   const haproxyChallenges =
-    redis && dataPlane instanceof HaproxyDataPlane
-      ? followAcmeChallenges(
-          { redis: redis.client, prefix: opts.redisPrefix, intervalMs: ACME_DEFAULTS.checkIntervalMs, target: { label: 'HAProxy', replace: (challenges) => dataPlane.replaceAcmeChallenges(challenges) } },
-          log.child({ component: 'acme' }),
-        )
+    redis && !acme && dataPlane instanceof HaproxyDataPlane
+      ? followAcmeChallenges({ redis: redis.client, prefix: opts.redisPrefix, intervalMs: ACME_DEFAULTS.checkIntervalMs, target: challengeTarget }, log.child({ component: 'acme' }))
       : null;
   const policies = redis ? new RedisPolicies(redis.client, opts.redisPrefix) : null;
   const md5 = (text: string) => createHash('md5').update(text).digest('hex');

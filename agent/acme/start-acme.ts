@@ -1,4 +1,4 @@
-/** Wires `--acme-directory` for the agent: the manager, nginx's challenge endpoint, the metric and the names of the labelled apps. */
+/** Wires `--acme-directory` for the agent: the manager, the data plane's challenges, the metric and the names of the labelled apps. */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -6,7 +6,7 @@ import { Counter, type Registry } from 'prom-client';
 import { acmeNames } from '../core/acme-plan.js';
 import type { RoutingTable } from '../core/routing-table.js';
 import type { CertWatcher } from '../certs/cert-watcher.js';
-import { NginxAcmeChallenges } from '../dataplane/nginx/nginx-acme-challenges.js';
+import type { ChallengeTarget } from './acme-challenge-sync.js';
 import { ACME_DEFAULTS, AcmeManager, type AcmeNameView } from './acme-manager.js';
 import { configureAcmeHttp } from './acme-order.js';
 
@@ -41,8 +41,8 @@ export function startAcme(
     readonly prefix: string;
     readonly nodeId: string;
     readonly certs: CertWatcher;
-    readonly nginxAdmin: string;
-    readonly adminToken: string;
+    /** Where this node's data plane takes the pending challenges (nginx's endpoint, HAProxy's map). */
+    readonly challenges: ChallengeTarget;
     readonly registry: Registry;
     readonly reconciler: { readonly table: RoutingTable | null; marathonApp(id: string): { readonly labels: Readonly<Record<string, string>> } | null };
   },
@@ -71,7 +71,7 @@ export function startAcme(
       redis: deps.redis,
       prefix: deps.prefix,
       certs: deps.certs,
-      challenges: new NginxAcmeChallenges(deps.nginxAdmin, deps.adminToken),
+      challenges: deps.challenges,
       failed: (name) => failures.inc({ name }),
     },
     log,

@@ -21,7 +21,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   ...SENTINEL_OPTIONS,
   { name: 'node-id', kind: 'string', help: "this routing node's id in the fleet (default: the host name)" },
   { name: 'certs', kind: 'string', help: 'folder of certificates served by SNI: NAME.crt + NAME.key, or certbot\'s live/NAME/fullchain.pem + privkey.pem' },
-  { name: 'acme-directory', kind: 'string', help: 'ACME directory URL: apps labelled edgeroute.acme=true get certificates for their vhosts from it (HTTP-01; needs Redis, nginx nodes)' },
+  { name: 'acme-directory', kind: 'string', help: 'ACME directory URL: apps labelled edgeroute.acme=true get certificates for their vhosts from it (HTTP-01; needs Redis)' },
   { name: 'acme-email', kind: 'string', help: "with --acme-directory: the ACME account's contact address" },
   { name: 'acme-ca', kind: 'string', help: "with --acme-directory: PEM file of the CA of the directory's HTTPS certificate (a private or test CA)" },
   { name: 'acme-lock-timeout', kind: 'string', default: String(ACME_DEFAULTS.lockMs / 1000), help: "seconds a name's order lock outlives a node that stopped renewing it (died mid-order)" },
@@ -75,7 +75,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const acme = acmeOptions(values, haproxySocket !== null, redis !== null);
+  const acme = acmeOptions(values, redis !== null);
   const log = createLogger(stringOption(values, 'log-level') ?? 'info');
   const agent = startAgent(
     {
@@ -126,7 +126,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-function acmeOptions(values: ReturnType<typeof readOptions>, haproxy: boolean, redis: boolean): AcmeAgentOptions | null {
+function acmeOptions(values: ReturnType<typeof readOptions>, redis: boolean): AcmeAgentOptions | null {
   const directory = stringOption(values, 'acme-directory');
   const email = stringOption(values, 'acme-email');
   const caFile = stringOption(values, 'acme-ca');
@@ -136,7 +136,6 @@ function acmeOptions(values: ReturnType<typeof readOptions>, haproxy: boolean, r
   }
   if (!/^https?:\/\/\S+$/.test(directory)) throw new UsageError(`--acme-directory must be an http(s) URL, not ${JSON.stringify(directory)}`);
   if (email === null || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError('--acme-directory needs --acme-email ADDRESS, the account\'s contact');
-  if (haproxy) throw new UsageError('--acme-directory is for nginx nodes only for now: an HAProxy node answers the fleet\'s ACME challenges but orders no certificate (serve certificates there with --certs)');
   if (!redis) throw new UsageError('--acme-directory needs Redis (--redis or --redis-sentinels): the fleet shares its ACME account, locks, challenges and certificates there');
   return {
     directory,

@@ -29,7 +29,9 @@ import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { makeTestCert } from '../helpers/test-certs.js';
 
 const HAPROXY_ADDRESS = '127.0.0.4';
+const ORDERING_ADDRESS = '127.0.0.5';
 const NAME = 'ha.acme.test';
+const ORDERED_BY_HAPROXY = 'ordered.ha.acme.test';
 
 let root: string;
 let redis: RedisServer;
@@ -40,11 +42,13 @@ let httpPort: number;
 let nginx: NginxNode;
 let nginxAgent: AgentProcess;
 let haproxy: HaproxyRoutingNode;
+/** An HAProxy node that orders too (--acme-directory), with a TLS listener on ORDERING_ADDRESS. */
+let ordering: HaproxyRoutingNode;
 let haproxyPids: { master: number; worker: number };
 
-function handshake(servername: string): Promise<DetailedPeerCertificate> {
+function handshake(servername: string, host = '127.0.0.1', port = nginx.tlsPort as number): Promise<DetailedPeerCertificate> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: nginx.tlsPort as number, servername, rejectUnauthorized: false }, () => {
+    const socket = connect({ host, port, servername, rejectUnauthorized: false }, () => {
       const cert = socket.getPeerCertificate(true);
       socket.end();
       resolve(cert);
@@ -108,6 +112,7 @@ afterAll(async () => {
   await nginxAgent?.stop();
   await nginx?.process.stop();
   await haproxy?.stop();
+  await ordering?.stop();
   client?.disconnect();
   await pebble?.stop();
   await marathon?.stop();
@@ -195,4 +200,39 @@ describe('ACME through an HAProxy node', () => {
     console.log(`acme-haproxy: challenge answered again ${Date.now() - restartedAt} ms after HAProxy restarted`);
     await store.removeChallenge(token);
   }, 40_000);
+  it('orders on an HAProxy node too: pebble validates through it, and it serves the certificate by SNI without a reload', async () => {
+    // Started here: in beforeAll it could take the first test's order, which that test wants the nginx node to place.
+    ordering = await startHaproxyRoutingNode(
+      marathon.url,
+      { redis: redis.url, nodeId: 'o', debounceMs: 0, acme: { directory: pebble.directory, email: 'ops@acme.test', caFile: pebble.caFile, checkIntervalMs: 1_000 } },
+      { listenHost: ORDERING_ADDRESS, port: httpPort, tls: { cert: join(root, 'static.crt'), key: join(root, 'static.key') } },
+    );
+    await pebble.resolve(ORDERED_BY_HAPROXY, ORDERING_ADDRESS);
+    const pids = { master: ordering.haproxy.masterPid(), worker: await ordering.haproxy.workerPid() };
+    // The nginx node's agent is paused so that the HAProxy node places the order.
+    process.kill(nginxAgent.pid, 'SIGSTOP');
+    try {
+      await marathon.deploy({ id: '/ordered', instances: 1, labels: { 'edgeroute.vhosts': ORDERED_BY_HAPROXY, 'edgeroute.acme': 'true' } });
+      await waitFor('the order placed', async () => ((await client.get(`edgeroute:acme:cert:${ORDERED_BY_HAPROXY}`)) !== null ? true : undefined), 45_000, 100);
+    } finally {
+      process.kill(nginxAgent.pid, 'SIGCONT');
+    }
+    expect((JSON.parse((await client.get(`edgeroute:acme:cert:${ORDERED_BY_HAPROXY}`)) as string) as { by: string }).by).toBe('o');
+    const cert = await waitFor(
+      'the certificate served by the HAProxy node that orders',
+      async () => {
+        const served = await handshake(ORDERED_BY_HAPROXY, ORDERING_ADDRESS, ordering.haproxy.tlsPort as number).catch(() => null);
+        return served && /Pebble Intermediate CA/.test(String(served.issuer.CN)) && served.subjectaltname === `DNS:${ORDERED_BY_HAPROXY}` ? served : undefined;
+      },
+      45_000,
+      100,
+    );
+    expect(cert).toBeDefined();
+    // Another name still gets the default certificate.
+    expect((await handshake('static.test', ORDERING_ADDRESS, ordering.haproxy.tlsPort as number)).subjectaltname).toContain('static.test');
+    expect({ master: ordering.haproxy.masterPid(), worker: await ordering.haproxy.workerPid() }).toEqual(pids);
+    const key = (JSON.parse((await client.get(`edgeroute:acme:cert:${ORDERED_BY_HAPROXY}`)) as string) as { keyPem: string }).keyPem;
+    const body = key.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '').slice(-40);
+    expect(ordering.logs.lines().some((line) => JSON.stringify(line).includes(body))).toBe(false);
+  }, 90_000);
 });

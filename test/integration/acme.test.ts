@@ -281,13 +281,13 @@ describe('ACME certificates', () => {
   it('refuses ACME flags that cannot work, saying why', async () => {
     const bin = join(PROJECT_ROOT, 'bin', 'edgeroute.js');
     const run = (args: string[]) => execa(process.execPath, [bin, 'agent', '--marathon', 'http://127.0.0.1:1', '--listen', 'off', ...args], { reject: false, env: { EDGEROUTE_ADMIN_TOKEN: 'x' } });
-    // Each start of the CLI costs a second or two of CPU: the two that protect a fleet.
-    const [noRedis, haproxy] = await Promise.all([
+    // Each start of the CLI costs a second or two of CPU: two of them.
+    const [noRedis, noUrl] = await Promise.all([
       run(['--acme-directory', pebble.directory, '--acme-email', 'ops@acme.test']),
-      run(['--redis', redis.url, '--acme-directory', pebble.directory, '--acme-email', 'ops@acme.test', '--haproxy-socket', '/nonexistent', '--api-token', 'x']),
+      run(['--redis', redis.url, '--acme-directory', 'pebble', '--acme-email', 'ops@acme.test']),
     ]);
     expect([noRedis.exitCode, noRedis.stderr]).toEqual([2, expect.stringContaining('--acme-directory needs Redis')]);
-    expect([haproxy.exitCode, haproxy.stderr]).toEqual([2, expect.stringContaining('--acme-directory is for nginx nodes only')]);
+    expect([noUrl.exitCode, noUrl.stderr]).toEqual([2, expect.stringContaining('--acme-directory must be an http(s) URL')]);
   });
 
   it('never writes a private key to a log or the state', async () => {
