@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type DetailedPeerCertificate } from 'node:tls';
 
 export interface TestCert {
   readonly cert: string;
@@ -52,4 +53,26 @@ export async function makeTestCert(opts: { names: readonly string[]; cert: strin
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The certificate a TLS listener on `host:port` presents for `servername` (none: no SNI sent). */
+export function peerCertificate(port: number, servername?: string, host = '127.0.0.1'): Promise<DetailedPeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, servername, rejectUnauthorized: false, session: undefined }, () => {
+      const cert = socket.getPeerCertificate(true);
+      socket.end();
+      resolve(cert);
+    });
+    socket.once('error', reject);
+    socket.setTimeout(5_000, () => socket.destroy(new Error('TLS handshake timed out')));
+  });
+}
+
+/**
+ * A run of a P-256 private key's base64 that only that key holds: its private
+ * scalar. The first 48 characters are the same in every such key, and the last
+ * ones are the public key, which its certificate holds too.
+ */
+export function privateKeyMarker(pem: string): string {
+  return pem.split('\n').filter((line) => line && !line.startsWith('-----')).join('').slice(48, 88);
 }

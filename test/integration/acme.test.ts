@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type DetailedPeerCertificate } from 'node:tls';
+import type { DetailedPeerCertificate } from 'node:tls';
 import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { makeTestCert } from '../helpers/test-certs.js';
+import { makeTestCert, peerCertificate } from '../helpers/test-certs.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { processAlive } from '../helpers/process-alive.js';
 
@@ -57,17 +57,7 @@ const killedOutput: string[] = [];
 /** The dashboard's page as rendered, for the search for keys. */
 const pages: string[] = [];
 
-function handshake(node: Node, servername: string): Promise<DetailedPeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: node.nginx.tlsPort as number, servername, rejectUnauthorized: false }, () => {
-      const cert = socket.getPeerCertificate(true);
-      socket.end();
-      resolve(cert);
-    });
-    socket.once('error', reject);
-    socket.setTimeout(5_000, () => socket.destroy(new Error('TLS handshake timed out')));
-  });
-}
+const handshake = (node: Node, servername: string) => peerCertificate(node.nginx.tlsPort as number, servername);
 
 /** The certificate a node serves for `name` when it is pebble's, else undefined. */
 async function pebbleCertificate(node: Node, name: string): Promise<DetailedPeerCertificate | undefined> {

@@ -6,7 +6,6 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type PeerCertificate } from 'node:tls';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
@@ -14,7 +13,7 @@ import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
-import { makeTestCert } from '../helpers/test-certs.js';
+import { makeTestCert, peerCertificate, privateKeyMarker } from '../helpers/test-certs.js';
 
 let root: string;
 let certs: string;
@@ -27,17 +26,7 @@ let workerPids: number[];
 const keys: string[] = [];
 
 /** The certificate nginx presents for `servername` (none: no SNI sent). */
-function handshake(servername?: string): Promise<PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: nginx.tlsPort as number, servername, rejectUnauthorized: false, session: undefined }, () => {
-      const cert = socket.getPeerCertificate(true);
-      socket.end();
-      resolve(cert);
-    });
-    socket.once('error', reject);
-    socket.setTimeout(5_000, () => socket.destroy(new Error('TLS handshake timed out')));
-  });
-}
+const handshake = (servername?: string) => peerCertificate(nginx.tlsPort as number, servername);
 
 async function served(servername?: string): Promise<string> {
   return (await handshake(servername)).subject.CN as string;
@@ -48,10 +37,8 @@ async function cert(name: string, names: string[], opts: { expired?: boolean; da
   keys.push(keyBody(made.key));
 }
 
-/** The base64 of a key, which must appear nowhere but nginx and the snapshot. */
-function keyBody(file: string): string {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line && !line.startsWith('-----')).join('');
-}
+/** A key's private part, which must appear nowhere but nginx and the snapshot. */
+const keyBody = (file: string) => privateKeyMarker(readFileSync(file, 'utf8'));
 
 const warnings = (file: string) => logs.lines().filter((line) => line.level === 40 && line.file === file);
 

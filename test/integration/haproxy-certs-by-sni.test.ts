@@ -7,12 +7,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
-import { makeTestCert } from '../helpers/test-certs.js';
+import { makeTestCert, peerCertificate, privateKeyMarker } from '../helpers/test-certs.js';
 
 let root: string;
 let certs: string;
@@ -23,17 +22,7 @@ let workerPid: number;
 const keys: string[] = [];
 
 /** The certificate HAProxy presents for `servername` (none: no SNI sent). */
-function handshake(servername?: string): Promise<PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: node.haproxy.tlsPort as number, servername, rejectUnauthorized: false, session: undefined }, () => {
-      const cert = socket.getPeerCertificate(true);
-      socket.end();
-      resolve(cert);
-    });
-    socket.once('error', reject);
-    socket.setTimeout(5_000, () => socket.destroy(new Error('TLS handshake timed out')));
-  });
-}
+const handshake = (servername?: string) => peerCertificate(node.haproxy.tlsPort as number, servername);
 
 async function served(servername?: string): Promise<string> {
   return (await handshake(servername)).subject.CN as string;
@@ -44,14 +33,8 @@ async function cert(name: string, names: string[], opts: { dir?: string } = {}):
   keys.push(keyBody(made.key));
 }
 
-/**
- * The base64 of a key's private scalar, which must reach HAProxy's memory
- * only (a P-256 key's first 48 characters are the same in every key, its
- * last ones the public key the certificate holds too).
- */
-function keyBody(file: string): string {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line && !line.startsWith('-----')).join('').slice(48, 88);
-}
+/** A key's private part, which must reach HAProxy's memory only. */
+const keyBody = (file: string) => privateKeyMarker(readFileSync(file, 'utf8'));
 
 /** Every file under `dir`, read (HAProxy's folder: haproxy.cfg, maps, tls/). */
 function filesUnder(dir: string): string {
