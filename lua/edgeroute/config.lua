@@ -43,6 +43,15 @@ local function read_secret(path)
     return secret or ""
 end
 
+-- A password file named in the config must be readable: nginx refuses to start without it.
+local function required_secret(path)
+    local secret, err = read_secret(path)
+    if not secret then
+        error("edgeroute: " .. err)
+    end
+    return secret
+end
+
 
 local function read_token(path)
     local token, err = read_secret(path)
@@ -79,11 +88,7 @@ function _M.load(opts)
                 end
             end
             if redis.sentinel_password_file then
-                local password, err = read_secret(redis.sentinel_password_file)
-                if not password then
-                    error("edgeroute: " .. err)
-                end
-                redis.sentinel_password = password
+                redis.sentinel_password = required_secret(redis.sentinel_password_file)
             end
         elseif type(redis.host) ~= "string" or type(redis.port) ~= "number" then
             error("edgeroute: redis needs a host and a port")
@@ -94,11 +99,7 @@ function _M.load(opts)
             error("edgeroute: redis tls needs the server_name its certificate carries")
         end
         if redis.password_file then
-            local password, err = read_secret(redis.password_file)
-            if not password then
-                error("edgeroute: " .. err)
-            end
-            redis.password = password
+            redis.password = required_secret(redis.password_file)
         end
         _M.redis = redis
         _M.redis_prefix = redis.prefix or _M.redis_prefix
