@@ -44,7 +44,7 @@ local function read_secret(path)
 end
 
 -- A password file named in the config must be readable: nginx refuses to start without it.
-local function required_secret(path)
+local function secret_or_fail(path)
     local secret, err = read_secret(path)
     if not secret then
         error("edgeroute: " .. err)
@@ -88,7 +88,7 @@ function _M.load(opts)
                 end
             end
             if redis.sentinel_password_file then
-                redis.sentinel_password = required_secret(redis.sentinel_password_file)
+                redis.sentinel_password = secret_or_fail(redis.sentinel_password_file)
             end
         elseif type(redis.host) ~= "string" or type(redis.port) ~= "number" then
             error("edgeroute: redis needs a host and a port")
@@ -99,7 +99,7 @@ function _M.load(opts)
             error("edgeroute: redis tls needs the server_name its certificate carries")
         end
         if redis.password_file then
-            redis.password = required_secret(redis.password_file)
+            redis.password = secret_or_fail(redis.password_file)
         end
         _M.redis = redis
         _M.redis_prefix = redis.prefix or _M.redis_prefix
