@@ -86,6 +86,8 @@ export interface AgentOptions {
   readonly acme?: AcmeAgentOptions | null;
   /** How often the data plane's request counters are read, ms (default 5 s). */
   readonly trafficIntervalMs?: number;
+  /** How often the certificates are checked against the folder and the data plane (tests); default 2 s. */
+  readonly certScanIntervalMs?: number;
   /** Width of one slot of the traffic history, ms (default 15 s; the history keeps 30 minutes). */
   readonly trafficSlotMs?: number;
 }
@@ -234,10 +236,13 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
             ? { target: new HaproxyCerts(opts.haproxySocket), snapshotFile: null }
             : { target: new NginxCerts(opts.nginxAdmin.replace(/\/+$/, ''), opts.adminToken), snapshotFile: opts.snapshotFile }),
           registry: metrics.registry,
+          ...(opts.certScanIntervalMs === undefined ? {} : { scanIntervalMs: opts.certScanIntervalMs }),
         },
         log.child({ component: 'certs' }),
       )
     : null;
+  // A reloaded or restarted HAProxy starts with haproxy.cfg's empty crt-list: refilled now, not at the next scan.
+  if (certs && dataPlane instanceof HaproxyDataPlane) dataPlane.onNewWorker(() => certs.poke(0));
 
   redis?.onReady(() => {
     void healthMemory.flush();

@@ -14,6 +14,8 @@ export interface CertWatcherOptions {
   /** The routing snapshot (--snapshot-file); the certificates go next to it. Null: no snapshot. */
   readonly snapshotFile: string | null;
   readonly registry: Registry;
+  /** Default 2 s. */
+  readonly scanIntervalMs?: number;
 }
 
 export function startCertWatcher(opts: CertWatcherOptions, log: Logger): CertWatcher {
@@ -23,6 +25,7 @@ export function startCertWatcher(opts: CertWatcherOptions, log: Logger): CertWat
       dir: opts.dir,
       target: opts.target,
       saveSnapshot: snapshotFile ? (set) => writeCertSnapshot(certSnapshotPath(snapshotFile), set) : null,
+      ...(opts.scanIntervalMs === undefined ? {} : { scanIntervalMs: opts.scanIntervalMs }),
     },
     log,
   );

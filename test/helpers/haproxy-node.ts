@@ -120,12 +120,18 @@ export interface HaproxyRoutingNode {
   stop(): Promise<void>;
 }
 
-export async function startHaproxyRoutingNode(marathonUrls: string, agentOptions: Partial<AgentOptions> = {}, haproxyOptions: HaproxyOptions = {}): Promise<HaproxyRoutingNode> {
+/** `agentOptions` may depend on HAProxy's folder (haproxyConfDir: haproxy.dir). */
+export async function startHaproxyRoutingNode(
+  marathonUrls: string,
+  agentOptions: Partial<AgentOptions> | ((haproxy: HaproxyProcess) => Partial<AgentOptions>) = {},
+  haproxyOptions: HaproxyOptions = {},
+): Promise<HaproxyRoutingNode> {
   const haproxy = await startHaproxy(haproxyOptions);
+  const extra = typeof agentOptions === 'function' ? agentOptions(haproxy) : agentOptions;
   const launch = () => {
     const logs = captureLog();
     const agent = startAgent(
-      { ...AGENT_DEFAULTS, marathon: marathonUrls, nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: 'an-api-token-of-16-chars', redis: null, group: null, ...agentOptions },
+      { ...AGENT_DEFAULTS, marathon: marathonUrls, nginxAdmin: '', haproxySocket: haproxy.socket, adminToken: 'an-api-token-of-16-chars', redis: null, group: null, ...extra },
       logs.log,
     );
     return { agent, logs };

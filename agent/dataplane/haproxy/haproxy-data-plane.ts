@@ -129,6 +129,8 @@ export class HaproxyDataPlane implements DataPlane {
   private readonly reaper: NodeJS.Timeout;
   /** The fleet's pending ACME challenges, as last handed over: written again into a reloaded worker's map. */
   private acmeChallenges: ReadonlyMap<string, string> = new Map();
+  /** Told when a new worker (after a reload or a restart) holds the routes again. */
+  private readonly newWorkerListeners: Array<() => void> = [];
 
   constructor(
     opts: HaproxyDataPlaneOptions,
@@ -157,6 +159,23 @@ export class HaproxyDataPlane implements DataPlane {
 
   apply(change: TableChange): Promise<ApplyResult> {
     return this.exclusive(() => this.applyNow(change));
+  }
+
+  /**
+   * `listener` runs each time a worker other than the last one (a reload or
+   * a restart of HAProxy) has been given the routes: what else a new worker
+   * starts without, such as the certificates served by SNI, can follow at
+   * once rather than at its owner's next check.
+   */
+  onNewWorker(listener: () => void): void {
+    this.newWorkerListeners.push(listener);
+  }
+
+  private adopt(generation: string | null): void {
+    const previous = this.generation;
+    this.generation = generation;
+    if (previous === null || generation === previous) return;
+    for (const listener of this.newWorkerListeners) listener();
   }
 
   /** Replaces acme-challenges.map's entries (token → key authorization) in the current worker (acme-challenge-map.ts). */
@@ -266,7 +285,7 @@ export class HaproxyDataPlane implements DataPlane {
       return { ok: false, bytes: sent.bytes, otherBase: false, error: errors.join('; '), message: `haproxy refused ${errors.length} command(s): ${errors.slice(0, 3).join('; ')}` };
     }
     this.version = change.version;
-    this.generation = generation;
+    this.adopt(generation);
     this.reloader?.persistSoon();
     return { ok: true, bytes: sent.bytes, generation };
   }
@@ -278,7 +297,7 @@ export class HaproxyDataPlane implements DataPlane {
     await this.readBack(sent);
     const errors = await this.reconcile(sent, new Set([...this.routes.keys(), ...this.http.assigned.keys(), ...this.tcp.assigned.keys()]), true);
     if (errors.length > 0) throw new Error(`re-applying after the reload: ${errors.slice(0, 3).join('; ')}`);
-    this.generation = generation;
+    this.adopt(generation);
     // The new worker's challenge map is the empty file: the pending ones again, not at the next sync.
     await this.writeAcmeChallenges().catch((err: Error) => this.log.warn({ err: err.message }, 'ACME: cannot write the challenges into the reloaded HAProxy; retrying at the next sync'));
   }
