@@ -8,7 +8,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../agent/project-paths.js';
-import { startNginxNode } from '../agent/sandbox/sandbox.js';
+import { startNginxNode, type NginxNode } from '../agent/sandbox/sandbox.js';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { MarathonSim, type SimAppSpec } from '../test/sim/marathon-sim.js';
@@ -46,6 +46,36 @@ function appSpecs(count: number, tasksPerApp: number, ports: readonly number[]):
 
 export const AGENT_NODE_OPTIONS = '--max-semi-space-size=4';
 
+/** The agent as its own process, as on a routing node, its JSON log lines collected into `lines`. */
+function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[]): { agent: ResultPromise; lines: SyncLine[] } {
+  // SCALE_AGENT_NODE_ARGS: flags NODE_OPTIONS refuses, such as --cpu-prof (to profile the agent under this load).
+  const nodeArgs = (process.env.SCALE_AGENT_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathonUrl, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
+    // As the README recommends for large clusters: a small young generation keeps peak memory near the live set.
+    env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
+    reject: false,
+    buffer: false,
+  });
+  let partial = '';
+  agent.stdout?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    for (const part of parts) {
+      try {
+        lines.push(JSON.parse(part) as SyncLine);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  return { agent, lines };
+}
+
+function describeFullSync(l: SyncLine): string {
+  return `${l.totalMs} ms, agent CPU ${l.cpuMs} ms (fetch ${l.fetchMs} of which Marathon's first byte ${l.answeredMs}, compute ${l.computeMs}, push ${l.pushMs}, ${l.pushBytes} bytes)`;
+}
+
 export const scale: Benchmark = {
   name: 'scale',
   description: '10,000 apps / 100,000 tasks: agent full sync, RSS, push, nginx memory, one event, data plane',
@@ -67,35 +97,36 @@ export const scale: Benchmark = {
       // times the agent and nginx, not the simulator's first rendering of 10,000 apps (reported apart).
       const simulatorRenderMs = round(marathon.renderListing(), 0);
 
-      const spawnedAt = performance.now();
-      // SCALE_AGENT_NODE_ARGS: flags NODE_OPTIONS refuses, such as --cpu-prof (to profile the agent under this load).
-      const nodeArgs = (process.env.SCALE_AGENT_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-      agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathon.url, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
-        // As the README recommends for large clusters: a small young generation keeps peak memory near the live set.
-        env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
-        reject: false,
-        buffer: false,
-      });
-      let partial = '';
-      agent.stdout?.on('data', (chunk: Buffer) => {
-        const text = partial + chunk.toString();
-        const parts = text.split('\n');
-        partial = parts.pop() ?? '';
-        for (const part of parts) {
-          try {
-            lines.push(JSON.parse(part) as SyncLine);
-          } catch {
-            // not a log line
-          }
+      // Full syncs before the main one, each by a fresh agent into a fresh nginx: one full sync moves by
+      // ±20 % on a shared machine, so the figure is the median of several.
+      const fullSyncRounds = ctx.smoke ? 1 : Number(process.env.SCALE_FULL_SYNC_ROUNDS ?? 5);
+      const fullSyncs: SyncLine[] = [];
+      for (let r = 1; r < fullSyncRounds; r++) {
+        const fresh = await startNginxNode({ workerProcesses: 2 });
+        const extra = spawnAgent(marathon.url, fresh, []);
+        try {
+          fullSyncs.push(await waitFor('a full sync', () => extra.lines.find((l) => l.msg === 'synced' && l.full), 120_000, 20));
+        } finally {
+          extra.agent.kill('SIGTERM');
+          await extra.agent.catch(() => undefined);
+          await fresh.process.stop();
         }
-      });
+        ctx.progress(`full sync round ${r}/${fullSyncRounds}: ${describeFullSync(fullSyncs[fullSyncs.length - 1] as SyncLine)}`);
+      }
+
+      const spawnedAt = performance.now();
+      const spawned = spawnAgent(marathon.url, nginx, lines);
+      agent = spawned.agent;
       const fullSync = await waitFor('the first full sync', () => lines.find((l) => l.msg === 'synced' && l.full), 120_000, 20);
+      fullSyncs.push(fullSync);
+      ctx.progress(`full sync round ${fullSyncRounds}/${fullSyncRounds}: ${describeFullSync(fullSync)}`);
+      const fullSyncMs = median(fullSyncs.map((l) => l.totalMs ?? Infinity));
       const lastHost = `app-${appCount - 1}.scale.bench`;
       await waitFor('the last app to route', async () => ((await httpGet(`${nginx.publicUrl}/`, { host: lastHost })).status === 200 ? true : undefined), 60_000);
       const routableAfterMs = performance.now() - spawnedAt;
       await new Promise((r) => setTimeout(r, 500)); // every worker on the new table
       const workersMb = nginx.process.workerPids().map((pid) => memoryMb(pid).rssMb);
-      ctx.progress(`full sync ${fullSync.totalMs} ms (the simulator rendered its listing beforehand in ${simulatorRenderMs} ms), agent CPU ${fullSync.cpuMs} ms (fetch ${fullSync.fetchMs} of which Marathon's first byte ${fullSync.answeredMs}, compute ${fullSync.computeMs}, push ${fullSync.pushMs}, ${fullSync.pushBytes} bytes)`);
+      ctx.progress(`full sync ${fullSyncMs} ms median of ${fullSyncs.length} (the simulator rendered its listing beforehand in ${simulatorRenderMs} ms)`);
 
       // One incremental change at a time: an app scaled up by one task.
       // One change is a scale-up of one app, and the event that matters is the new task's TASK_RUNNING:
@@ -145,7 +176,13 @@ export const scale: Benchmark = {
       const requestToEnd = incremental.map((l) => (l.waitedMs ?? NaN) + (l.totalMs ?? NaN));
       const results = {
         setup: { apps: appCount, tasks: appCount * tasksPerApp, nginxWorkers: 2, incrementalChanges: events, agentNodeOptions: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
-        fullSync: { simulatorRenderMs, totalMs: fullSync.totalMs, agentCpuMs: fullSync.cpuMs, fetchMs: fullSync.fetchMs, marathonAnsweredMs: fullSync.answeredMs, computeMs: fullSync.computeMs, pushMs: fullSync.pushMs, pushBytes: fullSync.pushBytes, routableAfterSpawnMs: round(routableAfterMs, 0) },
+        fullSync: {
+          simulatorRenderMs,
+          medianTotalMs: fullSyncMs,
+          rounds: fullSyncs.map((l) => ({ totalMs: l.totalMs, agentCpuMs: l.cpuMs, fetchMs: l.fetchMs, marathonAnsweredMs: l.answeredMs, computeMs: l.computeMs, pushMs: l.pushMs })),
+          pushBytes: fullSync.pushBytes,
+          routableAfterSpawnMs: round(routableAfterMs, 0),
+        },
         agentMemory,
         nginxWorkersRssMb: workersMb,
         incrementalSync: {
@@ -165,9 +202,9 @@ export const scale: Benchmark = {
         dataplane: { requestsPerSecond10Apps: round(median(tiny), 0), requestsPerSecondManyApps: round(median(big), 0), ratio: round(ratio) },
       };
       return {
-        summary: `full sync ${fullSync.totalMs} ms (agent CPU ${fullSync.cpuMs} ms; push ${fullSync.pushBytes} bytes in ${fullSync.pushMs} ms), agent peak RSS ${agentMemory.peakRssMb} MB, nginx workers ${workersMb.join('/')} MB, one event ${results.incrementalSync.medianEventToPushMs} ms median from TASK_RUNNING to the push (a sync ${results.incrementalSync.medianMs}: read app ${results.incrementalSync.medianFetchMs}, compute ${results.incrementalSync.medianComputeMs}, push ${results.incrementalSync.medianPushMs}), req/s ${appCount} vs 10 apps ${results.dataplane.ratio}`,
+        summary: `full sync ${fullSyncMs} ms (median of ${fullSyncs.length}: ${fullSyncs.map((l) => Math.round(l.totalMs ?? NaN)).join(', ')}; push ${fullSync.pushBytes} bytes), agent peak RSS ${agentMemory.peakRssMb} MB, nginx workers ${workersMb.join('/')} MB, one event ${results.incrementalSync.medianEventToPushMs} ms median from TASK_RUNNING to the push (a sync ${results.incrementalSync.medianMs}: read app ${results.incrementalSync.medianFetchMs}, compute ${results.incrementalSync.medianComputeMs}, push ${results.incrementalSync.medianPushMs}), req/s ${appCount} vs 10 apps ${results.dataplane.ratio}`,
         targets: [
-          atMost('full sync ms', fullSync.totalMs ?? Infinity, 1200),
+          atMost('full sync ms (median)', fullSyncMs, 1200),
           atMost('agent peak RSS MB', agentMemory.peakRssMb, 250),
           atMost('one event, TASK_RUNNING to push, ms (median)', results.incrementalSync.medianEventToPushMs, 5),
           atLeast('req/s ratio', ratio, 0.95),

@@ -64,8 +64,10 @@ export class HealthMemory {
   private setLocal(id: string, health: RememberedHealth, savedAt: number | null): void {
     this.local.set(id, { health, savedAt });
     this.health.set(id, health);
-    if (savedAt === null) this.unsaved.add(id);
-    else this.unsaved.delete(id);
+    // Without a store nothing is ever saved: tracking what is unsaved would cost every sync a pass over every task.
+    if (savedAt === null) {
+      if (this.store) this.unsaved.add(id);
+    } else this.unsaved.delete(id);
   }
 
   /** Records what Marathon reported; writes changed (or half-expired) entries to the store. */
@@ -76,6 +78,7 @@ export class HealthMemory {
       if (entry && sameHealth(entry.health, health)) continue;
       this.setLocal(id, health, null);
     }
+    if (!this.store) return;
     const due = new Map<string, RememberedHealth>();
     for (const id of this.unsaved) {
       const entry = this.local.get(id);
@@ -88,7 +91,7 @@ export class HealthMemory {
       this.lastDueScan = now;
       for (const [id, entry] of this.local) if (entry.savedAt !== null && now - entry.savedAt > ttlMs / 2) due.set(id, entry.health);
     }
-    if (due.size === 0 || !this.store) return;
+    if (due.size === 0) return;
     try {
       await this.store.save(due, this.ttlSeconds);
       for (const id of due.keys()) {

@@ -351,7 +351,7 @@ export class Reconciler {
     const pushBytes = await this.pushDesired();
     const pushed = performance.now();
     await memory.remember(result.observations);
-    if (full) memory.forgetExcept(new Set(snapshot.apps.flatMap((app) => app.tasks.map((task) => task.id))));
+    if (full) memory.forgetExcept(taskIdsOf(snapshot));
     if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
       this.dirty = true;
       this.readsPutOff = true;
@@ -638,4 +638,11 @@ function hostNamesToResolve(apps: readonly MarathonApp[]): Set<string> {
     }
   }
   return names;
+}
+
+/** Every task id of the snapshot (100,000 at scale: no array per app on the way). */
+function taskIdsOf(snapshot: MarathonSnapshot): Set<string> {
+  const ids = new Set<string>();
+  for (const app of snapshot.apps) for (const task of app.tasks) ids.add(task.id);
+  return ids;
 }

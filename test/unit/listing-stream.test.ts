@@ -67,3 +67,35 @@ describe('ListingParser', () => {
     }
   });
 });
+
+describe('ArrayItemStream against JSON.parse', () => {
+  // Strings full of what the scanner must not take for structure: quotes, escapes, braces, brackets, commas.
+  const PIECES = ['a', ' ', '{', '}', '[', ']', ',', ':', '\\', '"', '\\\\', '\\"', '\u00e9', '\u{1F600}', '\n'];
+  function randomValue(next: () => number, depth: number): unknown {
+    const roll = next() % (depth > 5 ? 4 : 7);
+    if (roll === 0) return next() % 1000;
+    if (roll === 1) return Array.from({ length: next() % 12 }, () => PIECES[next() % PIECES.length]).join('');
+    if (roll === 2) return next() % 2 === 0 ? null : true;
+    if (roll === 3) return -(next() % 50) / 4;
+    if (roll === 4) return Array.from({ length: next() % 5 }, () => randomValue(next, depth + 1));
+    return Object.fromEntries(Array.from({ length: next() % 6 }, (_, i) => [`${PIECES[next() % PIECES.length]}k${i}`, randomValue(next, depth + 1)]));
+  }
+
+  it('gives exactly the apps JSON.parse finds, for random apps in random pieces', () => {
+    let seed = 12345;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    for (let round = 0; round < 200; round++) {
+      const apps = Array.from({ length: next() % 6 }, () => randomValue(next, 2));
+      // Sometimes an app with a long flat array of strings: longer than one run of the scanner's regex.
+      if (round % 10 === 0) apps.push({ id: '/flat', args: Array.from({ length: 1000 }, (_, i) => `x"${i}\\`) });
+      const text = JSON.stringify({ before: { apps: [1] }, apps, after: [PIECES] }, null, round % 3 === 0 ? 1 : undefined);
+      const piece = 1 + (next() % 200);
+      const result = streamed(text, () => piece);
+      expect(result.complete).toBe(true);
+      expect(result.items.map((item) => JSON.parse(item) as unknown)).toEqual((JSON.parse(text) as { apps: unknown[] }).apps);
+    }
+  });
+});
