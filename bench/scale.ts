@@ -44,14 +44,14 @@ function appSpecs(count: number, tasksPerApp: number, ports: readonly number[]):
   }));
 }
 
-export const AGENT_NODE_OPTIONS = '--max-semi-space-size=4';
+/** As the systemd unit runs it: Node's own heap settings (SCALE_AGENT_NODE_OPTIONS to try others). */
+export const AGENT_NODE_OPTIONS = '';
 
 /** The agent as its own process, as on a routing node, its JSON log lines collected into `lines`. */
 function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[]): { agent: ResultPromise; lines: SyncLine[] } {
   // SCALE_AGENT_NODE_ARGS: flags NODE_OPTIONS refuses, such as --cpu-prof (to profile the agent under this load).
   const nodeArgs = (process.env.SCALE_AGENT_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   const agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathonUrl, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
-    // As the README recommends for large clusters: a small young generation keeps peak memory near the live set.
     env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
     reject: false,
     buffer: false,

@@ -351,7 +351,7 @@ export class Reconciler {
     const pushBytes = await this.pushDesired();
     const pushed = performance.now();
     await memory.remember(result.observations);
-    if (full) memory.forgetExcept(taskIdsOf(snapshot));
+    if (full) memory.forgetExcept(() => taskIdsOf(snapshot));
     if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
       this.dirty = true;
       this.readsPutOff = true;
