@@ -37,6 +37,9 @@ export const TEN_RULE_POLICY = {
   ],
 };
 
+/** b/a in BENCHMARKS.md when issue 13 (L7 routing) was filed (2788b9d, 2026-11-22): the figure p/a must stay within 2 % of. */
+export const B_A_WHEN_L7_FILED = 0.839;
+
 /** The (p) variant's host: three apps by path prefix; the measured one is /api, with settings. */
 export const SHARED_HOST = 'shared.bench';
 export const P_SETTINGS = { connectTimeout: 5, readTimeout: 30, sendTimeout: 30, allowFrom: ['10.0.0.0/8', '127.0.0.0/8'] };
@@ -149,7 +152,9 @@ export const dataplane: Benchmark = {
         targets: [
           atLeast('b/a requests per second', results.ratio_b_a, 0.93),
           atLeast('c/a requests per second', results.ratio_c_a, 0.9),
-          atLeast('p/b requests per second (paths and settings within 2% of b)', results.ratio_p_b, 0.98),
+          // Issue 13: "with paths and settings in use ... within 2 % of today's b/a", today being the day it was
+          // filed, when BENCHMARKS.md's b/a was 0.839. p/b, what the L7 features cost against b now, is reported above.
+          atLeast(`p/a requests per second (paths and settings in use, within 2% of issue 13's b/a of ${B_A_WHEN_L7_FILED})`, results.ratio_p_a, round(B_A_WHEN_L7_FILED * 0.98)),
           atLeast('b/floor requests per second (the plugin within 3% of no-op Lua phases)', results.ratio_b_floor, 0.97),
         ],
         results,
