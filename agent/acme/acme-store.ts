@@ -2,7 +2,8 @@
  * The fleet's ACME state in Redis (prefix `edgeroute:` by default):
  *
  *   acme:account            hash, field directory URL → JSON {"keyPem", "url"}: the ACME account
- *   acme:cert:<name>        string, JSON {"name", "certPem", "keyPem", "notBefore", "notAfter", "issuedAt", "by"}
+ *   acme:cert:<name>        string, JSON {"name", "certPem", "keyPem", "notBefore", "notAfter", "issuedAt", "by"},
+ *                           expiring a week after the certificate does
  *   acme:lock:<name>        string, the ordering node's id, with an expiry (SET NX PX), renewed while it orders
  *   acme:challenges         hash, field HTTP-01 token → JSON {"keyAuthorization", "name", "expiresAt"}
  *   acme:status             hash, field name → JSON {"failures", "error", "failedAt", "retryAt", "node"} while a name fails
@@ -49,6 +50,9 @@ export interface StoredFailure {
   readonly node: string;
 }
 
+/** How long a certificate stays in Redis after it expired. */
+export const EXPIRED_CERTIFICATE_KEPT_MS = 7 * 24 * 3600 * 1000;
+
 /** Deletes the lock only while this node holds it; an expired lock taken by another node stays theirs. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -93,8 +97,18 @@ export class AcmeStore {
     return found;
   }
 
-  async saveCertificate(cert: StoredCertificate): Promise<void> {
-    await this.redis.set(this.key(`cert:${cert.name}`), JSON.stringify(cert));
+  /**
+   * A renewed certificate replaces its key long before the key expires; a
+   * name that no node wants any more (its app gone or no longer labelled)
+   * stops being renewed, and its key, private key included, leaves Redis a
+   * week after the certificate expired (the dashboard shows it expired
+   * meanwhile).
+   */
+  async saveCertificate(cert: StoredCertificate, now = Date.now()): Promise<void> {
+    const keepMs = Date.parse(cert.notAfter) + EXPIRED_CERTIFICATE_KEPT_MS - now;
+    const json = JSON.stringify(cert);
+    if (Number.isFinite(keepMs)) await this.redis.set(this.key(`cert:${cert.name}`), json, 'PX', Math.max(1_000, Math.ceil(keepMs)));
+    else await this.redis.set(this.key(`cert:${cert.name}`), json);
     await this.redis.hdel(this.key('status'), cert.name);
     await this.redis.publish(this.channel, `cert:${cert.name}`);
   }
