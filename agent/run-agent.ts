@@ -372,6 +372,8 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
       await started;
       await events.stop();
       await reconciler.stop();
+      // The last sync's health, which it did not wait for, before Redis goes.
+      await healthMemory.written(2_000);
       await redis?.close();
       await dataPlane.close();
       haproxyStats?.close();

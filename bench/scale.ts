@@ -9,6 +9,8 @@ import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../agent/project-paths.js';
 import { startNginxNode, type NginxNode } from '../agent/sandbox/sandbox.js';
+import { startRedis } from '../agent/sandbox/redis-server.js';
+import { Redis } from 'ioredis';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { MarathonSim, type SimAppSpec } from '../test/sim/marathon-sim.js';
@@ -35,23 +37,40 @@ interface SyncLine {
   time?: string;
 }
 
+/**
+ * SCALE_HEALTH=1: as most production clusters, every app has a health check
+ * (each task listed with its result) and the agent remembers health in Redis.
+ */
+const WITH_HEALTH = process.env.SCALE_HEALTH === '1';
+
 function appSpecs(count: number, tasksPerApp: number, ports: readonly number[]): SimAppSpec[] {
   return Array.from({ length: count }, (_, i) => ({
     id: `/scale/app-${i}`,
     instances: tasksPerApp,
     labels: { 'edgeroute.vhosts': `app-${i}.scale.bench` },
     backendPorts: [...ports],
+    ...(WITH_HEALTH ? { healthChecks: [{ protocol: 'MESOS_HTTP', path: '/health', portIndex: 0, gracePeriodSeconds: 30, intervalSeconds: 10, maxConsecutiveFailures: 3 }] } : {}),
   }));
+}
+
+async function flushRedis(url: string | null): Promise<void> {
+  if (url === null) return;
+  const client = new Redis(url);
+  try {
+    await client.flushall();
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** As the systemd unit runs it: Node's own heap settings (SCALE_AGENT_NODE_OPTIONS to try others). */
 export const AGENT_NODE_OPTIONS = '';
 
 /** The agent as its own process, as on a routing node, its JSON log lines collected into `lines`. */
-function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[]): { agent: ResultPromise; lines: SyncLine[] } {
+function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[], redisUrl: string | null): { agent: ResultPromise; lines: SyncLine[] } {
   // SCALE_AGENT_NODE_ARGS: flags NODE_OPTIONS refuses, such as --cpu-prof (to profile the agent under this load).
   const nodeArgs = (process.env.SCALE_AGENT_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  const agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathonUrl, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug'], {
+  const agent = execa(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin', 'edgeroute.js'), 'agent', '--marathon', marathonUrl, '--nginx-admin', nginx.adminUrl, '--log-level', 'debug', ...(redisUrl ? ['--redis', redisUrl] : [])], {
     env: { EDGEROUTE_ADMIN_TOKEN: nginx.adminToken, NODE_OPTIONS: process.env.SCALE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS },
     reject: false,
     buffer: false,
@@ -87,6 +106,7 @@ export const scale: Benchmark = {
     const marathon = await MarathonSim.start();
     const nginx = await startNginxNode({ workerProcesses: 2 });
     const small = await startNginxNode({ workerProcesses: 2 });
+    const redis = WITH_HEALTH ? await startRedis() : null;
     const lines: SyncLine[] = [];
     let agent: ResultPromise | null = null;
     try {
@@ -103,7 +123,9 @@ export const scale: Benchmark = {
       const fullSyncs: SyncLine[] = [];
       for (let r = 1; r < fullSyncRounds; r++) {
         const fresh = await startNginxNode({ workerProcesses: 2 });
-        const extra = spawnAgent(marathon.url, fresh, []);
+        // Each with an empty health memory, as a first node of a cluster.
+        await flushRedis(redis?.url ?? null);
+        const extra = spawnAgent(marathon.url, fresh, [], redis?.url ?? null);
         try {
           fullSyncs.push(await waitFor('a full sync', () => extra.lines.find((l) => l.msg === 'synced' && l.full), 120_000, 20));
         } finally {
@@ -115,7 +137,8 @@ export const scale: Benchmark = {
       }
 
       const spawnedAt = performance.now();
-      const spawned = spawnAgent(marathon.url, nginx, lines);
+      await flushRedis(redis?.url ?? null);
+      const spawned = spawnAgent(marathon.url, nginx, lines, redis?.url ?? null);
       agent = spawned.agent;
       const fullSync = await waitFor('the first full sync', () => lines.find((l) => l.msg === 'synced' && l.full), 120_000, 20);
       fullSyncs.push(fullSync);
@@ -220,6 +243,7 @@ export const scale: Benchmark = {
       await nginx.process.stop();
       await marathon.stop();
       await backends.stop();
+      await redis?.stop();
     }
   },
 };

@@ -33,6 +33,8 @@ export class HealthMemory {
   /** Task ids already asked of the store, so a miss is not asked again and again. */
   private readonly asked = new Set<string>();
   private degraded = false;
+  /** The store write under way, if any (writes are one at a time). */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: HealthStore | null,
@@ -70,15 +72,36 @@ export class HealthMemory {
     } else this.unsaved.delete(id);
   }
 
-  /** Records what Marathon reported; writes changed (or half-expired) entries to the store. */
-  async remember(observations: ReadonlyMap<string, RememberedHealth>): Promise<void> {
-    const now = this.now();
+  /**
+   * Records what Marathon reported, at once, and writes changed (or
+   * half-expired) entries to the store; resolves once they are written (or
+   * the store failed). Writes go one at a time: what changes during one goes
+   * in the next, so a sync that does not wait for its write (the reconciler's,
+   * after its push) never has two writes of the same entries under way.
+   */
+  remember(observations: ReadonlyMap<string, RememberedHealth>): Promise<void> {
     for (const [id, health] of observations) {
       const entry = this.local.get(id);
       if (entry && sameHealth(entry.health, health)) continue;
       this.setLocal(id, health, null);
     }
-    if (!this.store) return;
+    if (!this.store) return Promise.resolve();
+    this.writing = this.writing.then(() => this.writeDue());
+    return this.writing;
+  }
+
+  /** Resolves when the write under way ends, or after `timeoutMs` (a store that does not answer). */
+  async written(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.writing, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Never rejects: a failed write leaves its entries unsaved, for the next one. */
+  private async writeDue(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const now = this.now();
     const due = new Map<string, RememberedHealth>();
     for (const id of this.unsaved) {
       const entry = this.local.get(id);
@@ -93,10 +116,12 @@ export class HealthMemory {
     }
     if (due.size === 0) return;
     try {
-      await this.store.save(due, this.ttlSeconds);
-      for (const id of due.keys()) {
+      await store.save(due, this.ttlSeconds);
+      for (const [id, health] of due) {
         const entry = this.local.get(id);
-        if (entry) entry.savedAt = now;
+        // Changed again while it was written: still unsaved.
+        if (!entry || entry.health !== health) continue;
+        entry.savedAt = now;
         this.unsaved.delete(id);
       }
       this.markHealthy();

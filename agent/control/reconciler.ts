@@ -350,7 +350,9 @@ export class Reconciler {
 
     const pushBytes = await this.pushDesired();
     const pushed = performance.now();
-    await memory.remember(result.observations);
+    // Not waited for: nginx routes by the table already, and the store's write of 100,000 tasks (a first
+    // sync) takes seconds. A later sync's write waits for this one's.
+    void memory.remember(result.observations);
     if (full) memory.forgetExcept(() => taskIdsOf(snapshot));
     if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
       this.dirty = true;

@@ -29,10 +29,20 @@ export class RedisHealthStore implements HealthStore {
     return found;
   }
 
+  /** In pipelines of 1,000: a first sync of 100,000 tasks as one pipeline held 250 MB more at its peak. */
   async save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const [id, health] of entries) pipeline.set(this.key(id), JSON.stringify(health), 'EX', Math.max(1, Math.round(ttlSeconds)));
-    await execChecked(pipeline);
+    const ttl = Math.max(1, Math.round(ttlSeconds));
+    let pipeline = this.redis.pipeline();
+    let queued = 0;
+    for (const [id, health] of entries) {
+      pipeline.set(this.key(id), JSON.stringify(health), 'EX', ttl);
+      if (++queued === BATCH) {
+        await execChecked(pipeline);
+        pipeline = this.redis.pipeline();
+        queued = 0;
+      }
+    }
+    if (queued > 0) await execChecked(pipeline);
   }
 }
 

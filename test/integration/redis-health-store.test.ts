@@ -28,6 +28,19 @@ describe('RedisHealthStore', () => {
     expect([...loaded.entries()]).toEqual([['web.1', { healthy: true, since: '2026-11-01T00:00:01.000Z' }]]);
   });
 
+  it('writes many entries in pipelines of 1,000, every one with its TTL', async () => {
+    const store = new RedisHealthStore(redis, 'edge-many:');
+    const entries = new Map(Array.from({ length: 2_500 }, (_, i) => [`t${i}`, { healthy: i % 2 === 0, since: null }] as const));
+    let pipelines = 0;
+    const pipeline = redis.pipeline.bind(redis);
+    const counting = Object.assign(Object.create(redis) as Redis, { pipeline: (...args: Parameters<Redis['pipeline']>) => (pipelines++, pipeline(...args)) });
+    await new RedisHealthStore(counting, 'edge-many:').save(entries, 60);
+    expect(pipelines).toBe(3);
+    const loaded = await store.load([...entries.keys()]);
+    expect(loaded).toEqual(entries);
+    expect(await redis.ttl('edge-many:health:t2499')).toBeGreaterThan(50);
+  });
+
   it('ignores entries that are not its JSON (typed by hand)', async () => {
     await redis.set('edge-test:health:bad.1', 'yes');
     await redis.set('edge-test:health:bad.2', '{"healthy":"yes"}');

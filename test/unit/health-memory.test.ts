@@ -80,4 +80,38 @@ describe('HealthMemory', () => {
     memory.forgetExcept(new Set(['b']));
     expect([...memory.view().keys()]).toEqual(['b']);
   });
+
+  it('writes one at a time: what changes during a write goes in the next, never written twice at once', async () => {
+    const data = new Map<string, RememberedHealth>();
+    const saves: string[][] = [];
+    let inFlight = 0;
+    let release: () => void = () => undefined;
+    const store: HealthStore = {
+      async load() {
+        return new Map();
+      },
+      async save(entries) {
+        inFlight++;
+        expect(inFlight).toBe(1);
+        saves.push([...entries].map(([id, h]) => `${id}=${h.healthy}`));
+        await new Promise<void>((resolve) => (release = resolve));
+        for (const [id, h] of entries) data.set(id, h);
+        inFlight--;
+      },
+    };
+    const memory = new HealthMemory(store, 3600, captureLog().log);
+    const first = memory.remember(new Map([['a', healthy], ['b', healthy]]));
+    await new Promise((r) => setTimeout(r, 5));
+    // While the first write is under way: a changes, c is new; b is unchanged.
+    const second = memory.remember(new Map([['a', { healthy: false, since: null }], ['b', healthy], ['c', healthy]]));
+    release();
+    await new Promise((r) => setTimeout(r, 5));
+    release();
+    await Promise.all([first, second]);
+    expect(saves).toEqual([['a=true', 'b=true'], ['a=false', 'c=true']]);
+    expect(data.get('a')?.healthy).toBe(false);
+    // Nothing is left unsaved: a third call writes nothing.
+    await memory.remember(new Map());
+    expect(saves).toHaveLength(2);
+  });
 });
