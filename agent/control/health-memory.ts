@@ -14,19 +14,18 @@ export interface HealthStore {
   save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void>;
 }
 
-interface LocalEntry {
-  health: RememberedHealth;
-  /** When this value was last written to the store; null when not yet. */
-  savedAt: number | null;
-}
-
 /** How often the whole memory is scanned for entries due a rewrite (their TTL half gone). */
 const DUE_SCAN_FRACTION_OF_TTL = 0.1;
 
 export class HealthMemory {
-  private readonly local = new Map<string, LocalEntry>();
-  /** The same health, as the routing table reads it; kept in step with `local`, never copied. */
+  /** What is remembered, by task id, as the routing table reads it (never copied). */
   private readonly health = new Map<string, RememberedHealth>();
+  /**
+   * When each entry was last written to the store; absent when it is not
+   * (yet). Two maps rather than an object per entry: 100,000 tasks' worth
+   * is held for as long as they run.
+   */
+  private readonly savedAt = new Map<string, number>();
   /** Written since the last store write, or failed to write. */
   private readonly unsaved = new Set<string>();
   private lastDueScan = 0;
@@ -45,7 +44,7 @@ export class HealthMemory {
 
   /** What is remembered of these tasks, asking the store for any not known locally. */
   async recall(taskIds: Iterable<string>): Promise<ReadonlyMap<string, RememberedHealth>> {
-    const missing = [...taskIds].filter((id) => !this.local.has(id) && !this.asked.has(id));
+    const missing = [...taskIds].filter((id) => !this.health.has(id) && !this.asked.has(id));
     if (missing.length > 0 && this.store) {
       try {
         const loaded = await this.store.load(missing);
@@ -64,12 +63,15 @@ export class HealthMemory {
   }
 
   private setLocal(id: string, health: RememberedHealth, savedAt: number | null): void {
-    this.local.set(id, { health, savedAt });
     this.health.set(id, health);
     // Without a store nothing is ever saved: tracking what is unsaved would cost every sync a pass over every task.
     if (savedAt === null) {
       if (this.store) this.unsaved.add(id);
-    } else this.unsaved.delete(id);
+      this.savedAt.delete(id);
+    } else {
+      this.unsaved.delete(id);
+      this.savedAt.set(id, savedAt);
+    }
   }
 
   /**
@@ -81,8 +83,8 @@ export class HealthMemory {
    */
   remember(observations: ReadonlyMap<string, RememberedHealth>): Promise<void> {
     for (const [id, health] of observations) {
-      const entry = this.local.get(id);
-      if (entry && sameHealth(entry.health, health)) continue;
+      const known = this.health.get(id);
+      if (known && sameHealth(known, health)) continue;
       this.setLocal(id, health, null);
     }
     if (!this.store) return Promise.resolve();
@@ -104,24 +106,23 @@ export class HealthMemory {
     const now = this.now();
     const due = new Map<string, RememberedHealth>();
     for (const id of this.unsaved) {
-      const entry = this.local.get(id);
-      if (entry) due.set(id, entry.health);
+      const health = this.health.get(id);
+      if (health) due.set(id, health);
     }
     // Entries whose TTL is half gone are rewritten; looking for them costs a
     // pass over the whole memory, so it happens only now and then.
     const ttlMs = this.ttlSeconds * 1000;
     if (now - this.lastDueScan >= ttlMs * DUE_SCAN_FRACTION_OF_TTL) {
       this.lastDueScan = now;
-      for (const [id, entry] of this.local) if (entry.savedAt !== null && now - entry.savedAt > ttlMs / 2) due.set(id, entry.health);
+      for (const [id, at] of this.savedAt) if (now - at > ttlMs / 2) due.set(id, this.health.get(id) as RememberedHealth);
     }
     if (due.size === 0) return;
     try {
       await store.save(due, this.ttlSeconds);
       for (const [id, health] of due) {
-        const entry = this.local.get(id);
-        // Changed again while it was written: still unsaved.
-        if (!entry || entry.health !== health) continue;
-        entry.savedAt = now;
+        // Changed again (or forgotten) while it was written: still unsaved (or gone).
+        if (this.health.get(id) !== health) continue;
+        this.savedAt.set(id, now);
         this.unsaved.delete(id);
       }
       this.markHealthy();
@@ -143,12 +144,12 @@ export class HealthMemory {
    * remembered: at 100,000 tasks the set costs about 45 ms to build.
    */
   forgetExcept(liveTaskIds: ReadonlySet<string> | (() => ReadonlySet<string>)): void {
-    if (this.local.size === 0 && this.asked.size === 0) return;
+    if (this.health.size === 0 && this.asked.size === 0) return;
     if (typeof liveTaskIds === 'function') liveTaskIds = liveTaskIds();
-    for (const id of this.local.keys()) {
+    for (const id of this.health.keys()) {
       if (liveTaskIds.has(id)) continue;
-      this.local.delete(id);
       this.health.delete(id);
+      this.savedAt.delete(id);
       this.unsaved.delete(id);
     }
     for (const id of this.asked) if (!liveTaskIds.has(id)) this.asked.delete(id);

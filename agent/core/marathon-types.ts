@@ -3,11 +3,10 @@
  * from every shape Marathon has served (see test/fixtures/marathon).
  */
 
+/** What the routing reads of a health check's result (Marathon's also has lastSuccess, lastFailure, consecutiveFailures...). */
 export interface HealthResult {
   readonly alive: boolean;
   readonly firstSuccess: string | null;
-  readonly lastSuccess: string | null;
-  readonly lastFailure: string | null;
 }
 
 export interface MarathonTask {

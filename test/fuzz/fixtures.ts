@@ -112,7 +112,7 @@ export function routedApp(
     stagedAt: '2026-01-01T00:00:00.000Z',
     startedAt: '2026-01-01T00:00:01.000Z',
     version: '2026-01-01T00:00:00.000Z',
-    healthCheckResults: index % 2 === 0 ? [{ alive: true, firstSuccess: '2026-01-01T00:00:02.000Z', lastSuccess: '2026-01-01T00:00:03.000Z', lastFailure: null }] : [],
+    healthCheckResults: index % 2 === 0 ? [{ alive: true, firstSuccess: '2026-01-01T00:00:02.000Z' }] : [],
   }));
   return app;
 }

@@ -21,8 +21,8 @@ function task(over: Partial<MarathonTask> = {}): MarathonTask {
   };
 }
 
-const alive = (firstSuccessOffset: number): HealthResult => ({ alive: true, firstSuccess: iso(firstSuccessOffset), lastSuccess: iso(firstSuccessOffset), lastFailure: null });
-const failing: HealthResult = { alive: false, firstSuccess: iso(1000), lastSuccess: iso(1000), lastFailure: iso(5000) };
+const alive = (firstSuccessOffset: number): HealthResult => ({ alive: true, firstSuccess: iso(firstSuccessOffset) });
+const failing: HealthResult = { alive: false, firstSuccess: iso(1000) };
 
 const plain: PublicationSettings = { publishDelayMs: 0, warmupMs: 0, warmupAggression: 1, weight: 100, hasHealthChecks: false };
 const checked: PublicationSettings = { ...plain, hasHealthChecks: true };

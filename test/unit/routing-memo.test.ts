@@ -71,7 +71,7 @@ function makeVariedApp(rand: () => number, id: string, generation: number): Mara
   const tasks = app.tasks.map((task) => ({
     ...task,
     host: rand() < 0.3 ? (HOST_NAMES[Math.floor(rand() * HOST_NAMES.length)] as string) : task.host,
-    healthCheckResults: checks && rand() < 0.5 ? [{ alive: rand() < 0.8, firstSuccess: task.startedAt, lastSuccess: null, lastFailure: null }] : [],
+    healthCheckResults: checks && rand() < 0.5 ? [{ alive: rand() < 0.8, firstSuccess: task.startedAt }] : [],
   }));
   return { ...app, healthCheckCount: checks ? 1 : 0, tasks };
 }

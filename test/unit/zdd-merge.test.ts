@@ -54,7 +54,7 @@ describe('zdd blue/green pairs (marathon-lb labels)', () => {
     expect(at([blueTask(1), blueTask(2)])).toEqual(['10.0.6.25:23336', '10.0.1.147:26001', '10.0.1.147:26002']);
     expect(at([blueTask(1), blueTask(2), blueTask(3)])).toEqual(['10.0.1.147:26001', '10.0.1.147:26002', '10.0.1.147:26003']);
     // An unhealthy new task is no healthy one.
-    const sick = { ...blueTask(2), healthCheckResults: [{ alive: false, firstSuccess: null, lastSuccess: null, lastFailure: '2016-02-01T23:00:00.000Z' }] };
+    const sick = { ...blueTask(2), healthCheckResults: [{ alive: false, firstSuccess: null }] };
     expect(at([blueTask(1), sick])).toEqual(['10.0.6.25:16916', '10.0.6.25:23336', '10.0.1.147:26001']);
   });
 
