@@ -40,7 +40,9 @@ export function tcpPortProblems(listing: TcpPortListing, parsed: ParsedSnapshot,
       count(prediction.kind === 'bad' ? 'tcp port: a bad one skipped its app' : 'tcp port: service without a service port skipped its app');
       if (routeOf.has(app.id)) out.push(`app ${app.id} was routed with ${TCP_PORT_LABEL}=${JSON.stringify(raw)}`);
       const names = prediction.kind === 'bad' ? (m: string) => m.includes(TCP_PORT_LABEL) : (m: string) => m.includes(TCP_PORT_LABEL) && m.includes('service port');
-      if (!problems.some(names)) out.push(`app ${app.id} has ${TCP_PORT_LABEL}=${JSON.stringify(raw)} and no problem names it: ${problems.join('; ').slice(0, 300)}`);
+      // An app with two bad labels gets one warning, naming the first the agent reads.
+      const skippedForAnother = (m: string) => /^skipped: edgeroute\.\w+=/.test(m) && !m.includes(TCP_PORT_LABEL);
+      if (!problems.some(names) && !problems.some(skippedForAnother)) out.push(`app ${app.id} has ${TCP_PORT_LABEL}=${JSON.stringify(raw)} and no problem names it: ${problems.join('; ').slice(0, 300)}`);
       continue;
     }
     if (problems.some((m) => m.includes(`${TCP_PORT_LABEL}=`))) out.push(`app ${app.id} was refused for a good ${TCP_PORT_LABEL}=${JSON.stringify(raw)}: ${problems.join('; ').slice(0, 300)}`);
