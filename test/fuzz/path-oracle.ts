@@ -92,11 +92,6 @@ export function routeByPath(uri: string): { app: PathApp; prefix: string } | nul
   return best;
 }
 
-/** What the plugin's may_differ looks for in $request_uri: the written URI could differ from the normalized one. */
-export function mayDiffer(requestUri: string): boolean {
-  return requestUri.includes('%') || requestUri.includes('/.') || requestUri.includes('//');
-}
-
 export type PathPrediction =
   | { status: 400; reason: string }
   | {
@@ -104,8 +99,13 @@ export type PathPrediction =
       app: PathApp;
       prefix: string;
       uri: string;
-      /** The path the backend must receive (before "?"), decoded; null: as the client wrote it. */
-      backendPath: string | null;
+      /**
+       * The path the backend must receive (before "?"), decoded. A request
+       * routed by a path prefix always goes on with the normalized URI
+       * (plugin.lua's rewrite_path), which nginx escapes again as it
+       * proxies; the shared host routes every request by a prefix.
+       */
+      backendPath: string;
       /** The query it must receive ("" for none). */
       query: string;
     };
@@ -120,9 +120,7 @@ export function predictPathRequest(target: string): PathPrediction {
   const routed = routeByPath(normalized.uri);
   if (routed === null) throw new Error('the root app serves every path');
   const { app: chosen, prefix } = routed;
-  let backendPath: string | null = null;
-  if (chosen.stripPath && prefix !== '/') backendPath = normalized.uri.slice(prefix.length) || '/';
-  else if (mayDiffer(target)) backendPath = normalized.uri;
+  const backendPath = chosen.stripPath && prefix !== '/' ? normalized.uri.slice(prefix.length) || '/' : normalized.uri;
   return { status: 200, app: chosen, prefix, uri: normalized.uri, backendPath, query };
 }
 
@@ -142,9 +140,8 @@ export function receivedPathProblem(prediction: Extract<PathPrediction, { status
   const query = mark < 0 ? '' : received.slice(mark + 1);
   if (path.split('/').includes('..')) return `a ".." segment reached the backend: ${JSON.stringify(path.slice(0, 200))}`;
   if (/%2e|%2f/i.test(path)) return `an escaped "." or "/" reached the backend: ${JSON.stringify(path.slice(0, 200))}`;
-  const expected = prediction.backendPath ?? target.split('?')[0]!;
-  const got = prediction.backendPath === null ? path : percentDecode(path);
-  if (got !== expected) return `the backend received ${JSON.stringify(path.slice(0, 200))}, expected ${JSON.stringify(expected.slice(0, 200))}${prediction.backendPath === null ? ' as written' : ' (normalized)'}`;
+  const expected = prediction.backendPath;
+  if (percentDecode(path) !== expected) return `the backend received ${JSON.stringify(path.slice(0, 200))}, expected ${JSON.stringify(expected.slice(0, 200))} (normalized)`;
   if (query !== prediction.query) return `the backend received the query ${JSON.stringify(query.slice(0, 200))}, not ${JSON.stringify(prediction.query.slice(0, 200))}`;
   return null;
 }
