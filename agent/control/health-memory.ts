@@ -58,6 +58,11 @@ export class HealthMemory {
     return this.view();
   }
 
+  /** How many tasks' health is remembered. */
+  get size(): number {
+    return this.health.size;
+  }
+
   view(): ReadonlyMap<string, RememberedHealth> {
     return this.health;
   }

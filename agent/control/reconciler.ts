@@ -324,6 +324,8 @@ export class Reconciler {
     this.appsGone = [];
     const fetched = performance.now();
 
+    // What the memory held before this sync: when nothing, all it holds after are tasks of this snapshot.
+    const rememberedBefore = this.deps.healthMemory.size;
     const names = hostNamesToResolve(changed);
     if (names.size > 0) this.hostAddresses = withAddresses(this.hostAddresses, await this.deps.resolveHosts(names));
     const memory = this.deps.healthMemory;
@@ -353,7 +355,7 @@ export class Reconciler {
     // Not waited for: nginx routes by the table already, and the store's write of 100,000 tasks (a first
     // sync) takes seconds. A later sync's write waits for this one's.
     void memory.remember(result.observations);
-    if (full) memory.forgetExcept(() => taskIdsOf(snapshot));
+    if (full && rememberedBefore > 0) memory.forgetExcept(() => taskIdsOf(snapshot));
     if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
       this.dirty = true;
       this.readsPutOff = true;
