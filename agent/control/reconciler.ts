@@ -354,7 +354,7 @@ export class Reconciler {
     const pushed = performance.now();
     // Not waited for: nginx routes by the table already, and the store's write of 100,000 tasks (a first
     // sync) takes seconds. A later sync's write waits for this one's.
-    void memory.remember(result.observations);
+    memory.remember(result.observations).catch((err: Error) => this.log.error({ err: err.message }, 'remembering health failed'));
     if (full && rememberedBefore > 0) memory.forgetExcept(() => taskIdsOf(snapshot));
     if (endsFirst && (this.pendingApps.size > 0 || this.needsFetch)) {
       this.dirty = true;
