@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { subscribeRedis } from '../fleet/redis-subscriber.js';
 import { AcmeStore } from './acme-store.js';
 
 export interface ChallengeTarget {
@@ -112,12 +113,9 @@ export function followAcmeChallenges(
         });
     }, delayMs);
   };
-  const subscriber = deps.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
-  subscriber.on('message', (_channel: string, message: string) => {
+  const subscriber = subscribeRedis(deps.redis, [store.channel], (_channel, message) => {
     if (message === 'challenges') poke(0);
   });
-  subscriber.on('error', () => undefined);
-  subscriber.subscribe(store.channel).catch(() => undefined);
   const timer = setInterval(() => poke(0), deps.intervalMs);
   timer.unref();
   poke(0);

@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { coveredBy, namesToOrder, renewalAt, retryDelayMs, type CertificateDates } from '../core/acme-plan.js';
 import type { AcmeCertificate } from '../certs/cert-watcher.js';
+import { subscribeRedis, type RedisSubscription } from '../fleet/redis-subscriber.js';
 import { AcmeChallengeSync, type ChallengeTarget } from './acme-challenge-sync.js';
 import { newAccountKey, orderCertificate, orderProblem, type OrderRequest, type OrderResult } from './acme-order.js';
 import { AcmeStore, type StoredCertificate, type StoredFailure } from './acme-store.js';
@@ -109,7 +110,7 @@ export class AcmeManager {
   private refreshing: Promise<void> = Promise.resolve();
   private soon: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private subscriber: Redis | null = null;
+  private subscriber: RedisSubscription | null = null;
   private redisProblem: string | null = null;
   private stopped = false;
 
@@ -124,10 +125,7 @@ export class AcmeManager {
   }
 
   start(): void {
-    this.subscriber = this.deps.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
-    this.subscriber.on('message', () => this.poke(20));
-    this.subscriber.on('error', () => undefined);
-    this.subscriber.subscribe(this.store.channel).catch(() => undefined);
+    this.subscriber = subscribeRedis(this.deps.redis, [this.store.channel], () => this.poke(20));
     this.timer = setInterval(() => this.poke(0), this.settings.checkIntervalMs);
     this.poke(0);
     this.log.info({ directory: this.settings.directory }, 'ACME: ordering certificates for apps labelled edgeroute.acme=true');

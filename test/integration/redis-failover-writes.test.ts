@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrainBoard, type DrainAck, type DrainMark } from '../../agent/fleet/redis-drains.js';
 import { RedisLink } from '../../agent/fleet/redis-link.js';
+import { subscribeRedis } from '../../agent/fleet/redis-subscriber.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { captureLog } from '../helpers/log-capture.js';
@@ -73,6 +74,29 @@ describe('writes during a failover', () => {
     await link.close();
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(link.client.status).toBe('end');
+  });
+
+  it('a subscriber that ioredis ended is started again and subscribed again, until it is disconnected', async () => {
+    // No retries: the first lost connection ends the client, as ioredis's failover detector can.
+    const parent = new Redis(master.url, { retryStrategy: () => null });
+    const publisher = new Redis(master.url);
+    const got: string[] = [];
+    const subscription = subscribeRedis(parent, ['edge-sub-test'], (_channel, message) => got.push(message));
+    try {
+      const delivered = async (message: string) => {
+        await waitFor(`${message} delivered`, async () => ((await publisher.publish('edge-sub-test', message)) > 0 && got.includes(message) ? true : undefined), 10_000, 50);
+      };
+      await delivered('before');
+      expect(Number(await publisher.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+      await delivered('after');
+      subscription.disconnect();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await publisher.publish('edge-sub-test', 'stopped')).toBe(0);
+    } finally {
+      subscription.disconnect();
+      parent.disconnect();
+      publisher.disconnect();
+    }
   });
 
   it('a policy write no replica confirmed fails with the reason; confirmed, it succeeds', async () => {
