@@ -16,7 +16,7 @@ import type {
 } from './marathon-types.js';
 import { MAX_APP_ID_LENGTH } from './marathon-types.js';
 import { arrayOf, isObject, isPort, isWellFormedText, numberOr, stringOr, type JsonObject } from './json-guards.js';
-import { ArrayItemStream } from './listing-stream.js';
+import { ListingBatches } from './listing-batches.js';
 
 export interface ParsedSnapshot {
   readonly snapshot: MarathonSnapshot;
@@ -36,8 +36,8 @@ export function parseAppsResponse(body: unknown): ParsedSnapshot {
 }
 
 /**
- * Parses `GET /v2/apps?embed=apps.tasks` as it arrives, one app at a time, so
- * the listing's text is never held whole. finish() throws when the text was
+ * Parses `GET /v2/apps?embed=apps.tasks` as it arrives, a few apps at a time
+ * (ListingBatches), so the listing's text is never held whole. finish() throws when the text was
  * not a listing (malformed, truncated, or without an "apps" array): a sync
  * then fails and nginx keeps its table, rather than getting an empty one.
  * An app whose text is not JSON makes the whole text malformed too: Marathon
@@ -46,30 +46,23 @@ export function parseAppsResponse(body: unknown): ParsedSnapshot {
  * it would silently unroute its neighbours; refusing the listing keeps them.
  */
 export class ListingParser {
-  private readonly items = new ArrayItemStream('apps');
+  private readonly items = new ListingBatches();
   private readonly apps: MarathonApp[] = [];
   private readonly problems: InputProblem[] = [];
-  private malformedApp: string | null = null;
 
   push(text: string): void {
-    for (const item of this.items.push(text)) this.parseItem(item);
+    for (const raw of this.items.push(text)) this.parseRaw(raw);
   }
 
   finish(): ParsedSnapshot {
-    if (!this.items.complete()) throw new Error(NOT_A_LISTING);
-    if (this.malformedApp !== null) throw new Error(`${NOT_A_LISTING}: an app in the listing is not valid JSON (${this.malformedApp})`);
+    for (const raw of this.items.end()) this.parseRaw(raw);
+    const complete = this.items.complete();
+    if (this.items.malformedApp !== null) throw new Error(`${NOT_A_LISTING}: an app in the listing is not valid JSON (${this.items.malformedApp})`);
+    if (!complete) throw new Error(NOT_A_LISTING);
     return { snapshot: { apps: this.apps }, problems: this.problems };
   }
 
-  private parseItem(item: string): void {
-    if (this.malformedApp !== null) return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(item);
-    } catch (err) {
-      this.malformedApp = (err as Error).message.slice(0, 200);
-      return;
-    }
+  private parseRaw(raw: unknown): void {
     const parsed = parseApp(raw, this.problems);
     if (parsed.ok) this.apps.push(parsed.value);
     else this.problems.push({ appId: isObject(raw) ? stringOr(raw.id, null) : null, message: parsed.message });
