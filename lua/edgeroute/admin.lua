@@ -30,6 +30,10 @@ local json_null = cjson.null
 -- the agent is not kept waiting while a whole table is decoded.
 local INLINE_SYNC_MAX = 100
 
+-- What this plugin takes in a push beyond the first format, for the agent
+-- to read in the status before it sends them (an older plugin says nothing).
+local PUSH_FEATURES = { "backendsFlat" }
+
 local _M = { _VERSION = "0.1.0" }
 
 
@@ -109,6 +113,7 @@ function _M.status()
         seq = status.seq or json_null,
         generation = status.generation,
         plugin_version = plugin_version,
+        push_features = PUSH_FEATURES,
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
         policies_version = policy_store.version() or json_null,

@@ -80,35 +80,54 @@ end
 -- when there is a message: a full push checks 100,000 backends, and building
 -- each one's place ("apps[...].versions[...].backends[i]") up front cost more
 -- than the checks.
-local function check_backend(backend)
-    if type(backend) ~= "table" then
-        return " is not an object"
-    end
-    if type(backend.id) ~= "string" or backend.id == "" then
+local function check_backend_fields(id, address, port, weight)
+    if type(id) ~= "string" or id == "" then
         return ".id must be a non-empty string"
     end
-    local address = backend.address
     if type(address) ~= "string" or not is_known_ip(address) then
         return ".address must be an IP address, got " .. shown(address)
     end
-    if not is_whole(backend.port, 1, 65535) then
-        return ".port must be a port number, got " .. shown(backend.port)
+    if not is_whole(port, 1, 65535) then
+        return ".port must be a port number, got " .. shown(port)
     end
-    if not is_whole(backend.weight, 1, MAX_WEIGHT) then
+    if not is_whole(weight, 1, MAX_WEIGHT) then
         return ".weight must be a whole number from 1 to " .. MAX_WEIGHT
     end
 end
 
 
+-- A version's backends come as objects ("backends"), or as one flat array
+-- ("backendsFlat": id, address, port, weight, id, ...) from an agent that
+-- read push_features in the plugin's status: a full push then decodes one table per
+-- version instead of one per backend (100,000 fewer at 10,000 apps).
 local function check_version(version)
     if type(version) ~= "table" then
         return " is not an object"
+    end
+    local flat = version.backendsFlat
+    if flat ~= nil then
+        if version.backends ~= nil then
+            return " must have backends or backendsFlat, not both"
+        end
+        if type(flat) ~= "table" or #flat % 4 ~= 0 then
+            return ".backendsFlat must be an array of id, address, port, weight, ..."
+        end
+        for i = 1, #flat, 4 do
+            local err = check_backend_fields(flat[i], flat[i + 1], flat[i + 2], flat[i + 3])
+            if err then
+                return ".backendsFlat[" .. (i + 3) / 4 .. "]" .. err
+            end
+        end
+        return
     end
     if type(version.backends) ~= "table" then
         return ".backends must be an array"
     end
     for i, backend in ipairs(version.backends) do
-        local err = check_backend(backend)
+        if type(backend) ~= "table" then
+            return ".backends[" .. i .. "] is not an object"
+        end
+        local err = check_backend_fields(backend.id, backend.address, backend.port, backend.weight)
         if err then
             return ".backends[" .. i .. "]" .. err
         end

@@ -48,20 +48,26 @@ local function compile_version(app, name, raw)
     if app.sticky_cookie then
         sticky_peers = {}
     end
-    for i, backend in ipairs(raw.backends) do
-        local peer = {
-            id = backend.id,
-            address = backend.address,
-            port = backend.port,
-            weight = backend.weight,
-        }
+    local function add(id, address, port, weight)
+        local peer = { id = id, address = address, port = port, weight = weight }
         if sticky_peers then
-            peer.sticky = route_settings.sticky_value(app.id, backend.id)
+            peer.sticky = route_settings.sticky_value(app.id, id)
             -- The Set-Cookie value, built once rather than per request.
             peer.sticky_cookie = app.sticky_cookie .. "=" .. peer.sticky .. "; Path=/; HttpOnly"
             sticky_peers[peer.sticky] = peer
         end
-        peers[i] = peer
+        peers[#peers + 1] = peer
+    end
+    -- The two shapes route_check accepts.
+    local flat = raw.backendsFlat
+    if flat then
+        for i = 1, #flat, 4 do
+            add(flat[i], flat[i + 1], flat[i + 2], flat[i + 3])
+        end
+    else
+        for _, backend in ipairs(raw.backends) do
+            add(backend.id, backend.address, backend.port, backend.weight)
+        end
     end
     return {
         name = name,

@@ -21,6 +21,7 @@ const ROUTE_FIELDS: readonly RegExp[] = [
   /^vhosts$/,
   /^versions$/,
   /^backends$/,
+  /^backendsFlat$/,
   /^address$/,
   /^port$/,
   /^weight$/,
@@ -46,14 +47,19 @@ function goodRoute(backends: readonly Backend[]): Record<string, unknown> {
 }
 
 function otherRoute(rng: Rng, k: number, extras = rng.chance(0.3)): Record<string, unknown> {
-  const backends = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `p${k}.task-${i}`, address: rng.pick(['127.0.0.2', '10.1.2.3', '::1', '2001:db8::7']), port: 31000 + i, weight: rng.pick([1, 100, 10_000]) }));
+  // Backends as objects, or as one flat array (id, address, port, weight, ...) as agents write them for this plugin.
+  const flat = rng.chance(0.5);
+  const backends = (n: number) => {
+    const list = Array.from({ length: n }, (_, i) => ({ id: `p${k}.task-${i}`, address: rng.pick(['127.0.0.2', '10.1.2.3', '::1', '2001:db8::7']), port: 31000 + i, weight: rng.pick([1, 100, 10_000]) }));
+    return flat ? { backendsFlat: list.flatMap((b) => [b.id, b.address, b.port, b.weight]) } : { backends: list };
+  };
   const vhosts = [`p${k}.push`, `*.p${k}.push`];
   const route: Record<string, unknown> = {
     id: `/p${k}`,
     hash: `h-${k}-${rng.int(1e6)}`,
     vhosts,
     defaultVersion: 'stable',
-    versions: rng.chance(0.5) ? { stable: { marathonAppId: `/p${k}`, backends: backends(rng.between(0, 3)) } } : { stable: { backends: backends(1) }, grey: { backends: backends(2) } },
+    versions: rng.chance(0.5) ? { stable: { marathonAppId: `/p${k}`, ...backends(rng.between(0, 3)) } } : { stable: backends(1), grey: backends(2) },
   };
   // Valid paths and settings, as the agent writes them: the field mutations reach them.
   if (extras) {

@@ -55,4 +55,27 @@ describe("push_format.parse", function()
         assert.are.equal("apps[/c].versions[stable].backends[1].port must be a port number, got 0", err)
         assert.is_string(push_format.parse(HEADER .. route("/d", '{"id":"t1","address":"::1","port":1,"weight":1}')))
     end)
+
+    local function flat_route(id, list)
+        return '{"id":' .. string.format("%q", id) .. ',"hash":"h","vhosts":["x.test"],"defaultVersion":"stable","versions":{"stable":{"backendsFlat":[' .. list .. ']}}}'
+    end
+
+    it("reads backends as one flat array (id, address, port, weight, ...)", function()
+        local version, _, routes = push_format.parse(HEADER .. flat_route("/f", '"t1","127.0.0.1",8080,1,"t2","::1",8081,3'))
+        assert.are.equal("v2", version)
+        assert.is_table(routes["/f"])
+        assert.is_string(push_format.parse(HEADER .. flat_route("/empty", "")))
+    end)
+
+    it("names the backend of a flat array that is refused, counted in backends", function()
+        local version, err = push_format.parse(HEADER .. flat_route("/f", '"t1","127.0.0.1",8080,1,"t2","127.0.0.1",70000,1'))
+        assert.is_nil(version)
+        assert.are.equal("apps[/f].versions[stable].backendsFlat[2].port must be a port number, got 70000", err)
+        version, err = push_format.parse(HEADER .. flat_route("/f", '"t1","127.0.0.1",8080'))
+        assert.is_nil(version)
+        assert.matches("backendsFlat must be an array of id, address, port, weight", err, 1, true)
+        version, err = push_format.parse(HEADER .. '{"id":"/g","hash":"h","vhosts":["x.test"],"defaultVersion":"s","versions":{"s":{"backends":[],"backendsFlat":[]}}}')
+        assert.is_nil(version)
+        assert.matches("backends or backendsFlat, not both", err, 1, true)
+    end)
 end)

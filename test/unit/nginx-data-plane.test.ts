@@ -57,4 +57,35 @@ describe('NginxDataPlane', () => {
     expect(await plane.status()).toEqual({ version: 'v1', generation: 'g1' });
     expect(plane.release).toBe('9.9.9');
   });
+
+  it('writes backends flat for a plugin whose status lists backendsFlat, as objects for one that does not', async () => {
+    const route = { id: '/web', vhosts: ['web.test'], defaultVersion: 'stable', hash: 'h', versions: { stable: { marathonAppId: '/web', backends: [{ id: 't1', address: '10.0.0.1', port: 31000, weight: 2 }, { id: 't2', address: '10.0.0.2', port: 31001, weight: 1 }] } } };
+    const upsert = { version: 'v2', base: null, apps: { '/web': route } };
+    const status = (features?: string[]) => ({ status: 200, body: { version: 'v1', generation: 'g1', plugin_version: '0.3.0', ...(features ? { push_features: features } : {}) } });
+    const current = await fakeAdmin({ '/edgeroute/status': status(['backendsFlat']), '/edgeroute/apps': { status: 200, body: {} } });
+    const older = await fakeAdmin({ '/edgeroute/status': status(), '/edgeroute/apps': { status: 200, body: {} } });
+    await new NginxDataPlane({ adminUrl: current.url, adminToken: 't', snapshotFile: null }, silent, new Registry()).apply(upsert);
+    await new NginxDataPlane({ adminUrl: older.url, adminToken: 't', snapshotFile: null }, silent, new Registry()).apply(upsert);
+    const line = (pushed: string[]) => JSON.parse((pushed[0] as string).split('\n')[1] as string) as unknown;
+    expect(line(current.pushed)).toEqual({ ...route, versions: { stable: { marathonAppId: '/web', backendsFlat: ['t1', '10.0.0.1', 31000, 2, 't2', '10.0.0.2', 31001, 1] } } });
+    expect(line(older.pushed)).toEqual(route);
+  });
+
+  it('asks the plugin again after it refused flat backends (an older plugin put in its place)', async () => {
+    const answers: Record<string, { status: number; body: unknown }> = {
+      '/edgeroute/status': { status: 200, body: { version: 'v1', generation: 'g1', push_features: ['backendsFlat'] } },
+      '/edgeroute/apps': { status: 200, body: {} },
+    };
+    const admin = await fakeAdmin(answers);
+    const plane = new NginxDataPlane({ adminUrl: admin.url, adminToken: 't', snapshotFile: null }, silent, new Registry());
+    const route = { id: '/web', vhosts: ['web.test'], defaultVersion: 'stable', hash: 'h', versions: { stable: { marathonAppId: '/web', backends: [{ id: 't1', address: '10.0.0.1', port: 31000, weight: 1 }] } } };
+    const upsert = (version: string) => ({ version, base: null, apps: { '/web': route } });
+    expect((await plane.apply(upsert('v2'))).ok).toBe(true);
+    answers['/edgeroute/status'] = { status: 200, body: { version: 'v2', generation: 'g2' } };
+    answers['/edgeroute/apps'] = { status: 400, body: { error: 'apps[/web].versions[stable].backends must be an array' } };
+    expect((await plane.apply(upsert('v3'))).ok).toBe(false);
+    answers['/edgeroute/apps'] = { status: 200, body: {} };
+    expect((await plane.apply(upsert('v4'))).ok).toBe(true);
+    expect(admin.pushed.map((text) => text.includes('backendsFlat'))).toEqual([true, true, false]);
+  });
 });

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { InflightReport } from '../data-plane.js';
 import type { PluginCountersBody } from './plugin-traffic.js';
-import { pushBodyChunks, pushBodyText, type PushBody } from './push-format.js';
+import { pushBodyChunks, pushBodyText, type BackendShape, type PushBody } from './push-format.js';
 
 /** `generation`: the nginx that took the push (it changes when nginx restarts). */
 export type PushResult = ({ ok: true; generation?: string | null } | { ok: false; status: number; error: string }) & { bytes?: number };
@@ -15,6 +15,8 @@ export interface PluginStatus {
   readonly pluginVersion: string | null;
   /** Multi-version apps → md5 of the split policy text nginx applies (null: none); null from a plugin that does not say. */
   readonly policyDigests: ReadonlyMap<string, string | null> | null;
+  /** What the plugin takes in a push beyond the first format ("backendsFlat"); empty from an older plugin. */
+  readonly pushFeatures: readonly string[];
 }
 
 /** Pushes of more apps than this are streamed. */
@@ -30,21 +32,21 @@ export class NginxAdmin {
     private readonly timeoutMs = 10_000,
   ) {}
 
-  async push(body: PushBody): Promise<PushResult> {
+  async push(body: PushBody, shape: BackendShape = 'objects'): Promise<PushResult> {
     // A large push (a whole table) is sent as it is written, piece by piece, instead of as one text built first.
     let bytes = 0;
     let payload: string | Readable;
     if (Object.keys(body.apps).length > STREAMED_FROM_APPS) {
       payload = Readable.from(
         (function* (): Generator<string> {
-          for (const chunk of pushBodyChunks(body)) {
+          for (const chunk of pushBodyChunks(body, undefined, shape)) {
             bytes += Buffer.byteLength(chunk);
             yield chunk;
           }
         })(),
       );
     } else {
-      payload = pushBodyText(body);
+      payload = pushBodyText(body, shape);
       bytes = Buffer.byteLength(payload);
     }
     const res = await request(`${this.baseUrl}/edgeroute/apps`, {
@@ -80,12 +82,13 @@ export class NginxAdmin {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (!res.ok) throw new Error(`nginx admin status answered HTTP ${res.status}`);
-    const body = (await res.json()) as { version?: unknown; generation?: unknown; plugin_version?: unknown; policies?: unknown };
+    const body = (await res.json()) as { version?: unknown; generation?: unknown; plugin_version?: unknown; policies?: unknown; push_features?: unknown };
     return {
       version: typeof body.version === 'string' ? body.version : null,
       generation: typeof body.generation === 'string' ? body.generation : null,
       pluginVersion: typeof body.plugin_version === 'string' ? body.plugin_version : null,
       policyDigests: policyDigests(body.policies),
+      pushFeatures: Array.isArray(body.push_features) ? body.push_features.filter((f): f is string => typeof f === 'string') : [],
     };
   }
 

@@ -11,6 +11,7 @@ import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChan
 import { NginxAdmin } from './admin.js';
 import { PluginTraffic } from './plugin-traffic.js';
 import { PluginVersionWatch } from './plugin-version.js';
+import type { BackendShape } from './push-format.js';
 import { SnapshotFile } from './snapshot-file.js';
 
 export interface NginxDataPlaneOptions {
@@ -29,6 +30,8 @@ export class NginxDataPlane implements DataPlane, TrafficSource {
   private readonly admin: NginxAdmin;
   private readonly plugin: PluginVersionWatch;
   private readonly snapshot: SnapshotFile | null;
+  /** How pushes write backends, from the plugin's last status; null until it answered (or after it refused one). */
+  private backendShape: BackendShape | null = null;
 
   constructor(opts: NginxDataPlaneOptions, log: Logger, registry: Registry) {
     this.admin = new NginxAdmin(opts.adminUrl.replace(/\/+$/, ''), opts.adminToken);
@@ -37,9 +40,12 @@ export class NginxDataPlane implements DataPlane, TrafficSource {
   }
 
   async apply(change: TableChange): Promise<ApplyResult> {
-    const result = await this.admin.push(change);
+    const shape = await this.shapeToPush();
+    const result = await this.admin.push(change, shape);
     const bytes = result.bytes ?? 0;
     if (result.ok) return { ok: true, bytes, generation: result.generation ?? null };
+    // A plugin replaced by an older one refuses the flat backends: ask it again before the next push.
+    if (result.status === 400 && shape === 'flat') this.backendShape = null;
     // 409: the plugin's table is not the push's base.
     return { ok: false, bytes, otherBase: result.status === 409, error: result.error, message: `nginx refused the push (HTTP ${result.status}): ${result.error}` };
   }
@@ -47,6 +53,7 @@ export class NginxDataPlane implements DataPlane, TrafficSource {
   async status(): Promise<DataPlaneStatus> {
     const status = await this.admin.status();
     this.plugin.observe(status.pluginVersion);
+    this.backendShape = status.pushFeatures.includes('backendsFlat') ? 'flat' : 'objects';
     this.policyDigests = status.policyDigests;
     return { version: status.version, generation: status.generation };
   }
@@ -64,7 +71,13 @@ export class NginxDataPlane implements DataPlane, TrafficSource {
   }
 
   holds(table: RoutingTable): void {
-    this.snapshot?.save(table);
+    this.snapshot?.save(table, this.backendShape ?? 'objects');
+  }
+
+  /** The shape the plugin takes, asking it first when that is not known; objects when it cannot be asked. */
+  private async shapeToPush(): Promise<BackendShape> {
+    if (this.backendShape === null) await this.status().catch(() => undefined);
+    return this.backendShape ?? 'objects';
   }
 
   async close(): Promise<void> {

@@ -7,10 +7,12 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { RoutingTable } from '../../core/routing-table.js';
-import { pushBodyText } from './push-format.js';
+import { pushBodyText, type BackendShape } from './push-format.js';
 
 export class SnapshotFile {
   private pending: RoutingTable | null = null;
+  /** As the plugin took the last push: the plugin that reads the file is the one that took it. */
+  private shape: BackendShape = 'objects';
   private written: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
@@ -22,9 +24,10 @@ export class SnapshotFile {
     private readonly minIntervalMs = 5_000,
   ) {}
 
-  save(table: RoutingTable): void {
+  save(table: RoutingTable, shape: BackendShape = 'objects'): void {
     if (table.version === this.written) return;
     this.pending = table;
+    this.shape = shape;
     if (this.timer) return;
     const wait = Math.max(0, this.lastWriteAt + this.minIntervalMs - Date.now());
     this.timer = setTimeout(() => {
@@ -48,7 +51,7 @@ export class SnapshotFile {
     this.lastWriteAt = Date.now();
     const temporary = `${this.path}.${process.pid}.tmp`;
     try {
-      await writeFile(temporary, pushBodyText({ version: table.version, base: null, apps: table.apps }));
+      await writeFile(temporary, pushBodyText({ version: table.version, base: null, apps: table.apps }, this.shape));
       await rename(temporary, this.path);
       this.written = table.version;
     } catch (err) {
