@@ -4,6 +4,7 @@
  * inputs. Times come from Marathon's own timestamps (startedAt, firstSuccess),
  * so every routing node reaches the same verdict at the same moment.
  */
+import { parseIsoMillis } from './iso-time.js';
 import type { MarathonTask } from './marathon-types.js';
 
 export type BackendState = 'starting' | 'waiting' | 'unhealthy' | 'draining' | 'warming' | 'published';
@@ -157,6 +158,6 @@ function idle(state: BackendState, reason: string): TaskVerdict {
 
 function parseTime(iso: string | null): number | null {
   if (iso === null) return null;
-  const ms = Date.parse(iso);
+  const ms = parseIsoMillis(iso);
   return Number.isNaN(ms) ? null : ms;
 }
