@@ -86,7 +86,7 @@ export class HealthMemory {
    * in the next, so a sync that does not wait for its write (the reconciler's,
    * after its push) never has two writes of the same entries under way.
    */
-  remember(observations: ReadonlyMap<string, RememberedHealth>): Promise<void> {
+  remember(observations: Iterable<readonly [string, RememberedHealth]>): Promise<void> {
     for (const [id, health] of observations) {
       const known = this.health.get(id);
       if (known && sameHealth(known, health)) continue;

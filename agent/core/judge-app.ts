@@ -58,7 +58,9 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
     for (const port of readPortLabels(source, mainIndex)) ports.push({ key: (k) => portAppKey(k, port.index), result: port.result, what: port.index < 0 ? '' : `port index ${port.index} ` });
   }
   const candidates: VersionCandidate[] = [];
-  const observations = new Map<string, RememberedHealth>();
+  // One routed port (nearly every app): its list as it is. More ports judge the same tasks again: once each.
+  let observations: ReadonlyArray<readonly [string, RememberedHealth]> = [];
+  let merged: Map<string, RememberedHealth> | null = null;
   const hostsUsed: Array<readonly [string, string | undefined]> = [];
   let nextChangeAt: number | null = null;
   let reusable = true;
@@ -80,7 +82,11 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
       tcpPort = servicePort;
     } else tcpPort = labels.value.tcpPort ?? null;
     const judged = judgeApp(app, appKey, labels.value, input, problems);
-    for (const [task, health] of judged.observations) observations.set(task, health);
+    if (observations.length === 0) observations = judged.observations;
+    else if (judged.observations.length > 0) {
+      merged ??= new Map(observations);
+      for (const [task, health] of judged.observations) merged.set(task, health);
+    }
     hostsUsed.push(...judged.hostsUsed);
     reusable &&= judged.reusable;
     if (judged.nextChangeAt !== null) nextChangeAt = nextChangeAt === null ? judged.nextChangeAt : Math.min(nextChangeAt, judged.nextChangeAt);
@@ -99,7 +105,7 @@ export function judgeMarathonApp(app: MarathonApp, input: RoutingInput): JudgedA
       ...(deployment ? { deployment: { ...deployment, instances: app.instances, taskIds: app.tasks.filter(isActiveTask).map((t) => t.id).sort(compare) } } : {}),
     });
   }
-  return { candidates, problems, observations: [...observations], nextChangeAt, reusable, hostsUsed };
+  return { candidates, problems, observations: merged ? [...merged] : observations, nextChangeAt, reusable, hostsUsed };
 }
 
 /** edgeroute.portIndex when the app's own port is not routed (only its edgeroute.port.N.* are). */

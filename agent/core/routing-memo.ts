@@ -72,11 +72,11 @@ export class RoutingMemo {
   apply(input: RoutingInput): RoutingResult {
     if (this.config === null || !sameConfig(this.config, input.config)) this.reset(input.config);
     const previous = this.table;
-    const observations = new Map<string, RememberedHealth>();
+    const observations: Array<readonly [string, RememberedHealth]> = [];
     const touched = new Set<string>();
 
     for (const [id, judged] of this.changedApps(input)) {
-      for (const [taskId, health] of judged?.judged.observations ?? []) observations.set(taskId, health);
+      for (const observation of judged?.judged.observations ?? []) observations.push(observation);
       this.replaceJudgement(id, judged, touched);
     }
     const replaced = new Map<string, AppRoute | null>();
@@ -323,7 +323,7 @@ export class RoutingMemo {
     return lazyTable(versionString(this.digest, this.routeCount), previous, upserts, removals, this.routeCount);
   }
 
-  private result(table: RoutingTable, changes: RoutingResult['changes'], observations: ReadonlyMap<string, RememberedHealth>): RoutingResult {
+  private result(table: RoutingTable, changes: RoutingResult['changes'], observations: RoutingResult['observations']): RoutingResult {
     const problems: InputProblem[] = [];
     for (const id of this.troubledApps) problems.push(...(this.judged.get(id)?.judged.problems ?? []));
     for (const key of this.troubledKeys) {

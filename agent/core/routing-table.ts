@@ -137,8 +137,8 @@ export interface RoutingResult {
   readonly backends: readonly BackendStatus[];
   /** The tasks of one logical app, with states and reasons. */
   statusesOf(appId: string): readonly BackendStatus[];
-  /** Health Marathon reported in this snapshot, to remember. */
-  readonly observations: ReadonlyMap<string, RememberedHealth>;
+  /** Health Marathon reported in this snapshot, to remember: (task id, health), each task once. */
+  readonly observations: ReadonlyArray<readonly [string, RememberedHealth]>;
   /** When the table changes by the clock alone (a delay ends, a warm-up steps); null if never. */
   readonly nextChangeAt: number | null;
 }
