@@ -35,6 +35,8 @@ export class ListingBatches {
   push(text: string): unknown[] {
     if (this.malformed !== null) return [];
     if (this.mode === 'careful') return this.parseEach((this.careful as ArrayItemStream).push(text));
+    // Only the new text (and the end of the old) can hold a marker: the old text held none.
+    let searchFrom = Math.max(0, this.pending.length - BOUNDARY.length + 1);
     this.pending = this.pending === '' ? text : this.pending + text;
     if (this.mode === 'start') {
       const start = START.exec(this.pending);
@@ -43,8 +45,9 @@ export class ListingBatches {
       if (start === null) return this.goCareful('');
       this.mode = 'fast';
       this.pending = this.pending.slice(start[0].length);
+      searchFrom = 0;
     }
-    const end = this.pending.lastIndexOf(BOUNDARY);
+    const end = this.pending.indexOf(BOUNDARY, searchFrom) < 0 ? -1 : this.pending.lastIndexOf(BOUNDARY);
     if (end < 0) return this.pending.length > MAX_PENDING ? this.goCareful('{"apps":[') : [];
     let apps: unknown;
     try {
