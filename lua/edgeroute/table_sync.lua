@@ -48,26 +48,25 @@ local function compile_version(app, name, raw)
     if app.sticky_cookie then
         sticky_peers = {}
     end
-    local function add(id, address, port, weight)
-        local peer = { id = id, address = address, port = port, weight = weight }
+    -- The two shapes route_check accepts: objects, or one flat array.
+    local flat = raw.backendsFlat
+    local backends = raw.backends
+    for i = 1, flat and #flat / 4 or #backends do
+        local peer
+        if flat then
+            local at = 4 * i - 3
+            peer = { id = flat[at], address = flat[at + 1], port = flat[at + 2], weight = flat[at + 3] }
+        else
+            local backend = backends[i]
+            peer = { id = backend.id, address = backend.address, port = backend.port, weight = backend.weight }
+        end
         if sticky_peers then
-            peer.sticky = route_settings.sticky_value(app.id, id)
+            peer.sticky = route_settings.sticky_value(app.id, peer.id)
             -- The Set-Cookie value, built once rather than per request.
             peer.sticky_cookie = app.sticky_cookie .. "=" .. peer.sticky .. "; Path=/; HttpOnly"
             sticky_peers[peer.sticky] = peer
         end
-        peers[#peers + 1] = peer
-    end
-    -- The two shapes route_check accepts.
-    local flat = raw.backendsFlat
-    if flat then
-        for i = 1, #flat, 4 do
-            add(flat[i], flat[i + 1], flat[i + 2], flat[i + 3])
-        end
-    else
-        for _, backend in ipairs(raw.backends) do
-            add(backend.id, backend.address, backend.port, backend.weight)
-        end
+        peers[i] = peer
     end
     return {
         name = name,
