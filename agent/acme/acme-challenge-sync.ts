@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { RefreshLoop } from '../control/refresh-loop.js';
 import { subscribeRedis } from '../fleet/redis-subscriber.js';
 import { AcmeStore } from './acme-store.js';
 
@@ -92,41 +93,29 @@ export function followAcmeChallenges(
 ): ChallengeFollower {
   const store = new AcmeStore(deps.redis, deps.prefix);
   const sync = new AcmeChallengeSync(store, deps.target, log);
-  let running: Promise<void> = Promise.resolve();
-  let soon: NodeJS.Timeout | null = null;
-  let stopped = false;
   let redisProblem: string | null = null;
-  const poke = (delayMs: number) => {
-    if (stopped || soon) return;
-    soon = setTimeout(() => {
-      soon = null;
-      running = running
-        .then(async () => {
-          // Redis's own link logs its outages; the next tick tries again.
-          if (stopped || deps.redis.status !== 'ready') return;
-          await sync.sync();
-          redisProblem = null;
-        })
-        .catch((err: Error) => {
-          if (err.message !== redisProblem) log.warn({ err: err.message }, 'ACME: cannot read the challenges from Redis; retrying');
-          redisProblem = err.message;
-        });
-    }, delayMs);
-  };
+  const loop = new RefreshLoop(
+    async () => {
+      // Redis's own link logs its outages; the next tick tries again.
+      if (deps.redis.status !== 'ready') return;
+      await sync.sync();
+      redisProblem = null;
+    },
+    (err) => {
+      if (err.message !== redisProblem) log.warn({ err: err.message }, 'ACME: cannot read the challenges from Redis; retrying');
+      redisProblem = err.message;
+    },
+    deps.intervalMs,
+  );
   const subscriber = subscribeRedis(deps.redis, [store.channel], (_channel, message) => {
-    if (message === 'challenges') poke(0);
+    if (message === 'challenges') loop.poke(0);
   });
-  const timer = setInterval(() => poke(0), deps.intervalMs);
-  timer.unref();
-  poke(0);
+  loop.start();
   return {
-    poke: () => poke(0),
+    poke: () => loop.poke(0),
     async stop() {
-      stopped = true;
-      clearInterval(timer);
-      if (soon) clearTimeout(soon);
       subscriber.disconnect();
-      await running;
+      await loop.stop();
     },
   };
 }

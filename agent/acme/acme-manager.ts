@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { coveredBy, namesToOrder, renewalAt, retryDelayMs, type CertificateDates } from '../core/acme-plan.js';
 import type { AcmeCertificate } from '../certs/cert-watcher.js';
+import { RefreshLoop } from '../control/refresh-loop.js';
 import { subscribeRedis, type RedisSubscription } from '../fleet/redis-subscriber.js';
 import { AcmeChallengeSync, type ChallengeTarget } from './acme-challenge-sync.js';
 import { newAccountKey, orderCertificate, orderProblem, type OrderRequest, type OrderResult } from './acme-order.js';
@@ -107,12 +108,9 @@ export class AcmeManager {
   /** This node's own backoff per name, in case the failure could not be written to Redis. */
   private localRetryAt = new Map<string, number>();
   private orderRunning: Promise<void> = Promise.resolve();
-  private refreshing: Promise<void> = Promise.resolve();
-  private soon: NodeJS.Timeout | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly refreshes: RefreshLoop;
   private subscriber: RedisSubscription | null = null;
   private redisProblem: string | null = null;
-  private stopped = false;
 
   constructor(
     private readonly settings: AcmeSettings,
@@ -122,21 +120,18 @@ export class AcmeManager {
     this.store = new AcmeStore(deps.redis, deps.prefix);
     this.now = deps.now ?? Date.now;
     this.challengeSync = new AcmeChallengeSync(this.store, deps.challenges, log, this.now);
+    this.refreshes = new RefreshLoop(() => this.refresh(), (err) => this.reportRedis(err), settings.checkIntervalMs);
   }
 
   start(): void {
     this.subscriber = subscribeRedis(this.deps.redis, [this.store.channel], () => this.poke(20));
-    this.timer = setInterval(() => this.poke(0), this.settings.checkIntervalMs);
-    this.poke(0);
+    this.refreshes.start();
     this.log.info({ directory: this.settings.directory }, 'ACME: ordering certificates for apps labelled edgeroute.acme=true');
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearTimeout(this.soon);
     this.subscriber?.disconnect();
-    await this.refreshing;
+    await this.refreshes.stop();
     // An order in flight may wait on the CA for long: its lock expires by itself if it is cut short.
     await Promise.race([this.orderRunning, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
@@ -150,11 +145,7 @@ export class AcmeManager {
 
   /** Reads Redis and acts after `delayMs`, unless that is due sooner already. */
   poke(delayMs: number): void {
-    if (this.stopped || this.soon) return;
-    this.soon = setTimeout(() => {
-      this.soon = null;
-      this.refreshing = this.refreshing.then(() => this.refresh()).catch((err: Error) => this.reportRedis(err));
-    }, delayMs);
+    this.refreshes.poke(delayMs);
   }
 
   views(): AcmeNameView[] {
@@ -184,7 +175,7 @@ export class AcmeManager {
 
   private async refresh(): Promise<void> {
     // Redis's own link logs its outages; the next tick tries again.
-    if (this.stopped || this.deps.redis.status !== 'ready') return;
+    if (this.refreshes.isStopped || this.deps.redis.status !== 'ready') return;
     await this.pushChallenges();
     const [stored, failures] = await Promise.all([this.store.certificates(this.names), this.store.failures()]);
     this.failures = new Map([...failures].filter(([name]) => this.names.includes(name)));
@@ -215,7 +206,7 @@ export class AcmeManager {
   /** Orders the first of `due` whose lock no other node holds; false when all are held. */
   private async orderFirstFree(due: readonly string[]): Promise<boolean> {
     for (const name of due) {
-      if (this.stopped) return false;
+      if (this.refreshes.isStopped) return false;
       this.ordering = name;
       if (await this.orderIfFree(name)) return true;
     }

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { readCertFolder, type CertSource } from './cert-files.js';
 import { indexCertificates, withAcmeCertificates, type CertIndex, type CertStatus } from './cert-index.js';
 import type { CertSetBody, CertTarget } from './cert-set.js';
+import { RefreshLoop } from '../control/refresh-loop.js';
 
 /** What /v1/state and the dashboard show of a certificate: no key material. */
 export interface CertificateView {
@@ -67,12 +68,9 @@ export class CertWatcher {
   private folderProblem: string | null = null;
   private targetProblem: string | null = null;
   private snapshotProblem: string | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Timeout | null = null;
+  private readonly scans: RefreshLoop;
   private watcher: FSWatcher | null = null;
-  private running: Promise<void> = Promise.resolve();
   private snapshotWriting: Promise<void> = Promise.resolve();
-  private stopped = false;
   private readonly now: () => number;
   private readonly scanIntervalMs: number;
   private readonly settleMs: number;
@@ -84,11 +82,12 @@ export class CertWatcher {
     this.now = deps.now ?? Date.now;
     this.scanIntervalMs = deps.scanIntervalMs ?? 2_000;
     this.settleMs = deps.settleMs ?? 1_000;
+    // A scan that throws must not stop the next ones.
+    this.scans = new RefreshLoop(() => this.scan(), (err) => this.log.error({ err: err.message }, 'certificate scan failed'), this.scanIntervalMs);
   }
 
   start(): void {
-    this.poke(0);
-    this.timer = setInterval(() => this.poke(0), this.scanIntervalMs);
+    this.scans.start();
     if (this.deps.dir === null) return;
     try {
       // Files written in a burst (a cert, then its key) make one scan.
@@ -101,22 +100,14 @@ export class CertWatcher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearTimeout(this.soon);
     this.watcher?.close();
-    await this.running;
+    await this.scans.stop();
     await this.snapshotWriting;
   }
 
   /** Scans after `delayMs`, unless a scan is already due sooner. */
   poke(delayMs: number): void {
-    if (this.stopped || this.soon) return;
-    this.soon = setTimeout(() => {
-      this.soon = null;
-      // A scan that throws must not stop the next ones.
-      this.running = this.running.then(() => this.scan()).catch((err: Error) => this.log.error({ err: err.message }, 'certificate scan failed'));
-    }, delayMs);
+    this.scans.poke(delayMs);
   }
 
   /** The ACME certificates to serve beside the folder's; pushed at the next scan (soon). */
@@ -155,7 +146,7 @@ export class CertWatcher {
 
   /** One scan: read, judge, report, push if the data plane holds another set. */
   async scan(): Promise<void> {
-    if (this.stopped) return;
+    if (this.scans.isStopped) return;
     const now = this.now();
     let read: CertSource[];
     try {
