@@ -1,6 +1,6 @@
 /** Self-signed certificates for tests, made with the openssl CLI (node's crypto cannot sign X.509). */
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type DetailedPeerCertificate } from 'node:tls';
@@ -75,4 +75,52 @@ export function peerCertificate(port: number, servername?: string, host = '127.0
  */
 export function privateKeyMarker(pem: string): string {
   return pem.split('\n').filter((line) => line && !line.startsWith('-----')).join('').slice(48, 88);
+}
+
+/**
+ * The certificate folder of the SNI tests (nginx and HAProxy nodes): `a`
+ * (a.test, www.a.test), `wild` (*.wild.test) and certbot's `live/cb.test`,
+ * plus a default certificate outside it (`staticCert`, `staticKey`). `keys`
+ * holds the private-key marker of every key in the folder, for the tests
+ * that keys appear nowhere else; `add` writes one more pair into it.
+ */
+export interface CertFolder {
+  readonly root: string;
+  readonly dir: string;
+  readonly staticCert: string;
+  readonly staticKey: string;
+  readonly keys: string[];
+  add(name: string, names: readonly string[], opts?: { expired?: boolean; days?: number }): Promise<TestCert>;
+  remove(): void;
+}
+
+export async function makeCertFolder(prefix: string): Promise<CertFolder> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const dir = join(root, 'certs');
+  const staticDir = join(root, 'static');
+  mkdirSync(dir);
+  mkdirSync(staticDir);
+  const keys: string[] = [];
+  const remember = (made: TestCert) => {
+    keys.push(privateKeyMarker(readFileSync(made.key, 'utf8')));
+    return made;
+  };
+  const folder: CertFolder = {
+    root,
+    dir,
+    staticCert: join(staticDir, 'static.crt'),
+    staticKey: join(staticDir, 'static.key'),
+    keys,
+    add: async (name, names, opts = {}) => remember(await makeTestCert({ names, cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), ...opts })),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+  const live = join(dir, 'live', 'cb.test');
+  mkdirSync(live, { recursive: true });
+  await Promise.all([
+    makeTestCert({ names: ['static.test'], cert: folder.staticCert, key: folder.staticKey }),
+    folder.add('a', ['a.test', 'www.a.test']),
+    folder.add('wild', ['*.wild.test']),
+    makeTestCert({ names: ['cb.test'], cert: join(live, 'fullchain.pem'), key: join(live, 'privkey.pem') }).then(remember),
+  ]);
+  return folder;
 }

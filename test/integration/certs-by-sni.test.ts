@@ -3,8 +3,7 @@
 // ssl_certificate_by_lua; files added, replaced and removed take effect within
 // seconds, bad files are refused with one warning, keys never leave the agent
 // except to nginx and the 0600 snapshot, and nginx is never reloaded.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,17 +12,17 @@ import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
-import { makeTestCert, peerCertificate, privateKeyMarker } from '../helpers/test-certs.js';
+import { makeCertFolder, peerCertificate, type CertFolder } from '../helpers/test-certs.js';
 
-let root: string;
+let folder: CertFolder;
 let certs: string;
+let keys: string[];
 let marathon: MarathonSim;
 let nginx: NginxNode;
 let agent: RunningAgent;
 let logs: CapturedLog;
 let masterPid: number;
 let workerPids: number[];
-const keys: string[] = [];
 
 /** The certificate nginx presents for `servername` (none: no SNI sent). */
 const handshake = (servername?: string) => peerCertificate(nginx.tlsPort as number, servername);
@@ -32,40 +31,18 @@ async function served(servername?: string): Promise<string> {
   return (await handshake(servername)).subject.CN as string;
 }
 
-async function cert(name: string, names: string[], opts: { expired?: boolean; days?: number; dir?: string } = {}): Promise<void> {
-  const made = await makeTestCert({ names, cert: join(opts.dir ?? certs, `${name}.crt`), key: join(opts.dir ?? certs, `${name}.key`), ...opts });
-  keys.push(keyBody(made.key));
-}
-
-/** A key's private part, which must appear nowhere but nginx and the snapshot. */
-const keyBody = (file: string) => privateKeyMarker(readFileSync(file, 'utf8'));
-
 const warnings = (file: string) => logs.lines().filter((line) => line.level === 40 && line.file === file);
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'edgeroute-certs-'));
-  certs = join(root, 'certs');
-  mkdirSync(certs);
-  const staticDir = join(root, 'static');
-  mkdirSync(staticDir);
-  await Promise.all([
-    makeTestCert({ names: ['static.test'], cert: join(staticDir, 'static.crt'), key: join(staticDir, 'static.key') }),
-    cert('a', ['a.test', 'www.a.test']),
-    cert('wild', ['*.wild.test']),
-    cert('old', ['old.test'], { expired: true }),
-    cert('mismatch', ['mismatch.test']),
-    (async () => {
-      const live = join(certs, 'live', 'cb.test');
-      mkdirSync(live, { recursive: true });
-      await makeTestCert({ names: ['cb.test'], cert: join(live, 'fullchain.pem'), key: join(live, 'privkey.pem') });
-      keys.push(keyBody(join(live, 'privkey.pem')));
-    })(),
-  ]);
+  folder = await makeCertFolder('edgeroute-certs-');
+  certs = folder.dir;
+  keys = folder.keys;
+  await Promise.all([folder.add('old', ['old.test'], { expired: true }), folder.add('mismatch', ['mismatch.test'])]);
   // The mismatch's key is another certificate's.
   copyFileSync(join(certs, 'a.key'), join(certs, 'mismatch.key'));
 
   marathon = await MarathonSim.start();
-  nginx = await startNginxNode({ workerProcesses: 2, tls: { cert: join(staticDir, 'static.crt'), key: join(staticDir, 'static.key') } });
+  nginx = await startNginxNode({ workerProcesses: 2, tls: { cert: folder.staticCert, key: folder.staticKey } });
   masterPid = nginx.process.masterPid;
   workerPids = nginx.process.workerPids().sort();
   logs = captureLog();
@@ -80,7 +57,7 @@ afterAll(async () => {
   await agent?.stop();
   await nginx?.process.stop();
   await marathon?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
+  folder?.remove();
 });
 
 describe('certificates by SNI', () => {
@@ -113,7 +90,7 @@ describe('certificates by SNI', () => {
 
   it('serves a certificate added after the agent started within seconds', async () => {
     const started = Date.now();
-    await cert('added', ['added.test']);
+    await folder.add('added', ['added.test']);
     await waitFor('the added certificate', async () => ((await served('added.test')) === 'added.test' ? true : undefined), 10_000, 100);
     expect(Date.now() - started).toBeLessThan(6_000);
   });
@@ -121,7 +98,7 @@ describe('certificates by SNI', () => {
   it('serves a replaced certificate within seconds', async () => {
     const before = await handshake('a.test');
     const started = Date.now();
-    await cert('a', ['a.test', 'www.a.test', 'new.a.test']);
+    await folder.add('a', ['a.test', 'www.a.test', 'new.a.test']);
     const after = await waitFor('the replaced certificate', async () => {
       const now = await handshake('a.test');
       return now.fingerprint256 !== before.fingerprint256 ? now : undefined;

@@ -4,22 +4,21 @@
 // added, replaced and removed take effect within seconds, an unknown name
 // gets haproxy-conf's --tls-cert, HAProxy is never reloaded, and keys reach
 // neither the agent's log nor HAProxy's folder.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
-import { makeTestCert, peerCertificate, privateKeyMarker } from '../helpers/test-certs.js';
+import { makeCertFolder, peerCertificate, type CertFolder } from '../helpers/test-certs.js';
 
-let root: string;
+let folder: CertFolder;
 let certs: string;
+let keys: string[];
 let marathon: MarathonSim;
 let node: HaproxyRoutingNode;
 let masterPid: number;
 let workerPid: number;
-const keys: string[] = [];
 
 /** The certificate HAProxy presents for `servername` (none: no SNI sent). */
 const handshake = (servername?: string) => peerCertificate(node.haproxy.tlsPort as number, servername);
@@ -27,14 +26,6 @@ const handshake = (servername?: string) => peerCertificate(node.haproxy.tlsPort 
 async function served(servername?: string): Promise<string> {
   return (await handshake(servername)).subject.CN as string;
 }
-
-async function cert(name: string, names: string[], opts: { dir?: string } = {}): Promise<void> {
-  const made = await makeTestCert({ names, cert: join(opts.dir ?? certs, `${name}.crt`), key: join(opts.dir ?? certs, `${name}.key`) });
-  keys.push(keyBody(made.key));
-}
-
-/** A key's private part, which must reach HAProxy's memory only. */
-const keyBody = (file: string) => privateKeyMarker(readFileSync(file, 'utf8'));
 
 /** Every file under `dir`, read (HAProxy's folder: haproxy.cfg, maps, tls/). */
 function filesUnder(dir: string): string {
@@ -45,24 +36,11 @@ function filesUnder(dir: string): string {
 }
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'edgeroute-hacerts-'));
-  certs = join(root, 'certs');
-  mkdirSync(certs);
-  const staticDir = join(root, 'static');
-  mkdirSync(staticDir);
-  await Promise.all([
-    makeTestCert({ names: ['static.test'], cert: join(staticDir, 'static.crt'), key: join(staticDir, 'static.key') }),
-    cert('a', ['a.test', 'www.a.test']),
-    cert('wild', ['*.wild.test']),
-    (async () => {
-      const live = join(certs, 'live', 'cb.test');
-      mkdirSync(live, { recursive: true });
-      await makeTestCert({ names: ['cb.test'], cert: join(live, 'fullchain.pem'), key: join(live, 'privkey.pem') });
-      keys.push(keyBody(join(live, 'privkey.pem')));
-    })(),
-  ]);
+  folder = await makeCertFolder('edgeroute-hacerts-');
+  certs = folder.dir;
+  keys = folder.keys;
   marathon = await MarathonSim.start();
-  node = await startHaproxyRoutingNode(marathon.url, { certs, listen: '127.0.0.1:0' }, { tls: { cert: join(staticDir, 'static.crt'), key: join(staticDir, 'static.key') } });
+  node = await startHaproxyRoutingNode(marathon.url, { certs, listen: '127.0.0.1:0' }, { tls: { cert: folder.staticCert, key: folder.staticKey } });
   await node.agent.ready;
   masterPid = node.haproxy.masterPid();
   workerPid = await node.haproxy.workerPid();
@@ -71,7 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await node?.stop();
   await marathon?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
+  folder?.remove();
 });
 
 describe('certificates by SNI on HAProxy', () => {
@@ -87,14 +65,14 @@ describe('certificates by SNI on HAProxy', () => {
 
   it('serves a certificate added after the agent started within seconds', async () => {
     const started = Date.now();
-    await cert('added', ['added.test']);
+    await folder.add('added', ['added.test']);
     await waitFor('the added certificate', async () => ((await served('added.test')) === 'added.test' ? true : undefined), 10_000, 100);
     expect(Date.now() - started).toBeLessThan(6_000);
   });
 
   it('serves a replaced certificate, with its new serial, within seconds', async () => {
     const before = await handshake('a.test');
-    await cert('a', ['a.test', 'www.a.test', 'new.a.test']);
+    await folder.add('a', ['a.test', 'www.a.test', 'new.a.test']);
     const after = await waitFor('the replaced certificate', async () => {
       const now = await handshake('a.test');
       return now.serialNumber !== before.serialNumber ? now : undefined;
