@@ -43,11 +43,22 @@ export async function readCertFolder(dir: string, now: number, settleMs: number)
     }
   }
   pairs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return Promise.all(pairs.map((pair) => readPair(pair, now, settleMs)));
+  return readCertPairs(pairs, now, settleMs);
 }
 
-async function readPair(pair: { id: string; certFile: string; keyFile: string }, now: number, settleMs: number): Promise<CertSource> {
+/**
+ * The pairs, read; one whose certificate file is gone by the time it is read
+ * is left out: it was removed after the folder was listed, and reporting it
+ * as unreadable (for one scan) would warn about a file ops just deleted.
+ */
+export async function readCertPairs(pairs: ReadonlyArray<{ id: string; certFile: string; keyFile: string }>, now: number, settleMs: number): Promise<CertSource[]> {
+  const read = await Promise.all(pairs.map((pair) => readPair(pair, now, settleMs)));
+  return read.filter((source): source is CertSource => source !== null);
+}
+
+async function readPair(pair: { id: string; certFile: string; keyFile: string }, now: number, settleMs: number): Promise<CertSource | null> {
   const cert = await readPem(pair.certFile);
+  if (cert.gone) return null;
   const key = await readPem(pair.keyFile);
   const problem = cert.problem ?? key.problem;
   return {
@@ -60,7 +71,7 @@ async function readPair(pair: { id: string; certFile: string; keyFile: string },
   };
 }
 
-async function readPem(file: string): Promise<{ text: string | null; problem: string | null; changedAt: number }> {
+async function readPem(file: string): Promise<{ text: string | null; problem: string | null; changedAt: number; gone?: true }> {
   try {
     const info = await stat(file);
     if (!info.isFile()) return { text: null, problem: `${file} is not a file`, changedAt: 0 };
@@ -68,6 +79,7 @@ async function readPem(file: string): Promise<{ text: string | null; problem: st
     return { text: await readFile(file, 'utf8'), problem: null, changedAt: info.mtimeMs };
   } catch (err) {
     // The code (ENOENT, EACCES) says enough; nothing of the file is quoted.
-    return { text: null, problem: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, changedAt: 0 };
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return { text: null, problem: `cannot read ${file} (${code})`, changedAt: 0, ...(code === 'ENOENT' ? { gone: true as const } : {}) };
   }
 }
