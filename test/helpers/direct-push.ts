@@ -1,6 +1,6 @@
 /** Pushes routes straight to a plugin's admin endpoint (no agent), and waits until every worker routes with them. */
 import { expect } from 'vitest';
-import { pushBodyText } from '../../agent/dataplane/nginx/push-format.js';
+import { pushBodyText, type BackendShape } from '../../agent/dataplane/nginx/push-format.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import type { NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
@@ -28,17 +28,21 @@ export function route(id: string, vhosts: string[], backends: readonly TestBacke
   };
 }
 
-/** Replaces the node's table with `routes`; resolves once both workers compiled it. */
-export async function pushRoutes(nginx: NginxNode, routes: readonly AppRoute[]): Promise<void> {
+/** Replaces the node's table with `routes` (backends written as `shape`); resolves once both workers compiled it. */
+export async function pushRoutes(nginx: NginxNode, routes: readonly AppRoute[], shape: BackendShape = 'objects'): Promise<void> {
   pushes++;
   const version = `v${pushes}`;
   const res = await fetch(`${nginx.adminUrl}/edgeroute/apps`, {
     method: 'POST',
     headers: { authorization: `Bearer ${nginx.adminToken}`, 'content-type': 'application/x-ndjson' },
-    body: pushBodyText({ version, base: null, apps: Object.fromEntries(routes.map((r) => [r.id, r])) }),
+    body: pushBodyText({ version, base: null, apps: Object.fromEntries(routes.map((r) => [r.id, r])) }, shape),
   });
   expect(res.status, await res.text()).toBe(200);
-  // The worker that took the push switches at once, the others within a sync interval.
+  await waitForWorkersOn(nginx, version);
+}
+
+/** The worker that took a push switches at once, the others within a sync interval: waits for all of them. */
+export async function waitForWorkersOn(nginx: NginxNode, version: string): Promise<void> {
   await waitFor('every worker on the pushed table', async () => {
     const state = await fetch(`${nginx.adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${nginx.adminToken}` } });
     const body = (await state.json()) as { version: string | null; settled: boolean };

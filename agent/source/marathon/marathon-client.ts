@@ -180,7 +180,7 @@ export class MarathonClient {
   }
 
   /**
-   * The full listing, parsed one app at a time as it arrives (the 50 MB text
+   * The full listing, parsed a few apps at a time as it arrives (the 50 MB text
    * of a large cluster is never held whole); `answeredMs`: how long Marathon
    * took to start answering. Read through Node's HTTP client, which costs
    * less than half of undici's CPU for a body this size (listing-get.ts).
