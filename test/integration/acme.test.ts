@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { Redis } from 'ioredis';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../agent/sandbox/free-port.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
@@ -27,6 +26,7 @@ import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { launchBrowser } from '../helpers/browser.js';
 import { makeTestCert, peerCertificate } from '../helpers/test-certs.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { EXPIRED_CERTIFICATE_KEPT_MS } from '../../agent/acme/acme-store.js';
@@ -224,9 +224,9 @@ describe('ACME certificates', () => {
     // The other name is unaffected.
     expect(await pebbleCertificate(b(), 'shop.acme.test')).toBeDefined();
     // The dashboard lists both names, the failing one with its problem.
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await launchBrowser();
     try {
-      const page = await browser.newPage();
+      const page = await browser.browser.newPage();
       await page.goto(`${b().apiUrl}/`);
       const blocked = page.locator('tr[data-acme-name="blocked.acme.test"][data-status="failing"]');
       await blocked.waitFor({ timeout: 10_000 });

@@ -5,12 +5,12 @@
 // except to nginx and the 0600 snapshot, and nginx is never reloaded.
 import { copyFileSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
+import { launchBrowser } from '../helpers/browser.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { makeCertFolder, peerCertificate, type CertFolder } from '../helpers/test-certs.js';
 
@@ -134,9 +134,9 @@ describe('certificates by SNI', () => {
   });
 
   it('lists certificates with their expiry on the dashboard', async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await launchBrowser();
     try {
-      const page = await browser.newPage();
+      const page = await browser.browser.newPage();
       await page.goto(`${agent.apiUrl}/`);
       const a = page.locator('tr[data-cert-id="a.crt"]');
       await a.waitFor({ timeout: 10_000 });

@@ -4,20 +4,18 @@
 // label text as HTML.
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MarathonSim } from '../../test/sim/marathon-sim.js';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Root, a closed machine: no sandbox, and nothing that phones home.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const WAIT_MS = 15_000;
 
 let marathon: MarathonSim;
 let node: RoutingNode;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 const pageErrors: string[] = [];
 
@@ -26,11 +24,11 @@ const row = (taskId: string) => page.locator(`tr[data-task-id="${taskId}"]`);
 beforeAll(async () => {
   [marathon, browser] = await Promise.all([
     MarathonSim.start(),
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+    launchBrowser(),
   ]);
   node = await startRoutingNode(marathon.url, { listen: '127.0.0.1:0' });
   await node.agent.ready;
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page = await browser.browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (err) => pageErrors.push(err.message));
   page.on('console', (msg) => {
     if (msg.type() === 'error') pageErrors.push(msg.text());

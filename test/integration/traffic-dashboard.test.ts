@@ -8,17 +8,16 @@ import { Agent } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { startRoutingNode, type RoutingNode } from '../helpers/routing-node.js';
 import { startStatusBackend, type StatusBackend } from '../helpers/status-backend.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const WAIT_MS = 20_000;
 // Read every 400 ms into 2 s slots: the live window (this slot and the one before) is 2-4 s of requests.
@@ -33,7 +32,7 @@ let b: RoutingNode;
 let bAgentStopped = false;
 let stable: StatusBackend;
 let grey: StatusBackend;
-let browser: Browser;
+let browser: TestBrowser;
 let page: Page;
 const pageErrors: string[] = [];
 let load: { stop(): Promise<number> } | null = null;
@@ -77,7 +76,7 @@ beforeAll(async () => {
     MarathonSim.start(),
     startStatusBackend('stable'),
     startStatusBackend('grey'),
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+    launchBrowser(),
   ]);
   redis = new Redis(redisServer.url);
   [a, b] = await Promise.all([
@@ -95,7 +94,7 @@ beforeAll(async () => {
     for (let i = 0; i < 40; i++) seen.add((await httpRequest(`${a.nginx.publicUrl}/`, { host: 'shop.test', headers: { 'x-user': `p${i}` } })).body);
     return seen.has('stable') && seen.has('grey') ? true : undefined;
   }, WAIT_MS);
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page = await browser.browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (err) => pageErrors.push(err.message));
   page.on('console', (msg) => {
     if (msg.type() === 'error') pageErrors.push(msg.text());
