@@ -11,7 +11,16 @@ import type { RememberedHealth } from '../core/lifecycle.js';
 /** The persistent side (Redis). Both calls throw when the store is unreachable. */
 export interface HealthStore {
   load(taskIds: readonly string[]): Promise<Map<string, RememberedHealth>>;
-  save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void>;
+  save(entries: Iterable<Observation>, ttlSeconds: number): Promise<void>;
+}
+
+/** A task id and its health, as the routing table reports observations. */
+export type Observation = readonly [string, RememberedHealth];
+
+/** Entries written to the store together, and when. */
+interface Written {
+  readonly at: number;
+  readonly entries: readonly Observation[];
 }
 
 /** How often the whole memory is scanned for entries due a rewrite (their TTL half gone). */
@@ -21,13 +30,18 @@ export class HealthMemory {
   /** What is remembered, by task id, as the routing table reads it (never copied). */
   private readonly health = new Map<string, RememberedHealth>();
   /**
-   * When each entry was last written to the store; absent when it is not
-   * (yet). Two maps rather than an object per entry: 100,000 tasks' worth
-   * is held for as long as they run.
+   * Entries to write, in the order they changed. An entry is current while
+   * the memory still holds its very health object: one replaced or forgotten
+   * since is skipped when it comes up. A list, not a set or a map of write
+   * times, because a first sync brings 100,000 entries and every keyed
+   * operation on them hashes a task id: the keyed version spent 0.3 s of
+   * CPU per first sync on bookkeeping.
    */
-  private readonly savedAt = new Map<string, number>();
-  /** Written since the last store write, or failed to write. */
-  private readonly unsaved = new Set<string>();
+  private unsaved: Observation[] = [];
+  /** What was written, oldest first: rewritten once half its TTL is gone, if still current. */
+  private writes: Written[] = [];
+  /** Entries in `writes`, current or not: replaced ones are dropped when they outnumber the memory. */
+  private writtenEntries = 0;
   private lastDueScan = 0;
   /** Task ids already asked of the store, so a miss is not asked again and again. */
   private readonly asked = new Set<string>();
@@ -49,7 +63,13 @@ export class HealthMemory {
       try {
         const loaded = await this.store.load(missing);
         for (const id of missing) this.asked.add(id);
-        for (const [id, health] of loaded) this.setLocal(id, health, this.now());
+        // What the store holds counts as written now (its TTL is not known here).
+        const entries: Observation[] = [];
+        for (const [id, health] of loaded) {
+          this.health.set(id, health);
+          entries.push([id, health]);
+        }
+        if (entries.length > 0) this.recordWrite(this.now(), entries);
         this.markHealthy();
       } catch (err) {
         this.markDegraded(err);
@@ -67,16 +87,8 @@ export class HealthMemory {
     return this.health;
   }
 
-  private setLocal(id: string, health: RememberedHealth, savedAt: number | null): void {
-    this.health.set(id, health);
-    // Without a store nothing is ever saved: tracking what is unsaved would cost every sync a pass over every task.
-    if (savedAt === null) {
-      if (this.store) this.unsaved.add(id);
-      this.savedAt.delete(id);
-    } else {
-      this.unsaved.delete(id);
-      this.savedAt.set(id, savedAt);
-    }
+  private isCurrent([id, health]: Observation): boolean {
+    return this.health.get(id) === health;
   }
 
   /**
@@ -86,11 +98,16 @@ export class HealthMemory {
    * in the next, so a sync that does not wait for its write (the reconciler's,
    * after its push) never has two writes of the same entries under way.
    */
-  remember(observations: Iterable<readonly [string, RememberedHealth]>): Promise<void> {
-    for (const [id, health] of observations) {
+  remember(observations: Iterable<Observation>): Promise<void> {
+    for (const [id, observed] of observations) {
       const known = this.health.get(id);
-      if (known && sameHealth(known, health)) continue;
-      this.setLocal(id, health, null);
+      if (known && sameHealth(known, observed)) continue;
+      // A copy: an entry is told apart from its earlier states by identity, and a
+      // task flapping between two shared objects would bring old entries back to life.
+      const health: RememberedHealth = { healthy: observed.healthy, since: observed.since };
+      this.health.set(id, health);
+      // Without a store nothing is ever written: the list would only grow.
+      if (this.store) this.unsaved.push([id, health]);
     }
     if (!this.store) return Promise.resolve();
     this.writing = this.writing.then(() => this.writeDue());
@@ -109,53 +126,70 @@ export class HealthMemory {
     const store = this.store;
     if (!store) return;
     const now = this.now();
-    const due = new Map<string, RememberedHealth>();
-    for (const id of this.unsaved) {
-      const health = this.health.get(id);
-      if (health) due.set(id, health);
-    }
-    // Entries whose TTL is half gone are rewritten; looking for them costs a
-    // pass over the whole memory, so it happens only now and then.
+    // Entries whose TTL is half gone are written again. Looking for them is
+    // cheap (the oldest writes come first) but happens only now and then, so
+    // they go out in a few large writes rather than a trickle.
     const ttlMs = this.ttlSeconds * 1000;
     if (now - this.lastDueScan >= ttlMs * DUE_SCAN_FRACTION_OF_TTL) {
       this.lastDueScan = now;
-      for (const [id, at] of this.savedAt) if (now - at > ttlMs / 2) due.set(id, this.health.get(id) as RememberedHealth);
+      let expiring = 0;
+      while (expiring < this.writes.length && now - (this.writes[expiring] as Written).at > ttlMs / 2) expiring++;
+      if (expiring > 0) {
+        for (const write of this.writes.splice(0, expiring)) {
+          this.writtenEntries -= write.entries.length;
+          for (const entry of write.entries) this.unsaved.push(entry);
+        }
+      }
     }
-    if (due.size === 0) return;
+    if (this.unsaved.length === 0) return;
+    const due = this.unsaved.filter((entry) => this.isCurrent(entry));
+    this.unsaved = [];
+    if (due.length === 0) return;
     try {
       await store.save(due, this.ttlSeconds);
-      for (const [id, health] of due) {
-        // Changed again (or forgotten) while it was written: still unsaved (or gone).
-        if (this.health.get(id) !== health) continue;
-        this.savedAt.set(id, now);
-        this.unsaved.delete(id);
-      }
+      this.recordWrite(now, due);
       this.markHealthy();
     } catch (err) {
+      // Before what changed during the write, so the order of changes holds.
+      this.unsaved = due.concat(this.unsaved);
       this.markDegraded(err);
     }
   }
 
+  private recordWrite(at: number, entries: readonly Observation[]): void {
+    this.writes.push({ at, entries });
+    this.writtenEntries += entries.length;
+    // A task whose health flaps would otherwise leave an entry per change here until its TTL is half gone.
+    if (this.writtenEntries <= 2 * this.health.size + 1024) return;
+    const kept: Written[] = [];
+    this.writtenEntries = 0;
+    for (const write of this.writes) {
+      const current = write.entries.filter((entry) => this.isCurrent(entry));
+      if (current.length === 0) continue;
+      kept.push({ at: write.at, entries: current });
+      this.writtenEntries += current.length;
+    }
+    this.writes = kept;
+  }
+
   /** Called when the store (re)connects: writes whatever it missed while it was away. */
   async flush(): Promise<void> {
-    await this.remember(new Map());
+    await this.remember([]);
     // With nothing to write, the reconnect itself shows the store is back.
-    if (this.unsaved.size === 0) this.markHealthy();
+    if (this.unsaved.length === 0) this.markHealthy();
   }
 
   /**
    * Drops local entries of tasks that no longer exist (the store's TTL does
-   * the same there). `liveTaskIds` is asked for only when something is
-   * remembered: at 100,000 tasks the set costs about 45 ms to build.
+   * the same there); their places in the write lists are skipped when they
+   * come up. `liveTaskIds` is asked for only when something is remembered:
+   * at 100,000 tasks the set costs about 45 ms to build.
    */
   forgetExcept(liveTaskIds: ReadonlySet<string> | (() => ReadonlySet<string>)): void {
     if (this.health.size === 0 && this.asked.size === 0) return;
     if (typeof liveTaskIds === 'function') liveTaskIds = liveTaskIds();
     for (const id of this.health.keys()) {
-      if (liveTaskIds.has(id)) continue;
-      this.health.delete(id);
-      this.savedAt.delete(id);
-      this.unsaved.delete(id);
+      if (!liveTaskIds.has(id)) this.health.delete(id);
     }
     for (const id of this.asked) if (!liveTaskIds.has(id)) this.asked.delete(id);
   }

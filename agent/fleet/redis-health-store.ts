@@ -1,7 +1,7 @@
 /** Health memory in Redis: `<prefix>health:<taskId>` → JSON {healthy, since}, with a TTL. */
 import type { Redis } from 'ioredis';
 import type { RememberedHealth } from '../core/lifecycle.js';
-import type { HealthStore } from '../control/health-memory.js';
+import type { HealthStore, Observation } from '../control/health-memory.js';
 
 const BATCH = 1000;
 
@@ -37,7 +37,7 @@ export class RedisHealthStore implements HealthStore {
   }
 
   /** In batches of 1,000, each one script call (SET_ALL_WITH_TTL), one after another. */
-  async save(entries: ReadonlyMap<string, RememberedHealth>, ttlSeconds: number): Promise<void> {
+  async save(entries: Iterable<Observation>, ttlSeconds: number): Promise<void> {
     const ttl = String(Math.max(1, Math.round(ttlSeconds)));
     let keys: string[] = [];
     let values: string[] = [];

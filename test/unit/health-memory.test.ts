@@ -15,7 +15,7 @@ function fakeStore() {
     },
     async save(entries) {
       if (down) throw new Error('connect ECONNREFUSED');
-      calls.save.push([...entries.keys()]);
+      calls.save.push([...entries].map(([id]) => id));
       for (const [id, health] of entries) data.set(id, health);
     },
   };
@@ -54,6 +54,23 @@ describe('HealthMemory', () => {
     now = 60_000;
     await memory.remember(new Map([['a', healthy]]));
     expect(fake.calls.save).toEqual([['a'], ['a']]);
+  });
+
+  it('rewrites at half its TTL only what it still holds, once: not each flap of a task, nor a forgotten one', async () => {
+    const fake = fakeStore();
+    let now = 0;
+    const memory = new HealthMemory(fake.store, 100, captureLog().log, () => now);
+    const down: RememberedHealth = { healthy: false, since: null };
+    for (let flap = 0; flap < 3000; flap++) {
+      now = flap;
+      await memory.remember([['flappy', flap % 2 === 0 ? healthy : down], ['steady', healthy], ['gone', healthy]]);
+    }
+    memory.forgetExcept(new Set(['flappy', 'steady']));
+    fake.calls.save.length = 0;
+    now = 60_000;
+    await memory.remember([]);
+    expect(fake.calls.save).toEqual([['steady', 'flappy']]);
+    expect(fake.data.get('flappy')).toEqual(down);
   });
 
   it('falls back to its own memory when the store is down, warns once, and catches up later', async () => {
