@@ -23,6 +23,9 @@ interface Written {
   readonly entries: readonly Observation[];
 }
 
+/** Observations merged per turn of the event loop when a batch is large (a few ms). */
+const MERGE_SLICE = 5_000;
+
 /** How often the whole memory is scanned for entries due a rewrite (their TTL half gone). */
 const DUE_SCAN_FRACTION_OF_TTL = 0.1;
 
@@ -43,6 +46,16 @@ export class HealthMemory {
   /** Entries in `writes`, current or not: replaced ones are dropped when they outnumber the memory. */
   private writtenEntries = 0;
   private lastDueScan = 0;
+  /**
+   * Large batches of observations not yet merged into `health`, oldest first,
+   * and how far into the first one the merge has come. A first sync brings
+   * 100,000 at once; merging them took 0.1 s after its push, which the sync
+   * does not need to wait for: they are merged a slice per turn of the event
+   * loop, and whatever reads the memory first merges the rest at once.
+   */
+  private readonly toMerge: Array<readonly Observation[]> = [];
+  private mergedOfFirst = 0;
+  private merging: Promise<void> | null = null;
   /** Task ids already asked of the store, so a miss is not asked again and again. */
   private readonly asked = new Set<string>();
   private degraded = false;
@@ -58,6 +71,7 @@ export class HealthMemory {
 
   /** What is remembered of these tasks, asking the store for any not known locally. */
   async recall(taskIds: Iterable<string>): Promise<ReadonlyMap<string, RememberedHealth>> {
+    this.mergeAll();
     const missing = [...taskIds].filter((id) => !this.health.has(id) && !this.asked.has(id));
     if (missing.length > 0 && this.store) {
       try {
@@ -80,10 +94,12 @@ export class HealthMemory {
 
   /** How many tasks' health is remembered. */
   get size(): number {
+    this.mergeAll();
     return this.health.size;
   }
 
   view(): ReadonlyMap<string, RememberedHealth> {
+    this.mergeAll();
     return this.health;
   }
 
@@ -92,14 +108,28 @@ export class HealthMemory {
   }
 
   /**
-   * Records what Marathon reported, at once, and writes changed (or
-   * half-expired) entries to the store; resolves once they are written (or
+   * Records what Marathon reported (a large batch a slice per turn of the
+   * event loop; whatever reads the memory meanwhile sees all of it) and
+   * writes changed (or half-expired) entries to the store; resolves once they are written (or
    * the store failed). Writes go one at a time: what changes during one goes
    * in the next, so a sync that does not wait for its write (the reconciler's,
    * after its push) never has two writes of the same entries under way.
    */
   remember(observations: Iterable<Observation>): Promise<void> {
-    for (const [id, observed] of observations) {
+    const batch = Array.isArray(observations) ? (observations as readonly Observation[]) : [...observations];
+    if (batch.length < MERGE_SLICE && this.toMerge.length === 0) this.merge(batch, 0, batch.length);
+    else {
+      this.toMerge.push(batch);
+      this.merging ??= this.mergeInSlices();
+    }
+    if (!this.store) return Promise.resolve();
+    this.writing = this.writing.then(() => this.merging ?? undefined).then(() => this.writeDue());
+    return this.writing;
+  }
+
+  private merge(batch: readonly Observation[], from: number, to: number): void {
+    for (let i = from; i < to; i++) {
+      const [id, observed] = batch[i] as Observation;
       const known = this.health.get(id);
       if (known && sameHealth(known, observed)) continue;
       // A copy: an entry is told apart from its earlier states by identity, and a
@@ -109,9 +139,32 @@ export class HealthMemory {
       // Without a store nothing is ever written: the list would only grow.
       if (this.store) this.unsaved.push([id, health]);
     }
-    if (!this.store) return Promise.resolve();
-    this.writing = this.writing.then(() => this.writeDue());
-    return this.writing;
+  }
+
+  /** Merges up to `limit` pending observations; false when none are left. */
+  private mergeSome(limit: number): boolean {
+    while (limit > 0) {
+      const batch = this.toMerge[0];
+      if (!batch) return false;
+      const to = Math.min(batch.length, this.mergedOfFirst + limit);
+      this.merge(batch, this.mergedOfFirst, to);
+      limit -= to - this.mergedOfFirst;
+      if (to < batch.length) this.mergedOfFirst = to;
+      else {
+        this.toMerge.shift();
+        this.mergedOfFirst = 0;
+      }
+    }
+    return this.toMerge.length > 0;
+  }
+
+  private mergeAll(): void {
+    if (this.toMerge.length > 0) this.mergeSome(Infinity);
+  }
+
+  private async mergeInSlices(): Promise<void> {
+    while (this.mergeSome(MERGE_SLICE)) await new Promise<void>((resolve) => setImmediate(resolve));
+    this.merging = null;
   }
 
   /** Resolves when the write under way ends, or after `timeoutMs` (a store that does not answer). */
@@ -125,6 +178,7 @@ export class HealthMemory {
   private async writeDue(): Promise<void> {
     const store = this.store;
     if (!store) return;
+    this.mergeAll();
     const now = this.now();
     // Entries whose TTL is half gone are written again. Looking for them is
     // cheap (the oldest writes come first) but happens only now and then, so
@@ -186,6 +240,7 @@ export class HealthMemory {
    * at 100,000 tasks the set costs about 45 ms to build.
    */
   forgetExcept(liveTaskIds: ReadonlySet<string> | (() => ReadonlySet<string>)): void {
+    this.mergeAll();
     if (this.health.size === 0 && this.asked.size === 0) return;
     if (typeof liveTaskIds === 'function') liveTaskIds = liveTaskIds();
     for (const id of this.health.keys()) {

@@ -73,6 +73,35 @@ describe('HealthMemory', () => {
     expect(fake.data.get('flappy')).toEqual(down);
   });
 
+  it('merges a large batch a slice per turn of the event loop, and whatever reads the memory sees all of it', async () => {
+    const fake = fakeStore();
+    const memory = new HealthMemory(fake.store, 3600, captureLog().log);
+    const many = Array.from({ length: 20_000 }, (_, i) => [`t${i}`, healthy] as const);
+    let turns = 0;
+    let done = false;
+    const spin = () => {
+      turns++;
+      if (!done) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const first = memory.remember(many);
+    // A later, small batch is applied after the large one, not before it.
+    const second = memory.remember([['t7', { healthy: false, since: null }]]);
+    await Promise.all([first, second]);
+    done = true;
+    expect(turns).toBeGreaterThanOrEqual(3);
+    expect(memory.size).toBe(20_000);
+    expect(memory.view().get('t7')).toEqual({ healthy: false, since: null });
+    expect(fake.data.get('t7')).toEqual({ healthy: false, since: null });
+    // t7's first state was replaced before it was written: each task once.
+    expect(fake.calls.save.flat()).toHaveLength(20_000);
+
+    // Read at once, before any turn: all of it.
+    const later = new HealthMemory(null, 3600, captureLog().log);
+    void later.remember(many);
+    expect(later.view().size).toBe(20_000);
+  });
+
   it('falls back to its own memory when the store is down, warns once, and catches up later', async () => {
     const fake = fakeStore();
     const logs = captureLog();
