@@ -63,8 +63,8 @@ async function flushRedis(url: string | null): Promise<void> {
   }
 }
 
-/** As the systemd unit runs it: Node's own heap settings (SCALE_AGENT_NODE_OPTIONS to try others). */
-export const AGENT_NODE_OPTIONS = '';
+/** As the systemd unit runs it (SCALE_AGENT_NODE_OPTIONS to try others; '' for Node's own heap settings). */
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=8';
 
 /** The agent as its own process, as on a routing node, its JSON log lines collected into `lines`. */
 function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[], redisUrl: string | null): { agent: ResultPromise; lines: SyncLine[] } {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderUnits } from '../../agent/install/system-files.js';
+import { AGENT_NODE_OPTIONS } from '../../bench/scale.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const BIN = join(REPO, 'bin', 'edgeroute.js');
@@ -143,6 +144,8 @@ describe('edgeroute install --root', () => {
     expect(agentUnit).toMatch(/^After=network-online\.target edgeroute-nginx\.service$/m);
     expect(agentUnit).toMatch(/^EnvironmentFile=\/etc\/edgeroute\/agent\.env$/m);
     expect(agentUnit).toMatch(/^StateDirectory=edgeroute$/m);
+    // The heap settings the scale benchmark measures, overridable from agent.env (read after).
+    expect(agentUnit).toMatch(new RegExp(`^Environment=NODE_OPTIONS=${AGENT_NODE_OPTIONS}\\nEnvironmentFile=`, 'm'));
     // The package's own bin, wherever it is installed, run by the node that ran install.
     expect(agentUnit).toContain(`\nExecStart=${process.execPath} ${BIN} agent --config /etc/edgeroute/edgeroute.json\n`);
   });
