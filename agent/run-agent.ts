@@ -16,6 +16,7 @@ import type { RedisTarget } from './fleet/redis-target.js';
 import { HealthMemory } from './control/health-memory.js';
 import { Reconciler } from './control/reconciler.js';
 import { RedisPolicies } from './fleet/redis-policies.js';
+import { closeApi } from './api/closing.js';
 import { buildApi, parseListenAddress } from './api/server.js';
 import { AgentFeed } from './observe/feed.js';
 import { AgentMetrics, countByState } from './observe/metrics.js';
@@ -360,7 +361,7 @@ export function startAgent(opts: AgentOptions, log: Logger): RunningAgent {
     async stop() {
       stopped = true;
       await running.ready.catch(() => undefined);
-      await api?.close();
+      if (api) await closeApi(api);
       await traffic?.stop();
       await acme?.stop();
       await haproxyChallenges?.stop();

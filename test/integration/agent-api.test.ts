@@ -2,6 +2,7 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
@@ -300,4 +301,39 @@ describe('--api-reads token', () => {
       await locked.stop();
     }
   });
+});
+
+describe('stopping', () => {
+  it('cuts a feed client that stopped reading and a request whose body never ends, after a short grace', async () => {
+    const other = await startRoutingNode(marathon.url, { listen: '127.0.0.1:0' });
+    try {
+      await other.agent.ready;
+      const base = new URL(other.agent.apiUrl as string);
+      // A dashboard on a laptop gone to sleep: connected, never answers the close frame.
+      const asleep = new WebSocket(`ws://${base.host}/v1/events`);
+      await new Promise((resolve) => asleep.once('message', resolve));
+      const asleepSocket = (asleep as unknown as { _socket: Socket })._socket;
+      asleepSocket.pause();
+      const asleepClosed = new Promise((resolve) => asleep.once('close', resolve));
+      // A client that sends a tenth of the body it announced.
+      const slow = connect(Number(base.port), base.hostname);
+      await new Promise((resolve) => slow.once('connect', resolve));
+      slow.write(`PUT /v1/policies/web HTTP/1.1\r\nHost: ${base.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"rules":[`);
+      const slowClosed = new Promise((resolve) => slow.once('close', resolve));
+      slow.resume();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      const started = Date.now();
+      await other.agent.stop();
+      const tookMs = Date.now() - started;
+
+      // 30 s (ws's close timeout) and never, before.
+      expect(tookMs).toBeLessThan(6_000);
+      // Both were cut: the laptop wakes up to a closed connection.
+      asleepSocket.resume();
+      await Promise.all([asleepClosed, slowClosed]);
+    } finally {
+      await other.nginx.process.stop();
+    }
+  }, 20_000);
 });
