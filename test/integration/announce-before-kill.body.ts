@@ -118,11 +118,15 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
       await flowing(loads);
       // Both victims serve a POST at the moment they die (the kill closes them within this tick): a cut
       // GET is retried on another task by nginx, a cut POST never is, so only a POST must be lost.
-      const victims = ids.slice(0, 2);
       // (HAProxy closes a cut request's client silently and the load resends it, whatever its method.)
       const method = rig.differs.cutRequestClosesSilently ? undefined : 'POST';
       const serving = (id: string) => Object.entries(marathon.taskStats(id)?.inflight ?? {}).some(([m, n]) => n > 0 && (method === undefined || m === method));
-      await waitFor(`${method ?? 'a request'} in flight on both victims`, () => (victims.every(serving) ? true : undefined), 20_000);
+      // The two victims are whichever tasks serve one now: the load alternates GET and POST and the
+      // round-robin can fall in step with it, so that two tasks only ever get GETs.
+      const victims = await waitFor(`${method ?? 'a request'} in flight on two tasks`, () => {
+        const busy = ids.filter(serving);
+        return busy.length >= 2 ? busy.slice(0, 2) : undefined;
+      }, 20_000);
       await Promise.all(victims.map((id) => marathon.killTask(id, { replace: false })));
       await new Promise((r) => setTimeout(r, 500));
       const reports = await stopAll(loads);
