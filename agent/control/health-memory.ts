@@ -110,10 +110,11 @@ export class HealthMemory {
   /**
    * Records what Marathon reported (a large batch a slice per turn of the
    * event loop; whatever reads the memory meanwhile sees all of it) and
-   * writes changed (or half-expired) entries to the store; resolves once they are written (or
-   * the store failed). Writes go one at a time: what changes during one goes
-   * in the next, so a sync that does not wait for its write (the reconciler's,
-   * after its push) never has two writes of the same entries under way.
+   * writes changed (or half-expired) entries to the store; resolves once
+   * they are written (or the store failed). Writes go one at a time: what
+   * changes during one goes in the next, so a sync that does not wait for
+   * its write (the reconciler's, after its push) never has two writes of the
+   * same entries under way.
    */
   remember(observations: Iterable<Observation>): Promise<void> {
     const batch = Array.isArray(observations) ? (observations as readonly Observation[]) : [...observations];
