@@ -3,6 +3,7 @@ import { hashString } from '../../agent/core/hash.js';
 import type { RouteSettings } from '../../agent/core/route-settings.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import { NginxAdmin } from '../../agent/dataplane/nginx/admin.js';
+import { waitFor } from '../../agent/sandbox/wait.js';
 
 export interface BenchApp {
   readonly id: string;
@@ -33,7 +34,12 @@ export function appRoute(app: BenchApp): AppRoute {
   return { ...route, hash: hashString(JSON.stringify(route)) };
 }
 
-/** Replaces the plugin's whole table; returns the body's size in bytes and the time the push took. */
+/**
+ * Replaces the plugin's whole table and waits until every worker routes by
+ * it (a request answered by the new table proves it for one worker only: a
+ * benchmark's next connections may reach another); returns the body's size
+ * in bytes and the time the push itself took.
+ */
 export async function pushTable(adminUrl: string, token: string, apps: readonly BenchApp[]): Promise<{ bytes: number; ms: number }> {
   const routes = Object.fromEntries(apps.map((a) => [a.id, appRoute(a)]));
   const version = hashString(Object.values(routes).map((r) => r.hash).join(','));
@@ -42,5 +48,10 @@ export async function pushTable(adminUrl: string, token: string, apps: readonly 
   const result = await new NginxAdmin(adminUrl, token, 120_000).push(body);
   const ms = performance.now() - started;
   if (!result.ok) throw new Error(`push refused: HTTP ${result.status} ${result.error}`);
+  await waitFor('every nginx worker on the pushed table', async () => {
+    const state = await fetch(`${adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await state.json()) as { version: string | null; settled: boolean };
+    return body.settled && body.version === version ? true : undefined;
+  }, 30_000);
   return { bytes: result.bytes ?? 0, ms };
 }
