@@ -45,6 +45,20 @@ describe('RedisHealthStore', () => {
     expect(await redis.ttl('edge-many:health:t2499')).toBeGreaterThan(50);
   });
 
+  it('keeps every value with its own task when ids are odd: a separator in one, one empty, one with spaces', async () => {
+    const store = new RedisHealthStore(redis, 'edge-odd:');
+    const entries = new Map<string, { healthy: boolean; since: string | null }>([
+      ['a.1', { healthy: true, since: '2026-11-01T00:00:01.000Z' }],
+      ['odd\nid', { healthy: false, since: null }],
+      ['', { healthy: true, since: null }],
+      ['b 2', { healthy: false, since: '2026-11-01T00:00:02.000Z' }],
+      ['c.3', { healthy: true, since: '2026-11-01T00:00:03.000Z' }],
+    ]);
+    await store.save(entries, 60);
+    expect(await store.load([...entries.keys()])).toEqual(entries);
+    expect(await redis.ttl('edge-odd:health:odd\nid')).toBeGreaterThan(50);
+  });
+
   it('ignores entries that are not its JSON (typed by hand)', async () => {
     await redis.set('edge-test:health:bad.1', 'yes');
     await redis.set('edge-test:health:bad.2', '{"healthy":"yes"}');
