@@ -201,11 +201,13 @@ describe('per-route settings on an HAProxy node', () => {
   it('leastconn sends new requests to the task with the fewest in flight', async () => {
     await marathon.deploy({ id: '/lc', instances: 2, labels: { 'edgeroute.vhosts': 'lc.test', 'edgeroute.balance': 'leastconn' } });
     await waitForBackends(url(), 'lc.test', ids('/lc'));
-    // Three held requests: one task has two in flight, the other one.
+    // Three held requests: one task has two in flight, the other one. Each is seen at its task
+    // before the next is sent, and they last long enough for the quick ones on a loaded machine.
+    const inFlight = () => ids('/lc').reduce((n, id) => n + (marathon.taskStats(id)?.inflight?.GET ?? 0), 0);
     const held = [];
     for (let i = 0; i < 3; i++) {
-      held.push(get('lc.test', '/slow/2500'));
-      await new Promise((r) => setTimeout(r, 100));
+      held.push(httpGet(`${url()}/slow/6000`, { host: 'lc.test', timeoutMs: 15_000 }));
+      await waitFor(`held request ${i + 1} at its task`, () => (inFlight() === i + 1 ? true : undefined), 5_000, 10);
     }
     const quick = new Map<string, number>();
     for (let i = 0; i < 10; i++) {
