@@ -3,7 +3,7 @@ import { hashString } from '../../agent/core/hash.js';
 import type { RouteSettings } from '../../agent/core/route-settings.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import { NginxAdmin } from '../../agent/dataplane/nginx/admin.js';
-import { waitFor } from '../../agent/sandbox/wait.js';
+import { waitForWorkersOn } from '../../agent/sandbox/nginx-workers.js';
 
 export interface BenchApp {
   readonly id: string;
@@ -48,10 +48,6 @@ export async function pushTable(adminUrl: string, token: string, apps: readonly 
   const result = await new NginxAdmin(adminUrl, token, 120_000).push(body);
   const ms = performance.now() - started;
   if (!result.ok) throw new Error(`push refused: HTTP ${result.status} ${result.error}`);
-  await waitFor('every nginx worker on the pushed table', async () => {
-    const state = await fetch(`${adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await state.json()) as { version: string | null; settled: boolean };
-    return body.settled && body.version === version ? true : undefined;
-  }, 30_000);
+  await waitForWorkersOn({ adminUrl, adminToken: token }, version, 30_000);
   return { bytes: result.bytes ?? 0, ms };
 }

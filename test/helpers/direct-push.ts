@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { pushBodyText, type BackendShape } from '../../agent/dataplane/nginx/push-format.js';
 import type { AppRoute } from '../../agent/core/routing-table.js';
 import type { NginxNode } from '../../agent/sandbox/sandbox.js';
-import { waitFor } from '../../agent/sandbox/wait.js';
+import { waitForWorkersOn } from '../../agent/sandbox/nginx-workers.js';
 
 export interface TestBackend {
   readonly id: string;
@@ -39,13 +39,4 @@ export async function pushRoutes(nginx: NginxNode, routes: readonly AppRoute[], 
   });
   expect(res.status, await res.text()).toBe(200);
   await waitForWorkersOn(nginx, version);
-}
-
-/** The worker that took a push switches at once, the others within a sync interval: waits for all of them. */
-export async function waitForWorkersOn(nginx: NginxNode, version: string): Promise<void> {
-  await waitFor('every worker on the pushed table', async () => {
-    const state = await fetch(`${nginx.adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${nginx.adminToken}` } });
-    const body = (await state.json()) as { version: string | null; settled: boolean };
-    return body.settled && body.version === version ? true : undefined;
-  });
 }

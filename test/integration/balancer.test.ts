@@ -9,6 +9,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { pushBodyText } from '../../agent/dataplane/nginx/push-format.js';
 import { answers, waitForStatus } from '../helpers/traffic.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
+import { waitForWorkersOn } from '../../agent/sandbox/nginx-workers.js';
 
 let nginx: NginxNode;
 const servers: Server[] = [];
@@ -42,11 +43,7 @@ async function pushApp(id: string, vhosts: string[], backends: Array<{ id: strin
   expect(res.status).toBe(200);
   // The worker that took the push switches at once, the other within a sync
   // interval: until both have, a request may still meet the previous table.
-  await waitFor('every worker on the pushed table', async () => {
-    const state = await fetch(`${nginx.adminUrl}/edgeroute/inflight`, { headers: { authorization: `Bearer ${nginx.adminToken}` } });
-    const body = (await state.json()) as { version: string | null; settled: boolean };
-    return body.settled && body.version === `v${version}` ? true : undefined;
-  });
+  await waitForWorkersOn(nginx, `v${version}`);
 }
 
 beforeAll(async () => {

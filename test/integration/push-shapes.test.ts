@@ -9,7 +9,8 @@ import { NginxDataPlane } from '../../agent/dataplane/nginx/nginx-data-plane.js'
 import { pushBodyText, type BackendShape } from '../../agent/dataplane/nginx/push-format.js';
 import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
-import { pushRoutes, route, waitForWorkersOn } from '../helpers/direct-push.js';
+import { waitForWorkersOn } from '../../agent/sandbox/nginx-workers.js';
+import { pushRoutes, route } from '../helpers/direct-push.js';
 import { startStatusBackend, type StatusBackend } from '../helpers/status-backend.js';
 import { answers } from '../helpers/traffic.js';
 
