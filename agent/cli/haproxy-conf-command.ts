@@ -25,6 +25,7 @@ export const HAPROXY_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'haproxy', kind: 'string', default: DEFAULT_HAPROXY_BINARY, help: 'the haproxy binary, for --check and the start command' },
   { name: 'unit', kind: 'string', help: 'also write the systemd unit here, e.g. /etc/systemd/system/edgeroute-haproxy.service' },
   { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
+  { name: 'request-log', kind: 'boolean', help: "log every HTTP request and TCP connection (HAProxy's httplog and tcplog, after the worker's PID) at info, where HAProxy's events go (stderr: the journal)" },
   { name: 'check', kind: 'boolean', help: 'run haproxy -c on what was written; exit 1 when it fails' },
 ];
 
@@ -99,6 +100,7 @@ export function haproxyConfOptions(values: OptionValues): HaproxyConfOptions {
     stickyPool: balancePool('sticky-pool'),
     regionHeader: stringOption(values, 'region-header'),
     versionResponseHeader: values['version-header'] === true,
+    requestLog: values['request-log'] === true,
     tcpPorts: stringOption(values, 'tcp-ports'),
     tcpBackendPool: Number(tcpPool),
     user: stringOption(values, 'user'),

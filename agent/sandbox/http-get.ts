@@ -26,6 +26,7 @@ export function httpGet(url: string, opts: RequestOptions = {}): Promise<HttpRep
  * Rejects with `staleKeepAlive: true` when a reused keep-alive connection
  * closed before any answer: the server never read the request, and HTTP
  * clients (browsers, OkHttp, undici) send it again on a new connection.
+ * `reusedSocket` says whether the request went on a reused connection.
  */
 export function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -42,7 +43,7 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
     let answered = false;
     req.on('response', () => (answered = true));
     req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
-    req.on('error', (err: Error) => reject(Object.assign(err, { staleKeepAlive: req.reusedSocket && !answered })));
+    req.on('error', (err: Error) => reject(Object.assign(err, { staleKeepAlive: req.reusedSocket && !answered, reusedSocket: req.reusedSocket })));
     req.end(opts.body);
   });
 }

@@ -46,6 +46,8 @@ export interface HaproxyOptions {
   regionHeader?: string;
   /** haproxy-conf --version-header. */
   versionResponseHeader?: boolean;
+  /** haproxy-conf --request-log: every request in log(). */
+  requestLog?: boolean;
   /** Listen on this IPv4 loopback address and port (a test where another node has the same port on another address); default 127.0.0.1 and a free port. */
   listenHost?: string;
   port?: number;
@@ -60,7 +62,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
   const listen = opts.ipv6 ? [`${host}:${port}`, `[::1]:${port}`] : [`${host}:${port}`];
   const tlsPort = opts.tls ? await freePort() : null;
   const tls = opts.tls && tlsPort !== null ? { tlsListen: [`${host}:${tlsPort}`], tlsCert: opts.tls.cert, tlsKey: opts.tls.key } : {};
-  const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true });
+  const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true, requestLog: opts.requestLog === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {

@@ -3,8 +3,9 @@
  * a 200. Every other request is a POST: nginx never retries a POST that
  * reached a backend, so a backend dying under traffic shows up as a failure
  * instead of being hidden by a retry. Like browsers and OkHttp, the client
- * sends a request again (once) when a reused keep-alive connection closed
- * before any answer; such retries are counted, not hidden.
+ * sends a request again (once, on a new connection) when a reused
+ * keep-alive connection closed before any answer; such retries are
+ * counted, not hidden.
  */
 import { Agent } from 'node:http';
 import { httpRequest, type HttpReply } from '../../agent/sandbox/http-get.js';
@@ -41,11 +42,13 @@ export function startLoad(url: string, host: string, opts: { concurrency?: numbe
   const byBackend = new Map<string, number>();
   let worstMs = 0;
   let staleRetries = 0;
-  const send = async (post: boolean, retried = false): Promise<HttpReply> => {
+  // The resend goes on a new connection: from the pool it could get another connection the server is closing.
+  const send = async (post: boolean, resend = false): Promise<HttpReply> => {
     try {
-      return await httpRequest(`${url}${opts.path ?? '/'}`, { host, agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
+      return await httpRequest(`${url}${opts.path ?? '/'}`, { host, agent: resend ? undefined : agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
     } catch (err) {
-      if (retried || !(err as { staleKeepAlive?: boolean }).staleKeepAlive) throw err;
+      const how = resend ? 'resent on a new connection' : (err as { reusedSocket?: boolean }).reusedSocket ? 'on a reused connection' : 'on a new connection';
+      if (resend || !(err as { staleKeepAlive?: boolean }).staleKeepAlive) throw Object.assign(err as Error, { message: `${(err as Error).message} (${how})` });
       staleRetries++;
       return send(post, true);
     }

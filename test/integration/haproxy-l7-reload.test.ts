@@ -79,6 +79,8 @@ describe('the Lua action across HAProxy reloads', () => {
     // The pool has 4: web, api, cart stable and grey hold them; one app more reloads.
     await marathon.deploy({ id: '/more', instances: 1, labels: { 'edgeroute.vhosts': 'more.test' } });
     await waitForBackends(url(), 'more.test', ids('/more'), 20_000);
+    // The agent logs the reload once every app is re-applied, which can be after more.test answers.
+    await waitFor('the reload logged', () => (reloads() > 0 ? true : undefined), 10_000);
     expect(reloads()).toBe(1);
     await expectRoutedOnly(loads);
   }, 60_000);

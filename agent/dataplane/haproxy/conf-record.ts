@@ -28,6 +28,7 @@ export function confRecord(opts: HaproxyConfOptions): string {
     stickyPool: opts.stickyPool,
     regionHeader: opts.regionHeader ?? null,
     versionResponseHeader: opts.versionResponseHeader === true,
+    requestLog: opts.requestLog === true,
     tcpPorts: opts.tcpPorts ?? null,
     tcpBackendPool: opts.tcpBackendPool,
     user: opts.user ?? null,

@@ -88,6 +88,8 @@ export interface HaproxyConfOptions {
   readonly regionHeader?: string | null;
   /** Also send X-Edgeroute-Version to clients (as nginx-conf --version-header). */
   readonly versionResponseHeader?: boolean;
+  /** Log every HTTP request (HAProxy's httplog format after the worker's PID) and TCP connection, at info, where the events go. */
+  readonly requestLog?: boolean;
   /** How many for apps with edgeroute.balance=leastconn, and for apps with edgeroute.sticky. */
   readonly leastconnPool?: number;
   readonly stickyPool?: number;
@@ -252,7 +254,6 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     adminSocket: { path: adminSocket, mode: group === null ? '600' : '660', group },
     user,
     group: workerGroup,
-    closeSpreadTime: '2s',
     connectTimeout: '2s',
     tunnelTimeout: `${tunnelTimeout}s`,
     listen: listen.map((l) => l.bind),
@@ -262,6 +263,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     acmeChallengesMap,
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     versionResponseHeader: opts.versionResponseHeader === true,
+    requestLog: opts.requestLog === true,
     latency: { map: latencyMap, table: LATENCY_TABLE, stride: LATENCY_KEY_STRIDE, overflow: LATENCY_BUCKETS - 1, size: Math.max(1_024, httpBackends * LATENCY_KEY_STRIDE) },
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: [
