@@ -7,6 +7,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { PROJECT_ROOT } from '../agent/project-paths.js';
 import { startNginxNode, type NginxNode } from '../agent/sandbox/sandbox.js';
 import { startRedis } from '../agent/sandbox/redis-server.js';
@@ -75,6 +76,8 @@ function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[], re
     reject: false,
     buffer: false,
   });
+  // SCALE_AGENT_STDOUT: a file for the agent's lines that are not log lines (what --trace-gc prints).
+  const otherLines = process.env.SCALE_AGENT_STDOUT;
   let partial = '';
   agent.stdout?.on('data', (chunk: Buffer) => {
     const text = partial + chunk.toString();
@@ -84,7 +87,7 @@ function spawnAgent(marathonUrl: string, nginx: NginxNode, lines: SyncLine[], re
       try {
         lines.push(JSON.parse(part) as SyncLine);
       } catch {
-        // not a log line
+        if (otherLines) appendFileSync(otherLines, `${part}\n`);
       }
     }
   });
