@@ -197,6 +197,24 @@ describe('edgeroute haproxy-conf', () => {
     expect(existsSync(join(plain, 'tcp-ports.map'))).toBe(false);
   });
 
+  it('with --request-log, logs every HTTP request and TCP connection at info after the worker\'s PID, and haproxy -c passes; recorded for the agent\'s re-renders', async () => {
+    const out = tempDir();
+    const run = await edgeroute(['haproxy-conf', '--out', out, '--listen', '127.0.0.1:18186', '--tcp-ports', '20120-20121', '--request-log', '--check']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    const cfg = readFileSync(join(out, 'haproxy.cfg'), 'utf8');
+    expect(cfg).toMatch(/^\s+log stderr format short local0 info$/m);
+    expect(cfg).toContain('log-format "%pid %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc');
+    expect(cfg).toContain('log-format "%pid %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts');
+    expect(JSON.parse(readFileSync(join(out, 'haproxy-conf.json'), 'utf8')).options.requestLog).toBe(true);
+    // Without it: proxy and server events only.
+    const plain = tempDir();
+    expect((await edgeroute(['haproxy-conf', '--out', plain, '--listen', '18187'])).exitCode).toBe(0);
+    const plainCfg = readFileSync(join(plain, 'haproxy.cfg'), 'utf8');
+    expect(plainCfg).toMatch(/^\s+log stderr format short local0 notice$/m);
+    expect(plainCfg).not.toContain('log-format');
+  });
+
   it('writes a systemd unit beside nginx\'s that runs haproxy -Ws on the folder', async (ctx) => {
     const out = tempDir();
     const unitFile = join(out, 'units', 'edgeroute-haproxy.service');
