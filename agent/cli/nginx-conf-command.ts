@@ -1,6 +1,6 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
 import { execa } from 'execa';
-import { renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
+import { DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS, renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
 import { defaultNginxBinary, type Flavor } from '../dataplane/nginx/conf/flavor.js';
 import { redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';
@@ -26,6 +26,7 @@ export const NGINX_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'tls-key', kind: 'string', help: 'private key (PEM) for --tls-listen' },
   { name: 'max-body-size', kind: 'string', default: '0', help: 'largest request body on this node, nginx size syntax (10m); 0: no limit, as HAProxy (edgeroute.maxBodySize sets one per app)' },
   { name: 'websocket-idle-timeout', kind: 'string', default: '3600', help: 'seconds an upgraded (WebSocket) connection may stay silent before nginx closes it' },
+  { name: 'upstream-idle-timeout', kind: 'string', default: String(DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS), help: "seconds nginx keeps an idle connection to a task for the next request; keep it below the apps' own idle timeout (Node's and uvicorn's 5 s), so that nginx closes it first" },
   { name: 'real-ip-from', kind: 'list', help: 'trusted proxies (CIDRs) whose header gives the client address' },
   { name: 'real-ip-header', kind: 'string', default: 'X-Forwarded-For', help: 'the header with the client address' },
   { name: 'check', kind: 'boolean', help: 'run nginx -t on what was written; exit 1 when it fails' },
@@ -99,6 +100,7 @@ export function nginxConfOptions(values: OptionValues): NginxConfOptions {
     realIpHeader: stringOption(values, 'real-ip-header') ?? 'X-Forwarded-For',
     maxBodySize,
     websocketIdleTimeoutSeconds: numberOption(values, 'websocket-idle-timeout', 1),
+    upstreamIdleTimeoutSeconds: numberOption(values, 'upstream-idle-timeout', 0.1),
   };
 }
 

@@ -56,6 +56,8 @@ export interface NginxNodeOptions {
   readonly maxBodySize?: string;
   /** nginx-conf's --websocket-idle-timeout. */
   readonly websocketIdleTimeoutSeconds?: number;
+  /** nginx-conf's --upstream-idle-timeout. */
+  readonly upstreamIdleTimeoutSeconds?: number;
   /** Rewrites the rendered nginx.conf before nginx starts (benchmarks switch parts of the request path off). */
   readonly editConf?: (conf: string) => string;
 }
@@ -88,6 +90,7 @@ export async function startNginxNode(opts: NginxNodeOptions = {}): Promise<Nginx
     tlsKey: opts.tls?.key ?? null,
     maxBodySize: opts.maxBodySize,
     websocketIdleTimeoutSeconds: opts.websocketIdleTimeoutSeconds,
+    upstreamIdleTimeoutSeconds: opts.upstreamIdleTimeoutSeconds,
   });
   if (opts.editConf) writeFileSync(rendered.confPath, opts.editConf(readFileSync(rendered.confPath, 'utf8')));
   const adminUrl = `http://127.0.0.1:${adminPort}`;

@@ -35,6 +35,8 @@ describe('edgeroute nginx-conf', () => {
     expect(conf).toContain('load_module /usr/lib/nginx/modules/ndk_http_module.so;');
     expect(conf).toContain('listen 127.0.0.1:18080;');
     expect(conf).toMatch(/lua_package_path "\/.+\/lua\/\?\.lua;;";/);
+    // nginx closes idle connections to tasks after 4 s, before Node's or uvicorn's 5 s would (test upstream-idle-close).
+    expect(conf).toMatch(/\n\s+keepalive 256;\n(\s+#.*\n)*\s+keepalive_timeout 4s;\n/);
     expect(readFileSync(join(out, 'admin-token'), 'utf8').trim()).toBe('a-token-of-at-least-16-chars');
     expect(statSync(join(out, 'admin-token')).mode & 0o777).toBe(0o600);
     const check = await execa('/usr/sbin/nginx', ['-t', '-p', out, '-c', join(out, 'nginx.conf')], { reject: false });
@@ -64,6 +66,7 @@ describe('edgeroute nginx-conf', () => {
     [['--out', '/tmp/x', '--admin-listen', '0.0.0.0:8081'], 'not a loopback address'],
     [['--out', '/tmp/x', '--listen', 'nonsense:'], 'is not PORT, HOST:PORT'],
     [['--out', '/tmp/x', '--flavor', 'apache'], '--flavor must be'],
+    [['--out', '/tmp/x', '--upstream-idle-timeout', '0'], '--upstream-idle-timeout must be a number ≥ 0.1'],
     [['--out', '/tmp/x', '--bogus'], "Unknown option '--bogus'"],
   ])('refuses %j with exit code 2 and a message', async (args, message) => {
     const run = await edgeroute(['nginx-conf', ...args]);

@@ -9,6 +9,16 @@ import { redactUrl, SYSTEM_CA_BUNDLE } from '../../../fleet/redis-link.js';
 import { detectFlavor, moduleLines, type Flavor } from './flavor.js';
 import { parseListen } from './listen-address.js';
 
+/**
+ * How long nginx keeps an idle connection to a task: less than the idle
+ * timeout of common app servers (Node's and uvicorn's 5 s), so that nginx,
+ * not the task, closes it. A task that closes an idle connection can do so
+ * just as nginx sends the next request on it; nginx then sends a GET again,
+ * but never a POST it has written (ngx_http_upstream_next: non-idempotent),
+ * and the client gets 502.
+ */
+export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS = 4;
+
 export interface NginxConfOptions {
   readonly outDir: string;
   readonly listen: readonly string[];
@@ -57,6 +67,8 @@ export interface NginxConfOptions {
   readonly maxBodySize?: string;
   /** Seconds an upgraded connection may stay idle. */
   readonly websocketIdleTimeoutSeconds?: number;
+  /** Seconds nginx keeps an idle connection to a task for the next request; below the tasks' own idle timeout. */
+  readonly upstreamIdleTimeoutSeconds?: number;
 }
 
 export interface RenderedConf {
@@ -122,6 +134,8 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
   if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new Error(`max body size "${maxBodySize}" is not an nginx size like 10m`);
   const idleTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!(idleTimeout >= 1 && idleTimeout <= 7 * 86_400)) throw new Error('the WebSocket idle timeout must be 1 to 604800 seconds');
+  const upstreamIdleTimeout = opts.upstreamIdleTimeoutSeconds ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS;
+  if (!(upstreamIdleTimeout >= 0.1 && upstreamIdleTimeout <= 3600)) throw new Error('the upstream idle timeout must be 0.1 to 3600 seconds');
   const sentinel = opts.redisSentinel ?? null;
   if (sentinel && opts.redis) throw new Error('--redis and --redis-sentinels both name Redis: give one of them');
   if (sentinel) {
@@ -162,6 +176,7 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
     accessLog: opts.accessLog ?? 'off',
     syncInterval: opts.syncIntervalSeconds ?? 0.01,
     upstreamKeepalive: 256,
+    upstreamKeepaliveTimeout: Number.isInteger(upstreamIdleTimeout) ? `${upstreamIdleTimeout}s` : `${Math.round(upstreamIdleTimeout * 1000)}ms`,
     connectTimeout: '2s',
     redis: redis && {
       host: redis.host,
