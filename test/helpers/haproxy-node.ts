@@ -16,6 +16,21 @@ import { captureLog, type CapturedLog } from './log-capture.js';
 
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
 
+/** The agent's reloads of HAProxy so far: its "haproxy reloaded …" log lines. */
+export function reloadsLogged(logs: CapturedLog): number {
+  return logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
+}
+
+/**
+ * The reload count once the agent logged at least `count` (or after
+ * `timeoutMs`): it logs a reload after re-applying every app, which can be
+ * after a test saw the waiting app answer and the old worker exit.
+ */
+export async function reloadsOnceLogged(logs: CapturedLog, count: number, timeoutMs = 10_000): Promise<number> {
+  await waitFor(`${count} reloads logged`, () => (reloadsLogged(logs) >= count ? true : undefined), timeoutMs).catch(() => undefined);
+  return reloadsLogged(logs);
+}
+
 export interface HaproxyProcess {
   readonly dir: string;
   readonly socket: string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
+import { reloadsLogged, startHaproxyRoutingNode, type HaproxyRoutingNode } from '../helpers/haproxy-node.js';
 import { makeTestCert, peerCertificate } from '../helpers/test-certs.js';
 import { waitForBackends } from '../helpers/traffic.js';
 
@@ -18,7 +18,7 @@ let marathon: MarathonSim;
 let node: HaproxyRoutingNode;
 
 const served = async (servername: string) => (await peerCertificate(node.haproxy.tlsPort as number, servername)).subject.CN as string;
-const reloads = () => node.logs.lines().filter((line) => String(line.msg).startsWith('haproxy reloaded')).length;
+const reloads = () => reloadsLogged(node.logs);
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'edgeroute-hacerts-reload-'));

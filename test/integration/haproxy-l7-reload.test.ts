@@ -13,7 +13,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { startLoad, type RunningLoad } from '../helpers/load.js';
 import { waitForBackends } from '../helpers/traffic.js';
@@ -26,7 +26,6 @@ let agent: RunningAgent;
 let logs: CapturedLog;
 const ids = (appId: string) => marathon.tasks(appId).map((t) => t.id);
 const url = () => haproxy.publicUrl;
-const reloads = () => logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
 const masterPid = () => Number(readFileSync(join(haproxy.dir, 'run', 'haproxy.pid'), 'utf8').trim());
 
 beforeAll(async () => {
@@ -79,9 +78,7 @@ describe('the Lua action across HAProxy reloads', () => {
     // The pool has 4: web, api, cart stable and grey hold them; one app more reloads.
     await marathon.deploy({ id: '/more', instances: 1, labels: { 'edgeroute.vhosts': 'more.test' } });
     await waitForBackends(url(), 'more.test', ids('/more'), 20_000);
-    // The agent logs the reload once every app is re-applied, which can be after more.test answers.
-    await waitFor('the reload logged', () => (reloads() > 0 ? true : undefined), 10_000);
-    expect(reloads()).toBe(1);
+    expect(await reloadsOnceLogged(logs, 1)).toBe(1);
     await expectRoutedOnly(loads);
   }, 60_000);
 

@@ -15,7 +15,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsLogged, reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { startLoad } from '../helpers/load.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad } from '../helpers/tcp-echo.js';
@@ -32,16 +32,7 @@ const echoes = new EchoServers();
 const taskIds = (appId: string) => marathon.tasks(appId).map((t) => t.id);
 const url = () => haproxy.publicUrl;
 const masterPid = () => Number(readFileSync(join(haproxy.dir, 'run', 'haproxy.pid'), 'utf8').trim());
-const reloads = () => logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
-/**
- * The reload count once the agent logged `count` (it logs after re-applying
- * every app, which can be after the test saw the app routed and the old
- * worker gone).
- */
-async function reloadsOnceLogged(count: number): Promise<number> {
-  await waitFor(`${count} reloads logged`, () => (reloads() >= count ? true : undefined), 10_000).catch(() => undefined);
-  return reloads();
-}
+const reloads = () => reloadsLogged(logs);
 
 beforeAll(async () => {
   marathon = await MarathonSim.start();
@@ -121,7 +112,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     expect(rb.failures).toEqual([]);
     // The old worker closed each keep-alive connection after a response (Connection: close), never under a request in flight.
     expect(ra.staleRetries + rb.staleRetries).toBe(0);
-    expect(await reloadsOnceLogged(1)).toBe(1);
+    expect(await reloadsOnceLogged(logs, 1)).toBe(1);
     expect(masterPid()).toBe(master);
     const newWorker = await haproxy.workerPid();
     expect(newWorker).not.toBe(oldWorker);
@@ -163,7 +154,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     logIfLost([...tcp.failures, ...http.failures]);
     expect(tcp.failures).toEqual([]);
     expect(http.failures).toEqual([]);
-    expect(await reloadsOnceLogged(before + 1)).toBe(before + 1);
+    expect(await reloadsOnceLogged(logs, before + 1)).toBe(before + 1);
     const record = JSON.parse(readFileSync(join(haproxy.dir, 'haproxy-conf.json'), 'utf8')).options;
     expect(record.extraTcpPorts).toEqual([outside]);
     expect(record.tcpBackendPool).toBe(3);
@@ -210,7 +201,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
       times.push(await routedAfter(`${id.slice(1)}.test`, id, t0));
       await waitFor('the old worker gone', () => (!alive(oldWorker) ? true : undefined), 15_000);
       const report = await load.stop();
-      expect(await reloadsOnceLogged(before + 1)).toBe(before + 1);
+      expect(await reloadsOnceLogged(logs, before + 1)).toBe(before + 1);
       lost.push(report.failed);
       resent.push(report.staleRetries);
       if (report.failed > 0) console.log(`round ${round}:`);

@@ -13,7 +13,7 @@ import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { canBind } from '../../agent/dataplane/haproxy/local-addresses.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad, type TcpTarget } from '../helpers/tcp-echo.js';
 import { processAlive as alive } from '../helpers/process-alive.js';
@@ -32,7 +32,7 @@ let agent: RunningAgent;
 let logs: CapturedLog;
 let base: number;
 const echoes = new EchoServers();
-const reloads = () => logs.lines().filter((l) => String(l.msg).startsWith('haproxy reloaded')).length;
+const reloads = () => reloadsLogged(logs);
 const servicePort = (port: number, name = 'tcp') => ({ portDefinitions: [{ port, protocol: 'tcp', name, labels: {} }] });
 const at = (host: string, port: number): TcpTarget => ({ host, port });
 
