@@ -1,6 +1,7 @@
 /** `edgeroute nginx-conf`: writes the nginx config a routing node runs. */
 import { execa } from 'execa';
-import { DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS, renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
+import { renderNginxConf, type NginxConfOptions } from '../dataplane/nginx/conf/render.js';
+import { DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS } from '../dataplane/upstream-idle-timeout.js';
 import { defaultNginxBinary, type Flavor } from '../dataplane/nginx/conf/flavor.js';
 import { redisTargetFromOptions, SENTINEL_OPTIONS } from '../fleet/redis-target.js';
 import { helpText, numberOption, readOptions, stringOption, UsageError, type OptionSpec, type OptionValues } from './options.js';

@@ -51,6 +51,8 @@ export interface DataPlaneOptions {
   readonly regionHeader?: string;
   /** Also listen on [::1] at the same port (HAProxy: a second bind). */
   readonly ipv6?: boolean;
+  /** HAProxy's --retry-unanswered (nginx always sends a request its task did not answer again, unless POST, PATCH or LOCK). */
+  readonly retryUnanswered?: boolean;
   /** nginx's worker_processes (default 2); HAProxy runs one worker. */
   readonly workerProcesses?: number;
   /** HAProxy's pool of pre-declared backends (haproxy-conf --backend-pool, default 16). */
@@ -100,7 +102,9 @@ export interface DataPlaneRig {
      * connection, HAProxy closes that connection without an answer (as if
      * it had been idle) instead of answering 502, so a client that resends
      * on a stale keep-alive connection (browsers, OkHttp, the load helper)
-     * sends it again, a POST included. nginx answers 502.
+     * sends it again, a POST included. nginx answers 502 (and sends any
+     * other method than POST, PATCH and LOCK to another task, as HAProxy
+     * does with --retry-unanswered).
      */
     readonly cutRequestClosesSilently: boolean;
     /**
@@ -195,6 +199,7 @@ export const HAPROXY_RIG: DataPlaneRig = {
       ...(opts.ipv6 === undefined ? {} : { ipv6: opts.ipv6 }),
       ...(opts.regionHeader === undefined ? {} : { regionHeader: opts.regionHeader }),
       ...(opts.versionResponseHeader === undefined ? {} : { versionResponseHeader: opts.versionResponseHeader }),
+      ...(opts.retryUnanswered === undefined ? {} : { retryUnanswered: opts.retryUnanswered }),
     });
     const sentinel = opts.policySentinel;
     const policyRedis: string | RedisTarget | undefined = sentinel

@@ -63,6 +63,10 @@ export interface HaproxyOptions {
   versionResponseHeader?: boolean;
   /** haproxy-conf --request-log: every request in log(). */
   requestLog?: boolean;
+  /** haproxy-conf --upstream-idle-timeout (s). */
+  upstreamIdleTimeoutSeconds?: number;
+  /** haproxy-conf --retry-unanswered. */
+  retryUnanswered?: boolean;
   /** Listen on this IPv4 loopback address and port (a test where another node has the same port on another address); default 127.0.0.1 and a free port. */
   listenHost?: string;
   port?: number;
@@ -77,7 +81,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
   const listen = opts.ipv6 ? [`${host}:${port}`, `[::1]:${port}`] : [`${host}:${port}`];
   const tlsPort = opts.tls ? await freePort() : null;
   const tls = opts.tls && tlsPort !== null ? { tlsListen: [`${host}:${tlsPort}`], tlsCert: opts.tls.cert, tlsKey: opts.tls.key } : {};
-  const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true, requestLog: opts.requestLog === true });
+  const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true, requestLog: opts.requestLog === true, upstreamIdleTimeoutSeconds: opts.upstreamIdleTimeoutSeconds, retryUnanswered: opts.retryUnanswered === true });
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {

@@ -10,6 +10,10 @@ import { closeServer, listen } from './server-lifecycle.js';
  * it received, as JSON `{"taskId", "headers": [name, value, name, value, ...]}` (raw, duplicates kept).
  * A WebSocket upgrade is accepted and every message echoed as `<taskId>:<message>`; closing the
  * server cuts open WebSockets too, as the task's death would.
+ * A path holding `/drop-first/<token>`: the first arrival of a token at any task of this process is read whole and its
+ * connection closed without an answer (a task dying under it, or closing a kept-alive connection as the
+ * request came); later arrivals, a router sending it again, are answered. `dropFirstArrivals(token)`
+ * tells how many arrived.
  */
 export interface TaskServer {
   readonly port: number;
@@ -29,6 +33,14 @@ export interface TaskRequestStats {
 }
 
 const SLOW_PATH = /^\/slow\/(\d+)/;
+const DROP_FIRST_PATH = /\/drop-first\/([^/?]+)/;
+/** Token → arrivals, over every task server of this process (a retry may reach another task). */
+const dropFirstSeen = new Map<string, number>();
+
+/** How many times a `/drop-first/<token>` request arrived at any task (the first was dropped). */
+export function dropFirstArrivals(token: string): number {
+  return dropFirstSeen.get(token) ?? 0;
+}
 const HEADERS_PATH = /^\/headers(\?|$)/;
 /** nginx passes up to 4 × 8 KiB of headers; Node's default (16 KiB) would refuse some it lets through. */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -71,6 +83,17 @@ export async function startTaskServer(taskId: string, host: string, stats?: Task
       res.once('close', () => {
         inflight[method] = (inflight[method] ?? 1) - 1;
       });
+    }
+    const drop = DROP_FIRST_PATH.exec(req.url ?? '');
+    if (drop) {
+      const token = drop[1]!;
+      const arrivals = (dropFirstSeen.get(token) ?? 0) + 1;
+      dropFirstSeen.set(token, arrivals);
+      if (arrivals === 1) {
+        req.on('end', () => req.socket.destroy());
+        req.resume();
+        return;
+      }
     }
     req.resume();
     if (HEADERS_PATH.test(req.url ?? '')) return echoHeaders(req, res, taskId);

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HaproxyConfOptions } from './render.js';
+import { upstreamIdleTimeoutSeconds } from '../upstream-idle-timeout.js';
 
 export const CONF_RECORD_FILE = 'haproxy-conf.json';
 const FORMAT = 1;
@@ -29,6 +30,8 @@ export function confRecord(opts: HaproxyConfOptions): string {
     regionHeader: opts.regionHeader ?? null,
     versionResponseHeader: opts.versionResponseHeader === true,
     requestLog: opts.requestLog === true,
+    upstreamIdleTimeoutSeconds: upstreamIdleTimeoutSeconds(opts.upstreamIdleTimeoutSeconds),
+    retryUnanswered: opts.retryUnanswered === true,
     tcpPorts: opts.tcpPorts ?? null,
     tcpBackendPool: opts.tcpBackendPool,
     user: opts.user ?? null,

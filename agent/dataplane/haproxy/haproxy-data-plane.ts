@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import type { AppRoute, RoutingTable } from '../../core/routing-table.js';
 import type { ApplyResult, DataPlane, DataPlaneStatus, InflightReport, TableChange } from '../data-plane.js';
-import { HOSTS_MAP_FILE, TCP_BINDS_VAR, TCP_EXTRA_PORTS_VAR, TCP_HOSTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
+import { HOSTS_MAP_FILE, LEGACY_POOL_PURGE_DELAY_MS, POOL_PURGE_DELAY_VAR, TCP_BINDS_VAR, TCP_EXTRA_PORTS_VAR, TCP_HOSTS_VAR, TCP_PORTS_FROM_VAR, TCP_PORTS_MAP_FILE, TCP_PORTS_TO_VAR } from './render.js';
 import { LocalAddresses } from './local-addresses.js';
 import { bindKey, parseStrVar, receives, wildcardOn, type TcpListeners } from './tcp-binds.js';
 import { describeTcpBind } from '../../core/tcp-bind.js';
@@ -96,6 +96,8 @@ export class HaproxyDataPlane implements DataPlane {
   private tcpHosts: readonly string[] | null = null;
   /** The ADDRESS/PORT listeners it has for address-bound apps (added by reloads). */
   private tcpBinds: ReadonlySet<string> = new Set();
+  /** The pool-purge-delay servers are added with: the config's (haproxy-conf --upstream-idle-timeout). */
+  private poolPurgeDelayMs = LEGACY_POOL_PURGE_DELAY_MS;
   /** Whether this node has the addresses apps bind their TCP ports to. */
   private readonly localAddresses = new LocalAddresses();
   /** Grows the pool or binds more TCP ports by a reload; null without --haproxy-conf-dir. */
@@ -320,9 +322,10 @@ export class HaproxyDataPlane implements DataPlane {
     this.http.mapFile = findMapFile(maps, HOSTS_MAP_FILE);
     if (this.http.mapFile === null) throw new Error(`HAProxy at ${this.runtime.path} has no ${HOSTS_MAP_FILE} map: is its config from edgeroute haproxy-conf?`);
     this.tcp.mapFile = findMapFile(maps, TCP_PORTS_MAP_FILE);
-    const commands = [`show map ${this.http.mapFile}`, 'show stat'];
+    const commands = [`show map ${this.http.mapFile}`, 'show stat', `get var ${POOL_PURGE_DELAY_VAR}`];
     if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`, `get var ${TCP_EXTRA_PORTS_VAR}`, `get var ${TCP_HOSTS_VAR}`, `get var ${TCP_BINDS_VAR}`);
-    const [map, stat, tcpMap, from, to, extra, hosts, binds] = await this.sendAll(sent, commands);
+    const [map, stat, purgeDelay, tcpMap, from, to, extra, hosts, binds] = await this.sendAll(sent, commands);
+    this.poolPurgeDelayMs = parseGetVar(purgeDelay ?? '') ?? LEGACY_POOL_PURGE_DELAY_MS;
     this.tcpExtraPorts = parseExtraPorts(extra ?? '');
     const hostList = parseStrVar(hosts ?? '');
     this.tcpHosts = hostList === null ? null : hostList.split('|').filter((h) => h !== '');
@@ -556,7 +559,7 @@ export class HaproxyDataPlane implements DataPlane {
       if (!have) {
         const address = b.address.includes(':') ? `[${b.address}]` : b.address;
         const id = poolKind(backend) === 'sticky' ? ` id ${stickyServerId(name)}` : '';
-        servers.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay 5s${id}`, `set server ${at} state ready`);
+        servers.push(`add server ${at} ${address}:${b.port} weight ${weight} pool-max-conn -1 pool-purge-delay ${this.poolPurgeDelayMs}ms${id}`, `set server ${at} state ready`);
         this.servers.set(key(backend, name), { backend, name, taskId: b.id, weight, draining: false });
       } else {
         if (have.draining) servers.push(`set server ${at} state ready`);

@@ -16,6 +16,7 @@ import { luaLoader, LUA_LOADER_FILE, RULES_MAP_FILE, VERSIONS_MAP_FILE, WILDCARD
 import { LUA_TARGET } from './lua-records.js';
 import { LATENCY_BUCKETS, LATENCY_BUCKETS_MAP_FILE, LATENCY_KEY_STRIDE, LATENCY_TABLE, latencyBucketsMap } from './latency-histogram.js';
 import { listenHost, parseBindKey, receives } from './tcp-binds.js';
+import { upstreamIdleTimeoutSeconds } from '../upstream-idle-timeout.js';
 
 /** Names the agent relies on: the pool's backends are `pool-1` ... `pool-N`. */
 export const POOL_BACKEND_PREFIX = 'pool-';
@@ -35,6 +36,10 @@ export const TCP_EXTRA_PORTS_VAR = 'proc.edgeroute_tcp_extra_ports';
 export const TCP_HOSTS_VAR = 'proc.edgeroute_tcp_hosts';
 /** The ADDRESS/PORT listeners the agent added for apps with edgeroute.tcpBind, "A1/P1|A2/P2". */
 export const TCP_BINDS_VAR = 'proc.edgeroute_tcp_binds';
+/** Every server's pool-purge-delay in ms (from --upstream-idle-timeout), for the servers the agent adds. */
+export const POOL_PURGE_DELAY_VAR = 'proc.edgeroute_pool_purge_delay_ms';
+/** What servers were given before the variable existed (a config from an older haproxy-conf). */
+export const LEGACY_POOL_PURGE_DELAY_MS = 5_000;
 export const DEFAULT_TCP_BACKEND_POOL = 32;
 export const DEFAULT_BACKEND_POOL = 64;
 /** About 10 KB of HAProxy memory each (PLATFORM-NOTES): 100,000 is 1 GB. */
@@ -52,6 +57,19 @@ export const STICKY_POOL_PREFIX = 'pool-sticky-';
 export const DEFAULT_BALANCE_POOL = 8;
 /** The txn variable the sticky pool hashes: the app's sticky cookie value. */
 export const STICKY_VAR = 'txn.edgeroute_sticky';
+
+/**
+ * HAProxy 2.6 has no idle timeout for its connections to servers. It purges
+ * them instead: every pool-purge-delay, each server's idle connections beyond
+ * what its recent periods used are halved (server.c,
+ * srv_cleanup_idle_conns), so the one left idle after its server's last
+ * request is closed 2 to 3 periods later. A third of the idle timeout closes
+ * it within the timeout (measured: a task closing at 300 ms lost 0 of 200
+ * POSTs with a 95 ms purge delay, 14 with 120 ms, 28 of 300 with 5 s).
+ */
+export function poolPurgeDelayMs(upstreamIdleTimeoutSeconds: number): number {
+  return Math.max(1, Math.floor((upstreamIdleTimeoutSeconds * 1000) / 3));
+}
 
 export function poolBackendName(index: number): string {
   return `${POOL_BACKEND_PREFIX}${index}`;
@@ -90,6 +108,14 @@ export interface HaproxyConfOptions {
   readonly versionResponseHeader?: boolean;
   /** Log every HTTP request (HAProxy's httplog format after the worker's PID) and TCP connection, at info, where the events go. */
   readonly requestLog?: boolean;
+  /** Seconds an idle connection to a task is kept at most (as nginx-conf's; default 4): poolPurgeDelayMs. */
+  readonly upstreamIdleTimeoutSeconds?: number;
+  /**
+   * Send a request whose task closed the connection without answering (it
+   * died under it) again, to another task, unless POST, PATCH or LOCK, as
+   * nginx does: HAProxy's L7 retries, which copy every request sent.
+   */
+  readonly retryUnanswered?: boolean;
   /** How many for apps with edgeroute.balance=leastconn, and for apps with edgeroute.sticky. */
   readonly leastconnPool?: number;
   readonly stickyPool?: number;
@@ -179,6 +205,7 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
   }
   const regionHeader = opts.regionHeader ?? null;
   if (regionHeader !== null && !/^[A-Za-z0-9-]{1,64}$/.test(regionHeader)) throw new Error(`--region-header "${regionHeader}" is not a header name (letters, digits, -)`);
+  const purgeDelayMs = poolPurgeDelayMs(upstreamIdleTimeoutSeconds(opts.upstreamIdleTimeoutSeconds));
   const tunnelTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!Number.isInteger(tunnelTimeout) || tunnelTimeout < 1 || tunnelTimeout > 7 * 86_400) throw new Error('--websocket-idle-timeout must be 1 to 604800 whole seconds');
 
@@ -264,6 +291,8 @@ export function haproxyConfFiles(opts: HaproxyConfOptions): HaproxyConfFiles {
     lua: { loader, rulesMap, versionsMap, wildcardsMap, target: LUA_TARGET },
     versionResponseHeader: opts.versionResponseHeader === true,
     requestLog: opts.requestLog === true,
+    retryUnanswered: opts.retryUnanswered === true,
+    poolPurgeDelay: { ms: purgeDelayMs, variable: POOL_PURGE_DELAY_VAR },
     latency: { map: latencyMap, table: LATENCY_TABLE, stride: LATENCY_KEY_STRIDE, overflow: LATENCY_BUCKETS - 1, size: Math.max(1_024, httpBackends * LATENCY_KEY_STRIDE) },
     poolPrefix: POOL_BACKEND_PREFIX,
     pool: [

@@ -8,16 +8,7 @@ import { LUA_DIR, TEMPLATES_DIR } from '../../../project-paths.js';
 import { redactUrl, SYSTEM_CA_BUNDLE } from '../../../fleet/redis-link.js';
 import { detectFlavor, moduleLines, type Flavor } from './flavor.js';
 import { parseListen } from './listen-address.js';
-
-/**
- * How long nginx keeps an idle connection to a task: less than the idle
- * timeout of common app servers (Node's and uvicorn's 5 s), so that nginx,
- * not the task, closes it. A task that closes an idle connection can do so
- * just as nginx sends the next request on it; nginx then sends a GET again,
- * but never a POST it has written (ngx_http_upstream_next: non-idempotent),
- * and the client gets 502.
- */
-export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS = 4;
+import { upstreamIdleTimeoutSeconds } from '../../upstream-idle-timeout.js';
 
 export interface NginxConfOptions {
   readonly outDir: string;
@@ -134,8 +125,8 @@ export function nginxConfFiles(opts: NginxConfOptions): NginxConfFiles {
   if (!/^\d+[kmg]?$/i.test(maxBodySize)) throw new Error(`max body size "${maxBodySize}" is not an nginx size like 10m`);
   const idleTimeout = opts.websocketIdleTimeoutSeconds ?? 3600;
   if (!(idleTimeout >= 1 && idleTimeout <= 7 * 86_400)) throw new Error('the WebSocket idle timeout must be 1 to 604800 seconds');
-  const upstreamIdleTimeout = opts.upstreamIdleTimeoutSeconds ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS;
-  if (!(upstreamIdleTimeout >= 0.1 && upstreamIdleTimeout <= 3600)) throw new Error('the upstream idle timeout must be 0.1 to 3600 seconds');
+  // nginx, not the task, closes an idle connection to a task (upstream-idle-timeout.ts).
+  const upstreamIdleTimeout = upstreamIdleTimeoutSeconds(opts.upstreamIdleTimeoutSeconds);
   const sentinel = opts.redisSentinel ?? null;
   if (sentinel && opts.redis) throw new Error('--redis and --redis-sentinels both name Redis: give one of them');
   if (sentinel) {
