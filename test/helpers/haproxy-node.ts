@@ -4,7 +4,7 @@
  * logs the test reads.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderHaproxyConf } from '../../agent/dataplane/haproxy/render.js';
@@ -67,6 +67,8 @@ export interface HaproxyOptions {
   upstreamIdleTimeoutSeconds?: number;
   /** haproxy-conf --retry-unanswered. */
   retryUnanswered?: boolean;
+  /** Rewrites the rendered haproxy.cfg before HAProxy starts (a config from an older haproxy-conf). */
+  editConf?: (conf: string) => string;
   /** Listen on this IPv4 loopback address and port (a test where another node has the same port on another address); default 127.0.0.1 and a free port. */
   listenHost?: string;
   port?: number;
@@ -82,6 +84,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<HaproxyPr
   const tlsPort = opts.tls ? await freePort() : null;
   const tls = opts.tls && tlsPort !== null ? { tlsListen: [`${host}:${tlsPort}`], tlsCert: opts.tls.cert, tlsKey: opts.tls.key } : {};
   const files = renderHaproxyConf({ outDir: dir, listen, ...tls, backendPool: opts.backendPool ?? 8, tcpPorts: opts.tcpPorts ?? null, ...(opts.tcpBackendPool === undefined ? {} : { tcpBackendPool: opts.tcpBackendPool }), regionHeader: opts.regionHeader ?? null, versionResponseHeader: opts.versionResponseHeader === true, requestLog: opts.requestLog === true, upstreamIdleTimeoutSeconds: opts.upstreamIdleTimeoutSeconds, retryUnanswered: opts.retryUnanswered === true });
+  if (opts.editConf) writeFileSync(files.confPath, opts.editConf(readFileSync(files.confPath, 'utf8')));
   let proc: ResultPromise | null = null;
   let stderr = '';
   const launch = async () => {

@@ -15,7 +15,8 @@ import { startNginxNode } from '../../agent/sandbox/sandbox.js';
 import { httpRequest } from '../../agent/sandbox/http-get.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { pushRoutes, route } from '../helpers/direct-push.js';
-import { startHaproxy } from '../helpers/haproxy-node.js';
+import { startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 /** Each connection a router opened to the task: when its last answer went out, and when the router closed it (the task closes none for 60 s). */
 interface TaskConnection {
@@ -45,6 +46,12 @@ async function startPatientTask(): Promise<{ port: number; connections: TaskConn
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as AddressInfo).port, connections, server };
+}
+
+/** The pool-purge-delay of every server in the pool (`show servers conn`: "BACKEND/SERVER ids addr port - DELAY ..."). */
+async function purgeDelaysMs(haproxy: HaproxyProcess): Promise<number[]> {
+  const lines = (await haproxy.runtime('show servers conn')).split('\n').filter((l) => /^pool-\d+\//.test(l));
+  return lines.map((l) => Number(l.trim().split(/\s+/)[5]));
 }
 
 const stops: Array<() => Promise<void>> = [];
@@ -101,5 +108,22 @@ describe('idle connections to tasks', () => {
     expect(applied.ok).toBe(true);
     // Purged 2 to 3 delays of 500 ms after its last request; HAProxy's old 5 s delay took 10 to 15 s.
     await closesIdleConnections(haproxy.publicUrl, task, { min: 900, max: 5_000 });
+    expect(await purgeDelaysMs(haproxy)).toEqual([500]);
+  }, 30_000);
+
+  it('on an HAProxy config from an older haproxy-conf, the agent adds servers as before (5 s) and says once to regenerate it', async () => {
+    const haproxy = await startHaproxy({ editConf: (conf) => conf.replace(/^\s+set-var proc\.edgeroute_pool_purge_delay_ms .*\n/m, '') });
+    stops.push(() => haproxy.stop());
+    const logs = captureLog();
+    const plane = new HaproxyDataPlane({ socket: haproxy.socket }, logs.log);
+    stops.push(() => plane.close());
+    const tasks = [{ id: 'task-1', port: 40_001 }];
+    for (const version of ['v1', 'v2']) {
+      const applied = await plane.apply({ version, base: null, apps: { '/app': route('/app', ['app.test'], tasks) } });
+      expect(applied.ok).toBe(true);
+      tasks.push({ id: `task-${tasks.length + 1}`, port: 40_000 + tasks.length + 1 });
+    }
+    expect(await purgeDelaysMs(haproxy)).toEqual([5_000, 5_000]);
+    expect(logs.lines().filter((l) => String(l['msg']).includes('runs a config from an older edgeroute haproxy-conf'))).toHaveLength(1);
   }, 30_000);
 });

@@ -98,6 +98,8 @@ export class HaproxyDataPlane implements DataPlane {
   private tcpBinds: ReadonlySet<string> = new Set();
   /** The pool-purge-delay servers are added with: the config's (haproxy-conf --upstream-idle-timeout). */
   private poolPurgeDelayMs = LEGACY_POOL_PURGE_DELAY_MS;
+  /** Whether the agent said that the config predates --upstream-idle-timeout (once per agent). */
+  private saidLegacyPurgeDelay = false;
   /** Whether this node has the addresses apps bind their TCP ports to. */
   private readonly localAddresses = new LocalAddresses();
   /** Grows the pool or binds more TCP ports by a reload; null without --haproxy-conf-dir. */
@@ -325,7 +327,15 @@ export class HaproxyDataPlane implements DataPlane {
     const commands = [`show map ${this.http.mapFile}`, 'show stat', `get var ${POOL_PURGE_DELAY_VAR}`];
     if (this.tcp.mapFile !== null) commands.push(`show map ${this.tcp.mapFile}`, `get var ${TCP_PORTS_FROM_VAR}`, `get var ${TCP_PORTS_TO_VAR}`, `get var ${TCP_EXTRA_PORTS_VAR}`, `get var ${TCP_HOSTS_VAR}`, `get var ${TCP_BINDS_VAR}`);
     const [map, stat, purgeDelay, tcpMap, from, to, extra, hosts, binds] = await this.sendAll(sent, commands);
-    this.poolPurgeDelayMs = parseGetVar(purgeDelay ?? '') ?? LEGACY_POOL_PURGE_DELAY_MS;
+    const purgeDelayMs = parseGetVar(purgeDelay ?? '');
+    this.poolPurgeDelayMs = purgeDelayMs ?? LEGACY_POOL_PURGE_DELAY_MS;
+    if (purgeDelayMs === null && !this.saidLegacyPurgeDelay) {
+      this.saidLegacyPurgeDelay = true;
+      this.log.warn(
+        { poolPurgeDelayMs: LEGACY_POOL_PURGE_DELAY_MS },
+        `HAProxy at ${this.runtime.path} runs a config from an older edgeroute haproxy-conf: its idle connections to tasks live up to 15 s, longer than many apps' own idle timeout (Node's 5 s), which can close one under a request; regenerate it with haproxy-conf (--upstream-idle-timeout, default 4 s) and reload HAProxy`,
+      );
+    }
     this.tcpExtraPorts = parseExtraPorts(extra ?? '');
     const hostList = parseStrVar(hosts ?? '');
     this.tcpHosts = hostList === null ? null : hostList.split('|').filter((h) => h !== '');
