@@ -5,7 +5,10 @@
  * that far apart (± 2 ms, spread evenly), so they reach the router as the
  * task closes. Each data plane runs with its --upstream-idle-timeout above
  * the task's (the race) and below it (the router closes first), and counts
- * the requests that did not get a 200.
+ * the requests that did not get a 200. A second pattern starts with a burst
+ * (10 requests at once, so 10 connections to the task), then sends one
+ * request every 150 ms: the extra connections idle past the task's timeout
+ * while the router still holds them.
  */
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -85,6 +88,32 @@ async function race(url: string, method: string, count: number): Promise<number>
   return lost;
 }
 
+/** `rounds` times: BURST requests at once, then 20 one after another, 148-152 ms apart. */
+async function burstThenTrickle(url: string, rounds: number): Promise<{ sent: number; lost: number }> {
+  const BURST = 10;
+  const burst = new Agent({ keepAlive: true, maxSockets: BURST });
+  const trickle = new Agent({ keepAlive: true, maxSockets: 1 });
+  let sent = 0;
+  let lost = 0;
+  const post = async (agent: Agent) => {
+    sent++;
+    if (!(await send(url, 'POST', agent))) lost++;
+  };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(Array.from({ length: BURST }, () => post(burst)));
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 148 + 4 * ((i * 0.618034) % 1)));
+        await post(trickle);
+      }
+    }
+  } finally {
+    burst.destroy();
+    trickle.destroy();
+  }
+  return { sent, lost };
+}
+
 interface Router {
   readonly url: string;
   stop(): Promise<void>;
@@ -116,27 +145,30 @@ export const idleRace: Benchmark = {
   description: "requests lost to a task closing an idle kept-alive connection as they come, with the router's idle timeout above and below the task's",
   async run(ctx: BenchContext): Promise<BenchOutcome> {
     const count = ctx.smoke ? 4 : 100;
+    const burstRounds = ctx.smoke ? 1 : 8;
     const task = await startRacingTask();
     const app: BenchApp = { id: 'race', vhosts: [HOST], versions: { stable: [task.port] } };
-    const results: Record<string, { routerIdleSeconds: number; lost: Record<string, number>; sent: number }> = {};
+    const results: Record<string, { routerIdleSeconds: number; lost: Record<string, number>; sent: number; burst: { sent: number; lost: number } }> = {};
     try {
       for (const [plane, start] of [['nginx', nginxRouter], ['haproxy', haproxyRouter]] as const) {
         for (const [where, idleSeconds] of Object.entries(ROUTER_IDLE)) {
           const router = await start(app, idleSeconds);
           const lost: Record<string, number> = {};
+          let burst: { sent: number; lost: number };
           try {
             for (const method of ['GET', 'POST']) lost[method] = await race(router.url, method, count);
+            burst = await burstThenTrickle(router.url, burstRounds);
           } finally {
             await router.stop();
           }
-          results[`${plane}_${where}`] = { routerIdleSeconds: idleSeconds, lost, sent: count + 1 };
-          ctx.progress(`${plane}, idle timeout ${idleSeconds} s (${where} the task's ${TASK_IDLE_MS} ms): lost ${lost['GET']} GETs, ${lost['POST']} POSTs of ${count + 1} each`);
+          results[`${plane}_${where}`] = { routerIdleSeconds: idleSeconds, lost, sent: count + 1, burst };
+          ctx.progress(`${plane}, idle timeout ${idleSeconds} s (${where} the task's ${TASK_IDLE_MS} ms): lost ${lost['GET']} GETs, ${lost['POST']} POSTs of ${count + 1} each; after bursts ${burst.lost} POSTs of ${burst.sent}`);
         }
       }
     } finally {
       await task.stop();
     }
-    const row = (key: string) => `GET ${results[key]!.lost['GET']}, POST ${results[key]!.lost['POST']}`;
+    const row = (key: string) => `GET ${results[key]!.lost['GET']}, POST ${results[key]!.lost['POST']} (after bursts ${results[key]!.burst.lost} of ${results[key]!.burst.sent})`;
     const lostBelow = (plane: string) => (results[`${plane}_below`]!.lost['GET'] ?? 0) + (results[`${plane}_below`]!.lost['POST'] ?? 0);
     return {
       summary: `lost of ${count + 1} each, task idle ${TASK_IDLE_MS} ms: nginx above ${row('nginx_above')}, below ${row('nginx_below')}; haproxy above ${row('haproxy_above')}, below ${row('haproxy_below')}; task connections ${task.connections()}`,
