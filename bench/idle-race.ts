@@ -10,10 +10,11 @@
  * request every 150 ms: the extra connections idle past the task's timeout
  * while the router still holds them.
  */
-import { Agent, createServer, request, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { HaproxyDataPlane } from '../agent/dataplane/haproxy/haproxy-data-plane.js';
+import { httpRequest } from '../agent/sandbox/http-get.js';
 import { startNginxNode } from '../agent/sandbox/sandbox.js';
 import { startHaproxy } from '../test/helpers/haproxy-node.js';
 import { atMost, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
@@ -53,18 +54,9 @@ async function startRacingTask(): Promise<{ port: number; connections: () => num
 }
 
 /** One request on the client's kept-alive connection: true when it got a 200. */
-function send(url: string, method: string, agent: Agent): Promise<boolean> {
-  return new Promise((resolve) => {
-    const body = method === 'POST' ? 'order=42' : undefined;
-    const headers: Record<string, string> = { host: HOST, ...(body === undefined ? {} : { 'content-length': String(body.length) }) };
-    const req = request(`${url}/`, { method, agent, headers, timeout: 5_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', () => resolve(false));
-    req.end(body);
-  });
+async function send(url: string, method: string, agent: Agent): Promise<boolean> {
+  const reply = await httpRequest(`${url}/`, { host: HOST, method, agent, body: method === 'POST' ? 'order=42' : undefined }).catch(() => null);
+  return reply?.status === 200;
 }
 
 /** `count` requests, each TASK_IDLE_MS ± 2 ms after the previous answer (busy-waited to the end: timers are late by a millisecond or more). */
