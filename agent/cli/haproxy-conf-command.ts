@@ -27,7 +27,7 @@ export const HAPROXY_CONF_OPTIONS: readonly OptionSpec[] = [
   { name: 'unit', kind: 'string', help: 'also write the systemd unit here, e.g. /etc/systemd/system/edgeroute-haproxy.service' },
   { name: 'version-header', kind: 'boolean', help: 'also send X-Edgeroute-Version to clients' },
   { name: 'request-log', kind: 'boolean', help: "log every HTTP request and TCP connection (HAProxy's httplog and tcplog, after the worker's PID) at info, where HAProxy's events go (stderr: the journal)" },
-  { name: 'upstream-idle-timeout', kind: 'string', default: String(DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS), help: "seconds HAProxy keeps an idle connection to a task at most (it purges idle connections every third of this); keep it below the apps' own idle timeout (Node's and uvicorn's 5 s), so that HAProxy closes it first" },
+  { name: 'upstream-idle-timeout', kind: 'string', default: String(DEFAULT_UPSTREAM_IDLE_TIMEOUT_SECONDS), help: "seconds HAProxy keeps an idle connection to a task at most (it purges idle connections every eighth of this); keep it below the apps' own idle timeout (Node's and uvicorn's 5 s), so that HAProxy closes it first" },
   { name: 'retry-unanswered', kind: 'boolean', help: 'send a request whose task closed the connection without answering (died under it) again, to another task, except POST, PATCH and LOCK, as nginx does; HAProxy then copies every request it sends (about 1-4 µs of CPU per request here)' },
   { name: 'check', kind: 'boolean', help: 'run haproxy -c on what was written; exit 1 when it fails' },
 ];

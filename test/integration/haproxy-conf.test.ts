@@ -215,23 +215,23 @@ describe('edgeroute haproxy-conf', () => {
     expect(plainCfg).not.toContain('log-format');
   });
 
-  it('with --upstream-idle-timeout, purges idle server connections every third of it (the agent reads the delay back), and --retry-unanswered turns on L7 retries but for POST, PATCH and LOCK; haproxy -c passes; both recorded', async () => {
+  it('with --upstream-idle-timeout, purges idle server connections every eighth of it (the agent reads the delay back), and --retry-unanswered turns on L7 retries but for POST, PATCH and LOCK; haproxy -c passes; both recorded', async () => {
     const out = tempDir();
     const run = await edgeroute(['haproxy-conf', '--out', out, '--listen', '127.0.0.1:18188', '--tcp-ports', '20122-20123', '--upstream-idle-timeout', '2.5', '--retry-unanswered', '--check']);
     expect(run.stderr).toBe('');
     expect(run.exitCode).toBe(0);
     const cfg = readFileSync(join(out, 'haproxy.cfg'), 'utf8');
-    expect(cfg).toMatch(/^\s+set-var proc\.edgeroute_pool_purge_delay_ms int\(833\)$/m);
+    expect(cfg).toMatch(/^\s+set-var proc\.edgeroute_pool_purge_delay_ms int\(312\)$/m);
     expect(cfg).toMatch(/^\s+retry-on conn-failure empty-response$/m);
     expect(cfg).toMatch(/^\s+http-request disable-l7-retry if \{ method POST PATCH LOCK \}$/m);
     const record = JSON.parse(readFileSync(join(out, 'haproxy-conf.json'), 'utf8')).options;
     expect(record.upstreamIdleTimeoutSeconds).toBe(2.5);
     expect(record.retryUnanswered).toBe(true);
-    // By default: 4 s (purged every 1,333 ms) and no L7 retries.
+    // By default: 4 s (purged every 500 ms) and no L7 retries.
     const plain = tempDir();
     expect((await edgeroute(['haproxy-conf', '--out', plain, '--listen', '18189'])).exitCode).toBe(0);
     const plainCfg = readFileSync(join(plain, 'haproxy.cfg'), 'utf8');
-    expect(plainCfg).toMatch(/^\s+set-var proc\.edgeroute_pool_purge_delay_ms int\(1333\)$/m);
+    expect(plainCfg).toMatch(/^\s+set-var proc\.edgeroute_pool_purge_delay_ms int\(500\)$/m);
     expect(plainCfg).not.toContain('retry-on');
     expect(plainCfg).not.toContain('disable-l7-retry');
   });

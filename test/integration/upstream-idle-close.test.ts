@@ -3,7 +3,7 @@
 // idle timeout is longer never closes one under a request: nginx and HAProxy
 // never send a POST they have written again (the client gets 502, or HAProxy
 // closes its kept-alive connection). nginx closes it at the timeout
-// (keepalive_timeout); HAProxy purges it 2 to 3 thirds of it after its last
+// (keepalive_timeout); HAProxy purges it 2 to 3 eighths of it after its last
 // request (pool-purge-delay, which the agent reads from the config when it
 // adds a server).
 import { Agent, createServer, type Server } from 'node:http';
@@ -94,7 +94,7 @@ describe('idle connections to tasks', () => {
     await closesIdleConnections(nginx.publicUrl, task, { min: 900, max: 5_000 });
   }, 30_000);
 
-  it('are closed by HAProxy within --upstream-idle-timeout (purged every third of it), on a server the agent added, and a request after that opens a new one', async () => {
+  it('are closed by HAProxy within --upstream-idle-timeout (purged every eighth of it), on a server the agent added, and a request after that opens a new one', async () => {
     const task = await startPatientTask();
     stops.push(async () => {
       task.server.closeAllConnections();
@@ -106,9 +106,10 @@ describe('idle connections to tasks', () => {
     stops.push(() => plane.close());
     const applied = await plane.apply({ version: 'v1', base: null, apps: { '/app': route('/app', ['app.test'], [{ id: 'task-1', port: task.port }]) } });
     expect(applied.ok).toBe(true);
-    // Purged 2 to 3 delays of 500 ms after its last request; HAProxy's old 5 s delay took 10 to 15 s.
-    await closesIdleConnections(haproxy.publicUrl, task, { min: 900, max: 5_000 });
-    expect(await purgeDelaysMs(haproxy)).toEqual([500]);
+    // Purged 2 to 3 delays of 187 ms after its last request; a third of the timeout (500 ms) took 1 to 1.5 s,
+    // HAProxy's old 5 s delay 10 to 15 s.
+    await closesIdleConnections(haproxy.publicUrl, task, { min: 300, max: 1_000 });
+    expect(await purgeDelaysMs(haproxy)).toEqual([187]);
   }, 30_000);
 
   it('on an HAProxy config from an older haproxy-conf, the agent adds servers as before (5 s) and says once to regenerate it', async () => {

@@ -105,7 +105,7 @@ describe('haproxy-conf records what it rendered with, and renders servers and ex
       servers: new Map([['pool-2', [{ name: 'tabc123', address: '10.0.0.7:31000', weight: 9 }]]]),
     });
     const conf = files.files.find((f) => f.path === files.confPath)!.content;
-    expect(conf).toMatch(/backend pool-2\n(.*\n)*?\s+server tabc123 10\.0\.0\.7:31000 weight 9 pool-max-conn -1 pool-purge-delay 1333ms\n/);
+    expect(conf).toMatch(/backend pool-2\n(.*\n)*?\s+server tabc123 10\.0\.0\.7:31000 weight 9 pool-max-conn -1 pool-purge-delay 500ms\n/);
     expect(conf).toContain('bind 127.0.0.1:10000-10010\n');
     // 10005 is inside the range: no second bind.
     expect(conf).toContain('bind 127.0.0.1:12000\n');

@@ -61,14 +61,20 @@ export const STICKY_VAR = 'txn.edgeroute_sticky';
 /**
  * HAProxy 2.6 has no idle timeout for its connections to servers. It purges
  * them instead: every pool-purge-delay, each server's idle connections beyond
- * what its recent periods used are halved (server.c,
- * srv_cleanup_idle_conns), so the one left idle after its server's last
- * request is closed 2 to 3 periods later. A third of the idle timeout closes
- * it within the timeout (measured: a task closing at 300 ms lost 0 of 200
- * POSTs with a 95 ms purge delay, 14 with 120 ms, 28 of 300 with 5 s).
+ * what its recent periods used are halved, whichever they are, not the oldest
+ * (server.c, srv_cleanup_idle_conns: the estimate of what is needed halves each
+ * period too). So the one left idle after its server's last request is closed
+ * 2 to 3 periods later, and the last of a burst of N about log2(N) + 2 periods
+ * after it. An eighth of the idle timeout closes both within it for bursts of
+ * up to about 60 connections to a task. Measured against a task closing at
+ * 300 ms (`npm run bench -- idle-race`): a steady trickle lost 0 of 200 POSTs
+ * with a 95 ms delay, 14 with 120 ms; after bursts of 10 or 40, a third
+ * (83 ms) lost 1 to 4 of 240-480 in 4 runs, an eighth (31 ms) 0 in 6.
  */
+const PURGES_PER_IDLE_TIMEOUT = 8;
+
 export function poolPurgeDelayMs(upstreamIdleTimeoutSeconds: number): number {
-  return Math.max(1, Math.floor((upstreamIdleTimeoutSeconds * 1000) / 3));
+  return Math.max(1, Math.floor((upstreamIdleTimeoutSeconds * 1000) / PURGES_PER_IDLE_TIMEOUT));
 }
 
 export function poolBackendName(index: number): string {
