@@ -120,6 +120,11 @@ beforeAll(async () => {
   redis = await startRedis();
   // Policies are read at start; a slow refresh keeps the timers' own garbage small.
   node = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 30, errorLogLevel: 'warn', editConf: withProbes(backends.ports[0] as number) });
+  await loadTableAndPolicy();
+}, 60_000);
+
+/** Pushes the apps and loads the ten-rule policy (read from Redis), then waits for both to route. */
+async function loadTableAndPolicy(): Promise<void> {
   const ports = backends.ports;
   await pushTable(node.adminUrl, node.adminToken, [
     { id: 'one', vhosts: ['one.test'], versions: { stable: ports } },
@@ -130,16 +135,25 @@ beforeAll(async () => {
     { id: 'lc', vhosts: ['lc.test'], settings: { balance: 'leastconn' }, versions: { stable: ports } },
   ]);
   const client = new Redis(redis.url);
-  await client.set('edgeroute:policy:two', JSON.stringify(TEN_RULE_POLICY));
-  await waitFor('the policy to load', async () => {
-    await client.publish('edgeroute:policy-changed', 'two');
-    const status = await fetch(`${node.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${node.adminToken}` } });
-    const body = (await status.json()) as { policies?: Record<string, { loaded: boolean }> };
-    return body.policies?.two?.loaded ? true : undefined;
-  });
-  client.disconnect();
+  try {
+    await client.set('edgeroute:policy:two', JSON.stringify(TEN_RULE_POLICY));
+    await waitFor('the policy to load', async () => {
+      await client.publish('edgeroute:policy-changed', 'two');
+      const status = await fetch(`${node.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${node.adminToken}` } });
+      const body = (await status.json()) as { policies?: Record<string, { loaded: boolean }> };
+      return body.policies?.two?.loaded ? true : undefined;
+    });
+  } finally {
+    client.disconnect();
+  }
   await waitFor('the table to load', async () => ((await httpGet(`${node.publicUrl}${P_PATH}`, { host: 'one.test' })).status === 200 ? true : undefined));
-}, 60_000);
+}
+
+/** nginx stopped and started again (a worker after a reload leaves pieces to the interpreter more often), loaded as at first. */
+async function freshNginx(): Promise<void> {
+  await node.restart();
+  await loadTableAndPolicy();
+}
 
 afterAll(async () => {
   await node?.process.stop();
@@ -159,9 +173,22 @@ describe('the request path allocates nothing per request', () => {
 
   it.each(cases)('%s', async (_name, host, path, headers) => {
     // Measured side by side with the no-op location, so what the module and the timers allocate cancels out.
-    const floor = await bytesPerRequest('ignored.test', '/test-floor/x', headers);
-    const plugin = await bytesPerRequest(host, path, headers);
+    let floor = await bytesPerRequest('ignored.test', '/test-floor/x', headers);
+    let plugin = await bytesPerRequest(host, path, headers);
     console.log(`${host}: ${plugin.toFixed(1)} bytes per request; no-op Lua phases: ${floor.toFixed(1)}`);
+    if (plugin - floor >= SLACK_BYTES_PER_REQUEST) {
+      // Whether LuaJIT compiles the path around a loop depends on which code got hot first and on
+      // chance (an aborted trace is tried again after a random penalty, then given up): in a worker
+      // where it gave up, code runs in the interpreter, which boxes every FFI result (about 50 bytes
+      // a request). The allowFrom loop did so whenever its path got hot first (fixed: cidr.any);
+      // the ten-rule path, measured first in a fresh nginx, still did in 2 of 25. An allocation in
+      // the code shows in a fresh nginx too.
+      console.warn(`${host}: ${plugin.toFixed(1)} bytes per request in this worker; measuring again in a fresh nginx`);
+      await freshNginx();
+      floor = await bytesPerRequest('ignored.test', '/test-floor/x', headers);
+      plugin = await bytesPerRequest(host, path, headers);
+      console.log(`${host} in a fresh nginx: ${plugin.toFixed(1)} bytes per request; no-op Lua phases: ${floor.toFixed(1)}`);
+    }
     expect(plugin - floor).toBeLessThan(SLACK_BYTES_PER_REQUEST);
   }, 60_000);
 });

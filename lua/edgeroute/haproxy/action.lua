@@ -103,12 +103,7 @@ local function allowed(allow, src)
     if not parsed then
         return false
     end
-    for i = 1, #allow do
-        if cidr.contains(allow[i], parsed.bytes) then
-            return true
-        end
-    end
-    return false
+    return cidr.any(allow, parsed.bytes)
 end
 
 

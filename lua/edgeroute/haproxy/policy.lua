@@ -136,12 +136,7 @@ local function ip_holds(cidrs, addr)
     if addr == nil then
         return false
     end
-    for i = 1, #cidrs do
-        if cidr.contains(cidrs[i], addr) then
-            return true
-        end
-    end
-    return false
+    return cidr.any(cidrs, addr)
 end
 
 

@@ -121,16 +121,13 @@ local function value_holds(test, get, re_find)
 end
 
 
+local cidr_any = cidr.any
+
 local function ip_holds(cidrs, addr)
     if not addr then
         return false
     end
-    for i = 1, #cidrs do
-        if cidr.contains(cidrs[i], addr) then
-            return true
-        end
-    end
-    return false
+    return cidr_any(cidrs, addr)
 end
 
 
