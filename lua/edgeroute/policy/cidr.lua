@@ -154,6 +154,8 @@ function _M.contains(cidr, addr)
     local shift = 2 ^ (8 - rest)
     return floor(byte(addr, whole + 1) / shift) == floor(byte(bytes, whole + 1) / shift)
 end
+
+
 local contains = _M.contains
 
 
