@@ -158,4 +158,27 @@ describe('dashboard', () => {
     }
     expect(pageErrors).toEqual([]);
   });
+
+  // Text typed into the box is the search only once typing pauses. A refresh
+  // in between (here, a deploy's feed event) must ask for the search shown,
+  // or the pause would later reset a page the user turned after that refresh.
+  it('sends a search only once typing pauses, even when the feed refreshes the page meanwhile', async () => {
+    const ids = () => page.locator('section.app').evaluateAll((apps) => apps.map((a) => a.getAttribute('data-app-id')));
+    // From the whole list, so the filtered one shows that this pause has fired.
+    await expect.poll(ids, { timeout: WAIT_MS }).toContain('/dash');
+    await page.locator('#filter').fill('routed');
+    await expect.poll(ids, { timeout: WAIT_MS }).toEqual(['/routed']);
+    // Typing that has not paused yet: the text changes, the pause has not fired.
+    await page.locator('#filter').evaluate((input: HTMLInputElement) => { input.value = ''; });
+    const refreshed = page.waitForRequest((req) => new URL(req.url()).pathname.endsWith('/v1/state'), { timeout: WAIT_MS });
+    await marathon.deploy({ id: '/typed-meanwhile', instances: 1, labels: { 'edgeroute.vhosts': 'typed.test' } });
+    expect(new URL((await refreshed).url()).searchParams.get('q')).toBe('routed');
+    await page.waitForTimeout(300); // the reply, had it been the unfiltered list
+    expect(await ids()).toEqual(['/routed']);
+    // The pause comes: the whole list.
+    await page.locator('#filter').dispatchEvent('input');
+    await expect.poll(ids, { timeout: WAIT_MS }).toContain('/typed-meanwhile');
+    expect(await ids()).toContain('/routed');
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -43,6 +43,10 @@
 
   var lastState = null;
   var pageOffset = 0;
+  // The search the apps are filtered by: the box's text once typing pauses.
+  // Polls and page buttons use it, not the text being typed, so a poll never
+  // applies a search early and the pause then never moves a page already turned.
+  var appliedNeedle = '';
   var lastSyncAt = null;
   var events = [];
   var closedPolicies = Object.create(null); // app id -> policy <details> the user folded
@@ -199,7 +203,7 @@
   // The agent filters (?q=) and pages (?offset=&limit=): the page holds the apps shown.
   function renderApps(apps) {
     var container = $('apps');
-    var needle = $('filter').value.trim();
+    var needle = appliedNeedle;
     var total = num(lastState.appCount);
     var matched = num(lastState.matched);
     var offset = num(lastState.offset) || 0;
@@ -373,7 +377,7 @@
   // last. A reply to an earlier query (a search typed on, another page
   // clicked while it was on its way) is dropped, never shown, even for a
   // moment; the fetch that follows the change asks for the current one.
-  function currentQuery() { return pageOffset + '\n' + $('filter').value.trim(); }
+  function currentQuery() { return pageOffset + '\n' + appliedNeedle; }
 
   function refresh() {
     if (inFlight) { again = true; return; } // one fetch at a time; the last request wins
@@ -382,7 +386,7 @@
     var url = new URL(stateUrl.href);
     url.searchParams.set('offset', String(pageOffset));
     url.searchParams.set('limit', String(PAGE_SIZE));
-    var needle = $('filter').value.trim();
+    var needle = appliedNeedle;
     if (needle) url.searchParams.set('q', needle);
     fetch(url, { cache: 'no-store', headers: stateHeaders })
       .then(function (res) {
@@ -836,7 +840,14 @@
   var filterTimer = null;
   $('filter').addEventListener('input', function () {
     if (filterTimer !== null) clearTimeout(filterTimer);
-    filterTimer = setTimeout(function () { filterTimer = null; pageOffset = 0; refresh(); }, FILTER_DEBOUNCE_MS);
+    filterTimer = setTimeout(function () {
+      filterTimer = null;
+      var needle = $('filter').value.trim();
+      if (needle === appliedNeedle) return;
+      appliedNeedle = needle;
+      pageOffset = 0;
+      refresh();
+    }, FILTER_DEBOUNCE_MS);
   });
   $('page-prev').addEventListener('click', function () { pageOffset = Math.max(0, pageOffset - PAGE_SIZE); refresh(); });
   $('page-next').addEventListener('click', function () { pageOffset += PAGE_SIZE; refresh(); });
