@@ -28,6 +28,7 @@ export interface VersionTraffic {
   /** 5xx / requests, 0-1; null without requests. */
   readonly errorRatio: number | null;
   readonly p50Ms: number | null;
+  readonly p90Ms: number | null;
   readonly p99Ms: number | null;
   /** Mean latency (all HAProxy nodes keep: no histogram there). */
   readonly meanMs: number | null;
@@ -51,6 +52,13 @@ export const FLAG_MIN_ERRORS = 5;
 export const FLAG_ERROR_POINTS = 0.02;
 /** Latency: at least twice the default version's and this much slower. */
 export const FLAG_LATENCY_MIN_EXTRA_SECONDS = 0.05;
+/**
+ * A latency quantile is compared only when at least this many requests of
+ * each version lie above it: the p99 from 500 requests in the window, the p90
+ * from 50. Below that a quantile is one or two requests, and a single slow
+ * one (a pause of the task's runtime, of the machine) would flag a version.
+ */
+export const FLAG_LATENCY_TAIL_REQUESTS = 5;
 
 /**
  * The q-quantile (0-1) of a histogram, as Prometheus's histogram_quantile:
@@ -102,6 +110,7 @@ function versionView(version: string, w: TrafficWindow, appRate: number, bounds:
     share: appRate > 0 ? w.requestsPerSecond / appRate : null,
     errorRatio: w.requests > 0 ? w.errors / w.requests : null,
     p50Ms: histogram ? ms(quantile(bounds as readonly number[], histogram, 0.5)) : null,
+    p90Ms: histogram ? ms(quantile(bounds as readonly number[], histogram, 0.9)) : null,
     p99Ms: histogram ? ms(quantile(bounds as readonly number[], histogram, 0.99)) : null,
     meanMs: ms(w.meanSeconds),
     requests: w.requests,
@@ -122,13 +131,25 @@ export function flagsAgainst(v: VersionTraffic, base: VersionTraffic | null, bas
   if (v.errors >= FLAG_MIN_ERRORS && ratio >= baseRatio + FLAG_ERROR_POINTS && ratio >= 2 * baseRatio) {
     flags.push(compared ? `5xx ${percent(ratio)} (${baseName} ${percent(baseRatio)})` : `5xx ${percent(ratio)}`);
   }
-  if (compared) {
-    const [name, mine, theirs] = v.p99Ms !== null && base.p99Ms !== null ? ['p99', v.p99Ms, base.p99Ms] : ['mean latency', v.meanMs, base.meanMs];
-    if (mine !== null && theirs !== null && mine >= 2 * theirs && mine - theirs >= FLAG_LATENCY_MIN_EXTRA_SECONDS * 1000) {
+  const latency = compared ? latencyToCompare(v, base) : null;
+  if (latency !== null) {
+    const [name, mine, theirs] = latency;
+    if (mine >= 2 * theirs && mine - theirs >= FLAG_LATENCY_MIN_EXTRA_SECONDS * 1000) {
       flags.push(`${name} ${mine.toFixed(1)} ms (${baseName} ${theirs.toFixed(1)} ms)`);
     }
   }
   return flags;
+}
+
+/** The latency two versions are compared by: the highest quantile both served enough requests for, else the mean where there is no histogram. */
+function latencyToCompare(v: VersionTraffic, base: VersionTraffic): [string, number, number] | null {
+  if (v.p99Ms === null || base.p99Ms === null || v.p90Ms === null || base.p90Ms === null) {
+    return v.meanMs !== null && base.meanMs !== null ? ['mean latency', v.meanMs, base.meanMs] : null;
+  }
+  const fewest = Math.min(v.requests, base.requests);
+  if (fewest >= FLAG_LATENCY_TAIL_REQUESTS * 100) return ['p99', v.p99Ms, base.p99Ms];
+  if (fewest >= FLAG_LATENCY_TAIL_REQUESTS * 10) return ['p90', v.p90Ms, base.p90Ms];
+  return null;
 }
 
 /**

@@ -119,8 +119,8 @@ describe('edgeroute compare', () => {
     expect([s?.version, g?.version]).toEqual(['stable', 'grey']);
     expect([s?.errors, s?.errorRatio]).toEqual([0, 0]);
     expect([g?.errors, g?.errorRatio]).toEqual([20, 1]);
-    // First the 5xx; a p99 flag may follow on a busy machine (one slow answer among grey's 20 is its p99).
-    expect(g?.flags[0]).toBe('5xx 100.0 % (stable 0.0 %)');
+    // The 5xx alone: grey's 20 requests are too few for a latency quantile (one slow answer would be its p99).
+    expect(g?.flags).toEqual(['5xx 100.0 % (stable 0.0 %)']);
     expect(s?.flags).toEqual([]);
     // Requests per second: each node's count over its own window, added.
     expect(s!.requestsPerSecond + g!.requestsPerSecond).toBeCloseTo(fleet.requestsPerSecond, 6);

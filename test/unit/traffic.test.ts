@@ -50,12 +50,27 @@ describe('appTraffic: versions side by side', () => {
   });
 
   it('flags a p99 at least twice the default and 50 ms slower; a mean where there is no histogram', () => {
-    const slow = appTraffic('a', 'stable', new Map([['stable', window({ requests: 100, buckets: [100, 0, 0, 0, 0, 0] })], ['grey', window({ requests: 100, buckets: [0, 0, 0, 0, 100, 0] })]]), BOUNDS);
+    const slow = appTraffic('a', 'stable', new Map([['stable', window({ requests: 500, buckets: [500, 0, 0, 0, 0, 0] })], ['grey', window({ requests: 500, buckets: [0, 0, 0, 0, 500, 0] })]]), BOUNDS);
     expect(slow.versions[1]?.flags).toEqual(['p99 99.5 ms (stable 5.0 ms)']);
-    const close = appTraffic('a', 'stable', new Map([['stable', window({ requests: 100, buckets: [100, 0, 0, 0, 0, 0] })], ['grey', window({ requests: 100, buckets: [0, 100, 0, 0, 0, 0] })]]), BOUNDS);
+    const close = appTraffic('a', 'stable', new Map([['stable', window({ requests: 500, buckets: [500, 0, 0, 0, 0, 0] })], ['grey', window({ requests: 500, buckets: [0, 500, 0, 0, 0, 0] })]]), BOUNDS);
     expect(close.versions[1]?.flags).toEqual([]);
     const mean = appTraffic('a', 'stable', new Map([['stable', window({ requests: 100, meanSeconds: 0.01 })], ['grey', window({ requests: 100, meanSeconds: 0.3 })]]), null);
     expect(mean.versions[1]?.flags).toEqual(['mean latency 300.0 ms (stable 10.0 ms)']);
+  });
+
+  // A p99 of fewer than 500 requests is its slowest few: one paused request would flag the version.
+  it.each([
+    { title: '500 requests a side, 6 slow: the p99 flags', requests: 500, slow: 6, flags: ['p99 58.3 ms (stable 5.0 ms)'] },
+    { title: '499 a side, 6 slow: the p90 compared, no flag', requests: 499, slow: 6, flags: [] },
+    { title: '100 a side, 2 slow: the p90 compared, no flag', requests: 100, slow: 2, flags: [] },
+    { title: '100 a side, 20 % slow: the p90 flags', requests: 100, slow: 20, flags: ['p90 75.0 ms (stable 4.5 ms)'] },
+    { title: '49 a side, all slow: too few for any quantile', requests: 49, slow: 49, flags: [] },
+  ])('$title', ({ requests, slow, flags }) => {
+    const t = appTraffic('a', 'stable', new Map([
+      ['stable', window({ requests, buckets: [requests, 0, 0, 0, 0, 0] })],
+      ['grey', window({ requests, buckets: [requests - slow, 0, 0, 0, slow, 0] })],
+    ]), BOUNDS);
+    expect(t.versions[1]?.flags).toEqual(flags);
   });
 });
 
