@@ -125,7 +125,10 @@ describe('traffic, fleet and rollouts on the dashboard', () => {
       .poll(async () => [Math.abs((await shareOf('stable')) - (100 - GREY_PERCENT) / 100) <= 0.05, Math.abs((await shareOf('grey')) - GREY_PERCENT / 100) <= 0.05], { timeout: WAIT_MS, interval: 250 })
       .toEqual([true, true]);
     expect(await row('stable').locator('.t-share').textContent()).toMatch(/^\d+\.\d %$/);
-    expect(await row('grey').getAttribute('data-flagged')).toBe('false');
+    // The same task server answers both versions: no 5xx flag. Not "no flag": on a loaded machine one
+    // version's tail can be slower by chance, and a latency flag over 500 requests or more says so.
+    expect(await row('grey').getAttribute('data-flagged')).toMatch(/^(true|false)$/);
+    expect(await row('grey').locator('.t-flags').textContent()).not.toContain('5xx');
     expect(await row('stable').locator('.tag').textContent()).toBe('default');
 
     // The plots move: new data every reading, more points as slots fill.
@@ -139,7 +142,9 @@ describe('traffic, fleet and rollouts on the dashboard', () => {
   it('flags the grey version when it answers 5xx', async () => {
     grey.setStatus(500);
     await row('grey').and(page.locator('[data-flagged="true"]')).waitFor({ timeout: WAIT_MS });
-    expect(await row('grey').locator('.t-flags').textContent()).toMatch(/^worse: 5xx \d+\.\d % \(stable 0\.0 %\)$/);
+    await expect
+      .poll(() => row('grey').locator('.t-flags .badge').allTextContents(), { timeout: WAIT_MS })
+      .toContainEqual(expect.stringMatching(/^worse: 5xx \d+\.\d % \(stable 0\.0 %\)$/));
     expect(await row('stable').getAttribute('data-flagged')).toBe('false');
     expect(await page.locator('section.app[data-app-id="shop"]').getAttribute('data-flagged')).toBe('true');
     await page.screenshot({ path: `${ARTIFACTS}traffic-flagged.png`, fullPage: true });
