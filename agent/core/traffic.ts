@@ -55,8 +55,9 @@ export const FLAG_LATENCY_MIN_EXTRA_SECONDS = 0.05;
 /**
  * A latency quantile is compared only when at least this many requests of
  * each version lie above it: the p99 from 500 requests in the window, the p90
- * from 50. Below that a quantile is one or two requests, and a single slow
- * one (a pause of the task's runtime, of the machine) would flag a version.
+ * from 50. Below that a quantile rests on fewer than five requests, and a
+ * single slow one (a pause of the task's runtime, of the machine) would flag
+ * a version.
  */
 export const FLAG_LATENCY_TAIL_REQUESTS = 5;
 

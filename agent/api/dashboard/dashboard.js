@@ -386,8 +386,7 @@
     var url = new URL(stateUrl.href);
     url.searchParams.set('offset', String(pageOffset));
     url.searchParams.set('limit', String(PAGE_SIZE));
-    var needle = appliedNeedle;
-    if (needle) url.searchParams.set('q', needle);
+    if (appliedNeedle) url.searchParams.set('q', appliedNeedle);
     fetch(url, { cache: 'no-store', headers: stateHeaders })
       .then(function (res) {
         if (!res.ok) throw new Error('GET ' + url.pathname + ': HTTP ' + res.status);
