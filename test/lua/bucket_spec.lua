@@ -22,6 +22,44 @@ describe("bucket", function()
         assert.are.equal(0, bucket.imul(65536, 65536))
     end)
 
+    it("multiplies like the four 16-bit partial products, for random operands", function()
+        -- The schoolbook product of 16-bit halves, each part well under 2^53.
+        local function reference(a, b)
+            a, b = a % 4294967296, b % 4294967296
+            local alo, ahi = a % 65536, math.floor(a / 65536)
+            local blo, bhi = b % 65536, math.floor(b / 65536)
+            local product = (alo * blo + ((ahi * blo + alo * bhi) % 65536) * 65536) % 4294967296
+            return bit.tobit(product)
+        end
+        math.randomseed(20261130)
+        for _ = 1, 20000 do
+            local a = math.random(0, 4294967295) - 2147483648
+            local b = math.random(0, 4294967295)
+            assert.are.equal(reference(a, b), bucket.imul(a, b))
+        end
+    end)
+
+    it("takes four bytes a turn and the last one to three alone: the same bucket as byte by byte", function()
+        local function byte_by_byte(prefix, key)
+            local hash = bit.tobit(0x811c9dc5)
+            local text = prefix .. key
+            for i = 1, #text do
+                hash = bucket.imul(bit.bxor(hash, text:byte(i)), 0x01000193)
+            end
+            hash = bit.bxor(hash, bit.rshift(hash, 16))
+            hash = bucket.imul(hash, 0x85ebca6b)
+            hash = bit.bxor(hash, bit.rshift(hash, 13))
+            hash = bucket.imul(hash, 0xc2b2ae35)
+            hash = bit.bxor(hash, bit.rshift(hash, 16))
+            return (hash < 0 and hash + 4294967296 or hash) % 10000
+        end
+        local prefix = bucket.prefix("seed", "/app")
+        for length = 0, 41 do
+            local key = ("k\255\0" .. length):rep(12):sub(1, length)
+            assert.are.equal(byte_by_byte(prefix, key), bucket.bucket(prefix, key), "a key of " .. length .. " bytes")
+        end
+    end)
+
     it("puts 5.00% of 100,000 users under a 5% bound, within a tenth of a point", function()
         local prefix = bucket.prefix("seed-1", "/shop")
         local taken = 0
