@@ -16,6 +16,8 @@ export interface RequestOptions {
   agent?: Agent;
   method?: string;
   body?: string;
+  /** A body sent chunked instead (no Content-Length), each piece written as it comes. */
+  chunkedBody?: readonly Buffer[];
 }
 
 export function httpGet(url: string, opts: RequestOptions = {}): Promise<HttpReply> {
@@ -44,6 +46,11 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
     req.on('response', () => (answered = true));
     req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
     req.on('error', (err: Error) => reject(Object.assign(err, { staleKeepAlive: req.reusedSocket && !answered, reusedSocket: req.reusedSocket })));
-    req.end(opts.body);
+    if (opts.chunkedBody === undefined) {
+      req.end(opts.body);
+      return;
+    }
+    for (const piece of opts.chunkedBody) req.write(piece);
+    req.end();
   });
 }

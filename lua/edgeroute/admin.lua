@@ -13,6 +13,7 @@ local policy_sync = require "edgeroute.policy_sync"
 local metrics = require "edgeroute.metrics"
 local inflight = require "edgeroute.inflight"
 local request_body = require "edgeroute.request_body"
+local chunked_body = require "edgeroute.chunked_body"
 local plugin_version = require "edgeroute.version"
 local certs = require "edgeroute.certs"
 local acme_challenge = require "edgeroute.acme_challenge"
@@ -23,6 +24,7 @@ local pairs = pairs
 local ipairs = ipairs
 local gmatch = string.gmatch
 local sub = string.sub
+local lower = string.lower
 local json_encode = cjson.encode
 local json_null = cjson.null
 
@@ -33,6 +35,17 @@ local INLINE_SYNC_MAX = 100
 -- What this plugin takes in a push beyond the first format, for the agent
 -- to read in the status before it sends them (an older plugin says nothing).
 local PUSH_FEATURES = { "backendsFlat" }
+
+-- A push read from the raw socket bypasses nginx.conf's limits on the admin
+-- listener: the same size as its client_max_body_size, and as long a pause
+-- between two pieces as nginx's default client_body_timeout.
+local PUSH_MAX_BYTES = 64 * 1024 * 1024
+local PUSH_READ_TIMEOUT_MS = 60000
+
+local REASONS = {
+    [200] = "OK", [400] = "Bad Request", [409] = "Conflict",
+    [413] = "Content Too Large", [500] = "Internal Server Error", [507] = "Insufficient Storage",
+}
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -57,6 +70,73 @@ end
 local read_body = request_body.read
 
 
+-- The answer to a push read from the raw socket, written whole by hand: nginx
+-- sends nothing on that connection any more, and closes it after.
+local function respond_raw(sock, status, body)
+    local text = json_encode(body) .. "\n"
+    local ok, err = sock:send("HTTP/1.1 " .. status .. " " .. (REASONS[status] or "") .. "\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: " .. #text .. "\r\nConnection: close\r\n\r\n" .. text)
+    if not ok then
+        ngx.log(ngx.WARN, "edgeroute: could not answer a push: ", err)
+    end
+    return ngx.exit(ngx.OK)
+end
+
+
+-- How a push is read: each returns its version, base, routes and removed
+-- ids (push_format's reader) and how to answer; or nil, why it is refused,
+-- how to answer, and the status when it is not 400.
+
+-- A large push comes chunked, as the agent writes it. Its lines are decoded
+-- and checked as the chunks arrive, while the agent is still writing the
+-- rest, rather than all after the last byte.
+local function read_streamed()
+    local sock, err = ngx.req.socket(true)
+    if not sock then
+        return nil, "cannot read the push: " .. err, respond, 500
+    end
+    local answer = function(status, body)
+        return respond_raw(sock, status, body)
+    end
+    sock:settimeout(PUSH_READ_TIMEOUT_MS)
+    local expect = ngx.var.http_expect
+    if expect and lower(expect) == "100-continue" then
+        -- What nginx says before it reads a body itself; a client such as
+        -- curl otherwise waits a second before sending it.
+        local ok
+        ok, err = sock:send("HTTP/1.1 100 Continue\r\n\r\n")
+        if not ok then
+            ngx.log(ngx.WARN, "edgeroute: push not read: ", err)
+            return ngx.exit(ngx.OK)
+        end
+    end
+    local reader = push_format.reader()
+    local size, message, status = chunked_body.read(sock, function(data)
+        reader:feed(data)
+    end, PUSH_MAX_BYTES)
+    if not size then
+        if status == nil then
+            -- The agent went away or stopped sending: nobody is left to answer.
+            ngx.log(ngx.WARN, "edgeroute: push not read: ", message)
+            return ngx.exit(ngx.OK)
+        end
+        return nil, message, answer, status
+    end
+    local version, base, routes, removed = reader:finish()
+    return version, base, answer, routes, removed
+end
+
+
+local function read_buffered()
+    local raw = read_body()
+    if not raw then
+        return nil, "empty body", respond
+    end
+    local version, base, routes, removed = push_format.parse(raw)
+    return version, base, respond, routes, removed
+end
+
+
 function _M.push()
     if ngx.req.get_method() ~= "POST" then
         return respond(405, { error = "use POST" })
@@ -64,18 +144,16 @@ function _M.push()
     if not authorized() then
         return respond(401, { error = "missing or wrong admin token" })
     end
-    local raw = read_body()
-    if not raw then
-        return respond(400, { error = "empty body" })
-    end
-    local version, base, routes, removed = push_format.parse(raw)
+    -- nginx itself answers 501 to any other transfer coding.
+    local read = ngx.var.http_transfer_encoding and ngx.req.http_version() == 1.1 and read_streamed or read_buffered
+    local version, base, answer, routes, removed = read()
     if not version then
         ngx.log(ngx.WARN, "edgeroute: push refused: ", base)
-        return respond(400, { error = base })
+        return answer(routes or 400, { error = base })
     end
     local stored, status_or_count, message = store.apply(version, base, routes, removed)
     if not stored then
-        return respond(status_or_count, { error = message, version = store.status().version or json_null })
+        return answer(status_or_count, { error = message, version = store.status().version or json_null })
     end
     -- This worker switches at once when that is cheap; the others (and this
     -- one after a big push) within one sync interval.
@@ -84,7 +162,7 @@ function _M.push()
     end
     -- The generation tells the agent which nginx took the push: one that
     -- restarts afterwards shows another, even before the agent first asked.
-    return respond(200, { version = stored, changed = status_or_count, generation = store.status().generation })
+    return answer(200, { version = stored, changed = status_or_count, generation = store.status().generation })
 end
 
 

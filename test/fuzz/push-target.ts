@@ -260,6 +260,19 @@ function generatePush(rng: Rng, good: Record<string, unknown>, currentVersion: s
   ])();
 }
 
+/** The push's bytes cut into pieces of 1 byte to 8 KiB, for half the cases; undefined for the others. */
+function chunkedPieces(rng: Rng, text: string): Buffer[] | undefined {
+  if (!rng.chance(0.5)) return undefined;
+  const bytes = Buffer.from(text);
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const size = 1 + rng.int(rng.chance(0.3) ? 16 : 8192);
+    pieces.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return pieces;
+}
+
 /** The "error" of a JSON answer ("" when there is none). */
 function errorOf(body: string): string {
   try {
@@ -279,7 +292,8 @@ export async function fuzzPush(opts: PushFuzzOptions): Promise<FuzzSummary> {
   let good = goodRoute(backends);
   const authorization = `Bearer ${nginx.adminToken}`;
 
-  const push = (body: string) => httpRequest(`${nginx.adminUrl}/edgeroute/apps`, { method: 'POST', body, headers: { authorization, 'content-type': 'application/x-ndjson' }, timeoutMs: 30_000 });
+  const push = (body: string, pieces?: readonly Buffer[]) =>
+    httpRequest(`${nginx.adminUrl}/edgeroute/apps`, { method: 'POST', ...(pieces ? { chunkedBody: pieces } : { body }), headers: { authorization, 'content-type': 'application/x-ndjson' }, timeoutMs: 30_000 });
   const storedVersion = async (): Promise<string | null> => {
     const reply = await httpRequest(`${nginx.adminUrl}/edgeroute/status`, { headers: { authorization } });
     return (JSON.parse(reply.body) as { version: string | null }).version;
@@ -298,10 +312,14 @@ export async function fuzzPush(opts: PushFuzzOptions): Promise<FuzzSummary> {
   for (const index of caseIndices(opts.cases, opts.only)) {
     const rng = Rng.forCase(opts.seed, 'push', index);
     const { text, notes, refusal } = generatePush(rng, good, version);
+    // Half the cases go chunked, cut at random (as the agent sends a large push): the plugin reads those as they arrive.
+    const pieces = chunkedPieces(Rng.forCase(opts.seed, 'push-chunked', index), text);
+    if (pieces) notes.push(`sent chunked in ${pieces.length} pieces`);
+    book.count(pieces ? 'sent chunked' : 'sent with a Content-Length');
     const fail = (reason: string, crash = false) => book.fail(index, reason, text, notes, crash);
     let reply;
     try {
-      reply = await book.timedAsync(index, () => push(text));
+      reply = await book.timedAsync(index, () => push(text, pieces));
     } catch (err) {
       fail(`no answer: ${(err as Error).message}`, true);
       await restore(index);

@@ -93,6 +93,9 @@ describe('fuzzing', () => {
     // Paths and settings: valid ones taken, invalid ones refused whole with a 400 naming the field.
     expect(summary.details['paths and settings: valid push']).toBeGreaterThan(0);
     expect(summary.details['paths and settings: invalid push']).toBeGreaterThan(0);
+    // Both ways a push comes: read whole (a Content-Length), and read as it arrives (chunked).
+    expect(summary.details['sent chunked']).toBeGreaterThan(0);
+    expect(summary.details['sent with a Content-Length']).toBeGreaterThan(0);
   }, TARGET_TIMEOUT_MS);
 
   it('requests: every request gets a proper status, no client X-Edgeroute-Version reaches a backend, crafted paths reach the right app normalized', async () => {

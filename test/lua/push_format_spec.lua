@@ -78,4 +78,66 @@ describe("push_format.parse", function()
         assert.is_nil(version)
         assert.matches("backends or backendsFlat, not both", err, 1, true)
     end)
+
+end)
+
+describe("push_format.reader", function()
+    local function read_in_pieces(body, cuts)
+        local reader = push_format.reader()
+        local from = 1
+        for _, cut in ipairs(cuts) do
+            reader:feed(body:sub(from, cut))
+            from = cut + 1
+        end
+        reader:feed(body:sub(from))
+        return reader:finish()
+    end
+
+    -- nginx hands the body over as the agent's chunks arrive: a line may be
+    -- cut anywhere, even inside a multi-byte character or right at its newline.
+    local body = HEADER .. route("/a") .. "\n\n" .. route("/é", '{"id":"t1","address":"::1","port":1,"weight":2}') .. '\n{"remove":"/b"}'
+
+    it("reads the same push however the body is cut, once or twice", function()
+        local version, base, routes, removed = push_format.parse(body)
+        for first = 0, #body do
+            for _, second in ipairs({ first, first + 1, first + 7, #body }) do
+                local v, b, r, gone = read_in_pieces(body, { first, math.min(second, #body) })
+                assert.are.equal(version, v)
+                assert.are.equal(base, b)
+                assert.are.same(routes, r)
+                assert.are.same(removed, gone)
+            end
+        end
+    end)
+
+    it("reads a line cut into many pieces, each without a newline", function()
+        local long = HEADER .. route("/long", string.rep('{"id":"t1","address":"127.0.0.1","port":8080,"weight":1},', 200) .. '{"id":"t2","address":"127.0.0.1","port":8081,"weight":1}')
+        local cuts = {}
+        for cut = 40, #long, 97 do
+            cuts[#cuts + 1] = cut
+        end
+        local version, _, routes = read_in_pieces(long, cuts)
+        assert.are.equal("v2", version)
+        assert.are.equal(select(3, push_format.parse(long))["/long"].raw, routes["/long"].raw)
+    end)
+
+    it("refuses with the same message and line number, and ignores what comes after", function()
+        local bad = HEADER .. route("/a") .. "\n" .. '{"id":"/b","hash":"h"' .. "\n" .. route("/c")
+        local _, expected = push_format.parse(bad)
+        assert.matches("^line 3 is not a JSON object", expected)
+        for cut = 0, #bad do
+            local version, err = read_in_pieces(bad, { cut })
+            assert.is_nil(version)
+            assert.are.equal(expected, err)
+        end
+        local reader = push_format.reader()
+        reader:feed(bad .. "\n")
+        reader:feed("not json either\n")
+        assert.are.equal(expected, select(2, reader:finish()))
+    end)
+
+    it("refuses an empty body and a header without a version", function()
+        assert.are.equal("empty body", select(2, read_in_pieces("\n\n", { 1 })))
+        assert.are.equal("version must be a non-empty string", select(2, read_in_pieces('{"base":null}', { 3 })))
+    end)
 end)
