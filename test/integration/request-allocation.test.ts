@@ -186,8 +186,9 @@ describe('the request path allocates nothing per request', () => {
       // chance (an aborted trace is tried again after a random penalty, then given up): in a worker
       // where it gave up, code runs in the interpreter, which boxes every FFI result (about 50 bytes
       // a request). The allowFrom loop did so whenever its path got hot first (fixed: cidr.any);
-      // the ten-rule path, measured first in a fresh nginx, still did in 3 of 50. An allocation in
-      // the code shows in a fresh nginx too.
+      // the ten-rule path, measured first in a fresh nginx, did in 3 of 50 (0 of 150 since the
+      // percentage hash's loop turns a quarter as often). An allocation in the code shows in a
+      // fresh nginx too.
       console.warn(`${host}: ${plugin.toFixed(1)} bytes per request in this worker; measuring again in a fresh nginx`);
       await freshNginx();
       floor = await bytesPerRequest('ignored.test', '/test-floor/x', headers);
