@@ -83,9 +83,9 @@ local function respond_raw(sock, status, body)
 end
 
 
--- How a push is read: each returns its version, base, routes and removed
--- ids (push_format's reader) and how to answer; or nil, why it is refused,
--- how to answer, and the status when it is not 400.
+-- How a push is read. Each returns how to answer it, then what push_format's
+-- reader finishes with (version, base, routes, removed ids), or nil, why the
+-- push is refused and the status to say so with when it is not 400.
 
 -- A large push comes chunked, as the agent writes it. Its lines are decoded
 -- and checked as the chunks arrive, while the agent is still writing the
@@ -93,7 +93,7 @@ end
 local function read_streamed()
     local sock, err = ngx.req.socket(true)
     if not sock then
-        return nil, "cannot read the push: " .. err, respond, 500
+        return respond, nil, "cannot read the push: " .. err, 500
     end
     local answer = function(status, body)
         return respond_raw(sock, status, body)
@@ -120,20 +120,18 @@ local function read_streamed()
             ngx.log(ngx.WARN, "edgeroute: push not read: ", message)
             return ngx.exit(ngx.OK)
         end
-        return nil, message, answer, status
+        return answer, nil, message, status
     end
-    local version, base, routes, removed = reader:finish()
-    return version, base, answer, routes, removed
+    return answer, reader:finish()
 end
 
 
 local function read_buffered()
     local raw = read_body()
     if not raw then
-        return nil, "empty body", respond
+        return respond, nil, "empty body"
     end
-    local version, base, routes, removed = push_format.parse(raw)
-    return version, base, respond, routes, removed
+    return respond, push_format.parse(raw)
 end
 
 
@@ -146,10 +144,11 @@ function _M.push()
     end
     -- nginx itself answers 501 to any other transfer coding.
     local read = ngx.var.http_transfer_encoding and ngx.req.http_version() == 1.1 and read_streamed or read_buffered
-    local version, base, answer, routes, removed = read()
+    local answer, version, base, routes, removed = read()
     if not version then
-        ngx.log(ngx.WARN, "edgeroute: push refused: ", base)
-        return answer(routes or 400, { error = base })
+        local problem, status = base, routes
+        ngx.log(ngx.WARN, "edgeroute: push refused: ", problem)
+        return answer(status or 400, { error = problem })
     end
     local stored, status_or_count, message = store.apply(version, base, routes, removed)
     if not stored then
