@@ -38,6 +38,32 @@ describe("bucket on HAProxy nodes", function()
         assert.are.equal(4294967294, bucket.imul(0x7fffffff, 2))
         assert.are.equal(0, bucket.imul(65536, 65536))
     end)
+
+    it("steps FNV by the prime's parts: the same bucket as imul byte by byte, for random keys", function()
+        local function byte_by_byte(prefix, key)
+            local hash = 0x811c9dc5
+            local text = prefix .. key
+            for i = 1, #text do
+                hash = bucket.imul(bit32.bxor(hash, text:byte(i)), 0x01000193)
+            end
+            hash = bit32.bxor(hash, bit32.rshift(hash, 16))
+            hash = bucket.imul(hash, 0x85ebca6b)
+            hash = bit32.bxor(hash, bit32.rshift(hash, 13))
+            hash = bucket.imul(hash, 0xc2b2ae35)
+            hash = bit32.bxor(hash, bit32.rshift(hash, 16))
+            return math.floor(hash % 10000)
+        end
+        math.randomseed(20261130)
+        for n = 1, 500 do
+            local bytes = {}
+            for i = 1, math.random(0, 40) do
+                bytes[i] = string.char(math.random(0, 255))
+            end
+            local prefix = bucket.prefix("seed" .. n, "/app")
+            local key = table.concat(bytes)
+            assert.are.equal(byte_by_byte(prefix, key), bucket.bucket_from(bucket.prefix_hash(prefix), key))
+        end
+    end)
 end)
 
 describe("records", function()

@@ -13,7 +13,6 @@ local floor = math.floor
 local _M = { _VERSION = "0.1.0", BUCKETS = 10000 }
 
 local FNV_OFFSET = 0x811c9dc5
-local FNV_PRIME = 0x01000193
 local TWO_16 = 65536
 local TWO_32 = 4294967296
 
@@ -28,14 +27,30 @@ end
 _M.imul = imul
 
 
--- `prefix` is seed .. "\0" .. app .. "\0", computed once per policy.
-function _M.bucket(prefix, key)
+-- One FNV-1a step: (hash ^ byte) times the prime, 2^24 + 403, modulo 2^32.
+-- x * 2^24 modulo 2^32 is (x modulo 2^8) * 2^24, and the sum stays under
+-- 2^42, exact in a double: three operations instead of imul's dozen.
+local function fnv_step(hash, octet)
+    local x = bxor(hash, octet)
+    return (x * 403 + (x % 256) * 16777216) % TWO_32
+end
+
+
+-- The FNV state after `prefix` (seed .. "\0" .. app .. "\0"): the same for
+-- every request of a policy, so computed once per policy.
+function _M.prefix_hash(prefix)
     local hash = FNV_OFFSET
     for i = 1, #prefix do
-        hash = imul(bxor(hash, byte(prefix, i)), FNV_PRIME)
+        hash = fnv_step(hash, byte(prefix, i))
     end
+    return hash
+end
+
+
+-- The bucket of `key` under a policy whose prefix_hash is `hash`.
+function _M.bucket_from(hash, key)
     for i = 1, #key do
-        hash = imul(bxor(hash, byte(key, i)), FNV_PRIME)
+        hash = fnv_step(hash, byte(key, i))
     end
     hash = bxor(hash, rshift(hash, 16))
     hash = imul(hash, 0x85ebca6b)
@@ -43,6 +58,11 @@ function _M.bucket(prefix, key)
     hash = imul(hash, 0xc2b2ae35)
     hash = bxor(hash, rshift(hash, 16))
     return floor(hash % 10000)
+end
+
+
+function _M.bucket(prefix, key)
+    return _M.bucket_from(_M.prefix_hash(prefix), key)
 end
 
 

@@ -108,7 +108,8 @@ function _M.compile(text, app_id, compile_regex)
             compiled.rules[#compiled.rules + 1] = rules[i]
         end
     end
-    compiled.prefix = bucket.prefix(seed, app_id)
+    -- The hash of the seed and app, the start of every request's bucket.
+    compiled.prefix_hash = bucket.prefix_hash(bucket.prefix(seed, app_id))
     return compiled, problems
 end
 
@@ -171,7 +172,7 @@ function _M.choose(compiled, env)
                 holds = region ~= nil and t.set[region] == true
             elseif kind == "percentage" then
                 local key = percentage_key(t, env)
-                holds = key ~= nil and key ~= "" and bucket.bucket(compiled.prefix, key) < t.bound
+                holds = key ~= nil and key ~= "" and bucket.bucket_from(compiled.prefix_hash, key) < t.bound
             else
                 holds = false
             end
