@@ -7,6 +7,8 @@ local cjson = require "cjson.safe"
 local route_check = require "edgeroute.route_check"
 
 local type = type
+local setmetatable = setmetatable
+local concat = table.concat
 local find = string.find
 local sub = string.sub
 local json_decode = cjson.decode
@@ -14,9 +16,6 @@ local json_null = cjson.null
 
 local _M = { _VERSION = "0.1.0" }
 
-
-local concat = table.concat
-local setmetatable = setmetatable
 
 -- One non-empty line: the header first, then a route or a removal. Returns
 -- nil, or the message refusing the push.
