@@ -200,7 +200,7 @@ describe('a large push, read as it arrives', () => {
     const before = await storedVersion();
     const framed = chunked(pushBodyText(table('gone'), 'flat'), [8192, 8192, 8192]);
     expect(await rawPush(framed, [4096, 4096, 4096], Math.floor(framed.length / 2))).toBeNull();
-    await expect.poll(() => nginx.process.errorLog()).toContain('push not read');
+    await expect.poll(() => nginx.process.errorLog(), { timeout: 10_000 }).toContain('push not read');
     expect(await storedVersion()).toBe(before);
     expect(await routes('app-0.gone.test')).toBe(false);
     const next = table('after');
