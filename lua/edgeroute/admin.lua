@@ -42,9 +42,10 @@ local PUSH_FEATURES = { "backendsFlat" }
 local PUSH_MAX_BYTES = 64 * 1024 * 1024
 local PUSH_READ_TIMEOUT_MS = 60000
 
+-- The statuses a push read from the raw socket is answered with.
 local REASONS = {
     [200] = "OK", [400] = "Bad Request", [409] = "Conflict",
-    [413] = "Content Too Large", [500] = "Internal Server Error", [507] = "Insufficient Storage",
+    [413] = "Content Too Large", [507] = "Insufficient Storage",
 }
 
 local _M = { _VERSION = "0.1.0" }
