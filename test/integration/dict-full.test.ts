@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
+import { httpRequest } from '../../agent/sandbox/http-get.js';
 import { pushBodyText, type PushBody } from '../../agent/dataplane/nginx/push-format.js';
 import { answers } from '../helpers/traffic.js';
 
@@ -29,6 +30,22 @@ function route(i: number, port: number, tag: string) {
     vhosts: [`a${i}.test`],
     defaultVersion: 'stable',
     versions: { stable: { marathonAppId: `/a${i}`, backends: [{ id: tag, address: '127.0.0.1', port, weight: 1 }] } },
+  };
+}
+
+/** One app too big for the dict: 6,000 backends. */
+function hugeRoute() {
+  return {
+    id: '/huge',
+    hash: 'huge',
+    vhosts: ['huge.test'],
+    defaultVersion: 'stable',
+    versions: {
+      stable: {
+        marathonAppId: '/huge',
+        backends: Array.from({ length: 6000 }, (_, k) => ({ id: `huge.${k}`, address: '127.0.0.1', port: 1 + k, weight: 1 })),
+      },
+    },
   };
 }
 
@@ -76,19 +93,7 @@ describe('a push the shared dict cannot hold', () => {
   it('is refused with 507 and none of it is routed, not even by workers started afterwards', async () => {
     // Twenty small changes and one app too big for the dict: whatever order the
     // plugin writes them in, some small ones are stored before the big one fails.
-    const huge = {
-      id: '/huge',
-      hash: 'huge',
-      vhosts: ['huge.test'],
-      defaultVersion: 'stable',
-      versions: {
-        stable: {
-          marathonAppId: '/huge',
-          backends: Array.from({ length: 6000 }, (_, k) => ({ id: `huge.${k}`, address: '127.0.0.1', port: 1 + k, weight: 1 })),
-        },
-      },
-    };
-    const apps: Record<string, unknown> = { '/huge': huge };
+    const apps: Record<string, unknown> = { '/huge': hugeRoute() };
     for (let i = 0; i < APPS; i++) apps[`/a${i}`] = route(i, newPort, 'new');
     const refused = await push({ version: 'v2', base: 'v1', apps });
     expect(refused.status).toBe(507);
@@ -115,6 +120,27 @@ describe('a push the shared dict cannot hold', () => {
     const accepted = await push({ version: 'v3', base: 'v1', apps: { '/a0': route(0, newPort, 'new') } });
     expect(accepted.status).toBe(200);
     await waitFor('every worker on v3', async () => ((await storedVersion()) === 'v3' ? true : undefined));
+    const served = await servedBy();
+    expect(served.a0).toEqual(['new']);
+    expect(served.a1).toEqual(['old']);
+  });
+
+  it('is refused the same when it comes chunked, read as it arrives', async () => {
+    const apps: Record<string, unknown> = { '/huge': hugeRoute() };
+    for (let i = 0; i < APPS; i++) apps[`/a${i}`] = route(i, newPort, 'newer');
+    const text = pushBodyText({ version: 'v4', base: 'v3', apps } as PushBody);
+    const pieces = [Buffer.from(text.slice(0, 1000)), Buffer.from(text.slice(1000))];
+    const refused = await httpRequest(`${nginx.adminUrl}/edgeroute/apps`, {
+      method: 'POST',
+      chunkedBody: pieces,
+      headers: { authorization: `Bearer ${nginx.adminToken}`, 'content-type': 'application/x-ndjson' },
+      timeoutMs: 30_000,
+    });
+    expect(refused.status).toBe(507);
+    expect(refused.headers.connection).toBe('close');
+    expect(JSON.parse(refused.body)).toMatchObject({ version: 'v3', error: expect.stringContaining('shared dict edgeroute') });
+    // The undone routes are announced again, so every worker settles back on v3.
+    await waitFor('every worker back on v3', async () => ((await storedVersion()) === 'v3' ? true : undefined));
     const served = await servedBy();
     expect(served.a0).toEqual(['new']);
     expect(served.a1).toEqual(['old']);
