@@ -66,20 +66,24 @@ async function readPair(pair: { id: string; certFile: string; keyFile: string },
     certPem: problem ? null : cert.text,
     keyPem: problem ? null : key.text,
     problem,
-    // A time in the future (a skewed clock, `touch -d`) does not hold a file back forever.
-    settling: [cert.changedAt, key.changedAt].some((changedAt) => changedAt > now - settleMs && changedAt < now + settleMs),
+    // A time in the future (a skewed clock, `touch -d`) does not hold a file back forever. "The future"
+    // is after the file was looked at, not after the scan began: a scan slowed by a loaded machine
+    // may read a pair seconds after `now`, half written by then.
+    settling: [cert, key].some(({ changedAt, checkedAt }) => changedAt > now - settleMs && changedAt < checkedAt + settleMs),
   };
 }
 
-async function readPem(file: string): Promise<{ text: string | null; problem: string | null; changedAt: number; gone?: true }> {
+/** `checkedAt`: when its change time was read (the real clock, as file times are). */
+async function readPem(file: string): Promise<{ text: string | null; problem: string | null; changedAt: number; checkedAt: number; gone?: true }> {
   try {
     const info = await stat(file);
-    if (!info.isFile()) return { text: null, problem: `${file} is not a file`, changedAt: 0 };
-    if (info.size > MAX_FILE_BYTES) return { text: null, problem: `${file} is larger than 1 MiB`, changedAt: info.mtimeMs };
-    return { text: await readFile(file, 'utf8'), problem: null, changedAt: info.mtimeMs };
+    const checkedAt = Date.now();
+    if (!info.isFile()) return { text: null, problem: `${file} is not a file`, changedAt: 0, checkedAt };
+    if (info.size > MAX_FILE_BYTES) return { text: null, problem: `${file} is larger than 1 MiB`, changedAt: info.mtimeMs, checkedAt };
+    return { text: await readFile(file, 'utf8'), problem: null, changedAt: info.mtimeMs, checkedAt };
   } catch (err) {
     // The code (ENOENT, EACCES) says enough; nothing of the file is quoted.
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    return { text: null, problem: `cannot read ${file} (${code})`, changedAt: 0, ...(code === 'ENOENT' ? { gone: true as const } : {}) };
+    return { text: null, problem: `cannot read ${file} (${code})`, changedAt: 0, checkedAt: Date.now(), ...(code === 'ENOENT' ? { gone: true as const } : {}) };
   }
 }
