@@ -14,7 +14,7 @@ import { startRedis } from '../agent/sandbox/redis-server.js';
 import { httpGet } from '../agent/sandbox/http-get.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { atLeast, median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
-import { startLuaFloor, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
+import { startLuaFloor, startNativeRules, startPlainProxy, startStaticBackends } from './lib/nginx-fixtures.js';
 import { cpuMs } from './lib/proc.js';
 import { pushTable } from './lib/push.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
@@ -59,6 +59,7 @@ export const dataplane: Benchmark = {
     const plain = await startPlainProxy(backends.ports.map((port) => ({ host: '127.0.0.1', port })));
     const edge = await startNginxNode({ workerProcesses: 1, redis: redis.url, policyRefreshSeconds: 0.2, errorLogLevel: 'warn' });
     const floor = await startLuaFloor(backends.ports[0] as number);
+    const native = await startNativeRules(backends.ports);
     const client = new Redis(redis.url);
     try {
       await pushTable(edge.adminUrl, edge.adminToken, [
@@ -88,18 +89,20 @@ export const dataplane: Benchmark = {
         c: { url: `${edge.publicUrl}${P_PATH}`, headers: { ...HEADERS, host: 'two.bench' } },
         floor: { url: `${floor.url}${P_PATH}`, headers: { ...HEADERS, host: 'one.bench' } },
         p: { url: `${edge.publicUrl}${P_PATH}`, headers: { ...HEADERS, host: SHARED_HOST } },
+        n: { url: `${native.url}${P_PATH}`, headers: { ...HEADERS, host: 'two.bench' } },
       } as const;
       // b and p next to each other (their ratio has the 2 % target, so the least
       // drift between them), in turns b-p and p-b so neither always runs first.
-      const keys = ['a', 'b', 'p', 'c', 'floor'] as const;
-      const orderOf = (round_: number) => (round_ % 2 === 1 ? keys : (['a', 'p', 'b', 'c', 'floor'] as const));
-      const runs: Record<(typeof keys)[number], WrkResult[]> = { a: [], b: [], c: [], floor: [], p: [] };
+      // c and n (the same ten rules in nginx's own configuration) next to each other too.
+      const keys = ['a', 'b', 'p', 'c', 'n', 'floor'] as const;
+      const orderOf = (round_: number) => (round_ % 2 === 1 ? keys : (['a', 'p', 'b', 'n', 'c', 'floor'] as const));
+      const runs: Record<(typeof keys)[number], WrkResult[]> = { a: [], b: [], c: [], n: [], floor: [], p: [] };
       for (const key of keys) await runWrk({ ...targets[key], durationSeconds: 1, connections }); // warm-up
       // Each router's worker CPU per request: steadier than req/s on a shared
       // machine, since wrk and the backends compete for the same cores.
-      const workersOf = { a: plain.process, b: edge.process, c: edge.process, floor: floor.process, p: edge.process } as const;
+      const workersOf = { a: plain.process, b: edge.process, c: edge.process, n: native.process, floor: floor.process, p: edge.process } as const;
       const workerCpu = (key: (typeof keys)[number]) => workersOf[key].workerPids().reduce((sum, pid) => sum + cpuMs(pid), 0);
-      const cpuUs: Record<(typeof keys)[number], number[]> = { a: [], b: [], c: [], floor: [], p: [] };
+      const cpuUs: Record<(typeof keys)[number], number[]> = { a: [], b: [], c: [], n: [], floor: [], p: [] };
       for (let round_ = 1; round_ <= rounds; round_++) {
         for (const key of orderOf(round_)) {
           const cpuBefore = workerCpu(key);
@@ -122,15 +125,18 @@ export const dataplane: Benchmark = {
         rounds: runs[key],
       });
       const results = {
-        setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, proxyWorkers: 1, backends: 'nginx return 200, 4 ports, 1 worker', path: P_PATH, order: 'a b p c floor, then a p b c floor' },
+        setup: { rounds, secondsPerRun: seconds, connections, wrkThreads: 2, proxyWorkers: 1, backends: 'nginx return 200, 4 ports, 1 worker', path: P_PATH, order: 'a b p c n floor, then a p b n c floor' },
         a_plain: summaryOf('a'),
         b_one_version: summaryOf('b'),
         c_two_versions_10_rules: summaryOf('c'),
         floor_lua_phases_doing_nothing: summaryOf('floor'),
+        n_ten_rules_in_nginx_conf: { ...summaryOf('n'), config: 'bench/templates/native-rules.conf.hbs: the same ten rules as map, geo and split_clients, no Lua' },
         p_paths_and_settings: { ...summaryOf('p'), host: SHARED_HOST, path: P_PATH, apps: 'shared-web /, shared-api /api (measured), shared-auth /auth', settings: P_SETTINGS },
         ratio_b_a: round(ratio('b')),
         ratio_c_a: round(ratio('c')),
         ratio_floor_a: round(ratio('floor')),
+        ratio_n_a: round(ratio('n')),
+        ratio_c_n: round(ratio('c', 'n')),
         ratio_p_a: round(ratio('p')),
         ratio_p_b: round(ratio('p', 'b')),
         ratio_b_floor: round(ratio('b', 'floor')),
@@ -140,15 +146,18 @@ export const dataplane: Benchmark = {
           b: round(median(cpuUs.b), 2),
           p: round(median(cpuUs.p), 2),
           c: round(median(cpuUs.c), 2),
+          n: round(median(cpuUs.n), 2),
           cost_p_b: cpuRatio('p', 'b'),
           cost_b_floor: cpuRatio('b', 'floor'),
           cost_c_a: cpuRatio('c', 'a'),
           cost_floor_a: cpuRatio('floor', 'a'),
+          cost_n_a: cpuRatio('n', 'a'),
+          cost_c_n: cpuRatio('c', 'n'),
         },
       };
       const cpu = results.workerCpuUsPerRequest;
       return {
-        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds; no-op Lua phases alone: ${results.ratio_floor_a}); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}; paths and settings: p/b ${results.ratio_p_b} (p/a ${results.ratio_p_a}, req/s ${results.p_paths_and_settings.requestsPerSecond}, p99 ${results.p_paths_and_settings.p99Ms} ms); b/floor ${results.ratio_b_floor}; worker CPU per request µs a ${cpu.a}, floor ${cpu.floor}, b ${cpu.b}, p ${cpu.p}, c ${cpu.c} (p/b ${cpu.cost_p_b}, b/floor ${cpu.cost_b_floor}, c/a ${cpu.cost_c_a})`,
+        summary: `b/a ${results.ratio_b_a}, c/a ${results.ratio_c_a} (median of ${rounds} rounds; no-op Lua phases alone: ${results.ratio_floor_a}); req/s a ${results.a_plain.requestsPerSecond}, b ${results.b_one_version.requestsPerSecond}, c ${results.c_two_versions_10_rules.requestsPerSecond}; p99 ms a ${results.a_plain.p99Ms}, b ${results.b_one_version.p99Ms}, c ${results.c_two_versions_10_rules.p99Ms}; paths and settings: p/b ${results.ratio_p_b} (p/a ${results.ratio_p_a}, req/s ${results.p_paths_and_settings.requestsPerSecond}, p99 ${results.p_paths_and_settings.p99Ms} ms); b/floor ${results.ratio_b_floor}; the ten rules in nginx.conf, no Lua: n/a ${results.ratio_n_a}, c/n ${results.ratio_c_n}; worker CPU per request µs a ${cpu.a}, floor ${cpu.floor}, b ${cpu.b}, p ${cpu.p}, c ${cpu.c}, n ${cpu.n} (p/b ${cpu.cost_p_b}, b/floor ${cpu.cost_b_floor}, c/a ${cpu.cost_c_a}, n/a ${cpu.cost_n_a})`,
         targets: [
           atLeast('b/a requests per second', results.ratio_b_a, 0.93),
           atLeast('c/a requests per second', results.ratio_c_a, 0.9),
@@ -161,6 +170,7 @@ export const dataplane: Benchmark = {
       };
     } finally {
       client.disconnect();
+      await native.stop();
       await floor.stop();
       await edge.process.stop();
       await plain.stop();

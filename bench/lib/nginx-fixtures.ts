@@ -77,11 +77,17 @@ export async function startPlainProxy(targets: ReadonlyArray<{ host: string; por
   };
 }
 
-/** nginx with a no-op Lua handler in each per-request phase the plugin has (access, balancer, log); the balancer picks a fixed peer: the floor of any Lua router. */
-export async function startLuaFloor(port: number, workers = 1): Promise<{ url: string; process: NginxProcess; stop(): Promise<void> }> {
-  const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-floor-'));
+interface TemplatedNginx {
+  readonly url: string;
+  readonly process: NginxProcess;
+  stop(): Promise<void>;
+}
+
+/** nginx from one of bench/templates, listening on a free port given to the template as `port`. */
+async function startTemplated(template: string, kind: string, context: Record<string, unknown>): Promise<TemplatedNginx> {
+  const prefix = mkdtempSync(join(tmpdir(), `edgeroute-bench-${kind}-`));
   const listen = await freePort();
-  const confPath = render('lua-floor.conf.hbs', prefix, { port: listen, workers, firstPort: port, moduleLines: moduleLines(detectFlavor() ?? 'debian') });
+  const confPath = render(template, prefix, { ...context, port: listen });
   const url = `http://127.0.0.1:${listen}`;
   const process = await startNginx({ binary: NGINX, prefix, confPath, readyUrl: `${url}/` });
   return {
@@ -92,6 +98,20 @@ export async function startLuaFloor(port: number, workers = 1): Promise<{ url: s
       rmSync(prefix, { recursive: true, force: true });
     },
   };
+}
+
+/** nginx with a no-op Lua handler in each per-request phase the plugin has (access, balancer, log); the balancer picks a fixed peer: the floor of any Lua router. */
+export function startLuaFloor(port: number, workers = 1): Promise<TemplatedNginx> {
+  return startTemplated('lua-floor.conf.hbs', 'floor', { workers, firstPort: port, moduleLines: moduleLines(detectFlavor() ?? 'debian') });
+}
+
+/**
+ * nginx that evaluates the dataplane benchmark's ten-rule policy in its own
+ * configuration (map, geo, split_clients), no Lua: what reading the values
+ * those rules test and matching them costs nginx itself.
+ */
+export function startNativeRules(ports: readonly number[], workers = 1): Promise<TemplatedNginx> {
+  return startTemplated('native-rules.conf.hbs', 'native-rules', { workers, ports });
 }
 
 /** nginx with a static certificate and no Lua: the baseline of TLS handshakes. */
