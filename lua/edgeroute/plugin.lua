@@ -58,7 +58,7 @@ local request_peer = {}      -- balancer → retries and log: the peer serving i
 local request_tried = {}     -- balancer, on retries only: the peers that failed
 
 local function request_key()
-    return tonumber(ffi_cast(uintptr_t, get_request()))
+    return (tonumber(ffi_cast(uintptr_t, get_request())))
 end
 
 local _M = { _VERSION = "0.1.0" }

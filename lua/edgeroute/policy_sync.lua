@@ -33,7 +33,14 @@ local seen_regions_raw
 local regions = {}
 local region_cache
 
--- Request values read once per request, whatever the number of rules.
+-- A request value as the written-out policies read it: each once, into
+-- their own locals.
+local function read_var(name)
+    return ngx_var[name]
+end
+
+-- Request values read once per request by the generic walk, whatever the
+-- number of rules.
 local request_vars = {}
 
 local function get_var(name)
@@ -53,17 +60,21 @@ end
 
 local NO_REGION = false
 
-local function region_of_request()
+-- The request's region, and its binary address when it was read (given,
+-- or read here through `get`).
+local function region_of_request(addr, get)
     local var = config.region_var
     if var then
-        local region = get_var(var)
+        local region = get(var)
         if region and region ~= "" then
-            return region
+            return region, addr
         end
     end
-    local addr = get_var("binary_remote_addr")
+    if addr == nil then
+        addr = get("binary_remote_addr")
+    end
     if not addr or #regions == 0 then
-        return nil
+        return nil, addr
     end
     local region = region_cache:get(addr)
     if region == nil then
@@ -76,10 +87,10 @@ local function region_of_request()
         end
         region_cache:set(addr, region)
     end
-    return region or nil
+    return region or nil, addr
 end
 
-local env = { get = get_var, re_find = find_regex, region = region_of_request }
+local env = { get = read_var, walk_get = get_var, re_find = find_regex, region = region_of_request }
 
 
 -- Longest prefix first, so the most specific CIDR names the region.
@@ -121,7 +132,11 @@ function _M.sync()
         elseif current == nil or current.raw ~= raw then
             local decoded = json_decode(raw)
             if decoded then
-                policies[id] = { raw = raw, compiled = matcher.compile(decoded, id) }
+                local compiled = matcher.compile(decoded, id)
+                if compiled.run == nil and compiled.walk_reason ~= matcher.TOO_LARGE then
+                    ngx_log(ERR, "edgeroute: policy of ", id, " is walked rule by rule: ", compiled.walk_reason)
+                end
+                policies[id] = { raw = raw, compiled = compiled }
             end
         end
         if policies[id] and policies[id].compiled.uses_region then
@@ -154,9 +169,11 @@ function _M.choose_version(app)
     if policy == nil then
         return nil
     end
-    clear_table(request_vars)
     local versions = app.versions
     local compiled = policy.compiled
+    if compiled.run == nil then
+        clear_table(request_vars)
+    end
     local name = choose(compiled, env)
     -- A version the app does not have falls back to the policy's default,
     -- then to stable.

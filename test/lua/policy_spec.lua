@@ -2,6 +2,7 @@ package.path = "lua/?.lua;" .. package.path
 local check = require "edgeroute.policy.check"
 local matcher = require "edgeroute.policy.matcher"
 local bucket = require "edgeroute.policy.bucket"
+local unrolled = require "edgeroute.policy.unrolled"
 
 -- Unit tests have no PCRE: regexes here are Lua patterns; the nginx
 -- integration tests exercise real PCRE.
@@ -26,15 +27,23 @@ local function request(vars, region)
             return vars[name] or false
         end,
         re_find = re_find,
-        region = function()
-            return region
+        -- As the plugin's: the region, and the address as given (none read here).
+        region = function(addr)
+            return region, addr
         end,
     }
 end
 
+-- Every case is decided twice, by the policy written out and by the walk,
+-- and both must agree.
 local function choose(policy, vars, region)
     assert.is_nil(check.check(policy, regex_ok))
-    return matcher.choose(matcher.compile(policy, "/shop"), request(vars, region))
+    local compiled = matcher.compile(policy, "/shop")
+    assert.is_function(compiled.run, compiled.walk_reason)
+    local written = matcher.choose(compiled, request(vars, region))
+    local walked = matcher.choose(matcher.compile(policy, "/shop", { walk = true }), request(vars, region))
+    assert.are.equal(walked, written)
+    return written
 end
 
 describe("policy check", function()
@@ -161,6 +170,145 @@ describe("policy choose", function()
             assert.are.equal("stable", choose({ rules = { { match = { percentage = { value = 0, by = "ip" } }, version = "g" } } }, { remote_addr = "10.0.0." .. i }))
             assert.are.equal("g", choose({ rules = { { match = { percentage = { value = 100, by = "ip" } }, version = "g" } } }, { remote_addr = "10.0.0." .. i }))
         end
+    end)
+end)
+
+describe("policy written out", function()
+    local function both(policy, vars, region)
+        local compiled = matcher.compile(policy, "/shop")
+        local walked = matcher.compile(policy, "/shop", { walk = true })
+        return matcher.choose(compiled, request(vars, region)), matcher.choose(walked, request(vars, region)), compiled
+    end
+
+    local function v6(...)
+        return string.char(...)
+    end
+    local MAPPED = "\0\0\0\0\0\0\0\0\0\0\255\255"
+
+    it("tests addresses as cidr.contains does: IPv4, IPv4-mapped, IPv6, odd prefix lengths, /0", function()
+        local cidrs = { "10.0.0.0/8", "172.16.0.0/12", "192.168.1.128/25", "2001:db8::/32", "fe80::/10", "2001:db8:1::1/128", "0.0.0.0/0" }
+        local addresses = {
+            string.char(10, 9, 9, 9), string.char(11, 0, 0, 1), string.char(172, 31, 255, 255), string.char(172, 32, 0, 0),
+            string.char(192, 168, 1, 200), string.char(192, 168, 1, 100), MAPPED .. string.char(10, 1, 1, 1),
+            MAPPED .. string.char(172, 16, 0, 1), MAPPED .. string.char(192, 168, 1, 129),
+            v6(0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), v6(0x20, 0x01, 0x0d, 0xb9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+            v6(0xfe, 0xbf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), v6(0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+            v6(0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2), "", "abc",
+        }
+        for i, text in ipairs(cidrs) do
+            -- Each CIDR alone (the last, /0, holds every IPv4 address and no IPv6 one), then all but it together.
+            local alone = { rules = { { match = { ip = { text } }, version = "in" } } }
+            local rest = {}
+            for j = 1, #cidrs - 1 do
+                if j ~= i then
+                    rest[#rest + 1] = cidrs[j]
+                end
+            end
+            local together = { rules = { { match = { ip = rest }, version = "in" } } }
+            for _, addr in ipairs(addresses) do
+                local written, walked = both(alone, { binary_remote_addr = addr })
+                assert.are.equal(walked, written, text .. " and " .. addr:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+                written, walked = both(together, { binary_remote_addr = addr })
+                assert.are.equal(walked, written, "all but " .. text)
+            end
+        end
+        assert.are.equal("in", (both({ rules = { { match = { ip = { "10.0.0.0/8" } }, version = "in" } } }, { binary_remote_addr = MAPPED .. string.char(10, 1, 1, 1) })))
+    end)
+
+    it("decides random requests as the walk does, for a policy of every matcher kind", function()
+        local policy = {
+            seed = "bench",
+            rules = {
+                { match = { cookie = { name = "grey", values = { "1" } } }, version = "grey" },
+                { match = { ip = { "10.0.0.0/8", "172.16.0.0/12", "2001:db8::/32" } }, version = "staff" },
+                { match = { device = { header = "X-Device-Model", patterns = { "^MI %d" } } }, version = "xiaomi" },
+                { match = { device = { patterns = { "iPhone OS 1[78]_", "iPad" } } }, version = "apple" },
+                { match = { region = { "beijing", "tianjin" } }, version = "north" },
+                { match = { arg = { name = "ab", values = { "b", "c" } }, cookie = { name = "beta", pattern = "^yes" } }, version = "both" },
+                { match = { header = { name = "X-Canary", values = { "always" } } }, version = "canary" },
+                { match = { percentage = { value = 12.5, by = "cookie:uid" }, device = { pattern = "Android" } }, version = "droid" },
+                { match = { percentage = { value = 30, by = "ip" } }, version = "thirty" },
+            },
+        }
+        math.randomseed(20261130)
+        local function pick(list)
+            return list[math.random(1, #list)]
+        end
+        local seen = {}
+        for _ = 1, 5000 do
+            local vars = {
+                cookie_grey = pick({ nil, "1", "0" }),
+                binary_remote_addr = pick({ string.char(10, 2, 3, 4), string.char(172, 20, 0, 1), string.char(8, 8, 8, 8), MAPPED .. string.char(10, 0, 0, 1) }),
+                http_x_device_model = pick({ nil, "MI 9", "Pixel" }),
+                http_user_agent = pick({ nil, "x iPhone OS 17_1", "iPad", "Android 14", "curl" }),
+                arg_ab = pick({ nil, "b", "c", "a" }),
+                cookie_beta = pick({ nil, "yes-please", "no" }),
+                http_x_canary = pick({ nil, "always", "never" }),
+                cookie_uid = pick({ nil, "", "u" .. math.random(1, 100000), string.rep("k", math.random(60, 70)) }),
+                remote_addr = "10.0.0." .. math.random(1, 255),
+            }
+            local region = pick({ nil, "beijing", "shanghai" })
+            local written, walked = both(policy, vars, region)
+            assert.are.equal(walked, written)
+            seen[written] = true
+        end
+        for _, version in ipairs({ "grey", "staff", "xiaomi", "apple", "north", "both", "canary", "droid", "thirty", "stable" }) do
+            assert.is_true(seen[version], version .. " was never chosen")
+        end
+    end)
+
+    it("reads each value once a request, however many rules test it", function()
+        local policy = { rules = {
+            { match = { device = { pattern = "iPhone" } }, version = "a" },
+            { match = { device = { pattern = "iPad" } }, version = "b" },
+            { match = { ip = { "10.0.0.0/8" } }, version = "c" },
+            { match = { region = { "x" } }, version = "d" },
+            { match = { ip = { "11.0.0.0/8" } }, version = "e" },
+        } }
+        local reads = {}
+        local env = request({ http_user_agent = "curl", binary_remote_addr = string.char(12, 0, 0, 1) })
+        local get = env.get
+        env.get = function(name)
+            reads[name] = (reads[name] or 0) + 1
+            return get(name)
+        end
+        assert.are.equal("stable", matcher.choose(matcher.compile(policy, "/shop"), env))
+        assert.are.same({ http_user_agent = 1, binary_remote_addr = 1 }, reads)
+    end)
+
+    it("keeps the walk for a policy too large to write out, with the same answers", function()
+        local many = {}
+        for i = 1, 65 do
+            many[i] = { match = { header = { name = "X-N", values = { tostring(i) } } }, version = "v" .. i }
+        end
+        local wide = {}
+        for i = 1, 17 do
+            wide[i] = "10." .. i .. ".0.0/16"
+        end
+        for _, policy in ipairs({ { rules = many }, { rules = { { match = { ip = wide }, version = "in" } } } }) do
+            local compiled = matcher.compile(policy, "/shop")
+            assert.is_nil(compiled.run)
+            assert.are.equal(matcher.TOO_LARGE, compiled.walk_reason)
+        end
+        assert.are.equal("v65", (both({ rules = many }, { http_x_n = "65" })))
+        assert.are.equal("in", (both({ rules = { { match = { ip = wide }, version = "in" } } }, { binary_remote_addr = string.char(10, 17, 1, 1) })))
+    end)
+
+    it("takes names, values and patterns from its constants, never from its source", function()
+        local odd = "]] end os.exit(1) --[[\n\"'"
+        local policy = { default = odd, rules = {
+            { match = { cookie = { name = "c", values = { odd, "x" } } }, version = odd },
+            { match = { header = { name = "X-Odd", pattern = odd }, percentage = { value = 50, by = "header:X-Odd" } }, version = odd },
+        } }
+        local compiled = matcher.compile(policy, "/shop")
+        assert.is_function(compiled.run)
+        local _, source = unrolled.build(compiled)
+        -- No string literal, long string or comment: no text of the policy can be in it.
+        assert.is_nil(source:find("[\"']"))
+        assert.is_nil(source:find("%[=*%["))
+        assert.is_nil(source:find("--", 1, true))
+        assert.are.equal(odd, matcher.choose(compiled, request({ cookie_c = odd })))
+        assert.are.equal(odd, matcher.choose(compiled, request({ cookie_c = "y" })))
     end)
 end)
 

@@ -37,7 +37,12 @@ describe('data is never run as code', () => {
     expect(lua.length).toBeGreaterThan(10);
     // require with anything but a literal module name could load a path taken from data.
     const found = offending(lua, /(^|[^.:\w])(loadstring|loadfile|dofile|setfenv|load)\s*\(|\brequire\s*\(?\s*[^"'\s(,]/, /--.*$/);
-    expect(found).toEqual([]);
+    // The one exception: policy/unrolled.lua writes a policy out as Lua from numbers and its own
+    // identifiers (policy_spec.lua checks its source has no string literal), and loads it as text
+    // into an empty environment.
+    const unrolled = /^lua\/edgeroute\/policy\/unrolled\.lua:\d+: local chunk, err = load\(source, "=edgeroute\.policy\.unrolled", "t", \{\}\)$/;
+    expect(found.filter((line) => unrolled.test(line))).toHaveLength(1);
+    expect(found.filter((line) => !unrolled.test(line))).toEqual([]);
   });
 
   it('the agent never evaluates text: no eval, Function, vm or computed import', () => {

@@ -159,6 +159,15 @@ end
 local contains = _M.contains
 
 
+-- Whether a 16-byte address is an IPv4-mapped IPv6 one (::ffff:a.b.c.d),
+-- byte by byte: no loop, and no string made per request.
+function _M.v4_mapped(addr)
+    local a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 = byte(addr, 1, 12)
+    return a1 == 0 and a2 == 0 and a3 == 0 and a4 == 0 and a5 == 0 and a6 == 0
+        and a7 == 0 and a8 == 0 and a9 == 0 and a10 == 0 and a11 == 255 and a12 == 255
+end
+
+
 -- Whether `addr` lies in any CIDR of `list`. The first two are tested
 -- without a loop: a loop of one or two turns (with contains' own inside) in
 -- the request path made LuaJIT abort the trace around it ("inner loop in

@@ -1,10 +1,13 @@
 -- Compiles a validated policy into plain tables once per change, and picks a
--- version for a request by walking them. Request values are read through
--- `get(name)` (nginx variables in the plugin, a table in unit tests), so
--- nothing here allocates a closure per request.
+-- version for a request: by the policy written out as one function
+-- (unrolled.lua) when it is small enough, else by walking the tables.
+-- Request values are read through `get(name)` (nginx variables in the
+-- plugin, a table in unit tests), so nothing here allocates a closure per
+-- request.
 
 local cidr = require "edgeroute.policy.cidr"
 local bucket = require "edgeroute.policy.bucket"
+local unrolled = require "edgeroute.policy.unrolled"
 
 local ipairs = ipairs
 local lower = string.lower
@@ -16,6 +19,9 @@ local bucket_from = bucket.bucket_from
 local _M = { _VERSION = "0.1.0" }
 
 local DEFAULT_VERSION = "stable"
+
+-- The walk_reason of a policy too large to write out (not worth a log line).
+_M.TOO_LARGE = unrolled.TOO_LARGE
 
 
 local function header_var(name)
@@ -84,8 +90,10 @@ local function compile_match(match, prefix)
 end
 
 
--- `policy` must have passed check.lua.
-function _M.compile(policy, app_id)
+-- `policy` must have passed check.lua. `options.walk`: keep the generic
+-- walk even for a policy that could be written out (tests compare both).
+-- The result's `run` is the written-out function, or nil with `walk_reason`.
+function _M.compile(policy, app_id, options)
     local prefix = bucket.prefix(policy.seed or "", app_id)
     local rules = {}
     local uses_region = false
@@ -93,12 +101,22 @@ function _M.compile(policy, app_id)
         rules[i] = { version = rule.version, tests = compile_match(rule.match, prefix) }
         uses_region = uses_region or rule.match.region ~= nil
     end
-    return {
+    local compiled = {
         default = policy.default or DEFAULT_VERSION,
         rules = rules,
         -- Tells the refresher to keep the CIDR→region table loaded.
         uses_region = uses_region,
     }
+    if options and options.walk then
+        compiled.walk_reason = "asked for"
+    else
+        local run, source_or_reason = unrolled.build(compiled)
+        compiled.run = run
+        if run == nil then
+            compiled.walk_reason = source_or_reason
+        end
+    end
+    return compiled
 end
 
 
@@ -132,9 +150,17 @@ end
 
 
 -- Returns the version the first matching rule names, else the policy's
--- default. `env` provides get(name), re_find(subject, regex) and region().
+-- default. `env` provides get(name) (nil or false when absent),
+-- re_find(subject, regex) and region(address or nil, get) → region, address.
+-- The written-out function reads each value once itself; the walk may ask
+-- for one several times, so its `get` should remember them (`env.walk_get`
+-- when there is one).
 function _M.choose(compiled, env)
-    local get, re_find = env.get, env.re_find
+    local run = compiled.run
+    if run then
+        return run(env.get, env.re_find, env.region)
+    end
+    local get, re_find = env.walk_get or env.get, env.re_find
     local rules = compiled.rules
     for i = 1, #rules do
         local tests = rules[i].tests
@@ -147,7 +173,7 @@ function _M.choose(compiled, env)
             elseif kind == "ip" then
                 holds = ip_holds(t.cidrs, get("binary_remote_addr"))
             elseif kind == "region" then
-                local region = env.region()
+                local region = env.region(nil, get)
                 holds = region ~= nil and t.set[region] == true
             else
                 local key = get(t.var)
