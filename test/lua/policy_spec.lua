@@ -276,6 +276,26 @@ describe("policy written out", function()
         assert.are.same({ http_user_agent = 1, binary_remote_addr = 1 }, reads)
     end)
 
+    it("writes out the largest policy it takes, with the same answers", function()
+        local rules = {}
+        for r = 1, 64 do
+            local cidrs = {}
+            for c = 1, 16 do
+                cidrs[c] = string.format("2001:db8:%x:%x::1/127", r, c)
+            end
+            local patterns = {}
+            for p = 1, 8 do
+                patterns[p] = "^r" .. r .. "p" .. p .. "$"
+            end
+            rules[r] = { match = { ip = cidrs, device = { patterns = patterns } }, version = "v" .. r }
+        end
+        local policy = { rules = rules }
+        assert.is_function(matcher.compile(policy, "/shop").run)
+        local addr = v6(0x20, 0x01, 0x0d, 0xb8, 0, 64, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0)
+        assert.are.equal("v64", (both(policy, { binary_remote_addr = addr, http_user_agent = "r64p8" })))
+        assert.are.equal("stable", (both(policy, { binary_remote_addr = addr, http_user_agent = "r63p8" })))
+    end)
+
     it("keeps the walk for a policy too large to write out, with the same answers", function()
         local many = {}
         for i = 1, 65 do

@@ -5,7 +5,7 @@
 -- an inner loop. The generic walk (matcher.choose) loops over rules, tests,
 -- patterns and CIDRs, so the path of a request to a multi-version app was
 -- compiled in pieces, with the glue between them left to the interpreter
--- (BENCHMARKS.md, "The ten rules, unrolled"). Written out, a rule is a few
+-- (BENCHMARKS.md, "The ten rules, written out"). Written out, a rule is a few
 -- `if`s, and the access phase compiles whole.
 --
 -- Nothing from the policy is spliced into the source but numbers this file
@@ -131,8 +131,10 @@ function _M.build(compiled)
         emit(format("    if %s == nil then %s = get(K[%d]) or false end", v, v, s.name))
         return v
     end
+    local address_name
     local function read_address()
-        emit("    if a == nil then a = get(K[" .. constant(ADDRESS_VAR) .. "]) or false end")
+        address_name = address_name or constant(ADDRESS_VAR)
+        emit(format("    if a == nil then a = get(K[%d]) or false end", address_name))
         emit("    n = a and #a or 0")
     end
 
@@ -143,9 +145,12 @@ function _M.build(compiled)
             if t.kind == "value" then
                 local test = t.test
                 local v = read(test.var)
+                -- check.lua refuses empty lists; "false" keeps the source valid all the same.
                 if test.set then
                     local only = next(test.set)
-                    if next(test.set, only) == nil then
+                    if only == nil then
+                        condition = "false"
+                    elseif next(test.set, only) == nil then
                         condition = format("%s == K[%d]", v, constant(only))
                     else
                         condition = format("%s and K[%d][%s] == true", v, constant(test.set), v)
@@ -155,7 +160,7 @@ function _M.build(compiled)
                     for i, pattern in ipairs(test.patterns) do
                         finds[i] = format("re_find(%s, K[%d])", v, constant(pattern))
                     end
-                    condition = format("%s and (%s)", v, concat(finds, " or "))
+                    condition = #finds > 0 and format("%s and (%s)", v, concat(finds, " or ")) or "false"
                 end
             elseif t.kind == "ip" then
                 read_address()
