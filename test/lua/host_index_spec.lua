@@ -36,6 +36,30 @@ describe("host index", function()
         assert.are.same({ "/web", "/" }, { id_at(site, "/") })
     end)
 
+    it("finds the longest of many prefixes, past the three tried without a loop", function()
+        local index = host_index.new()
+        local prefixes = { "/a", "/a/b", "/a/b/c", "/a/b/c/d", "/x", "/y/z", "/long/prefix/here" }
+        for _, prefix in ipairs(prefixes) do
+            host_index.add(index, app(prefix, { "m.test" }, { ["m.test"] = { prefix } }))
+        end
+        local site = index.hosts["m.test"]
+        local function longest(uri)
+            local best
+            for _, prefix in ipairs(prefixes) do
+                local boundary = uri:sub(#prefix + 1, #prefix + 1)
+                if uri:sub(1, #prefix) == prefix and (boundary == "" or boundary == "/") and (best == nil or #prefix > #best) then
+                    best = prefix
+                end
+            end
+            return best
+        end
+        for _, uri in ipairs({ "/a", "/a/", "/a/b", "/a/bc", "/a/b/c/d/e", "/a/b/c/dd", "/x/1", "/xx", "/y", "/y/z/", "/long/prefix/here/x", "/long/prefix", "/", "/z" }) do
+            local found, prefix = id_at(site, uri)
+            assert.are.equal(longest(uri), prefix, uri)
+            assert.are.equal(longest(uri), found, uri)
+        end
+    end)
+
     it("serves nothing where no prefix matches", function()
         local index = host_index.new()
         host_index.add(index, app("/api", { "a.test" }, { ["a.test"] = { "/api" } }))
