@@ -90,7 +90,16 @@ local function region_of_request(addr, get)
     return region or nil, addr
 end
 
-local env = { get = read_var, walk_get = get_var, re_find = find_regex, region = region_of_request }
+local env = { get = read_var, walk_get = get_var, re_find = find_regex, region = region_of_request, walk = false }
+
+-- Past this many policies in a worker, every policy is walked rather than
+-- run written out. Each written-out policy is a function of its own, which
+-- LuaJIT compiles into traces of its own, and the access phase's trace
+-- then tells them apart by a chain of guards, one per policy: with 200
+-- policies in turn, a request cost 105,000-164,000 instructions written
+-- out against 57,000-72,000 walked; with 48, 49,000 against 55,000
+-- (BENCHMARKS.md, "The ten rules, written out").
+local MAX_WRITTEN_OUT = 32
 
 
 -- Longest prefix first, so the most specific CIDR names the region.
@@ -159,6 +168,11 @@ function _M.sync()
     end
     seen_policies_version = version
     seen_table_version = table_version
+    local count = 0
+    for _ in pairs(policies) do
+        count = count + 1
+    end
+    env.walk = count > MAX_WRITTEN_OUT
 end
 
 
@@ -171,7 +185,7 @@ function _M.choose_version(app)
     end
     local versions = app.versions
     local compiled = policy.compiled
-    if compiled.run == nil then
+    if compiled.run == nil or env.walk then
         clear_table(request_vars)
     end
     local name = choose(compiled, env)

@@ -274,6 +274,11 @@ describe("policy written out", function()
         end
         assert.are.equal("stable", matcher.choose(matcher.compile(policy, "/shop"), env))
         assert.are.same({ http_user_agent = 1, binary_remote_addr = 1 }, reads)
+        -- Told to walk (a worker with many policies), it walks, asking for a value per test.
+        reads = {}
+        env.walk = true
+        assert.are.equal("stable", matcher.choose(matcher.compile(policy, "/shop"), env))
+        assert.are.same({ http_user_agent = 2, binary_remote_addr = 2 }, reads)
     end)
 
     it("writes out the largest policy it takes, with the same answers", function()

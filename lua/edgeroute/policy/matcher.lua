@@ -154,10 +154,10 @@ end
 -- re_find(subject, regex) and region(address or nil, get) → region, address.
 -- The written-out function reads each value once itself; the walk may ask
 -- for one several times, so its `get` should remember them (`env.walk_get`
--- when there is one).
+-- when there is one). `env.walk`: walk even a policy written out.
 function _M.choose(compiled, env)
     local run = compiled.run
-    if run then
+    if run and not env.walk then
         return run(env.get, env.re_find, env.region)
     end
     local get, re_find = env.walk_get or env.get, env.re_find
