@@ -57,7 +57,7 @@ const VERSION_HEADER = 'proxy_set_header X-Edgeroute-Version $edgeroute_version;
 const PHASE_CALLS = ['package.loaded["edgeroute.plugin"].access()', 'package.loaded["edgeroute.plugin"].balance()', 'package.loaded["edgeroute.plugin"].log()'];
 
 /** edgeroute's own nginx.conf with each plugin call made a no-op (the balancer sets a fixed peer): the template's cost without the plugin's. */
-function templateFloor(port: number, lua: { access?: string; balancer?: string; log?: string } = {}): (conf: string) => string {
+export function templateFloor(port: number, lua: { access?: string; balancer?: string; log?: string } = {}): (conf: string) => string {
   return (conf) => {
     let out = replaceOnce(conf, 'package.loaded["edgeroute.plugin"].access()', lua.access ?? '');
     out = replaceOnce(out, 'package.loaded["edgeroute.plugin"].balance()', `package.loaded["ngx.balancer"].set_current_peer("127.0.0.1", ${port}) ${lua.balancer ?? ''}`);
@@ -74,7 +74,7 @@ interface Variant {
 }
 
 /** The same nginx.conf loading the plugin from another tree (PARTS_BASE_LUA: a `lua` folder, e.g. `git archive BASE lua`): the code before a change, measured in the same rounds as the code after it. */
-function fromLuaDir(dir: string): (conf: string) => string {
+export function fromLuaDir(dir: string): (conf: string) => string {
   return (conf) => replaceOnce(conf, `lua_package_path "${LUA_DIR}/?.lua;;";`, `lua_package_path "${dir}/?.lua;;";`);
 }
 

@@ -4,6 +4,7 @@ import { dataplaneParts } from './dataplane-parts.js';
 import { fleet } from './fleet.js';
 import { haproxy } from './haproxy.js';
 import { idleRace } from './idle-race.js';
+import { instructions } from './instructions.js';
 import { pathScale } from './path-scale.js';
 import { peers } from './peers.js';
 import { policyLatency } from './policy-latency.js';
@@ -16,4 +17,4 @@ import { websockets } from './websockets.js';
 import { zeroLoss } from './zero-loss.js';
 
 /** In the order `npm run bench` runs them. */
-export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, publication, policyLatency, scale, zeroLoss, idleRace, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory, trafficPublication, fleet];
+export const BENCHMARKS: readonly Benchmark[] = [dataplane, dataplaneParts, instructions, publication, policyLatency, scale, zeroLoss, idleRace, pathScale, tlsHandshake, websockets, haproxy, peers, trafficMemory, trafficPublication, fleet];

@@ -21,7 +21,7 @@ set -euo pipefail
 
 RUNTIME_PACKAGES=(nginx-extras lua-nginx-redis lua-cjson)
 HAPROXY_PACKAGES=(haproxy)
-PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted lua5.2 luajit2 chromium pebble)
+PACKAGES=("${RUNTIME_PACKAGES[@]}" "${HAPROXY_PACKAGES[@]}" redis-server wrk lua-busted lua5.2 luajit2 chromium pebble valgrind)
 RUNTIME_ONLY=false
 MODE=full
 case "${1:-}" in
@@ -61,6 +61,9 @@ have_all() {
   # test/integration/acme.test.ts: the ACME directory and its mock DNS.
   command -v pebble >/dev/null 2>&1 || return 1
   command -v pebble-challtestsrv >/dev/null 2>&1 || return 1
+  # bench/instructions.ts: the request path counted in instructions.
+  command -v valgrind >/dev/null 2>&1 || return 1
+  command -v callgrind_control >/dev/null 2>&1 || return 1
 }
 
 if have_all; then
@@ -76,7 +79,7 @@ fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "edgeroute: this is not a Debian/Ubuntu machine. Install nginx with the Lua module" >&2
   echo "  (OpenResty), lua-cjson, lua-resty-redis and redis-server, then run this again." >&2
-  echo "  The tests also need HAProxy, wrk, busted, LuaJIT, Lua 5.2, chromium and pebble" >&2
+  echo "  The tests also need HAProxy, wrk, busted, LuaJIT, Lua 5.2, chromium, pebble and valgrind" >&2
   echo "  (Let's Encrypt's ACME test server: pebble and pebble-challtestsrv on the PATH)." >&2
   exit 1
 fi
@@ -102,7 +105,7 @@ fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 if ! have_all; then
-  echo "edgeroute: packages installed but one is still missing (nginx's Lua module, haproxy, redis-server, or a test tool: wrk, busted, luajit, lua5.2, chromium, pebble)" >&2
+  echo "edgeroute: packages installed but one is still missing (nginx's Lua module, haproxy, redis-server, or a test tool: wrk, busted, luajit, lua5.2, chromium, pebble, valgrind)" >&2
   if [ "$MODE" = full ] && [ "$RUNTIME_ONLY" = false ] && ! command -v pebble >/dev/null 2>&1; then
     echo "  pebble is in Debian 12 (bookworm) and later; elsewhere install it from https://github.com/letsencrypt/pebble (pebble and pebble-challtestsrv)" >&2
   fi

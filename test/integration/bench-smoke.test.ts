@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('benchmarks (smoke)', () => {
   it('has the benchmarks the issues ask for', () => {
-    expect(BENCHMARKS.map((b) => b.name)).toEqual(['dataplane', 'dataplane-parts', 'publication', 'policy', 'scale', 'zero-loss', 'idle-race', 'path-scale', 'tls-handshake', 'websockets', 'haproxy', 'peers', 'traffic-memory', 'traffic-publication', 'fleet']);
+    expect(BENCHMARKS.map((b) => b.name)).toEqual(['dataplane', 'dataplane-parts', 'instructions', 'publication', 'policy', 'scale', 'zero-loss', 'idle-race', 'path-scale', 'tls-handshake', 'websockets', 'haproxy', 'peers', 'traffic-memory', 'traffic-publication', 'fleet']);
   });
 
   it.each(BENCHMARKS.map((b) => [b.name, b] as const))('%s runs and writes its results', async (name, bench) => {
