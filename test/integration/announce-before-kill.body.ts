@@ -223,9 +223,12 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
     it('a kill waits for the slowest live node to finish its requests to the task', async () => {
       const ids = await deployed('/slowpoke', 'slowpoke.test', 2);
       const victim = ids[0] as string;
+      // Counted from here: deployed() already sent the victim requests of its own, and a wait that
+      // counted them let the kill run before any slow one reached the task (seen in CI under load).
+      const before = marathon.taskStats(victim)?.requests ?? 0;
       // Long requests through node b only: six, so both tasks hold some.
       const slow = Array.from({ length: 6 }, () => httpRequest(`${nodes[1]?.publicUrl}/slow/3000`, { host: 'slowpoke.test', timeoutMs: 20_000 }));
-      await waitFor('slow requests in flight on the victim', () => ((marathon.taskStats(victim)?.requests ?? 0) >= 2 ? true : undefined));
+      await waitFor('slow requests in flight on the victim', () => ((marathon.taskStats(victim)?.requests ?? 0) >= before + 2 ? true : undefined));
       let killedAt = 0;
       const off = marathon.onEvent((event) => {
         const update = event as { eventType?: string; taskId?: string };
@@ -292,8 +295,10 @@ export function announceBeforeKill(rig: DataPlaneRig): void {
         const port = Number(new URL(node.publicUrl).port);
         // HAProxy picks the server once the headers are in and streams the body to it: the uploads
         // to the drained task are sessions on its server, which the drain counts in flight.
+        // Counted from here: deployed() already sent the task requests of its own.
+        const before = marathon.taskStats(drained)?.requests ?? 0;
         const uploads = await Promise.all(Array.from({ length: 6 }, () => startUpload(port, 'upload.test')));
-        await waitFor('uploads under way on the drained task', () => ((marathon.taskStats(drained)?.requests ?? 0) >= 1 ? true : undefined));
+        await waitFor('uploads under way on the drained task', () => ((marathon.taskStats(drained)?.requests ?? 0) >= before + 1 ? true : undefined));
         const running = edgeroute(['drain', drained]);
         // (The CLI may first build dist/ in a checkout whose sources changed.)
         await waitFor('the drain on both nodes', () => (nodes.every((n) => n.agent.reconciler.backendStatuses.find((b) => b.taskId === drained)?.state === 'draining') ? true : undefined), 45_000);
