@@ -20,7 +20,6 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -30,6 +29,7 @@ import { startRedis } from '../agent/sandbox/redis-server.js';
 import { waitFor } from '../agent/sandbox/wait.js';
 import { median, round, type BenchContext, type Benchmark, type BenchOutcome } from './lib/benchmark.js';
 import { startStaticBackends } from './lib/nginx-fixtures.js';
+import { sendInTurn } from './lib/in-turn.js';
 import { pushTable, type BenchApp } from './lib/push.js';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
 import { fromLuaDir, templateFloor } from './dataplane-parts.js';
@@ -55,28 +55,6 @@ function apps(ports: readonly number[], many: number): BenchApp[] {
     { id: 'shared-auth', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/auth'] }, settings: { readTimeout: 10, allowFrom: ['127.0.0.0/8'] }, versions: { stable: ports } },
     ...manyHosts(many).map((host, i) => ({ id: `g${i}`, vhosts: [host], versions: { stable: ports, grey: ports } })),
   ];
-}
-
-/** Sends `count` requests one after another on one kept-alive connection, to `hosts` in turn; each must answer 200. */
-async function send(url: string, count: number, hosts: readonly string[]): Promise<void> {
-  const target = new URL(url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  try {
-    for (let i = 0; i < count; i++) {
-      const host = hosts[i % hosts.length] as string;
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: target.hostname, port: target.port, path: P_PATH, agent, headers: { ...HEADERS, host } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      if (status !== 200) throw new Error(`instructions: ${host}${P_PATH} answered ${status}`);
-    }
-  } finally {
-    agent.destroy();
-  }
 }
 
 function hasValgrind(): boolean {
@@ -110,15 +88,8 @@ async function count(variant: Variant, opts: { redisUrl: string; ports: readonly
     workerProcesses: 1,
     errorLogLevel: 'warn',
     redis: opts.redisUrl,
-    redisCa: null,
-    redisTlsName: null,
-    redisSentinel: null,
-    regionVar: null,
     // Policies are read at start and on PUBLISH; a slow refresh keeps the timers' share small.
     policyRefreshSeconds: 30,
-    tlsListen: [],
-    tlsCert: null,
-    tlsKey: null,
   });
   const edited = variant.editConf ? variant.editConf(readFileSync(rendered.confPath, 'utf8')) : readFileSync(rendered.confPath, 'utf8');
   writeFileSync(rendered.confPath, `master_process off;\ndaemon off;\n${edited.replace(/^daemon [^;]*;\n/m, '')}`);
@@ -152,10 +123,10 @@ async function count(variant: Variant, opts: { redisUrl: string; ports: readonly
       client.disconnect();
     }
     const publicUrl = `http://127.0.0.1:${publicPort}`;
-    await send(publicUrl, opts.warm * variant.hosts.length, variant.hosts);
+    await sendInTurn(publicUrl, opts.warm * variant.hosts.length, variant.hosts, P_PATH, HEADERS);
     execFileSync('callgrind_control', ['--instr=on', pid], { stdio: 'ignore' });
     const started = performance.now();
-    await send(publicUrl, opts.requests, variant.hosts);
+    await sendInTurn(publicUrl, opts.requests, variant.hosts, P_PATH, HEADERS);
     const ms = performance.now() - started;
     execFileSync('callgrind_control', ['--instr=off', pid], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });

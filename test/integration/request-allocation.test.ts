@@ -7,7 +7,6 @@
 // access phase). Between two reads the heap grows only by what was
 // allocated; the plugin's requests must grow it by no more per request than
 // the no-op location's, give or take the timers' own work.
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxNode, type NginxNode } from '../../agent/sandbox/sandbox.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
@@ -15,6 +14,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { startStaticBackends, type StaticBackends } from '../../bench/lib/nginx-fixtures.js';
 import { pushTable } from '../../bench/lib/push.js';
+import { sendInTurn } from '../../bench/lib/in-turn.js';
 import { Redis } from 'ioredis';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from '../../bench/dataplane.js';
 
@@ -74,39 +74,18 @@ async function heapBytes(op: 'stop' | 'count' | 'restart'): Promise<number> {
   return Number((await res.text()).trim());
 }
 
-/** Sends `count` requests one after another on one kept-alive connection; all must answer 200. */
-async function send(count: number, host: string, path: string, headers: Record<string, string> = {}): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const url = new URL(node.publicUrl);
-  try {
-    for (let i = 0; i < count; i++) {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: url.hostname, port: url.port, path, agent, headers: { host, ...headers } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      if (status !== 200) throw new Error(`${host}${path}: ${status}`);
-    }
-  } finally {
-    agent.destroy();
-  }
-}
-
 /**
  * Bytes the worker's Lua heap grew by per request, the collector stopped: the
  * least of three runs, since what else the worker does meanwhile (its timers)
  * only ever adds.
  */
 async function bytesPerRequest(host: string, path: string, headers: Record<string, string> = {}): Promise<number> {
-  await send(200, host, path, headers); // warm: traces compiled, strings interned
+  await sendInTurn(node.publicUrl, 200, [host], path, headers); // warm: traces compiled, strings interned
   let least = Infinity;
   for (let run = 0; run < 3; run++) {
     const before = await heapBytes('stop');
     try {
-      await send(REQUESTS, host, path, headers);
+      await sendInTurn(node.publicUrl, REQUESTS, [host], path, headers);
       least = Math.min(least, ((await heapBytes('count')) - before) / REQUESTS);
     } finally {
       await heapBytes('restart');

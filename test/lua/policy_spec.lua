@@ -310,13 +310,18 @@ describe("policy written out", function()
         for i = 1, 17 do
             wide[i] = "10." .. i .. ".0.0/16"
         end
-        for _, policy in ipairs({ { rules = many }, { rules = { { match = { ip = wide }, version = "in" } } } }) do
+        local values = {}
+        for i = 1, 51 do
+            values[i] = { match = { header = { name = "X-H" .. i, values = { "1" } }, cookie = { name = "c" .. i, values = { "1" } } }, version = "v" .. i }
+        end
+        for _, policy in ipairs({ { rules = many }, { rules = { { match = { ip = wide }, version = "in" } } }, { rules = values } }) do
             local compiled = matcher.compile(policy, "/shop")
             assert.is_nil(compiled.run)
             assert.are.equal(matcher.TOO_LARGE, compiled.walk_reason)
         end
         assert.are.equal("v65", (both({ rules = many }, { http_x_n = "65" })))
         assert.are.equal("in", (both({ rules = { { match = { ip = wide }, version = "in" } } }, { binary_remote_addr = string.char(10, 17, 1, 1) })))
+        assert.are.equal("v51", (both({ rules = values }, { http_x_h51 = "1", cookie_c51 = "1" })))
     end)
 
     it("takes names, values and patterns from its constants, never from its source", function()

@@ -75,15 +75,8 @@ local function writable(compiled)
     if #rules > MAX_RULES then
         return false
     end
-    local slots = {}
-    local count = 0
     for _, rule in ipairs(rules) do
         for _, t in ipairs(rule.tests) do
-            local var = t.var or (t.test and t.test.var)
-            if var and not slots[var] then
-                slots[var] = true
-                count = count + 1
-            end
             if t.kind == "ip" and #t.cidrs > MAX_CIDRS then
                 return false
             end
@@ -92,7 +85,7 @@ local function writable(compiled)
             end
         end
     end
-    return count <= MAX_SLOTS
+    return true
 end
 
 
@@ -183,6 +176,10 @@ function _M.build(compiled)
     end
     emit(format("    do return K[%d] end", constant(compiled.default)))
 
+    -- Counted as they were written: a local each, and Lua allows 200 in a function.
+    if slot_count > MAX_SLOTS then
+        return nil, _M.TOO_LARGE
+    end
     local slots = {}
     for i = 1, slot_count do
         slots[i] = "v" .. i
