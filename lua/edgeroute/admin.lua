@@ -17,6 +17,7 @@ local chunked_body = require "edgeroute.chunked_body"
 local plugin_version = require "edgeroute.version"
 local certs = require "edgeroute.certs"
 local acme_challenge = require "edgeroute.acme_challenge"
+local request_var = require "edgeroute.request_var"
 
 local ngx = ngx
 local type = type
@@ -192,6 +193,8 @@ function _M.status()
         generation = status.generation,
         plugin_version = plugin_version,
         push_features = PUSH_FEATURES,
+        -- "direct" unless this nginx does not export ngx_http_get_variable (request_var.lua).
+        variable_reads = request_var.direct and "direct" or "ngx.var",
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
         policies_version = policy_store.version() or json_null,

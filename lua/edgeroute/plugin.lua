@@ -15,6 +15,7 @@ local route_settings = require "edgeroute.route_settings"
 local request_body = require "edgeroute.request_body"
 local leastconn = require "edgeroute.leastconn"
 local basic_auth = require "edgeroute.basic_auth"
+local request_var = require "edgeroute.request_var"
 local balancer = require "ngx.balancer"
 local base = require "resty.core.base"
 local ffi = require "ffi"
@@ -43,6 +44,14 @@ local leastconn_enter = leastconn.enter
 local leastconn_leave = leastconn.leave
 local inflight_enter = inflight.enter
 local inflight_leave = inflight.leave
+local get_var = request_var.get
+local read_host = request_var.reader("host")
+local read_sent_host = request_var.reader("http_host")
+local read_uri = request_var.reader("uri")
+local read_address = request_var.reader("binary_remote_addr")
+-- nginx.conf's map of $http_upgrade, see apply_timeouts.
+local read_connection = request_var.reader("edgeroute_connection")
+local set_version_name = request_var.writer("edgeroute_version")
 
 local table_state = table_sync.state
 
@@ -188,7 +197,7 @@ end
 -- request line named another host (a full URL wins over the header, RFC 9112
 -- 3.2.2), or an HTTP/1.0 request sent none.
 local function check_upstream_host(host)
-    local sent = ngx_var.http_host
+    local sent = read_sent_host()
     if sent == host or (sent and host_agrees(sent, host)) then
         return
     end
@@ -206,7 +215,7 @@ end
 local request_uri_path
 
 local function get_uri()
-    local uri = ngx_var.uri
+    local uri = read_uri()
     request_uri_path = uri
     return uri
 end
@@ -227,7 +236,7 @@ end
 -- The per-route checks of an app with settings. Returns true when the
 -- request was answered here.
 local function route_checks(app)
-    if app.allow and not allowed(app.allow, ngx_var.binary_remote_addr) then
+    if app.allow and not allowed(app.allow, read_address()) then
         reject(403, "edgeroute: this client may not use this app")
         return true
     end
@@ -279,7 +288,7 @@ end
 
 
 function _M.access()
-    local host = ngx_var.host
+    local host = read_host()
     local app, prefix = router.find_route(host, get_uri)
     if app == nil then
         if prefix then
@@ -306,7 +315,7 @@ function _M.access()
         -- Counted in the app's metrics: a 503 of a known app is worth seeing.
         return reject(503, "edgeroute: no backend is available for this app")
     end
-    ngx_var.edgeroute_version = version.name
+    set_version_name(version.name)
     check_upstream_host(host)
     if app.hsts then
         -- A response header set now is sent with whatever answers: the
@@ -378,7 +387,7 @@ end
 -- where $http_upgrade itself (not one of nginx's named headers) would be a
 -- search of the request's headers again.
 local function apply_timeouts(app)
-    if ngx_var.edgeroute_connection == "upgrade" then
+    if read_connection() == "upgrade" then
         local idle = config.upgrade_idle_timeout
         local timeouts = app.timeouts
         set_timeouts(timeouts and timeouts[1], idle, idle)
@@ -396,7 +405,7 @@ function _M.balance()
     local peer, sticky
     if app.sticky_var then
         -- The task the cookie names, while it is still a backend of the version.
-        sticky = ngx_var[app.sticky_var]
+        sticky = get_var(app.sticky_var)
     end
     local last = request_peer[key]
     if last == nil then

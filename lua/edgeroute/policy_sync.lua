@@ -10,9 +10,9 @@ local table_sync = require "edgeroute.table_sync"
 local policy_store = require "edgeroute.policy_store"
 local cidr = require "edgeroute.policy.cidr"
 local matcher = require "edgeroute.policy.matcher"
+local request_var = require "edgeroute.request_var"
 
 local ngx = ngx
-local ngx_var = ngx.var
 local ngx_log = ngx.log
 local ERR = ngx.ERR
 local re_find = ngx.re.find
@@ -35,9 +35,7 @@ local region_cache
 
 -- A request value as the written-out policies read it: each once, into
 -- their own locals.
-local function read_var(name)
-    return ngx_var[name]
-end
+local read_var = request_var.get
 
 -- Request values read once per request by the generic walk, whatever the
 -- number of rules.
@@ -46,7 +44,7 @@ local request_vars = {}
 local function get_var(name)
     local value = request_vars[name]
     if value == nil then
-        value = ngx_var[name] or false
+        value = read_var(name) or false
         request_vars[name] = value
     end
     return value

@@ -141,6 +141,13 @@ afterAll(async () => {
   await backends?.stop();
 });
 
+describe('the request path reads variables by their hashed names', () => {
+  it('calls nginx for each variable with its hash computed once (request_var.lua), not through ngx.var', async () => {
+    const status = await fetch(`${node.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${node.adminToken}` } });
+    expect(((await status.json()) as { variable_reads?: unknown }).variable_reads).toBe('direct');
+  });
+});
+
 describe('the request path allocates nothing per request', () => {
   const HEADERS = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) test', cookie: 'uid=user-1; session=abc' };
   // The last: whether the plugin's code compiles depends on which path got hot first (below).
