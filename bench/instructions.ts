@@ -195,6 +195,10 @@ export const instructions: Benchmark = {
         c_over_b: over('c', 'b'),
         c_many_over_c: over('c_many', 'c'),
         ratio_b_floor_t: round(per('b') / per('floor_t')),
+        // Higher is better, as the regression baseline compares: the template's own cost over each variant's.
+        ratio_floor_t_b: round(per('floor_t') / per('b')),
+        ratio_floor_t_p: round(per('floor_t') / per('p')),
+        ratio_floor_t_c: round(per('floor_t') / per('c')),
         ...(base ? { c_over_c_base: over('c', 'c_base'), p_over_p_base: over('p', 'p_base'), b_over_b_base: over('b', 'b_base') } : {}),
       };
       const i = results.instructionsPerRequest;
