@@ -14,9 +14,10 @@
  * Variants: floor_t (the template with the plugin's calls made no-ops),
  * b (a one-version app), p (by path prefix, with settings), c (the
  * ten-rule policy), c_many (INSTR_MANY two-version apps under the policy,
- * served in turn: a worker past 32 policies walks them); with
- * INSTR_BASE_LUA (a `lua` folder, e.g. `git archive BASE lua`) also b, p
- * and c on that plugin, alternated with the current one.
+ * served in turn: a worker past 32 policies walks them), b_wide (b's app
+ * with 100 tasks of equal weight); with INSTR_BASE_LUA (a `lua` folder,
+ * e.g. `git archive BASE lua`) also b, b_wide, p and c on that plugin,
+ * alternated with the current one.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ import { pushTable, type BenchApp } from './lib/push.js';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
 import { fromLuaDir, templateFloor } from './dataplane-parts.js';
 
+const WIDE_TASKS = 100;
+
 const HEADERS = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench', cookie: 'uid=bench-user-1; session=abc' };
 
 interface Variant {
@@ -49,6 +52,8 @@ function manyHosts(count: number): string[] {
 function apps(ports: readonly number[], many: number): BenchApp[] {
   return [
     { id: 'one', vhosts: ['one.bench'], versions: { stable: ports } },
+    // A large app: 100 tasks (over the same backend ports), equal weights.
+    { id: 'wide', vhosts: ['wide.bench'], versions: { stable: Array.from({ length: WIDE_TASKS }, (_, i) => ports[i % ports.length] as number) } },
     { id: 'two', vhosts: ['two.bench'], versions: { stable: ports, grey: ports } },
     { id: 'shared-web', vhosts: [SHARED_HOST], versions: { stable: ports } },
     { id: 'shared-api', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/api'] }, settings: P_SETTINGS, versions: { stable: ports } },
@@ -157,12 +162,14 @@ export const instructions: Benchmark = {
       const variants: Variant[] = [
         { key: 'floor_t', hosts: ['one.bench'], editConf: templateFloor(backends.ports[0] as number) },
         { key: 'b', hosts: ['one.bench'] },
+        { key: 'b_wide', hosts: ['wide.bench'] },
         { key: 'p', hosts: [SHARED_HOST] },
         { key: 'c', hosts: ['two.bench'] },
         { key: 'c_many', hosts: manyHosts(many) },
         ...(base
           ? [
               { key: 'b_base', hosts: ['one.bench'], editConf: fromLuaDir(base) },
+              { key: 'b_wide_base', hosts: ['wide.bench'], editConf: fromLuaDir(base) },
               { key: 'p_base', hosts: [SHARED_HOST], editConf: fromLuaDir(base) },
               { key: 'c_base', hosts: ['two.bench'], editConf: fromLuaDir(base) },
             ]
@@ -194,6 +201,7 @@ export const instructions: Benchmark = {
         p_over_b: over('p', 'b'),
         c_over_b: over('c', 'b'),
         c_many_over_c: over('c_many', 'c'),
+        b_wide_over_b: over('b_wide', 'b'),
         ratio_b_floor_t: round(per('b') / per('floor_t')),
         // Higher is better, as the regression baseline compares: the template's own cost over each variant's.
         ratio_floor_t_b: round(per('floor_t') / per('b')),
@@ -203,7 +211,7 @@ export const instructions: Benchmark = {
       };
       const i = results.instructionsPerRequest;
       return {
-        summary: `instructions per request (median of ${rounds}): floor_t ${i.floor_t}, b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}${base ? `; on ${base}: b ${i.b_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
+        summary: `instructions per request (median of ${rounds}): floor_t ${i.floor_t}, b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}, b with ${WIDE_TASKS} tasks ${i.b_wide} (b +${results.b_wide_over_b})${base ? `; on ${base}: b ${i.b_base}, b with ${WIDE_TASKS} tasks ${i.b_wide_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
         targets: [],
         results,
       };
