@@ -142,6 +142,7 @@ function _M.init_worker()
     policy_refresh.start()
     metrics.init_worker()
     inflight.init_worker()
+    leastconn.init_worker()
 end
 
 

@@ -112,6 +112,8 @@ async function loadTableAndPolicy(): Promise<void> {
     { id: 'shared-api', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/api'] }, settings: { ...P_SETTINGS, hsts: true }, versions: { stable: ports } },
     { id: 'sticky', vhosts: ['sticky.test'], settings: { sticky: 'er_sticky' }, versions: { stable: ports } },
     { id: 'lc', vhosts: ['lc.test'], settings: { balance: 'leastconn' }, versions: { stable: ports } },
+    // Past 4 tasks, two chosen at random are compared.
+    { id: 'lcwide', vhosts: ['lcwide.test'], settings: { balance: 'leastconn' }, versions: { stable: Array.from({ length: 8 }, (_, i) => ports[i % ports.length] as number) } },
     { id: 'allow', vhosts: ['allow.test'], settings: { allowFrom: P_SETTINGS.allowFrom }, versions: { stable: ports } },
   ]);
   const client = new Redis(redis.url);
@@ -157,6 +159,7 @@ describe('the request path allocates nothing per request', () => {
     ['a two-version app under the ten-rule policy (all rules evaluated)', 'two.test', P_PATH, HEADERS],
     ['a sticky app, the cookie missing (Set-Cookie sent)', 'sticky.test', P_PATH, HEADERS],
     ['a leastconn app', 'lc.test', P_PATH, HEADERS],
+    ['a leastconn app of 8 tasks', 'lcwide.test', P_PATH, HEADERS],
     // Its CIDR loop stayed in the interpreter every time this path got hot first, before cidr.any.
     ['an app with allowFrom, its path the first to get hot in a freshly started nginx', 'allow.test', P_PATH, HEADERS, 'fresh nginx'],
   ];
