@@ -15,7 +15,8 @@
  * b (a one-version app), p (by path prefix, with settings), c (the
  * ten-rule policy), c_many (INSTR_MANY two-version apps under the policy,
  * served in turn: a worker past 32 policies walks them), b_wide (b's app
- * with 100 tasks of equal weight); with INSTR_BASE_LUA (a `lua` folder,
+ * with 100 tasks of equal weight), lc_wide (the same by least
+ * connections); with INSTR_BASE_LUA (a `lua` folder,
  * e.g. `git archive BASE lua`) also b, b_wide, p and c on that plugin,
  * alternated with the current one.
  */
@@ -52,8 +53,9 @@ function manyHosts(count: number): string[] {
 function apps(ports: readonly number[], many: number): BenchApp[] {
   return [
     { id: 'one', vhosts: ['one.bench'], versions: { stable: ports } },
-    // A large app: 100 tasks (over the same backend ports), equal weights.
+    // A large app: 100 tasks (over the same backend ports), equal weights; and the same balanced by least connections.
     { id: 'wide', vhosts: ['wide.bench'], versions: { stable: Array.from({ length: WIDE_TASKS }, (_, i) => ports[i % ports.length] as number) } },
+    { id: 'lc-wide', vhosts: ['lc-wide.bench'], settings: { balance: 'leastconn' }, versions: { stable: Array.from({ length: WIDE_TASKS }, (_, i) => ports[i % ports.length] as number) } },
     { id: 'two', vhosts: ['two.bench'], versions: { stable: ports, grey: ports } },
     { id: 'shared-web', vhosts: [SHARED_HOST], versions: { stable: ports } },
     { id: 'shared-api', vhosts: [SHARED_HOST], paths: { [SHARED_HOST]: ['/api'] }, settings: P_SETTINGS, versions: { stable: ports } },
@@ -163,6 +165,7 @@ export const instructions: Benchmark = {
         { key: 'floor_t', hosts: ['one.bench'], editConf: templateFloor(backends.ports[0] as number) },
         { key: 'b', hosts: ['one.bench'] },
         { key: 'b_wide', hosts: ['wide.bench'] },
+        { key: 'lc_wide', hosts: ['lc-wide.bench'] },
         { key: 'p', hosts: [SHARED_HOST] },
         { key: 'c', hosts: ['two.bench'] },
         { key: 'c_many', hosts: manyHosts(many) },
@@ -202,16 +205,18 @@ export const instructions: Benchmark = {
         c_over_b: over('c', 'b'),
         c_many_over_c: over('c_many', 'c'),
         b_wide_over_b: over('b_wide', 'b'),
+        lc_wide_over_b: over('lc_wide', 'b'),
         ratio_b_floor_t: round(per('b') / per('floor_t')),
         // Higher is better, as the regression baseline compares: the template's own cost over each variant's.
         ratio_floor_t_b: round(per('floor_t') / per('b')),
         ratio_floor_t_p: round(per('floor_t') / per('p')),
         ratio_floor_t_c: round(per('floor_t') / per('c')),
+        ratio_floor_t_lc_wide: round(per('floor_t') / per('lc_wide')),
         ...(base ? { c_over_c_base: over('c', 'c_base'), p_over_p_base: over('p', 'p_base'), b_over_b_base: over('b', 'b_base') } : {}),
       };
       const i = results.instructionsPerRequest;
       return {
-        summary: `instructions per request (median of ${rounds}): floor_t ${i.floor_t}, b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}, b with ${WIDE_TASKS} tasks ${i.b_wide} (b +${results.b_wide_over_b})${base ? `; on ${base}: b ${i.b_base}, b with ${WIDE_TASKS} tasks ${i.b_wide_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
+        summary: `instructions per request (median of ${rounds}): floor_t ${i.floor_t}, b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}, b with ${WIDE_TASKS} tasks ${i.b_wide} (b +${results.b_wide_over_b}), leastconn with ${WIDE_TASKS} tasks ${i.lc_wide} (b +${results.lc_wide_over_b})${base ? `; on ${base}: b ${i.b_base}, b with ${WIDE_TASKS} tasks ${i.b_wide_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
         targets: [],
         results,
       };
