@@ -148,7 +148,7 @@ async function count(variant: Variant, opts: { redisUrl: string; ports: readonly
 
 export const instructions: Benchmark = {
   name: 'instructions',
-  description: 'user-space instructions per request of edgeroute\'s nginx (one process under callgrind): floor_t, b, p, c, c with many policies; optionally the same on another plugin tree',
+  description: 'user-space instructions per request of edgeroute\'s nginx (one process under callgrind): floor_t, b, p, c, c with many policies, 100-task apps by round robin and by leastconn; optionally the same on another plugin tree',
   async run(ctx: BenchContext): Promise<BenchOutcome> {
     if (!hasValgrind()) throw new Error('instructions: valgrind is not installed (apt-get install valgrind; scripts/system-deps.sh installs it)');
     const rounds = ctx.smoke ? 1 : Number(process.env.INSTR_ROUNDS ?? 2);
