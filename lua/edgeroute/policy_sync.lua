@@ -98,6 +98,7 @@ local env = { get = read_var, walk_get = get_var, re_find = find_regex, region =
 -- out against 57,000-72,000 walked; with 48, 49,000 against 55,000
 -- (BENCHMARKS.md, "The ten rules, written out").
 local MAX_WRITTEN_OUT = 32
+local WALK = { walk = true }
 
 
 -- Longest prefix first, so the most specific CIDR names the region.
@@ -124,23 +125,48 @@ function _M.init_worker()
 end
 
 
+-- Whether a policy compiled before the count crossed MAX_WRITTEN_OUT must
+-- be compiled again: written out while all are walked (its function only
+-- holds memory), or walked only because they were.
+local function written_out_wrongly(compiled, walk)
+    if walk then
+        return compiled.run ~= nil
+    end
+    return compiled.run == nil and compiled.walk_reason == matcher.WALK_ASKED
+end
+
+
 function _M.sync()
     local version = policy_store.version()
     local table_version = table_sync.state.version
     if version == seen_policies_version and table_version == seen_table_version then
         return
     end
-    local wants_regions = false
+    -- The policies to hold, counted first: past MAX_WRITTEN_OUT all are
+    -- walked, so none is written out (a load() and a function per policy
+    -- that no request would run, kept in every worker).
+    local raws = {}
+    local count = 0
     for id, app in pairs(table_sync.state.apps) do
         local raw = app.version_count > 1 and policy_store.get(id) or nil
+        if raw ~= nil then
+            raws[id] = raw
+            count = count + 1
+        end
+    end
+    local walk = count > MAX_WRITTEN_OUT
+    local options = walk and WALK or nil
+    local wants_regions = false
+    for id in pairs(table_sync.state.apps) do
+        local raw = raws[id]
         local current = policies[id]
         if raw == nil then
             policies[id] = nil
-        elseif current == nil or current.raw ~= raw then
+        elseif current == nil or current.raw ~= raw or written_out_wrongly(current.compiled, walk) then
             local decoded = json_decode(raw)
             if decoded then
-                local compiled = matcher.compile(decoded, id)
-                if compiled.run == nil and compiled.walk_reason ~= matcher.TOO_LARGE then
+                local compiled = matcher.compile(decoded, id, options)
+                if compiled.run == nil and not walk and compiled.walk_reason ~= matcher.TOO_LARGE then
                     ngx_log(ERR, "edgeroute: policy of ", id, " is walked rule by rule: ", compiled.walk_reason)
                 end
                 policies[id] = { raw = raw, compiled = compiled }
@@ -166,11 +192,7 @@ function _M.sync()
     end
     seen_policies_version = version
     seen_table_version = table_version
-    local count = 0
-    for _ in pairs(policies) do
-        count = count + 1
-    end
-    env.walk = count > MAX_WRITTEN_OUT
+    env.walk = walk
 end
 
 

@@ -22,6 +22,8 @@ local DEFAULT_VERSION = "stable"
 
 -- The walk_reason of a policy too large to write out (not worth a log line).
 _M.TOO_LARGE = unrolled.TOO_LARGE
+-- The walk_reason of a policy compiled with options.walk.
+_M.WALK_ASKED = "asked for"
 
 
 local function header_var(name)
@@ -108,7 +110,7 @@ function _M.compile(policy, app_id, options)
         uses_region = uses_region,
     }
     if options and options.walk then
-        compiled.walk_reason = "asked for"
+        compiled.walk_reason = _M.WALK_ASKED
     else
         local run, source_or_reason = unrolled.build(compiled)
         compiled.run = run
