@@ -18,10 +18,13 @@
  * with 100 tasks of equal weight), lc_wide (the same by least
  * connections); with INSTR_BASE_LUA (a `lua` folder,
  * e.g. `git archive BASE lua`) also b, b_wide, p and c on that plugin,
- * alternated with the current one.
+ * alternated with the current one. INSTR_ONLY=b,c counts only those (and
+ * floor_t); INSTR_KEEP=dir keeps callgrind's dumps there as
+ * `<variant>.<round>.callgrind.out.*`, for `callgrind_annotate` (which C
+ * functions a variant adds over another).
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -83,8 +86,16 @@ function countedInstructions(dir: string): number {
   return total;
 }
 
+/** INSTR_KEEP: callgrind's dumps copied there as `<variant>.<round>.<name>`, for `callgrind_annotate` (which C functions a variant adds). */
+function keepDumps(from: string, as: string): void {
+  const dir = process.env.INSTR_KEEP;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(from).filter((n) => n.startsWith('callgrind.out'))) copyFileSync(join(from, name), join(dir, `${as}.${name}`));
+}
+
 /** One count: nginx under callgrind with `variant`'s conf, warmed, then `requests` requests counted. */
-async function count(variant: Variant, opts: { redisUrl: string; ports: readonly number[]; many: number; warm: number; requests: number }): Promise<{ perRequest: number; ms: number }> {
+async function count(variant: Variant, opts: { redisUrl: string; ports: readonly number[]; many: number; warm: number; requests: number; keepAs?: string }): Promise<{ perRequest: number; ms: number }> {
   const prefix = mkdtempSync(join(tmpdir(), 'edgeroute-bench-instructions-'));
   chmodSync(prefix, 0o755);
   const [publicPort, adminPort] = [await freePort(), await freePort()];
@@ -138,6 +149,7 @@ async function count(variant: Variant, opts: { redisUrl: string; ports: readonly
     execFileSync('callgrind_control', ['--instr=off', pid], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
     await waitFor('the callgrind dump', async () => (countedInstructions(prefix) > 0 ? true : undefined), 30_000);
+    if (opts.keepAs) keepDumps(prefix, opts.keepAs);
     return { perRequest: countedInstructions(prefix) / opts.requests, ms };
   } finally {
     nginx.kill('SIGTERM');
@@ -161,7 +173,7 @@ export const instructions: Benchmark = {
       await client.set('edgeroute:policy:two', JSON.stringify(TEN_RULE_POLICY));
       for (let i = 0; i < many; i++) await client.set(`edgeroute:policy:g${i}`, JSON.stringify(TEN_RULE_POLICY));
       const base = process.env.INSTR_BASE_LUA;
-      const variants: Variant[] = [
+      const every: Variant[] = [
         { key: 'floor_t', hosts: ['one.bench'], editConf: templateFloor(backends.ports[0] as number) },
         { key: 'b', hosts: ['one.bench'] },
         { key: 'b_wide', hosts: ['wide.bench'] },
@@ -178,6 +190,9 @@ export const instructions: Benchmark = {
             ]
           : []),
       ];
+      // INSTR_ONLY=b,c: those variants only, and their runs on INSTR_BASE_LUA (floor_t always, the ratios' denominator).
+      const only = process.env.INSTR_ONLY?.split(',');
+      const variants = only ? every.filter((v) => v.key === 'floor_t' || only.includes(v.key.replace(/_base$/, ''))) : every;
       const counts: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       const durations: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       for (let round_ = 0; round_ < rounds; round_++) {
@@ -187,7 +202,7 @@ export const instructions: Benchmark = {
           // A warm-up of 200 requests a host for c_many: each of its apps' paths must get hot.
           const warm = ctx.smoke ? 10 : variant.key === 'c_many' ? 200 : 1500;
           // Only c_many's nginx has the many apps: past 32 policies a worker walks them all, c's too.
-          const counted = await count(variant, { redisUrl: redis.url, ports: backends.ports, many: variant.key === 'c_many' ? many : 0, warm, requests });
+          const counted = await count(variant, { redisUrl: redis.url, ports: backends.ports, many: variant.key === 'c_many' ? many : 0, warm, requests, keepAs: `${variant.key}.${round_ + 1}` });
           counts[variant.key]?.push(counted.perRequest);
           durations[variant.key]?.push(counted.ms);
           ctx.progress(`round ${round_ + 1}/${rounds} ${variant.key}: ${Math.round(counted.perRequest)} instructions a request (${Math.round(counted.ms)} ms counted)`);

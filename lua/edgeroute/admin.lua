@@ -193,8 +193,8 @@ function _M.status()
         generation = status.generation,
         plugin_version = plugin_version,
         push_features = PUSH_FEATURES,
-        -- "direct" unless this nginx does not export ngx_http_get_variable (request_var.lua).
-        variable_reads = request_var.direct and "direct" or "ngx.var",
+        -- "resolved" unless this nginx's variables are not as request_var.lua expects.
+        variable_reads = request_var.mode(),
         free_bytes = status.free_bytes,
         worker = { pid = ngx.worker.pid(), version = worker.version or json_null, apps = app_count },
         policies_version = policy_store.version() or json_null,

@@ -143,10 +143,10 @@ afterAll(async () => {
   await backends?.stop();
 });
 
-describe('the request path reads variables by their hashed names', () => {
-  it('calls nginx for each variable with its hash computed once (request_var.lua), not through ngx.var', async () => {
+describe('the request path reads variables by index or prefix handler, each name looked up once', () => {
+  it('resolves each name once (request_var.lua) instead of asking nginx by name or through ngx.var', async () => {
     const status = await fetch(`${node.adminUrl}/edgeroute/status`, { headers: { authorization: `Bearer ${node.adminToken}` } });
-    expect(((await status.json()) as { variable_reads?: unknown }).variable_reads).toBe('direct');
+    expect(((await status.json()) as { variable_reads?: unknown }).variable_reads).toBe('resolved');
   });
 });
 
