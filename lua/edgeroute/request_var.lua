@@ -22,7 +22,7 @@
 -- The answer is the same: the same handler of nginx computes the same value,
 -- and a value nginx marks not found reads as nil. The first read of each
 -- name in a worker is made both ways and compared; a name whose answers
--- differ is read by name from then on, with an error in the log.
+-- differ is read by name from then on, with a warning in the log.
 --
 -- This calls nginx's C API, not lua-nginx-module's, and reads three of its
 -- structures: the request's first fields, the core module's main

@@ -34,5 +34,8 @@ describe("request_var", function()
         local write = request_var.writer("edgeroute_version")
         write("grey")
         assert.equal("grey", vars.edgeroute_version)
+        -- Nothing resolved against nginx's structures: the status says so.
+        assert.equal("ngx.var", request_var.mode())
+        assert.is_nil(request_var.resolution("cookie_uid"))
     end)
 end)
