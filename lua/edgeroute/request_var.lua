@@ -252,9 +252,9 @@ end
 
 
 -- Whether names can be resolved: nginx's structures checked on the first
--- request that asks.
+-- request that asks (`r` nil outside a request: not yet).
 local function layout_settled(r)
-    if layout_ok and main_conf == nil then
+    if layout_ok and main_conf == nil and r ~= nil then
         local conf, err = core_main_conf(r)
         if conf == nil then
             layout_ok = false
@@ -263,7 +263,7 @@ local function layout_settled(r)
             main_conf = conf
         end
     end
-    return layout_ok
+    return layout_ok and main_conf ~= nil
 end
 
 
@@ -295,6 +295,10 @@ end
 -- declared and the answer of this request agrees with nginx's own lookup;
 -- by name otherwise.
 local function resolve(r, spec)
+    if r == nil then
+        -- Outside a request: nothing to resolve against yet.
+        return
+    end
     spec.how = BY_NAME
     if not layout_settled(r) then
         return
