@@ -224,7 +224,7 @@ end
 
 local function redirect_https()
     local port = config.https_port
-    local authority = ngx_var.host
+    local authority = read_host()
     if port ~= 443 then
         authority = authority .. ":" .. port
     end
@@ -251,7 +251,7 @@ local function route_checks(app)
     end
     -- marathon-lb's HTTP_BACKEND_REDIR: the path is exactly "/" (the query aside).
     local root = app.redirect_root
-    if root and ngx_var.uri == "/" then
+    if root and read_uri() == "/" then
         ngx.redirect(root, 301)
         return true
     end
