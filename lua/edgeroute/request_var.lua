@@ -30,7 +30,7 @@
 -- layout has not changed from nginx 1.9 to 1.31; it is checked once (the
 -- request's signature, the sizes and the prefixes nginx always has), and an
 -- nginx where it does not hold reads every name through
--- ngx_http_get_variable(). One that does not export that function (built
+-- ngx_http_get_variable(). One that does not export it and ngx_hash_key (built
 -- without dynamic modules), or a big-endian machine, goes through ngx.var.
 -- The admin status says which (`variable_reads`).
 
@@ -49,7 +49,6 @@ local ffi_cast = ffi.cast
 local ffi_sizeof = ffi.sizeof
 local band = bit.band
 local bor = bit.bor
-local byte = string.byte
 local lower = string.lower
 local sub = string.sub
 local pcall = pcall
@@ -121,6 +120,7 @@ typedef struct {
     uintptr_t            ctx_index;
 } edgeroute_ngx_module_head_t;
 
+uintptr_t ngx_hash_key(const unsigned char *data, size_t len);
 edgeroute_ngx_variable_value_t *ngx_http_get_variable(void *r,
     const edgeroute_ngx_str_t *name, uintptr_t key);
 edgeroute_ngx_variable_value_t *ngx_http_get_flushed_variable(void *r,
@@ -137,7 +137,7 @@ local HTTP_SIGNATURE = 0x50545448 -- "HTTP", every ngx_http_request_t's first fi
 local NGX_OK = 0
 
 local function exported()
-    return C.ngx_http_get_variable
+    return C.ngx_http_get_variable, C.ngx_hash_key
 end
 
 local function resolvable()
@@ -173,18 +173,9 @@ local name_count = 0
 -- How a spec is read, once resolved against the first request.
 local BY_NAME, BY_INDEX, BY_HANDLER = 1, 2, 3
 
--- nginx's ngx_hash_key of a lower-case name: key * 31 + byte, in
--- ngx_uint_t (uintptr_t) arithmetic.
-local function hash_of(name)
-    local key = ffi_new("uint64_t", 0)
-    for i = 1, #name do
-        key = key * 31 + byte(name, i)
-    end
-    return ffi_new("uintptr_t", key)
-end
-
 -- The spec of `name`: an ngx_str_t of its lower-case form (which the spec
--- keeps alive: the ngx_str_t points into it), and its hash.
+-- keeps alive: the ngx_str_t points into it), and its hash by nginx's own
+-- function, the one its hash of variables was built with.
 local function spec_of(name)
     local spec = specs[name]
     if spec == nil and name_count < MAX_NAMES then
@@ -192,7 +183,7 @@ local function spec_of(name)
         local str = ffi_new("edgeroute_ngx_str_t[1]")
         str[0].len = #low
         str[0].data = low
-        spec = { str = str, key = hash_of(low), low = low, how = nil, index = nil, handler = nil, data = nil }
+        spec = { str = str, key = C.ngx_hash_key(low, #low), low = low, how = nil, index = nil, handler = nil, data = nil }
         specs[name] = spec
         name_count = name_count + 1
     end
@@ -461,8 +452,5 @@ function _M.resolution(name)
     return spec and HOW[spec.how]
 end
 
-
--- For the specs.
-_M.hash_of = hash_of
 
 return _M
