@@ -211,6 +211,8 @@ export const instructions: Benchmark = {
       const per = (key: string) => round(median(counts[key] ?? []), 0);
       const over = (key: string, to: string) => per(key) - per(to);
       const results = {
+        // INSTR_ONLY: the regression check compares only the ratios this run could compute.
+        partial: only !== undefined,
         setup: { rounds, requests, warmRequests: ctx.smoke ? 10 : 1500, manyApps: many, base: base ?? null, tool: 'valgrind --tool=callgrind, master_process off, one kept-alive connection' },
         instructionsPerRequest: Object.fromEntries(variants.map((v) => [v.key, per(v.key)])),
         rounds: counts,

@@ -34,6 +34,8 @@ describe('the benchmarks regression baseline', () => {
     expect(found[1]!.message).toContain('not in the results any more');
     // 2.2 % below, or above: not a regression.
     expect(regressions('dataplane', { ratio_b_a: 0.88, cpu: { ratio: 1.2 } }, rows)).toEqual([]);
+    // A run that counted only some variants: what it reports is compared, what it left out is not missing.
+    expect(regressions('dataplane', { partial: true, ratio_b_a: 0.86 }, rows).map((r) => [r.figure, r.value])).toEqual([['ratio_b_a', 0.86]]);
   });
 
   it('refuses a row it cannot read rather than skip it', () => {
