@@ -132,6 +132,7 @@ extern edgeroute_ngx_module_head_t ngx_http_core_module;
 
 local LEN_MASK = 0x0fffffff
 local NOT_FOUND = 0x40000000
+local VAR_CHANGEABLE = 1         -- NGX_HTTP_VAR_CHANGEABLE
 local VAR_INDEXED = 4            -- NGX_HTTP_VAR_INDEXED
 local HTTP_SIGNATURE = 0x50545448 -- "HTTP", every ngx_http_request_t's first field
 local NGX_OK = 0
@@ -183,7 +184,7 @@ local function spec_of(name)
         local str = ffi_new("edgeroute_ngx_str_t[1]")
         str[0].len = #low
         str[0].data = low
-        spec = { str = str, key = C.ngx_hash_key(low, #low), low = low, how = nil, index = nil, handler = nil, data = nil }
+        spec = { str = str, key = C.ngx_hash_key(low, #low), low = low, how = nil, index = nil, handler = nil, data = nil, slot_writable = false }
         specs[name] = spec
         name_count = name_count + 1
     end
@@ -301,8 +302,12 @@ local function resolve(r, spec)
         if text_of(variable.name) ~= low then
             return
         end
-        if band(tonumber(variable.flags), VAR_INDEXED) ~= 0 then
+        local flags = tonumber(variable.flags)
+        if band(flags, VAR_INDEXED) ~= 0 then
             spec.how, spec.index = BY_INDEX, tonumber(variable.index)
+            -- A `set` variable: its value is the request's slot. One with a
+            -- set handler ($args, $limit_rate) is written through it.
+            spec.slot_writable = band(flags, VAR_CHANGEABLE) ~= 0 and variable.set_handler == nil
         elseif variable.get_handler ~= nil then
             spec.how, spec.handler, spec.data = BY_HANDLER, variable.get_handler, variable.data
         else
@@ -408,10 +413,12 @@ local function copy_of(value)
 end
 
 
--- A function that sets the variable `name` of the current request, which
--- nginx.conf declares with `set` (an indexed variable without a set
--- handler, as ngx.var writes it: the value valid and cacheable). For
--- values from a small set (version names).
+-- A function that sets the variable `name` of the current request. A
+-- variable nginx.conf declares with `set` (indexed, changeable, without a
+-- set handler) is written into the request's slot, as ngx.var writes it:
+-- the value valid and cacheable. Any other name is written through ngx.var,
+-- which calls its set handler or says why it cannot be set. For values
+-- from a small set (version names).
 function _M.writer(name)
     local spec = get_variable and spec_of(name)
     if not spec then
@@ -427,10 +434,8 @@ function _M.writer(name)
             if spec.how == nil then
                 resolve(r, spec)
             end
-            if spec.how == BY_INDEX then
+            if spec.how == BY_INDEX and spec.slot_writable then
                 slot = get_flushed(r, spec.index)
-            else
-                slot = get_variable(r, spec.str, spec.key)
             end
         end
         if slot == nil then

@@ -38,6 +38,23 @@ function withProbe(conf: string): string {
                 ngx.say(cjson.encode(out))
             }
         }
+        location = /test/write {
+            content_by_lua_block {
+                local request_var = require "edgeroute.request_var"
+                local cjson = require "cjson"
+                local out = {}
+                request_var.writer("edgeroute_version")("grey")
+                out.version = ngx.var.edgeroute_version
+                out.version_how = request_var.resolution("edgeroute_version")
+                -- $args has a set handler: writing it changes the request's arguments.
+                request_var.writer("args")("x=2")
+                out.args, out.arg_x = ngx.var.args, ngx.var.arg_x
+                -- $host cannot be set: the write fails as through ngx.var, and $host is untouched.
+                local ok, err = pcall(request_var.writer("host"), "elsewhere")
+                out.host_written, out.host_error, out.host = ok, tostring(err), ngx.var.host
+                ngx.say(cjson.encode(out))
+            }
+        }
 `,
   );
 }
@@ -111,6 +128,14 @@ describe('nginx variables read by index or handler (request_var.lua)', () => {
       }
     });
   }
+
+  it('writes a `set` variable, a variable with a set handler, and refuses one that cannot be set, as ngx.var does', async () => {
+    const reply = await rawGet(node.adminUrl, '/test/write?x=1', []);
+    expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    const out = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n\r\n$/, '')) as Record<string, unknown>;
+    expect(out).toMatchObject({ version: 'grey', version_how: 'index', args: 'x=2', arg_x: '2', host_written: false, host: 'edgeroute-admin' });
+    expect(out.host_error).toMatch(/not changeable/);
+  });
 
   it('resolves names by index, by handler or (for a name nginx does not know) by name, and says so', async () => {
     const reads = await readVars('/test/vars', []);
