@@ -8,7 +8,30 @@
  * counted, not hidden.
  */
 import { Agent } from 'node:http';
-import { httpRequest, type HttpReply } from '../../agent/sandbox/http-get.js';
+import { httpRequest, type HttpReply, type RequestOptions } from '../../agent/sandbox/http-get.js';
+
+/**
+ * One request sent as browsers and OkHttp send it: when its reused
+ * keep-alive connection closed before any answer (the server never read
+ * it), it is sent again once, on a new connection (from the pool it could
+ * get another connection the server is closing), after `onResend`. A
+ * failure says on which connection it came.
+ */
+export async function requestAsBrowsersDo(url: string, opts: RequestOptions & { agent: Agent }, onResend: (err: Error) => void): Promise<HttpReply> {
+  try {
+    return await httpRequest(url, opts);
+  } catch (err) {
+    const failed = err as Error & { staleKeepAlive?: boolean; reusedSocket?: boolean };
+    if (!failed.staleKeepAlive) throw Object.assign(failed, { message: `${failed.message} (${failed.reusedSocket ? 'on a reused connection' : 'on a new connection'})` });
+    onResend(failed);
+    const { agent: _pooled, ...fresh } = opts;
+    try {
+      return await httpRequest(url, fresh);
+    } catch (again) {
+      throw Object.assign(again as Error, { message: `${(again as Error).message} (resent on a new connection)` });
+    }
+  }
+}
 
 export interface LoadReport {
   readonly sent: number;
@@ -42,17 +65,8 @@ export function startLoad(url: string, host: string, opts: { concurrency?: numbe
   const byBackend = new Map<string, number>();
   let worstMs = 0;
   let staleRetries = 0;
-  // The resend goes on a new connection: from the pool it could get another connection the server is closing.
-  const send = async (post: boolean, resend = false): Promise<HttpReply> => {
-    try {
-      return await httpRequest(`${url}${opts.path ?? '/'}`, { host, agent: resend ? undefined : agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined });
-    } catch (err) {
-      const how = resend ? 'resent on a new connection' : (err as { reusedSocket?: boolean }).reusedSocket ? 'on a reused connection' : 'on a new connection';
-      if (resend || !(err as { staleKeepAlive?: boolean }).staleKeepAlive) throw Object.assign(err as Error, { message: `${(err as Error).message} (${how})` });
-      staleRetries++;
-      return send(post, true);
-    }
-  };
+  const send = (post: boolean): Promise<HttpReply> =>
+    requestAsBrowsersDo(`${url}${opts.path ?? '/'}`, { host, agent, headers: opts.headers, timeoutMs: 10_000, method: post ? 'POST' : 'GET', body: post ? 'order=42' : undefined }, () => staleRetries++);
   const worker = async () => {
     while (running && sent < maxRequests) {
       sent++;

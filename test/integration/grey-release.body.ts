@@ -20,7 +20,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../../test/sim/marathon-sim.js';
-import { startLoad } from '../helpers/load.js';
+import { requestAsBrowsersDo, startLoad } from '../helpers/load.js';
 import { startRigNode, type DataPlaneOptions, type DataPlaneRig, type RigNode } from '../helpers/data-plane-rig.js';
 import { waitForBackends } from '../helpers/traffic.js';
 
@@ -214,17 +214,8 @@ export function greyRelease(rig: DataPlaneRig): void {
         // before any answer is sent again, once, on a new connection, and counted. HAProxy closes a
         // client's connection that way when the task closed its own under the request (README, Retries).
         const resent: string[] = [];
-        const get = async (id: number) => {
-          const url = `${node.publicUrl}/`;
-          const options = { host: 'shop.test', headers: { 'x-user': `synthetic-${id}` } };
-          try {
-            return await httpGet(url, { ...options, agent });
-          } catch (err) {
-            if (!(err as { staleKeepAlive?: boolean }).staleKeepAlive) throw err;
-            resent.push(`synthetic-${id} at ${new Date().toISOString()}: ${String(err)}`);
-            return httpGet(url, options);
-          }
-        };
+        const get = (id: number) =>
+          requestAsBrowsersDo(`${node.publicUrl}/`, { host: 'shop.test', headers: { 'x-user': `synthetic-${id}` }, agent }, (err) => resent.push(`synthetic-${id} at ${new Date().toISOString()}: ${String(err)}`));
         const worker = async () => {
           while (next < 100_000) {
             const id = next++;
