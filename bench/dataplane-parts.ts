@@ -56,6 +56,22 @@ const LOG_PHASE = 'log_by_lua_block {\n                package.loaded["edgeroute
 const VERSION_HEADER = 'proxy_set_header X-Edgeroute-Version $edgeroute_version;\n';
 const PHASE_CALLS = ['package.loaded["edgeroute.plugin"].access()', 'package.loaded["edgeroute.plugin"].balance()', 'package.loaded["edgeroute.plugin"].log()'];
 
+/**
+ * edgeroute's own nginx.conf as a plain proxy: no Lua in any request phase
+ * and the task as the upstream's one server (`balancerLua`: keep a Lua
+ * balancer that only sets that peer). What the template costs before
+ * lua-nginx-module's phase handlers do.
+ */
+export function templatePlain(port: number, opts: { balancerLua?: boolean } = {}): (conf: string) => string {
+  return (conf) => {
+    let out = replaceOnce(conf, 'access_by_lua_block {\n                package.loaded["edgeroute.plugin"].access()\n            }\n', '');
+    out = replaceOnce(out, LOG_PHASE, '');
+    if (opts.balancerLua) return replaceOnce(out, 'package.loaded["edgeroute.plugin"].balance()', `package.loaded["ngx.balancer"].set_current_peer("127.0.0.1", ${port})`);
+    out = replaceOnce(out, 'server 0.0.0.1;', `server 127.0.0.1:${port};`);
+    return replaceOnce(out, 'balancer_by_lua_block {\n            package.loaded["edgeroute.plugin"].balance()\n        }\n', '');
+  };
+}
+
 /** edgeroute's own nginx.conf with each plugin call made a no-op (the balancer sets a fixed peer): the template's cost without the plugin's. */
 export function templateFloor(port: number, lua: { access?: string; balancer?: string; log?: string } = {}): (conf: string) => string {
   return (conf) => {

@@ -11,7 +11,10 @@
  * a few hundred instructions a request here and is reported, not
  * subtracted.
  *
- * Variants: floor_t (the template with the plugin's calls made no-ops),
+ * Variants: a_t (the template as a plain proxy: no Lua in any request
+ * phase, the backend as the upstream's server), a_t_balancer (a_t with a
+ * Lua balancer that only sets that peer), floor_t (the template with the
+ * plugin's calls made no-ops),
  * b (a one-version app), p (by path prefix, with settings), c (the
  * ten-rule policy), c_many (INSTR_MANY two-version apps under the policy,
  * served in turn: a worker past 32 policies walks them), b_wide (b's app
@@ -37,7 +40,7 @@ import { startStaticBackends } from './lib/nginx-fixtures.js';
 import { sendInTurn } from './lib/in-turn.js';
 import { pushTable, type BenchApp } from './lib/push.js';
 import { P_PATH, P_SETTINGS, SHARED_HOST, TEN_RULE_POLICY } from './dataplane.js';
-import { fromLuaDir, templateFloor } from './dataplane-parts.js';
+import { fromLuaDir, templateFloor, templatePlain } from './dataplane-parts.js';
 
 const WIDE_TASKS = 100;
 
@@ -174,6 +177,8 @@ export const instructions: Benchmark = {
       for (let i = 0; i < many; i++) await client.set(`edgeroute:policy:g${i}`, JSON.stringify(TEN_RULE_POLICY));
       const base = process.env.INSTR_BASE_LUA;
       const every: Variant[] = [
+        { key: 'a_t', hosts: ['one.bench'], editConf: templatePlain(backends.ports[0] as number) },
+        { key: 'a_t_balancer', hosts: ['one.bench'], editConf: templatePlain(backends.ports[0] as number, { balancerLua: true }) },
         { key: 'floor_t', hosts: ['one.bench'], editConf: templateFloor(backends.ports[0] as number) },
         { key: 'b', hosts: ['one.bench'] },
         { key: 'b_wide', hosts: ['wide.bench'] },
@@ -190,9 +195,9 @@ export const instructions: Benchmark = {
             ]
           : []),
       ];
-      // INSTR_ONLY=b,c: those variants only, and their runs on INSTR_BASE_LUA (floor_t always, the ratios' denominator).
+      // INSTR_ONLY=b,c: those variants only, and their runs on INSTR_BASE_LUA (floor_t and a_t always, the ratios' denominators).
       const only = process.env.INSTR_ONLY?.split(',');
-      const variants = only ? every.filter((v) => v.key === 'floor_t' || only.includes(v.key.replace(/_base$/, ''))) : every;
+      const variants = only ? every.filter((v) => v.key === 'floor_t' || v.key === 'a_t' || only.includes(v.key.replace(/_base$/, ''))) : every;
       const counts: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       const durations: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       for (let round_ = 0; round_ < rounds; round_++) {
@@ -217,6 +222,8 @@ export const instructions: Benchmark = {
         instructionsPerRequest: Object.fromEntries(variants.map((v) => [v.key, per(v.key)])),
         rounds: counts,
         countedMs: durations,
+        floor_t_over_a_t: over('floor_t', 'a_t'),
+        balancer_over_a_t: over('a_t_balancer', 'a_t'),
         b_over_floor_t: over('b', 'floor_t'),
         p_over_b: over('p', 'b'),
         c_over_b: over('c', 'b'),
@@ -229,11 +236,14 @@ export const instructions: Benchmark = {
         ratio_floor_t_p: round(per('floor_t') / per('p')),
         ratio_floor_t_c: round(per('floor_t') / per('c')),
         ratio_floor_t_lc_wide: round(per('floor_t') / per('lc_wide')),
+        // Issue 17's c/a and the floor's own share of it, in instructions: the plain proxy's cost over theirs.
+        ratio_a_t_c: round(per('a_t') / per('c')),
+        ratio_a_t_floor_t: round(per('a_t') / per('floor_t')),
         ...(base ? { c_over_c_base: over('c', 'c_base'), p_over_p_base: over('p', 'p_base'), b_over_b_base: over('b', 'b_base') } : {}),
       };
       const i = results.instructionsPerRequest;
       return {
-        summary: `instructions per request (median of ${rounds}): floor_t ${i.floor_t}, b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}, b with ${WIDE_TASKS} tasks ${i.b_wide} (b +${results.b_wide_over_b}), leastconn with ${WIDE_TASKS} tasks ${i.lc_wide} (b +${results.lc_wide_over_b})${base ? `; on ${base}: b ${i.b_base}, b with ${WIDE_TASKS} tasks ${i.b_wide_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
+        summary: `instructions per request (median of ${rounds}): plain a_t ${i.a_t}, with a Lua balancer ${i.a_t_balancer}, floor_t ${i.floor_t} (a_t +${results.floor_t_over_a_t}), b ${i.b} (+${results.b_over_floor_t}), p ${i.p} (b +${results.p_over_b}), c ${i.c} (b +${results.c_over_b}), c with ${many} policies in turn ${i.c_many}, b with ${WIDE_TASKS} tasks ${i.b_wide} (b +${results.b_wide_over_b}), leastconn with ${WIDE_TASKS} tasks ${i.lc_wide} (b +${results.lc_wide_over_b})${base ? `; on ${base}: b ${i.b_base}, b with ${WIDE_TASKS} tasks ${i.b_wide_base}, p ${i.p_base}, c ${i.c_base}` : ''}`,
         targets: [],
         results,
       };
