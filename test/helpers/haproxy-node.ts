@@ -31,6 +31,22 @@ export async function reloadsOnceLogged(logs: CapturedLog, count: number, timeou
   return reloadsLogged(logs);
 }
 
+/**
+ * What to print when a reload count is not what a test expected: the
+ * agent's lines about its pool and reloads and its warnings (the last 20),
+ * and the end of HAProxy's own log when given. Once, in CI, an agent routed
+ * the app that needed a reload and logged no reload within 10 s.
+ */
+export function reloadStory(logs: CapturedLog, haproxy?: Pick<HaproxyProcess, 'log'>): string {
+  const agent = logs
+    .lines()
+    .filter((l) => Number(l.level) >= 40 || /reload|pool/i.test(String(l.msg)))
+    .slice(-20)
+    .map((l) => JSON.stringify(l));
+  const own = haproxy ? haproxy.log().split('\n').slice(-15) : [];
+  return ['the agent logged:', ...agent, ...(own.length > 0 ? ["HAProxy's log ends:", ...own] : [])].join('\n');
+}
+
 export interface HaproxyProcess {
   readonly dir: string;
   readonly socket: string;

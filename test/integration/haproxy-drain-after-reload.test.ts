@@ -11,7 +11,7 @@ import { httpRequest } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsOnceLogged, reloadStory, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { processAlive as alive } from '../helpers/process-alive.js';
 import { waitForBackends } from '../helpers/traffic.js';
@@ -82,7 +82,7 @@ describe('a drain right after an HAProxy reload', () => {
       // The pool holds 2 backends: a third app makes the agent reload HAProxy.
       await marathon.deploy({ id: '/c', instances: 1, labels: { 'edgeroute.vhosts': 'c.test' } });
       await waitForBackends(url, 'c.test', taskIds('/c'));
-      expect(await reloadsOnceLogged(logs, 1)).toBe(1);
+      expect(await reloadsOnceLogged(logs, 1), reloadStory(logs, haproxy)).toBe(1);
       expect(await haproxy.workerPid()).not.toBe(oldWorker);
       // Beyond the 2 s close-spread-time the config used to set: the idle connection is still open.
       await sleep(3_000);

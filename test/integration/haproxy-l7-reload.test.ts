@@ -13,7 +13,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { startRedis, type RedisServer } from '../../agent/sandbox/redis-server.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsOnceLogged, reloadStory, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { startLoad, type RunningLoad } from '../helpers/load.js';
 import { waitForBackends } from '../helpers/traffic.js';
@@ -78,7 +78,7 @@ describe('the Lua action across HAProxy reloads', () => {
     // The pool has 4: web, api, cart stable and grey hold them; one app more reloads.
     await marathon.deploy({ id: '/more', instances: 1, labels: { 'edgeroute.vhosts': 'more.test' } });
     await waitForBackends(url(), 'more.test', ids('/more'), 20_000);
-    expect(await reloadsOnceLogged(logs, 1)).toBe(1);
+    expect(await reloadsOnceLogged(logs, 1), reloadStory(logs, haproxy)).toBe(1);
     await expectRoutedOnly(loads);
   }, 60_000);
 

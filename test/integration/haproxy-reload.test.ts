@@ -15,7 +15,7 @@ import { httpGet } from '../../agent/sandbox/http-get.js';
 import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { reloadsLogged, reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsLogged, reloadsOnceLogged, reloadStory, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { startLoad } from '../helpers/load.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad } from '../helpers/tcp-echo.js';
@@ -112,7 +112,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     expect(rb.failures).toEqual([]);
     // The old worker closed each keep-alive connection after a response (Connection: close), never under a request in flight.
     expect(ra.staleRetries + rb.staleRetries).toBe(0);
-    expect(await reloadsOnceLogged(logs, 1)).toBe(1);
+    expect(await reloadsOnceLogged(logs, 1), reloadStory(logs, haproxy)).toBe(1);
     expect(masterPid()).toBe(master);
     const newWorker = await haproxy.workerPid();
     expect(newWorker).not.toBe(oldWorker);
@@ -154,7 +154,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
     logIfLost([...tcp.failures, ...http.failures]);
     expect(tcp.failures).toEqual([]);
     expect(http.failures).toEqual([]);
-    expect(await reloadsOnceLogged(logs, before + 1)).toBe(before + 1);
+    expect(await reloadsOnceLogged(logs, before + 1), reloadStory(logs, haproxy)).toBe(before + 1);
     const record = JSON.parse(readFileSync(join(haproxy.dir, 'haproxy-conf.json'), 'utf8')).options;
     expect(record.extraTcpPorts).toEqual([outside]);
     expect(record.tcpBackendPool).toBe(3);
@@ -201,7 +201,7 @@ describe('HAProxy reloads by the agent (--haproxy-conf-dir)', () => {
       times.push(await routedAfter(`${id.slice(1)}.test`, id, t0));
       await waitFor('the old worker gone', () => (!alive(oldWorker) ? true : undefined), 15_000);
       const report = await load.stop();
-      expect(await reloadsOnceLogged(logs, before + 1)).toBe(before + 1);
+      expect(await reloadsOnceLogged(logs, before + 1), reloadStory(logs, haproxy)).toBe(before + 1);
       lost.push(report.failed);
       resent.push(report.staleRetries);
       if (report.failed > 0) console.log(`round ${round}:`);

@@ -13,7 +13,7 @@ import { waitFor } from '../../agent/sandbox/wait.js';
 import { AGENT_DEFAULTS, startAgent, type RunningAgent } from '../../agent/run-agent.js';
 import { canBind } from '../../agent/dataplane/haproxy/local-addresses.js';
 import { MarathonSim } from '../sim/marathon-sim.js';
-import { reloadsLogged, reloadsOnceLogged, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
+import { reloadsLogged, reloadsOnceLogged, reloadStory, startHaproxy, type HaproxyProcess } from '../helpers/haproxy-node.js';
 import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 import { EchoServers, exchange, freePortRange, startTcpLoad, type TcpTarget } from '../helpers/tcp-echo.js';
 import { processAlive as alive } from '../helpers/process-alive.js';
@@ -87,7 +87,7 @@ describe('TCP ports bound to one address on an HAProxy node (edgeroute.tcpBind, 
     console.log(`bind 127.0.0.2: TCP load on another app ${report.sent} connections, ${report.failures.length} failed across the reload`);
     expect(report.failures).toEqual([]);
     // Logged after every app is re-applied, which can be after the listener answered and the old worker left.
-    expect(await reloadsOnceLogged(logs, before + 1)).toBe(before + 1);
+    expect(await reloadsOnceLogged(logs, before + 1), reloadStory(logs, haproxy)).toBe(before + 1);
     expect(JSON.parse(readFileSync(join(haproxy.dir, 'haproxy-conf.json'), 'utf8')).options.extraTcpBinds).toEqual([`127.0.0.2/${base + 1}`]);
     expect(readFileSync(join(haproxy.dir, 'haproxy.cfg'), 'utf8')).toContain(`\n    bind 127.0.0.2:${base + 1}\n`);
     expect(logs.has((l) => l.app === MQTT.id && String(l.msg).includes(`TCP port 127.0.0.2:${base + 1} (edgeroute.tcpBind, or HAPROXY_0_BIND_ADDR)`) && String(l.msg).includes('HAProxy will be reloaded'))).toBe(true);
